@@ -1,11 +1,27 @@
-"""Shared fixtures: where the real models and faces are, and the application stack."""
+"""Shared fixtures: where the real models and faces are, and the application stack.
+
+The suite runs on SQLite by default and on PostgreSQL when FACEWARDEN_TEST_DATABASE_URL names a
+server (``.ci/run`` runs it both ways). Each test session gets a fresh database.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.bootstrap import initialize
+from api.context import EXTENSION, Runtime
+from api.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,3 +40,84 @@ def shared_dir() -> Path:
             "directory holding models/ and faces/dev/"
         )
     return path
+
+
+def _postgres_server_url() -> str | None:
+    return os.environ.get("FACEWARDEN_TEST_DATABASE_URL") or None
+
+
+def create_test_database(server_url: str | None, directory: Path) -> tuple[str, Engine | None]:
+    """A fresh, empty database: a SQLite file in ``directory``, or a new PostgreSQL database.
+
+    Returns its URL and, for PostgreSQL, an admin engine to drop it with afterwards.
+    """
+    if server_url is None:
+        return f"sqlite:///{(directory / 'facewarden.db').as_posix()}", None
+    url = make_url(server_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    name = f"fw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return url.set(database=name).render_as_string(hide_password=False), admin
+
+
+def drop_test_database(admin: Engine | None, database_url: str) -> None:
+    if admin is None:
+        return
+    name = make_url(database_url).database
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, admin = create_test_database(_postgres_server_url(), tmp_path_factory.mktemp("database"))
+    yield url
+    drop_test_database(admin, url)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    """Settings of a throw-away data directory on the session's database."""
+    data = tmp_path_factory.mktemp("var")
+    return Settings.from_mapping(
+        {
+            "data_dir": str(data),
+            "database_url": database_url,
+            "ledger_origin": "test.facewarden.local/ledger",
+            "models_dir": str(Path(os.environ.get("FACEWARDEN_TEST_MODELS_DIR", data / "models"))),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Flask:
+    initialize(settings, tls=False, progress=lambda _msg: None)
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    engine = runtime_of(app).engine
+    with engine.connect() as connection:
+        outer = connection.begin()
+        db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield db_session
+        finally:
+            db_session.close()
+            outer.rollback()
+
+
+def runtime_of(app: Flask) -> Runtime:
+    value: Runtime = app.extensions[EXTENSION]
+    return value

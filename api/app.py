@@ -1,0 +1,140 @@
+"""The application factory: ``create_app(settings)`` wires settings, database, key and routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+import flask_swagger_ui
+from flask import Flask, Response, g, request, send_from_directory
+from flask_smorest import Api
+from ledger.keys import load_signer
+
+from api.context import EXTENSION, Runtime
+from api.errors import install_error_handlers
+from api.logs import configure_logging
+from api.resources import BLUEPRINTS
+from api.settings import ConfigError, Settings
+from governance.db import make_engine, make_session_factory
+
+__all__ = ["API_VERSION", "configure_api", "create_app"]
+
+API_VERSION = "1.0.0"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
+
+log = logging.getLogger("facewarden.api")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the WSGI application.
+
+    Raises ConfigError when a required file (signing key, database) cannot be used, naming the
+    variable to set.
+    """
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = Flask("facewarden")
+    configure_api(app, max_request_bytes=settings.max_request_bytes)
+    app.extensions[EXTENSION] = _build_runtime(settings)
+
+    api = Api(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    install_error_handlers(app)
+
+    @app.get("/docs/static/<path:filename>")
+    def swagger_assets(filename: str) -> Response:
+        return send_from_directory(_SWAGGER_ASSETS, filename, max_age=86400)
+
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    return app
+
+
+def configure_api(app: Flask, *, max_request_bytes: int) -> None:
+    """Set the flask-smorest and Flask options shared by the service and the spec generator."""
+    app.config.update(
+        API_TITLE="FaceWarden",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/static/",
+        MAX_CONTENT_LENGTH=max_request_bytes or None,
+        JSON_SORT_KEYS=False,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Accountable face search: approved agencies, recorded legal bases, a gallery "
+                    "with provenance, and a signed Merkle audit ledger. Errors are RFC 9457 "
+                    "problem details."
+                ),
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "An API key shaped fw_<id>_<secret>.",
+                    }
+                }
+            },
+        },
+    )
+
+
+def _build_runtime(settings: Settings) -> Runtime:
+    engine = make_engine(settings.database_url)
+    try:
+        signer = load_signer(
+            settings.ledger_key_path,
+            name=settings.ledger_origin,
+            passphrase=settings.ledger_key_passphrase,
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"the ledger signing key {settings.ledger_key_path} does not exist: run "
+            "`facewarden init` or set FACEWARDEN_LEDGER_KEY_PATH"
+        ) from exc
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"cannot load the ledger signing key {settings.ledger_key_path} ({exc}): check "
+            "FACEWARDEN_LEDGER_KEY_PATH and FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE"
+        ) from exc
+    return Runtime(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), signer=signer
+    )
+
+
+def _start_request() -> None:
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    principal = g.get("principal")
+    log.info(
+        "request",
+        extra={
+            "request_id": g.get("request_id"),
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "principal": getattr(principal, "account_id", None),
+            "latency_ms": round(
+                (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2
+            ),
+        },
+    )
+    return response

@@ -1,0 +1,74 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from api.context import runtime
+from api.schemas.health import HealthSchema, ReadinessSchema
+
+blp = Blueprint("health", __name__, description="Liveness and readiness.")
+
+
+@blp.route("/healthz")
+class Liveness(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self) -> dict[str, Any]:
+        """Report that the process answers."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Readiness(MethodView):
+    @blp.response(200, ReadinessSchema)
+    @blp.alt_response(503, schema=ReadinessSchema, description="A dependency is not ready.")
+    def get(self) -> tuple[dict[str, Any], int]:
+        """Report whether the database, vector index, model pack and ledger key are usable."""
+        checks = {name: _run(check) for name, check in _CHECKS.items()}
+        ready = all(c["ok"] for c in checks.values())
+        return {"status": "ready" if ready else "not-ready", "checks": checks}, (
+            200 if ready else 503
+        )
+
+
+def _database() -> str:
+    with runtime().engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return runtime().engine.dialect.name
+
+
+def _ledger_key() -> str:
+    return runtime().signer.verifier_key
+
+
+def _model_pack() -> str:
+    check = runtime().lazy.get("check_pack")
+    if check is None:
+        raise RuntimeError("no model pack configured")
+    return str(check())
+
+
+def _vector_index() -> str:
+    check = runtime().lazy.get("check_index")
+    if check is None:
+        raise RuntimeError("no vector index configured")
+    return str(check())
+
+
+_CHECKS = {
+    "database": _database,
+    "vector_index": _vector_index,
+    "model_pack": _model_pack,
+    "ledger_key": _ledger_key,
+}
+
+
+def _run(check: Any) -> dict[str, Any]:
+    try:
+        return {"ok": True, "detail": check()}
+    except Exception as exc:  # a probe reports failures, it does not raise them
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,159 @@
+"""The service's settings: one frozen value, read once from ``FACEWARDEN_*`` variables.
+
+Every default lives under one data directory (``./var``), so the embedded setup (SQLite,
+milvus-lite, a local signing key, a model pack, a self-signed certificate) runs on one machine;
+production points the same settings at PostgreSQL, a Milvus server and real key files.
+An optional TOML file (``FACEWARDEN_CONFIG``) holds the same keys in lower case, without the
+prefix; the environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings"]
+
+PREFIX = "FACEWARDEN_"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed, or names a file that cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment. Build it with ``from_env``."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    milvus_uri: str = ""
+    milvus_token: str | None = field(default=None, repr=False)
+    ledger_key_path: Path = Path()
+    ledger_key_passphrase: str | None = field(default=None, repr=False)
+    ledger_origin: str = "facewarden.local/ledger"
+    models_dir: Path = Path()
+    model_pack: str = "starter"
+    photos_dir: Path = Path()
+    tls_cert_path: Path = Path()
+    tls_key_path: Path = Path()
+    max_request_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    credential_ttl_days: int = 90
+    ratelimit_storage_uri: str = "memory://"
+    registration_rate_limit: str = "10 per hour"
+    auth_failure_rate_limit: str = "20 per minute"
+    urgent_ratification_hours: int = 48
+    search_retention_days: int = 180
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``) and the optional config file.
+
+        Raises ConfigError naming the variable to fix.
+        """
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, str] = {}
+        config_file = env.get(PREFIX + "CONFIG")
+        if config_file:
+            values.update(_read_config_file(Path(config_file)))
+        values.update({k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX)})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Build settings from lower-case keys (as in the config file).
+
+        Raises ConfigError naming the variable to fix.
+        """
+        known = {f.name for f in fields(cls)}
+        secrets = {"milvus_token", "ledger_key_passphrase"}
+        unknown = sorted(
+            k
+            for k in values
+            if k not in known
+            and k not in {"config"}
+            and k.removesuffix("_file") not in secrets
+            and not k.startswith("test_")
+            and not k.startswith("shared_")
+        )
+        if unknown:
+            names = ", ".join(PREFIX + k.upper() for k in unknown)
+            raise ConfigError(f"unknown setting(s): {names}")
+
+        data_dir = Path(values.get("data_dir", "var"))
+        kwargs: dict[str, Any] = {"data_dir": data_dir}
+        defaults: dict[str, Any] = {
+            "database_url": f"sqlite:///{(data_dir / 'facewarden.db').as_posix()}",
+            "milvus_uri": str(data_dir / "milvus" / "gallery.db"),
+            "ledger_key_path": data_dir / "keys" / "ledger.pem",
+            "models_dir": data_dir / "models",
+            "photos_dir": data_dir / "photos",
+            "tls_cert_path": data_dir / "tls" / "cert.pem",
+            "tls_key_path": data_dir / "tls" / "key.pem",
+        }
+        for f in fields(cls):
+            if f.name in ("data_dir", "milvus_token", "ledger_key_passphrase"):
+                continue
+            if f.name in values:
+                kwargs[f.name] = _convert(f.name, values[f.name], f.type)
+            elif f.name in defaults:
+                kwargs[f.name] = defaults[f.name]
+        for name in sorted(secrets):
+            secret = _secret(values, name)
+            if secret is not None:
+                kwargs[name] = secret
+        return cls(**kwargs)
+
+    @property
+    def milvus_is_local(self) -> bool:
+        """True when the index is a milvus-lite file rather than a server URI."""
+        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {path} ({exc.strerror}): fix or unset {PREFIX}CONFIG"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}): fix {PREFIX}CONFIG") from exc
+    return {str(k).lower(): str(v) for k, v in data.items()}
+
+
+def _secret(values: Mapping[str, str], name: str) -> str | None:
+    """A secret comes inline or, better, from a file named by ``<NAME>_FILE``."""
+    file_key = name + "_file"
+    if file_key in values:
+        path = Path(values[file_key])
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {path} ({exc.strerror}): set {PREFIX}{file_key.upper()} "
+                "to a readable file"
+            ) from exc
+    return values.get(name)
+
+
+def _convert(name: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            value = int(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name.upper()}={raw!r} is not a positive integer") from exc
+    return raw

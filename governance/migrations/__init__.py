@@ -1,0 +1,1 @@
+"""Alembic migrations for every table (ledger and governance), run by ``facewarden db upgrade``."""

@@ -1,0 +1,219 @@
+"""SQLAlchemy models of the governance core. The ledger's tables live in ``ledger.storage``.
+
+Statuses and roles are short strings guarded by CHECK constraints (portable across SQLite and
+PostgreSQL); secrets are stored only as SHA-256 digests; every timestamp is aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Account",
+    "AccountRequest",
+    "Agency",
+    "Base",
+    "Credential",
+    "Registration",
+    "UtcDateTime",
+]
+
+# Deterministic constraint names, so migrations name what they create on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_ROLES = "('admin', 'oversight', 'supervisor', 'investigator', 'curator')"
+_DECISIONS = "('pending', 'approved', 'rejected', 'claimed')"
+_KINDS = "('police', 'prosecution', 'border', 'other')"
+
+
+class Agency(Base):
+    """An approved agency. Suspension stops every credential of its accounts at once."""
+
+    __tablename__ = "agencies"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_KINDS}", name="kind"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2))
+    jurisdiction: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Account(Base):
+    """A person's account. Agency roles need an agency; platform roles must have none."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(f"role IN {_ROLES}", name="role"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(
+            "(role IN ('supervisor', 'investigator') AND agency_id IS NOT NULL) OR "
+            "(role IN ('admin', 'oversight', 'curator') AND agency_id IS NULL)",
+            name="agency_matches_role",
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    role: Mapped[str] = mapped_column(String(16))
+    agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Registration(Base):
+    """An agency's application to use the service, with its contact person."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_DECISIONS}", name="status"),
+        CheckConstraint(f"agency_kind IN {_KINDS}", name="agency_kind"),
+        CheckConstraint(
+            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
+        ),
+        # One pending application per agency name and contact email.
+        Index(
+            "uq_registrations_pending",
+            "agency_name_key",
+            "email",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    agency_name: Mapped[str] = mapped_column(String(200))
+    agency_name_key: Mapped[str] = mapped_column(String(200))
+    agency_kind: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2))
+    jurisdiction: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(254))
+    job_title: Mapped[str] = mapped_column(String(200))
+    intended_use: Mapped[str] = mapped_column(Text)
+    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"))
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AccountRequest(Base):
+    """A request for one more account: by a supervisor for its agency, or by an admin for staff.
+
+    Staff requests (oversight, curator; no agency) are born approved: the admin who creates
+    them passes the claim secret on out of band.
+    """
+
+    __tablename__ = "account_requests"
+    __table_args__ = (
+        CheckConstraint(f"role IN {_ROLES}", name="role"),
+        CheckConstraint(f"status IN {_DECISIONS}", name="status"),
+        CheckConstraint(
+            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    requested_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(254))
+    job_title: Mapped[str] = mapped_column(String(200))
+    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Credential(Base):
+    """An API key ``fw_<lookup_id>_<secret>``; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (CheckConstraint("expires_at > created_at", name="expires_after_created"),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    lookup_id: Mapped[str] = mapped_column(String(16), unique=True)
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))

@@ -1,0 +1,51 @@
+"""Imports run api -> governance -> {ledger, biometrics}, never back, and never Flask below api."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+FORBIDDEN = {
+    "governance": {"api", "flask", "flask_smorest", "werkzeug", "marshmallow"},
+    "ledger": {"api", "governance", "biometrics", "flask", "flask_smorest", "werkzeug"},
+    "biometrics": {"api", "governance", "ledger", "flask", "flask_smorest", "werkzeug"},
+}
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_does_not_import_upwards(package: str) -> None:
+    offenders = {
+        str(path.relative_to(REPO)): sorted(_imported_roots(path) & FORBIDDEN[package])
+        for path in sorted((REPO / package).rglob("*.py"))
+        if _imported_roots(path) & FORBIDDEN[package]
+    }
+    assert offenders == {}
+
+
+def test_the_ledger_verifier_runs_without_the_server_stack() -> None:
+    code = (
+        "import sys, ledger.cli, ledger.verify, ledger.checkpoint, ledger.entry, ledger.hashing\n"
+        "heavy = {'flask', 'sqlalchemy', 'numpy', 'onnxruntime', 'pymilvus', 'click'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

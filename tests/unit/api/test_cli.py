@@ -1,0 +1,100 @@
+"""The ``facewarden`` command: help everywhere, idempotent init, clear errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"FACEWARDEN_DATA_DIR": str(tmp_path / "var")}
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in getattr(group, "commands", {}).items():
+        found += _commands(command, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(cli), ids=lambda p: " ".join(p) or "facewarden")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_init_creates_the_embedded_setup_and_is_idempotent(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["init"], env=env)
+    assert first.exit_code == 0, first.output
+    var = tmp_path / "var"
+    key = var / "keys" / "ledger.pem"
+    assert (var / "facewarden.db").is_file()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((var / "tls" / "key.pem").stat().st_mode) == 0o600
+    assert "TLS certificate SHA-256 fingerprint: " in first.output
+    fingerprint = first.output.split("fingerprint: ")[1].split()[0]
+    assert len(fingerprint.split(":")) == 32
+
+    key_before = key.read_bytes()
+    second = runner.invoke(cli, ["init"], env=env)
+    assert second.exit_code == 0, second.output
+    assert key.read_bytes() == key_before, "init must never replace an existing signing key"
+    assert f"fingerprint: {fingerprint}" in second.output
+
+
+def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "database at revision" in result.output
+
+
+def test_bad_settings_exit_1_with_the_variable_named(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["init"], env={**env, "FACEWARDEN_MAX_REQUEST_BYTES": "x"})
+    assert result.exit_code == 1
+    assert "FACEWARDEN_MAX_REQUEST_BYTES" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_database_is_explained(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["db", "upgrade"],
+        env={**env, "FACEWARDEN_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+    )
+    assert result.exit_code == 1
+    assert "FACEWARDEN_DATABASE_URL" in result.output
+
+
+def test_serve_refuses_a_missing_certificate(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert "facewarden init" in result.output
+
+
+def test_serve_usage_errors_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    result = CliRunner().invoke(cli, ["serve", "--http", "--cert", str(cert), "--key", str(cert)])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 2
+
+
+def test_openapi_write(tmp_path: Path) -> None:
+    target = tmp_path / "spec.json"
+    result = CliRunner().invoke(cli, ["openapi", "write", str(target)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(target.read_text())["openapi"].startswith("3.1")
+    assert os.path.getsize(target) > 100

@@ -1,0 +1,75 @@
+"""Settings come from FACEWARDEN_* variables and an optional TOML file, and fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.settings import ConfigError, Settings
+
+
+def test_defaults_live_under_one_data_directory() -> None:
+    s = Settings.from_env({"FACEWARDEN_DATA_DIR": "/srv/fw"})
+    assert s.database_url == "sqlite:////srv/fw/facewarden.db"
+    assert s.milvus_uri == "/srv/fw/milvus/gallery.db"
+    assert s.ledger_key_path == Path("/srv/fw/keys/ledger.pem")
+    assert s.models_dir == Path("/srv/fw/models")
+    assert s.tls_cert_path == Path("/srv/fw/tls/cert.pem")
+    assert s.milvus_is_local
+
+
+def test_production_values_use_the_same_settings(tmp_path: Path) -> None:
+    token = tmp_path / "milvus-token"
+    token.write_text("root:Milvus\n")
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("correct horse\n")
+    s = Settings.from_env(
+        {
+            "FACEWARDEN_DATABASE_URL": "postgresql+psycopg://fw@db/fw",
+            "FACEWARDEN_MILVUS_URI": "https://milvus.internal:19530",
+            "FACEWARDEN_MILVUS_TOKEN_FILE": str(token),
+            "FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE": str(passphrase),
+        }
+    )
+    assert s.database_url.startswith("postgresql")
+    assert not s.milvus_is_local
+    assert s.milvus_token == "root:Milvus"
+    assert s.ledger_key_passphrase == "correct horse"
+    assert "correct horse" not in repr(s) and "Milvus" not in repr(s).split("milvus_uri")[0]
+
+
+def test_environment_wins_over_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "facewarden.toml"
+    config.write_text('model_pack = "buffalo_l"\ncredential_ttl_days = 30\n')
+    s = Settings.from_env({"FACEWARDEN_CONFIG": str(config), "FACEWARDEN_CREDENTIAL_TTL_DAYS": "7"})
+    assert s.model_pack == "buffalo_l"
+    assert s.credential_ttl_days == 7
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        s.model_pack = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FACEWARDEN_MAX_REQUEST_BYTES": "lots"}, "FACEWARDEN_MAX_REQUEST_BYTES"),
+        ({"FACEWARDEN_CREDENTIAL_TTL_DAYS": "-1"}, "FACEWARDEN_CREDENTIAL_TTL_DAYS"),
+        ({"FACEWARDEN_MODLE_PACK": "x"}, "unknown setting(s): FACEWARDEN_MODLE_PACK"),
+        ({"FACEWARDEN_MILVUS_TOKEN_FILE": "/nonexistent/token"}, "FACEWARDEN_MILVUS_TOKEN_FILE"),
+        ({"FACEWARDEN_CONFIG": "/nonexistent/fw.toml"}, "FACEWARDEN_CONFIG"),
+    ],
+)
+def test_bad_settings_name_the_variable_to_fix(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(env)
+
+
+def test_a_malformed_config_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("model_pack = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Settings.from_env({"FACEWARDEN_CONFIG": str(config)})
