@@ -1,0 +1,152 @@
+"""Authentication and authorization of requests: ``Authorization: Bearer fw_<id>_<secret>``.
+
+``require(Permission.X)`` guards a view: it authenticates the key (on every request, against
+the database; nothing is cached), puts the ``Principal`` on ``flask.g.principal``, and refuses a
+role without the permission (403). Services then apply the permission's scope, so another
+agency's objects answer 404. Keys are accepted only in the header: a key in the query string
+is refused with 400 before any view runs (query strings end up in logs and browser history).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, g, request
+from flask_smorest import Blueprint
+from werkzeug.exceptions import BadRequest
+
+from api.context import runtime, transaction
+from api.ratelimit import check_auth_failures, record_auth_failure
+from governance.credentials import authenticate
+from governance.errors import PermissionDenied, Unauthenticated
+from governance.permissions import Permission
+from governance.principals import Principal, require_scope
+
+__all__ = [
+    "BEARER",
+    "PUBLIC_ATTRIBUTE",
+    "REQUIRED_ATTRIBUTE",
+    "authenticate_request",
+    "current_principal",
+    "install_auth",
+    "public",
+    "require",
+    "with_claim_attempt",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+# Set on guarded views; the role-matrix test and the docs read them.
+REQUIRED_ATTRIBUTE = "required_permission"
+PUBLIC_ATTRIBUTE = "public_endpoint"
+
+_QUERY_CREDENTIAL_NAMES = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "bearer",
+        "credential",
+        "claim_secret",
+    }
+)
+
+
+def install_auth(app: Flask) -> None:
+    """Refuse credentials in query strings on every route, before any view runs."""
+    app.before_request(_refuse_credentials_in_query)
+
+
+def _refuse_credentials_in_query() -> None:
+    for name, value in request.args.items(multi=True):
+        if name.lower() in _QUERY_CREDENTIAL_NAMES or "fw_" in value or "fwc_" in value:
+            raise BadRequest(
+                description=(
+                    "Credentials are accepted only in the Authorization header "
+                    "(Authorization: Bearer fw_...), never in the query string; this key "
+                    "should now be considered exposed and revoked."
+                )
+            )
+
+
+def authenticate_request() -> Principal:
+    """Authenticate the current request and remember its principal on ``g.principal``.
+
+    Raises Unauthenticated (401) without or with a bad key, TooManyRequests (429) after too
+    many failures from this client, PermissionDenied (403) for a suspended account or agency.
+    """
+    header = request.headers.get("Authorization", "")
+    if not header:
+        raise Unauthenticated(
+            "Send an API key as `Authorization: Bearer fw_...`.", code="missing-credential"
+        )
+    check_auth_failures()
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        record_auth_failure()
+        raise Unauthenticated(
+            "Only `Authorization: Bearer fw_...` is accepted.", code="malformed-credential"
+        )
+    try:
+        with transaction() as session:
+            principal = authenticate(session, token=token, now=runtime().now())
+    except Unauthenticated:
+        record_auth_failure()
+        raise
+    g.principal = principal
+    return principal
+
+
+def current_principal() -> Principal:
+    """The principal ``require`` authenticated for this request."""
+    principal: Principal = g.principal
+    return principal
+
+
+def require(permission: Permission) -> Callable[[F], F]:
+    """Guard a view: authenticate, then refuse roles that lack ``permission`` (403)."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            require_scope(authenticate_request(), permission)
+            return view(*args, **kwargs)
+
+        setattr(guarded, REQUIRED_ATTRIBUTE, permission)
+        return cast(F, Blueprint.doc(security=BEARER)(guarded))
+
+    return decorator
+
+
+def public(view: F) -> F:
+    """Mark a view as reachable without a key (registration, claims)."""
+
+    @functools.wraps(view)
+    def open_view(*args: Any, **kwargs: Any) -> Any:
+        return view(*args, **kwargs)
+
+    setattr(open_view, PUBLIC_ATTRIBUTE, True)
+    return cast(F, Blueprint.doc(security=[])(open_view))
+
+
+def with_claim_attempt(call: Callable[[], T]) -> T:
+    """Run a claim, counting a wrong claim secret as a failed authentication of the client.
+
+    Raises TooManyRequests (429) after too many failures, and whatever ``call`` raises.
+    """
+    check_auth_failures()
+    try:
+        return call()
+    except PermissionDenied:
+        record_auth_failure()
+        raise

@@ -1,0 +1,132 @@
+"""Account requests: a supervisor asks for another account; a platform admin decides; claim."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, public, require, with_claim_attempt
+from api.context import runtime, transaction
+from api.schemas.account_requests import (
+    AccountRequestCreateSchema,
+    AccountRequestPageSchema,
+    AccountRequestQuerySchema,
+    AccountRequestSchema,
+)
+from api.schemas.fields import ReasonSchema
+from api.schemas.registrations import ClaimSchema, IssuedCredentialSchema, SubmittedSchema
+from governance import account_requests as service
+from governance.account_requests import AccountRequestInfo
+from governance.accounts import Page
+from governance.credentials import IssuedCredential
+from governance.permissions import Permission
+from governance.registrations import Submitted
+
+blp = Blueprint(
+    "account_requests",
+    __name__,
+    url_prefix="/v1/account-requests",
+    description="More accounts for an agency, each approved by a platform admin.",
+)
+
+
+@blp.route("")
+class AccountRequests(MethodView):
+    @require(Permission.ACCOUNT_REQUEST_CREATE)
+    @blp.arguments(AccountRequestCreateSchema)
+    @blp.response(202, SubmittedSchema)
+    def post(self, body: dict[str, Any]) -> Submitted:
+        """Request another account in one's agency.
+
+        Answers with a one-time claim secret to hand to the person, who claims the account's
+        first API key once a platform admin has approved the request.
+        """
+        with transaction() as session:
+            return service.request_account(
+                session,
+                actor=current_principal(),
+                role=body["role"],
+                person=body["person"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+    @require(Permission.ACCOUNT_REQUEST_READ)
+    @blp.arguments(AccountRequestQuerySchema, location="query")
+    @blp.response(200, AccountRequestPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[AccountRequestInfo]:
+        """List account requests (admins: all; supervisors: their agency's)."""
+        with transaction() as session:
+            return service.list_requests(session, actor=current_principal(), **query)
+
+
+@blp.route("/<uuid:request_id>")
+class AccountRequestById(MethodView):
+    @require(Permission.ACCOUNT_REQUEST_READ)
+    @blp.response(200, AccountRequestSchema)
+    def get(self, request_id: UUID) -> AccountRequestInfo:
+        """Read one account request."""
+        with transaction() as session:
+            return service.get_request(session, actor=current_principal(), request_id=request_id)
+
+
+@blp.route("/<uuid:request_id>/approve")
+class ApproveAccountRequest(MethodView):
+    @require(Permission.ACCOUNT_REQUEST_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AccountRequestSchema)
+    def post(self, body: dict[str, Any], request_id: UUID) -> AccountRequestInfo:
+        """Approve a pending account request and create the account."""
+        with transaction() as session:
+            return service.approve_request(
+                session,
+                actor=current_principal(),
+                request_id=request_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:request_id>/reject")
+class RejectAccountRequest(MethodView):
+    @require(Permission.ACCOUNT_REQUEST_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AccountRequestSchema)
+    def post(self, body: dict[str, Any], request_id: UUID) -> AccountRequestInfo:
+        """Reject a pending account request (final)."""
+        with transaction() as session:
+            return service.reject_request(
+                session,
+                actor=current_principal(),
+                request_id=request_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:request_id>/claim")
+class ClaimAccountRequest(MethodView):
+    @public
+    @blp.arguments(ClaimSchema)
+    @blp.response(201, IssuedCredentialSchema)
+    def post(self, body: dict[str, Any], request_id: UUID) -> IssuedCredential:
+        """Claim the first API key of an approved account request, once, with its secret."""
+
+        def claim() -> IssuedCredential:
+            with transaction() as session:
+                return service.claim_request(
+                    session,
+                    request_id=request_id,
+                    claim_secret=body["claim_secret"],
+                    ttl=timedelta(days=runtime().settings.credential_ttl_days),
+                    keys=runtime().keys,
+                    now=runtime().now(),
+                )
+
+        return with_claim_attempt(claim)

@@ -1,0 +1,87 @@
+"""Accounts: read one's own and (by scope) others'; platform admins suspend and reinstate."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import runtime, transaction
+from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
+from api.schemas.fields import ReasonSchema
+from governance import accounts as service
+from governance.accounts import AccountInfo, Page
+from governance.permissions import Permission
+
+blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="People's accounts.")
+
+
+@blp.route("")
+class Accounts(MethodView):
+    @require(Permission.ACCOUNT_READ)
+    @blp.arguments(AccountQuerySchema, location="query")
+    @blp.response(200, AccountPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[AccountInfo]:
+        """List accounts within reach (admins, oversight: all; supervisors: their agency)."""
+        with transaction() as session:
+            return service.list_accounts(session, actor=current_principal(), **query)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @require(Permission.ACCOUNT_READ)
+    @blp.response(200, AccountSchema)
+    def get(self) -> AccountInfo:
+        """Read the caller's own account."""
+        principal = current_principal()
+        with transaction() as session:
+            return service.get_account(session, actor=principal, account_id=principal.account_id)
+
+
+@blp.route("/<uuid:account_id>")
+class AccountById(MethodView):
+    @require(Permission.ACCOUNT_READ)
+    @blp.response(200, AccountSchema)
+    def get(self, account_id: UUID) -> AccountInfo:
+        """Read one account."""
+        with transaction() as session:
+            return service.get_account(session, actor=current_principal(), account_id=account_id)
+
+
+@blp.route("/<uuid:account_id>/suspend")
+class SuspendAccount(MethodView):
+    @require(Permission.ACCOUNT_SUSPEND)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AccountSchema)
+    def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
+        """Suspend an account; its keys stop working on their next request."""
+        with transaction() as session:
+            return service.suspend_account(
+                session,
+                actor=current_principal(),
+                account_id=account_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:account_id>/reinstate")
+class ReinstateAccount(MethodView):
+    @require(Permission.ACCOUNT_SUSPEND)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AccountSchema)
+    def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
+        """Reinstate a suspended account."""
+        with transaction() as session:
+            return service.reinstate_account(
+                session,
+                actor=current_principal(),
+                account_id=account_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )

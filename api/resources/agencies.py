@@ -1,0 +1,77 @@
+"""Agencies: read within reach; platform admins suspend and reinstate them."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import runtime, transaction
+from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySchema
+from api.schemas.fields import ReasonSchema
+from governance import agencies as service
+from governance.accounts import Page
+from governance.agencies import AgencyInfo
+from governance.permissions import Permission
+
+blp = Blueprint("agencies", __name__, url_prefix="/v1/agencies", description="Approved agencies.")
+
+
+@blp.route("")
+class Agencies(MethodView):
+    @require(Permission.AGENCY_READ)
+    @blp.arguments(AgencyQuerySchema, location="query")
+    @blp.response(200, AgencyPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[AgencyInfo]:
+        """List agencies (admins, oversight: all; members: their own)."""
+        with transaction() as session:
+            return service.list_agencies(session, actor=current_principal(), **query)
+
+
+@blp.route("/<uuid:agency_id>")
+class AgencyById(MethodView):
+    @require(Permission.AGENCY_READ)
+    @blp.response(200, AgencySchema)
+    def get(self, agency_id: UUID) -> AgencyInfo:
+        """Read one agency."""
+        with transaction() as session:
+            return service.get_agency(session, actor=current_principal(), agency_id=agency_id)
+
+
+@blp.route("/<uuid:agency_id>/suspend")
+class SuspendAgency(MethodView):
+    @require(Permission.AGENCY_SUSPEND)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AgencySchema)
+    def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
+        """Suspend an agency; every key of its accounts stops on its next request."""
+        with transaction() as session:
+            return service.suspend_agency(
+                session,
+                actor=current_principal(),
+                agency_id=agency_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:agency_id>/reinstate")
+class ReinstateAgency(MethodView):
+    @require(Permission.AGENCY_SUSPEND)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, AgencySchema)
+    def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
+        """Reinstate a suspended agency."""
+        with transaction() as session:
+            return service.reinstate_agency(
+                session,
+                actor=current_principal(),
+                agency_id=agency_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )

@@ -1,0 +1,90 @@
+"""API credentials: list one's own (never a secret), create another to rotate, revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import runtime, transaction
+from api.schemas.credentials import (
+    CredentialCreateSchema,
+    CredentialListQuerySchema,
+    CredentialListSchema,
+    CredentialSchema,
+    IssuedCredentialSchema,
+)
+from governance import credentials as service
+from governance.credentials import CredentialInfo, IssuedCredential
+from governance.permissions import Permission
+
+blp = Blueprint(
+    "credentials",
+    __name__,
+    url_prefix="/v1/credentials",
+    description="API keys fw_<id>_<secret>: shown once, stored as a hash, revocable at once.",
+)
+
+
+@blp.route("")
+class Credentials(MethodView):
+    @require(Permission.CREDENTIAL_READ)
+    @blp.arguments(CredentialListQuerySchema, location="query")
+    @blp.response(200, CredentialListSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, list[CredentialInfo]]:
+        """List one's own credentials (admins: any account's), without secrets."""
+        with transaction() as session:
+            items = service.list_credentials(
+                session,
+                actor=current_principal(),
+                account_id=query.get("account_id"),
+                now=runtime().now(),
+            )
+        return {"items": items}
+
+    @require(Permission.CREDENTIAL_ISSUE)
+    @blp.arguments(CredentialCreateSchema)
+    @blp.response(201, IssuedCredentialSchema)
+    def post(self, body: dict[str, Any]) -> IssuedCredential:
+        """Create another API key for oneself (to rotate keys); it is shown once."""
+        with transaction() as session:
+            return service.create_credential(
+                session,
+                actor=current_principal(),
+                label=body.get("label"),
+                ttl=timedelta(days=runtime().settings.credential_ttl_days),
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:credential_id>")
+class CredentialById(MethodView):
+    @require(Permission.CREDENTIAL_READ)
+    @blp.response(200, CredentialSchema)
+    def get(self, credential_id: UUID) -> CredentialInfo:
+        """Read one credential, without its secret."""
+        with transaction() as session:
+            return service.get_credential(
+                session,
+                actor=current_principal(),
+                credential_id=credential_id,
+                now=runtime().now(),
+            )
+
+    @require(Permission.CREDENTIAL_REVOKE)
+    @blp.response(204)
+    def delete(self, credential_id: UUID) -> None:
+        """Revoke a credential (one's own; admins: any); it stops working at once."""
+        with transaction() as session:
+            service.revoke_credential(
+                session,
+                actor=current_principal(),
+                credential_id=credential_id,
+                keys=runtime().keys,
+                now=runtime().now(),
+            )

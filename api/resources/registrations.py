@@ -1,0 +1,137 @@
+"""Agency registrations: apply (public, rate-limited), review (platform admins), claim the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, public, require, with_claim_attempt
+from api.context import runtime, transaction
+from api.ratelimit import limiter, registration_limit
+from api.schemas.fields import ReasonSchema
+from api.schemas.registrations import (
+    ClaimSchema,
+    IssuedCredentialSchema,
+    RegistrationPageSchema,
+    RegistrationQuerySchema,
+    RegistrationSchema,
+    RegistrationSubmitSchema,
+    SubmittedSchema,
+)
+from governance import registrations as service
+from governance.accounts import Page
+from governance.credentials import IssuedCredential
+from governance.permissions import Permission
+from governance.registrations import RegistrationInfo, Submitted
+
+blp = Blueprint(
+    "registrations",
+    __name__,
+    url_prefix="/v1/registrations",
+    description="Agencies apply; platform admins review; the applicant claims the first key.",
+)
+
+
+@blp.route("")
+class Registrations(MethodView):
+    @public
+    @limiter.limit(registration_limit)
+    @blp.arguments(RegistrationSubmitSchema)
+    @blp.response(202, SubmittedSchema)
+    def post(self, body: dict[str, Any]) -> Submitted:
+        """Apply for an agency account.
+
+        Answers with the registration id and a one-time claim secret: keep it, it is shown
+        once and needed to claim the first API key after approval.
+        """
+        with transaction() as session:
+            return service.submit_registration(
+                session,
+                agency=body["agency"],
+                contact=body["contact"],
+                intended_use=body["intended_use"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+    @require(Permission.REGISTRATION_REVIEW)
+    @blp.arguments(RegistrationQuerySchema, location="query")
+    @blp.response(200, RegistrationPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[RegistrationInfo]:
+        """List registrations, oldest first, optionally by status."""
+        with transaction() as session:
+            return service.list_registrations(session, actor=current_principal(), **query)
+
+
+@blp.route("/<uuid:registration_id>")
+class RegistrationById(MethodView):
+    @require(Permission.REGISTRATION_REVIEW)
+    @blp.response(200, RegistrationSchema)
+    def get(self, registration_id: UUID) -> RegistrationInfo:
+        """Read one registration."""
+        with transaction() as session:
+            return service.get_registration(
+                session, actor=current_principal(), registration_id=registration_id
+            )
+
+
+@blp.route("/<uuid:registration_id>/approve")
+class ApproveRegistration(MethodView):
+    @require(Permission.REGISTRATION_REVIEW)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, RegistrationSchema)
+    def post(self, body: dict[str, Any], registration_id: UUID) -> RegistrationInfo:
+        """Approve a pending registration: create the agency and its first supervisor."""
+        with transaction() as session:
+            return service.approve_registration(
+                session,
+                actor=current_principal(),
+                registration_id=registration_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:registration_id>/reject")
+class RejectRegistration(MethodView):
+    @require(Permission.REGISTRATION_REVIEW)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, RegistrationSchema)
+    def post(self, body: dict[str, Any], registration_id: UUID) -> RegistrationInfo:
+        """Reject a pending registration (final)."""
+        with transaction() as session:
+            return service.reject_registration(
+                session,
+                actor=current_principal(),
+                registration_id=registration_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:registration_id>/claim")
+class ClaimRegistration(MethodView):
+    @public
+    @blp.arguments(ClaimSchema)
+    @blp.response(201, IssuedCredentialSchema)
+    def post(self, body: dict[str, Any], registration_id: UUID) -> IssuedCredential:
+        """Claim the first API key of an approved registration, once, with the claim secret."""
+
+        def claim() -> IssuedCredential:
+            with transaction() as session:
+                return service.claim_registration(
+                    session,
+                    registration_id=registration_id,
+                    claim_secret=body["claim_secret"],
+                    ttl=timedelta(days=runtime().settings.credential_ttl_days),
+                    keys=runtime().keys,
+                    now=runtime().now(),
+                )
+
+        return with_claim_attempt(claim)

@@ -1,0 +1,48 @@
+"""Schemas of account requests: a supervisor asks for another account in its agency."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from api.schemas.fields import PageQuerySchema, PersonSchema, PersonViewSchema, page_schema
+from governance.permissions import Role
+from governance.registrations import RegistrationStatus
+
+__all__ = [
+    "AccountRequestCreateSchema",
+    "AccountRequestPageSchema",
+    "AccountRequestQuerySchema",
+    "AccountRequestSchema",
+]
+
+
+class AccountRequestCreateSchema(ma.Schema):
+    role = ma.fields.Enum(
+        Role,
+        by_value=True,
+        required=True,
+        validate=ma.validate.OneOf([Role.INVESTIGATOR, Role.SUPERVISOR]),
+    )
+    person = ma.fields.Nested(PersonSchema, required=True)
+
+
+class AccountRequestSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    status = ma.fields.Enum(RegistrationStatus, by_value=True, required=True)
+    agency_id = ma.fields.UUID(allow_none=True)
+    requested_by = ma.fields.UUID(required=True)
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+    person = ma.fields.Nested(PersonViewSchema, required=True)
+    requested_at = ma.fields.DateTime(required=True)
+    decided_at = ma.fields.DateTime(allow_none=True)
+    decided_by = ma.fields.UUID(allow_none=True)
+    decision_reason = ma.fields.String(allow_none=True)
+    account_id = ma.fields.UUID(allow_none=True)
+    claimed_at = ma.fields.DateTime(allow_none=True)
+
+
+AccountRequestPageSchema = page_schema(AccountRequestSchema, "AccountRequestPage")
+
+
+class AccountRequestQuerySchema(PageQuerySchema):
+    status = ma.fields.Enum(RegistrationStatus, by_value=True)

@@ -1,0 +1,153 @@
+"""Fields and schemas shared by the governance resources: cleaned text, people, reasons, pages.
+
+Each custom field runs the matching ``governance.contact`` function, so the API and the command
+line apply the same rules (NFC, trimming, no control or invisible characters, E.164 phones,
+normalized emails), and every refusal becomes a per-field error in the 422 problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import marshmallow as ma
+
+from governance.contact import (
+    Person,
+    clean_name,
+    clean_text,
+    normalize_country,
+    normalize_email,
+    normalize_phone,
+)
+
+__all__ = [
+    "Country",
+    "Email",
+    "Name",
+    "PageQuerySchema",
+    "PersonSchema",
+    "PersonViewSchema",
+    "Phone",
+    "ReasonSchema",
+    "Text",
+    "page_schema",
+]
+
+
+class _Cleaned(ma.fields.String):
+    """A string passed through a cleaning function that raises ValueError on bad input."""
+
+    def __init__(self, clean: Callable[[str], str], *, max_length: int, **kwargs: Any) -> None:
+        metadata = {"maxLength": max_length, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+        self._clean = clean
+        self._max_length = max_length
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        # Refuse absurd input before normalizing it (NFC can be costly on huge strings).
+        if len(text) > 4 * self._max_length + 64:
+            raise ma.ValidationError(f"Must be at most {self._max_length} characters.")
+        try:
+            return self._clean(text)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from exc
+
+
+class Text(_Cleaned):
+    """Free text: NFC, trimmed, no control or invisible characters, bounded length."""
+
+    def __init__(
+        self, *, max_length: int, min_length: int = 1, multiline: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            lambda v: clean_text(
+                v, max_length=max_length, min_length=min_length, multiline=multiline
+            ),
+            max_length=max_length,
+            **kwargs,
+        )
+
+
+class Name(_Cleaned):
+    """A name of a person or an organization."""
+
+    def __init__(self, *, max_length: int, **kwargs: Any) -> None:
+        super().__init__(
+            lambda v: clean_name(v, max_length=max_length), max_length=max_length, **kwargs
+        )
+
+
+class Phone(_Cleaned):
+    """An international phone number, returned in E.164."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "+33123456789", **kwargs.pop("metadata", {})}
+        super().__init__(normalize_phone, max_length=40, metadata=metadata, **kwargs)
+
+
+class Email(_Cleaned):
+    """An email address (syntax only, no DNS lookup), normalized."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"format": "email", **kwargs.pop("metadata", {})}
+        super().__init__(normalize_email, max_length=254, metadata=metadata, **kwargs)
+
+
+class Country(_Cleaned):
+    """An ISO 3166-1 alpha-2 country code."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "FR", **kwargs.pop("metadata", {})}
+        super().__init__(normalize_country, max_length=2, metadata=metadata, **kwargs)
+
+
+class PersonSchema(ma.Schema):
+    """A person's contact details."""
+
+    first_name = Name(max_length=100, required=True)
+    last_name = Name(max_length=100, required=True)
+    phone = Phone(required=True)
+    email = Email(required=True)
+    job_title = Text(max_length=200, required=True, metadata={"example": "Detective inspector"})
+
+    @ma.post_load
+    def _make(self, data: dict[str, Any], **_kwargs: Any) -> Person:
+        return Person(**data)
+
+
+class PersonViewSchema(ma.Schema):
+    first_name = ma.fields.String(required=True)
+    last_name = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True)
+    email = ma.fields.String(required=True)
+    job_title = ma.fields.String(required=True)
+
+
+class ReasonSchema(ma.Schema):
+    """The mandatory reason of a decision (approval, rejection, suspension, reinstatement)."""
+
+    reason = Text(max_length=2000, min_length=3, multiline=True, required=True)
+
+
+class PageQuerySchema(ma.Schema):
+    """Offset paging: ``limit`` (1-100, default 50) and ``offset`` (default 0)."""
+
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=100))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=1_000_000_000))
+
+
+def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """A page-of-``item`` response schema named ``name``."""
+    return ma.Schema.from_dict(
+        {
+            "items": ma.fields.List(ma.fields.Nested(item), required=True),
+            "total": ma.fields.Integer(required=True),
+            "limit": ma.fields.Integer(required=True),
+            "offset": ma.fields.Integer(required=True),
+        },
+        name=name,
+    )

@@ -1,0 +1,293 @@
+"""API credentials: issue, authenticate, list, revoke.
+
+A key is ``fw_<lookup_id>_<secret>`` (see ``governance.tokens``). ``authenticate`` runs on every
+request and re-reads the credential, its account and its agency each time, so a revocation or a
+suspension takes effect on the very next request; nothing is cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from governance import audit
+from governance.audit import SigningKeys
+from governance.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from governance.models import Account, Agency, Credential
+from governance.permissions import Permission, Role
+from governance.principals import Principal, actor_of, visible
+from governance.tokens import digest, matches, new_api_key, parse_api_key
+from ledger.entry import Actor, EntryType, format_ts
+
+__all__ = [
+    "MAX_ACTIVE_CREDENTIALS",
+    "CredentialInfo",
+    "IssuedCredential",
+    "authenticate",
+    "create_credential",
+    "get_credential",
+    "issue_credential",
+    "list_credentials",
+    "revoke_credential",
+]
+
+# Enough to rotate without downtime; a leak cannot be hidden behind many keys.
+MAX_ACTIVE_CREDENTIALS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """A credential as its holder may see it: never the secret, never its hash."""
+
+    id: UUID
+    account_id: UUID
+    lookup_id: str
+    label: str | None
+    status: str  # active | revoked | expired
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    """A new credential and its key, shown this once."""
+
+    credential: CredentialInfo
+    api_key: str
+
+
+def _info(row: Credential, now: datetime) -> CredentialInfo:
+    if row.revoked_at is not None:
+        status = "revoked"
+    elif row.expires_at <= now:
+        status = "expired"
+    else:
+        status = "active"
+    return CredentialInfo(
+        id=row.id,
+        account_id=row.account_id,
+        lookup_id=row.lookup_id,
+        label=row.label,
+        status=status,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _active_count(session: Session, account_id: UUID, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(
+                Credential.account_id == account_id,
+                Credential.revoked_at.is_(None),
+                Credential.expires_at > now,
+            )
+        )
+        or 0
+    )
+
+
+def issue_credential(
+    session: Session,
+    *,
+    account_id: UUID,
+    ttl: timedelta,
+    actor: Actor,
+    keys: SigningKeys,
+    now: datetime,
+    label: str | None = None,
+) -> IssuedCredential:
+    """Create a credential for ``account_id`` and record ``credential:issue``.
+
+    Raises Conflict when the account already holds the maximum of active credentials,
+    ledger errors when the entry cannot be appended (the caller's transaction then rolls back).
+    """
+    if _active_count(session, account_id, now) >= MAX_ACTIVE_CREDENTIALS:
+        raise Conflict(
+            f"An account may hold at most {MAX_ACTIVE_CREDENTIALS} active credentials; revoke "
+            "one first.",
+            code="too-many-credentials",
+        )
+    key = new_api_key()
+    row = Credential(
+        lookup_id=key.lookup_id,
+        account_id=account_id,
+        secret_hash=digest(key.secret),
+        label=label,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        keys=keys,
+        entry_type=EntryType.CREDENTIAL_ISSUE,
+        actor=actor,
+        payload={
+            "credential": str(row.id),
+            "account": str(account_id),
+            "expires_at": format_ts(row.expires_at),
+        },
+        now=now,
+    )
+    return IssuedCredential(credential=_info(row, now), api_key=key.token)
+
+
+def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
+    """Check an API key and its account and agency; record when it was last used.
+
+    Raises Unauthenticated for an unknown, malformed, wrong, revoked or expired key, and
+    PermissionDenied when the key is good but its account or agency is suspended.
+    """
+    key = parse_api_key(token)
+    row = None
+    if key is not None:
+        row = session.scalars(
+            select(Credential).where(Credential.lookup_id == key.lookup_id)
+        ).one_or_none()
+    # Compare even when nothing was found, so a miss costs the same time as a wrong secret.
+    if not matches(key.secret if key else token, row.secret_hash if row else None) or row is None:
+        raise Unauthenticated("The API key is not valid.", code="invalid-credential")
+    if row.revoked_at is not None:
+        raise Unauthenticated("The API key has been revoked.", code="credential-revoked")
+    if row.expires_at <= now:
+        raise Unauthenticated(
+            "The API key has expired; create a new one before the next expires.",
+            code="credential-expired",
+        )
+    account = session.get(Account, row.account_id)
+    if account is None:  # pragma: no cover - a foreign key forbids it
+        raise Unauthenticated("The API key is not valid.", code="invalid-credential")
+    if account.status != "active":
+        raise PermissionDenied("This account is suspended.", code="account-suspended")
+    if account.agency_id is not None:
+        agency_status = session.scalar(select(Agency.status).where(Agency.id == account.agency_id))
+        if agency_status != "active":
+            raise PermissionDenied("This account's agency is suspended.", code="agency-suspended")
+    row.last_used_at = now
+    return Principal(
+        account_id=account.id,
+        role=Role(account.role),
+        agency_id=account.agency_id,
+        credential_id=row.id,
+    )
+
+
+def create_credential(
+    session: Session,
+    *,
+    actor: Principal,
+    ttl: timedelta,
+    keys: SigningKeys,
+    now: datetime,
+    label: str | None = None,
+) -> IssuedCredential:
+    """Issue the caller another credential of its own (to rotate keys without downtime).
+
+    Raises PermissionDenied, Conflict (too many active credentials).
+    """
+    visible(
+        actor,
+        Permission.CREDENTIAL_ISSUE,
+        agency_id=actor.agency_id,
+        account_id=actor.account_id,
+        what="account",
+    )
+    return issue_credential(
+        session,
+        account_id=actor.account_id,
+        ttl=ttl,
+        actor=actor_of(actor),
+        keys=keys,
+        now=now,
+        label=label,
+    )
+
+
+def _load(
+    session: Session, actor: Principal, credential_id: UUID, permission: Permission
+) -> tuple[Credential, Account]:
+    row = session.get(Credential, credential_id)
+    account = session.get(Account, row.account_id) if row is not None else None
+    if row is None or account is None:
+        raise NotFound("No such credential.")
+    visible(
+        actor, permission, agency_id=account.agency_id, account_id=account.id, what="credential"
+    )
+    return row, account
+
+
+def list_credentials(
+    session: Session, *, actor: Principal, now: datetime, account_id: UUID | None = None
+) -> list[CredentialInfo]:
+    """The credentials of ``account_id`` (default: the caller's own), newest first.
+
+    Raises PermissionDenied, NotFound (an account outside the caller's reach).
+    """
+    target = account_id or actor.account_id
+    account = session.get(Account, target)
+    if account is None:
+        raise NotFound("No such account.")
+    visible(
+        actor,
+        Permission.CREDENTIAL_READ,
+        agency_id=account.agency_id,
+        account_id=account.id,
+        what="account",
+    )
+    rows = session.scalars(
+        select(Credential)
+        .where(Credential.account_id == target)
+        .order_by(Credential.created_at.desc(), Credential.id)
+    )
+    return [_info(row, now) for row in rows]
+
+
+def get_credential(
+    session: Session, *, actor: Principal, credential_id: UUID, now: datetime
+) -> CredentialInfo:
+    """One credential, without its secret.
+
+    Raises PermissionDenied, NotFound.
+    """
+    row, _ = _load(session, actor, credential_id, Permission.CREDENTIAL_READ)
+    return _info(row, now)
+
+
+def revoke_credential(
+    session: Session,
+    *,
+    actor: Principal,
+    credential_id: UUID,
+    keys: SigningKeys,
+    now: datetime,
+) -> CredentialInfo:
+    """Revoke a credential at once and record ``credential:revoke``.
+
+    Raises PermissionDenied, NotFound, Conflict (already revoked).
+    """
+    row, account = _load(session, actor, credential_id, Permission.CREDENTIAL_REVOKE)
+    if row.revoked_at is not None:
+        raise Conflict("This credential is already revoked.", code="already-revoked")
+    row.revoked_at = now
+    row.revoked_by = actor.account_id
+    audit.record(
+        session,
+        keys=keys,
+        entry_type=EntryType.CREDENTIAL_REVOKE,
+        actor=actor_of(actor),
+        payload={"credential": str(row.id), "account": str(account.id)},
+        now=now,
+    )
+    return _info(row, now)

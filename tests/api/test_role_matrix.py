@@ -1,0 +1,447 @@
+"""Every endpoint x every role x own/other agency answers as the permission table says.
+
+The endpoints come from ``app.url_map``: a new endpoint without a row in ``MATRIX`` fails
+``test_every_endpoint_is_in_the_matrix``, so nothing ships unguarded. Objects another agency
+owns answer 404, never 403, so their existence stays hidden. Requests that are expected to
+succeed act on fresh objects; refused ones reuse the shared world (a refusal changes nothing).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.auth import PUBLIC_ATTRIBUTE, REQUIRED_ATTRIBUTE
+from governance.permissions import PERMISSIONS, Permission, Role
+from tests.api.faces import enroll, variant
+from tests.api.helpers import (
+    Agent,
+    decide,
+    fresh_address,
+    make_account,
+    make_admin,
+    make_agency,
+    make_staff,
+    person,
+    registration_body,
+    submit,
+)
+from tests.conftest import shared_path
+
+ROLES = ("admin", "oversight", "curator", "supervisor", "investigator")
+# Endpoints of the platform itself, public by design and owned elsewhere.
+INFRASTRUCTURE = {
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/static/<path:filename>",
+    "/static/<path:filename>",
+}
+
+
+@dataclass
+class World:
+    client: FlaskClient
+    admin: Agent
+    agents: dict[str, Agent]
+    supervisors: dict[str, Agent]  # "own" (agency A, the callers') and "other" (agency B)
+    investigators: dict[str, Agent]
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask) -> World:
+    client = app.test_client()
+    admin = make_admin(app)
+    sup_a, sup_b = make_agency(client, admin), make_agency(client, admin)
+    inv_a = make_account(client, admin, sup_a, "investigator")
+    inv_b = make_account(client, admin, sup_b, "investigator")
+    agents = {
+        "admin": admin,
+        "oversight": make_staff(client, admin, "oversight"),
+        "curator": make_staff(client, admin, "curator"),
+        "supervisor": sup_a,
+        "investigator": inv_a,
+    }
+    return World(
+        client, admin, agents, {"own": sup_a, "other": sup_b}, {"own": inv_a, "other": inv_b}
+    )
+
+
+Request = tuple[str, dict[str, Any] | None]
+Make = Callable[[World, str, bool], Request]
+REASON = {"reason": "reviewed by the matrix"}
+
+
+def _pending_registration(w: World) -> str:
+    return f"/v1/registrations/{submit(w.client)['id']}"
+
+
+def _claimable_registration(w: World, _t: str, _f: bool) -> Request:
+    receipt = submit(w.client)
+    path = f"/v1/registrations/{receipt['id']}"
+    decide(w.client, w.admin, path, "approve")
+    return f"{path}/claim", {"claim_secret": receipt["claim_secret"]}
+
+
+def _pending_request(w: World, target: str) -> tuple[str, str]:
+    response = w.client.post(
+        "/v1/account-requests",
+        json={"role": "investigator", "person": person()},
+        headers=w.supervisors[target].headers,
+    )
+    body = response.get_json()
+    return f"/v1/account-requests/{body['id']}", body["claim_secret"]
+
+
+def _claimable_request(w: World, target: str, _f: bool) -> Request:
+    path, secret = _pending_request(w, target)
+    decide(w.client, w.admin, path, "approve")
+    return f"{path}/claim", {"claim_secret": secret}
+
+
+def _account(w: World, target: str, fresh: bool, *, suspended: bool = False) -> str:
+    if not fresh:
+        return f"/v1/accounts/{w.investigators[target].account_id}"
+    path, _ = _pending_request(w, target)
+    account = decide(w.client, w.admin, path, "approve")["account_id"]
+    if suspended:
+        decide(w.client, w.admin, f"/v1/accounts/{account}", "suspend")
+    return f"/v1/accounts/{account}"
+
+
+def _agency(w: World, target: str, fresh: bool, *, suspended: bool = False) -> str:
+    if not fresh:
+        return f"/v1/agencies/{w.supervisors[target].agency_id}"
+    approved = decide(w.client, w.admin, _pending_registration(w), "approve")
+    path = f"/v1/agencies/{approved['agency_id']}"
+    if suspended:
+        decide(w.client, w.admin, path, "suspend")
+    return path
+
+
+def _credential(w: World, target: str, fresh: bool) -> str:
+    owner = w.supervisors[target]
+    if not fresh:
+        return f"/v1/credentials/{owner.credential_id}"
+    issued = w.client.post("/v1/credentials", json={}, headers=owner.headers).get_json()
+    return f"/v1/credentials/{issued['credential']['id']}"
+
+
+MULTIPART = "__multipart__"
+_made: dict[str, str] = {}
+_sites = itertools.count(1)
+
+
+def _face_photo() -> bytes:
+    photos = shared_path() / "faces" / "dev"
+    if not photos.is_dir():
+        pytest.skip(f"gallery endpoints need real face photos under {photos}")
+    return variant(next(iter(sorted(photos.glob("*.jpg")))))
+
+
+def _multipart(**fields: Any) -> dict[str, Any]:
+    return {MULTIPART: True, **fields}
+
+
+def _photo(w: World, fresh: bool = False) -> dict[str, Any]:
+    """A gallery photo: a new one when ``fresh``, else one made once for read checks."""
+    if fresh or "photo" not in _made:
+        response = enroll(w.client, w.agents["curator"], _face_photo())
+        assert response.status_code == 201, response.get_json()
+        if fresh:
+            return dict(response.get_json())
+        _made["photo"] = response.get_data(as_text=True)
+    return dict(json.loads(_made["photo"]))
+
+
+def _policy_site(w: World) -> str:
+    if "site" not in _made:
+        site = f"matrix-{next(_sites)}.example.org"
+        response = w.client.post(
+            "/v1/source-policies",
+            json={"site": site, "status": "allowed", "reason": "r", "reference": "ref"},
+            headers=w.admin.headers,
+        )
+        assert response.status_code == 200, response.get_json()
+        _made["site"] = site
+    return _made["site"]
+
+
+def _erasure(w: World) -> str:
+    if "erasure" not in _made:
+        photo = _photo(w, fresh=True)
+        response = _call(
+            w,
+            "POST",
+            "/v1/erasures",
+            _multipart(kind="photo", photo_id=photo["id"], reason="matrix"),
+            w.admin,
+        )
+        assert response.status_code == 201, response.get_json()
+        _made["erasure"] = response.get_json()["id"]
+    return f"/v1/erasures/{_made['erasure']}"
+
+
+def _erase_fresh(w: World, _t: str, fresh: bool) -> Request:
+    photo_id = _photo(w, fresh=True)["id"] if fresh else str(uuid.uuid4())
+    return "/v1/erasures", _multipart(kind="photo", photo_id=photo_id, reason="matrix")
+
+
+def at(path: str, body: dict[str, Any] | None = None) -> Make:
+    return lambda _w, _t, _f: (path, body)
+
+
+# status for (own agency, other agency); a bare int means the same for both.
+Expect = dict[str, int | tuple[int, int]]
+PUBLIC = "public"
+
+
+def only(role_status: dict[str, int | tuple[int, int]], default: int = 403) -> Expect:
+    return {role: role_status.get(role, default) for role in ROLES}
+
+
+MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
+    ("/v1/registrations", "GET"): (at("/v1/registrations"), only({"admin": 200})),
+    ("/v1/registrations", "POST"): (
+        lambda _w, _t, _f: ("/v1/registrations", registration_body()),
+        PUBLIC,
+    ),
+    ("/v1/registrations/<uuid:registration_id>", "GET"): (
+        lambda w, _t, _f: (_pending_registration(w), None),
+        only({"admin": 200}),
+    ),
+    ("/v1/registrations/<uuid:registration_id>/approve", "POST"): (
+        lambda w, _t, _f: (_pending_registration(w) + "/approve", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/registrations/<uuid:registration_id>/reject", "POST"): (
+        lambda w, _t, _f: (_pending_registration(w) + "/reject", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/registrations/<uuid:registration_id>/claim", "POST"): (_claimable_registration, PUBLIC),
+    ("/v1/account-requests", "POST"): (
+        lambda _w, _t, _f: ("/v1/account-requests", {"role": "investigator", "person": person()}),
+        only({"supervisor": 202}),
+    ),
+    ("/v1/account-requests", "GET"): (
+        at("/v1/account-requests"),
+        only({"admin": 200, "supervisor": 200}),
+    ),
+    ("/v1/account-requests/<uuid:request_id>", "GET"): (
+        lambda w, t, _f: (_pending_request(w, t)[0], None),
+        only({"admin": 200, "supervisor": (200, 404)}),
+    ),
+    ("/v1/account-requests/<uuid:request_id>/approve", "POST"): (
+        lambda w, t, _f: (_pending_request(w, t)[0] + "/approve", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/account-requests/<uuid:request_id>/reject", "POST"): (
+        lambda w, t, _f: (_pending_request(w, t)[0] + "/reject", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/account-requests/<uuid:request_id>/claim", "POST"): (_claimable_request, PUBLIC),
+    ("/v1/staff", "POST"): (
+        lambda _w, _t, _f: ("/v1/staff", {"role": "curator", "person": person()}),
+        only({"admin": 201}),
+    ),
+    ("/v1/accounts", "GET"): (at("/v1/accounts"), only({}, default=200)),
+    ("/v1/accounts/me", "GET"): (at("/v1/accounts/me"), only({}, default=200)),
+    ("/v1/accounts/<uuid:account_id>", "GET"): (
+        lambda w, t, _f: (f"/v1/accounts/{w.supervisors[t].account_id}", None),
+        only({"admin": 200, "oversight": 200, "supervisor": (200, 404)}, default=404),
+    ),
+    ("/v1/accounts/<uuid:account_id>/suspend", "POST"): (
+        lambda w, t, f: (_account(w, t, f) + "/suspend", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/accounts/<uuid:account_id>/reinstate", "POST"): (
+        lambda w, t, f: (_account(w, t, f, suspended=True) + "/reinstate", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/agencies", "GET"): (at("/v1/agencies"), only({"curator": 403}, default=200)),
+    ("/v1/agencies/<uuid:agency_id>", "GET"): (
+        lambda w, t, _f: (f"/v1/agencies/{w.supervisors[t].agency_id}", None),
+        only(
+            {"admin": 200, "oversight": 200, "supervisor": (200, 404), "investigator": (200, 404)}
+        ),
+    ),
+    ("/v1/agencies/<uuid:agency_id>/suspend", "POST"): (
+        lambda w, t, f: (_agency(w, t, f) + "/suspend", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/agencies/<uuid:agency_id>/reinstate", "POST"): (
+        lambda w, t, f: (_agency(w, t, f, suspended=True) + "/reinstate", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/credentials", "GET"): (at("/v1/credentials"), only({}, default=200)),
+    ("/v1/credentials", "POST"): (at("/v1/credentials", {}), only({}, default=201)),
+    ("/v1/credentials/<uuid:credential_id>", "GET"): (
+        lambda w, t, f: (_credential(w, t, f), None),
+        only({"admin": 200, "supervisor": (200, 404)}, default=404),
+    ),
+    ("/v1/credentials/<uuid:credential_id>", "DELETE"): (
+        lambda w, t, f: (_credential(w, t, f), None),
+        only({"admin": 204, "supervisor": (204, 404)}, default=404),
+    ),
+    ("/v1/gallery/photos", "POST"): (
+        lambda _w, _t, _f: (
+            "/v1/gallery/photos",
+            _multipart(
+                image=(io.BytesIO(_face_photo()), "p.png"),
+                source_url="https://matrix.example.org/p.png",
+                collected_at="2026-01-01T00:00:00Z",
+                collection_basis="consent",
+            ),
+        ),
+        only({"curator": 201}),
+    ),
+    ("/v1/gallery/photos", "GET"): (at("/v1/gallery/photos"), only({"admin": 200, "curator": 200})),
+    ("/v1/gallery/photos/<uuid:photo_id>", "GET"): (
+        lambda w, _t, _f: (f"/v1/gallery/photos/{_photo(w)['id']}", None),
+        only({"admin": 200, "curator": 200}),
+    ),
+    ("/v1/gallery/photos/<uuid:photo_id>/image", "GET"): (
+        lambda w, _t, _f: (f"/v1/gallery/photos/{_photo(w)['id']}/image", None),
+        only({"admin": 200, "curator": 200}),
+    ),
+    ("/v1/gallery/faces/<uuid:face_id>", "GET"): (
+        lambda w, _t, _f: (f"/v1/gallery/faces/{_photo(w)['faces'][0]['id']}", None),
+        only({"admin": 200, "curator": 200}),
+    ),
+    ("/v1/gallery/faces/<uuid:face_id>/thumbnail", "GET"): (
+        lambda w, _t, _f: (f"/v1/gallery/faces/{_photo(w)['faces'][0]['id']}/thumbnail", None),
+        only({"admin": 200, "curator": 200}),
+    ),
+    ("/v1/source-policies", "POST"): (
+        lambda _w, _t, _f: (
+            "/v1/source-policies",
+            {
+                "site": f"matrix-{next(_sites)}.example.org",
+                "status": "allowed",
+                "reason": "matrix",
+                "reference": "ref",
+            },
+        ),
+        only({"admin": 200}),
+    ),
+    ("/v1/source-policies", "GET"): (
+        at("/v1/source-policies"),
+        only({"admin": 200, "oversight": 200, "curator": 200}),
+    ),
+    ("/v1/source-policies/<string:site>", "GET"): (
+        lambda w, _t, _f: (f"/v1/source-policies/{_policy_site(w)}", None),
+        only({"admin": 200, "oversight": 200, "curator": 200}),
+    ),
+    ("/v1/erasures/preview", "POST"): (
+        lambda _w, _t, _f: (
+            "/v1/erasures/preview",
+            _multipart(image=(io.BytesIO(_face_photo()), "probe.png")),
+        ),
+        only({"admin": 200}),
+    ),
+    ("/v1/erasures", "POST"): (_erase_fresh, only({"admin": 201})),
+    ("/v1/erasures/<uuid:erasure_id>", "GET"): (
+        lambda w, _t, _f: (_erasure(w), None),
+        only({"admin": 200}),
+    ),
+}
+
+
+def _endpoints(app: Flask) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule in INFRASTRUCTURE:
+            continue
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):
+                found.add((rule.rule, method))
+    return found
+
+
+def _view(app: Flask, path: str, method: str) -> Any:
+    rule = next(r for r in app.url_map.iter_rules() if r.rule == path)
+    view = app.view_functions[rule.endpoint]
+    return getattr(getattr(view, "view_class"), method.lower())  # noqa: B009
+
+
+def test_every_endpoint_is_in_the_matrix(app: Flask) -> None:
+    missing = _endpoints(app) - set(MATRIX)
+    assert not missing, f"add these endpoints to MATRIX (and guard them): {sorted(missing)}"
+    assert not set(MATRIX) - _endpoints(app), "MATRIX lists endpoints that no longer exist"
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(MATRIX))
+def test_declared_guard_agrees_with_the_matrix(app: Flask, path: str, method: str) -> None:
+    view = _view(app, path, method)
+    _, expect = MATRIX[(path, method)]
+    if expect == PUBLIC:
+        assert getattr(view, PUBLIC_ATTRIBUTE, False), "public endpoints must say so (@public)"
+        assert getattr(view, REQUIRED_ATTRIBUTE, None) is None
+        return
+    permission = getattr(view, REQUIRED_ATTRIBUTE, None)
+    assert isinstance(permission, Permission), "guard the view with @require(Permission.X)"
+    assert isinstance(expect, dict)
+    for role, status in expect.items():
+        holds = Role(role) in PERMISSIONS[permission]
+        refused = status == 403 or status == (403, 403)
+        assert holds != refused, (role, permission, status)
+
+
+def _call(
+    w: World, method: str, path: str, body: dict[str, Any] | None, agent: Agent | None
+) -> Any:
+    headers = agent.headers if agent else {}
+    environ = {"REMOTE_ADDR": fresh_address()}
+    if body is not None and body.get(MULTIPART):
+        fields = {k: v for k, v in body.items() if k != MULTIPART}
+        return w.client.open(
+            path,
+            method=method,
+            data=fields,
+            content_type="multipart/form-data",
+            headers=headers,
+            environ_base=environ,
+        )
+    return w.client.open(path, method=method, json=body, headers=headers, environ_base=environ)
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(MATRIX))
+def test_role_matrix(world: World, path: str, method: str) -> None:
+    make, expect = MATRIX[(path, method)]
+    failures: list[tuple[Any, ...]] = []
+    anonymous_path, anonymous_body = make(world, "own", expect == PUBLIC)
+    anonymous = _call(world, method, anonymous_path, anonymous_body, None)
+    if expect == PUBLIC:
+        wanted = 201 if method == "POST" and "claim" in path else 202
+        if anonymous.status_code != wanted:
+            failures.append(("anonymous", wanted, anonymous.status_code))
+        for role in ROLES:  # a key changes nothing on a public endpoint
+            p, b = make(world, "own", True)
+            got = _call(world, method, p, b, world.agents[role]).status_code
+            if got != wanted:
+                failures.append((role, wanted, got))
+    else:
+        assert isinstance(expect, dict)
+        if anonymous.status_code != 401 or "Bearer" not in anonymous.headers.get(
+            "WWW-Authenticate", ""
+        ):
+            failures.append(("anonymous", 401, anonymous.status_code))
+        for role in ROLES:
+            statuses = expect[role]
+            own, other = statuses if isinstance(statuses, tuple) else (statuses, statuses)
+            for target, wanted in (("own", own), ("other", other)):
+                p, b = make(world, target, wanted < 300)
+                got = _call(world, method, p, b, world.agents[role])
+                if got.status_code != wanted:
+                    failures.append((role, target, wanted, got.status_code, got.get_json()))
+    assert not failures, failures

@@ -1,0 +1,50 @@
+"""``create_admin``: validated details, an admin account, a key, and two ledger entries."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.admin import create_admin
+from governance.credentials import authenticate
+from governance.errors import InvalidInput
+from governance.permissions import Role
+from ledger.storage import entries
+from tests.conftest import runtime_of
+
+
+def test_create_admin_records_and_returns_a_working_key(app: Flask, session: Session) -> None:
+    rt = runtime_of(app)
+    before = session.scalar(select(entries.c.seq).order_by(entries.c.seq.desc()).limit(1))
+    info, key = create_admin(
+        session, email=" Ops@Example.ORG", name=" Ada  Lovelace ", keys=rt.keys, now=rt.now()
+    )
+    assert info.role is Role.ADMIN and info.agency_id is None
+    assert info.email == "Ops@example.org" and info.name == "Ada Lovelace"
+    principal = authenticate(session, token=key, now=rt.now())
+    assert principal.account_id == info.id and principal.role is Role.ADMIN
+    types = session.scalars(
+        select(entries.c.type)
+        .where(entries.c.seq > (before if before is not None else -1))
+        .order_by(entries.c.seq)
+    ).all()
+    assert types == ["admin:create", "credential:issue"]
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "field"),
+    [
+        ("nope", "Ada", "email"),
+        ("ops@example.org", "Ada\u202e", "name"),
+        ("x@y.org", "", "name"),
+    ],
+)
+def test_create_admin_refuses_bad_details(
+    app: Flask, session: Session, email: str, name: str, field: str
+) -> None:
+    rt = runtime_of(app)
+    with pytest.raises(InvalidInput) as caught:
+        create_admin(session, email=email, name=name, keys=rt.keys, now=rt.now())
+    assert field in caught.value.fields
