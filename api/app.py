@@ -11,14 +11,19 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
-from ledger.keys import load_signer
 
+from api.auth import install_auth
 from api.context import EXTENSION, Runtime
 from api.errors import install_error_handlers
 from api.logs import configure_logging
+from api.ratelimit import init_rate_limits
 from api.resources import BLUEPRINTS
 from api.settings import ConfigError, Settings
+from biometrics.errors import PackError
+from biometrics.packs import load_pack
+from governance.audit import SigningKeys
 from governance.db import make_engine, make_session_factory
+from ledger.keys import KeyFileError
 
 __all__ = ["API_VERSION", "configure_api", "create_app"]
 
@@ -40,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("facewarden")
     configure_api(app, max_request_bytes=settings.max_request_bytes)
     app.extensions[EXTENSION] = _build_runtime(settings)
+    init_rate_limits(app, settings)
 
     api = Api(app)
     for blueprint in BLUEPRINTS:
@@ -51,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return send_from_directory(_SWAGGER_ASSETS, filename, max_age=86400)
 
     app.before_request(_start_request)
+    install_auth(app)  # after _start_request: its 400 problems carry the request id
     app.after_request(_finish_request)
     return app
 
@@ -90,24 +97,36 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
 
 def _build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
-    try:
-        signer = load_signer(
-            settings.ledger_key_path,
-            name=settings.ledger_origin,
-            passphrase=settings.ledger_key_passphrase,
-        )
-    except FileNotFoundError as exc:
+    keys = SigningKeys(
+        settings.ledger_key_path,
+        name=settings.ledger_origin,
+        passphrase=settings.ledger_key_passphrase,
+    )
+    if not settings.ledger_key_path.exists():
         raise ConfigError(
             f"the ledger signing key {settings.ledger_key_path} does not exist: run "
             "`facewarden init` or set FACEWARDEN_LEDGER_KEY_PATH"
-        ) from exc
-    except (OSError, ValueError, TypeError) as exc:
+        )
+    try:
+        keys.current()
+    except KeyFileError as exc:
         raise ConfigError(
-            f"cannot load the ledger signing key {settings.ledger_key_path} ({exc}): check "
-            "FACEWARDEN_LEDGER_KEY_PATH and FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE"
+            f"{exc}: check FACEWARDEN_LEDGER_KEY_PATH and FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE"
+        ) from exc
+    pack_dir = settings.models_dir / settings.model_pack
+    try:
+        model_pack = load_pack(pack_dir)
+    except PackError as exc:
+        raise ConfigError(
+            f"model pack {settings.model_pack!r} is not usable ({exc}): run `facewarden models "
+            f"install {settings.model_pack}`, or set FACEWARDEN_MODEL_PACK / FACEWARDEN_MODELS_DIR"
         ) from exc
     return Runtime(
-        settings=settings, engine=engine, sessions=make_session_factory(engine), signer=signer
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        keys=keys,
+        model_pack=model_pack,
     )
 
 

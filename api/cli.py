@@ -9,11 +9,18 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from api.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from governance.audit import SigningKeys
 
 __all__ = ["cli", "main"]
 
@@ -38,7 +45,9 @@ def _explained() -> Iterator[None]:
         raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from exc
     except Exception as exc:
         if type(exc).__module__.split(".")[0] in {"governance", "ledger", "biometrics"}:
-            raise click.ClickException(str(exc)) from exc
+            fields = getattr(exc, "fields", None) or {}
+            details = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+            raise click.ClickException(f"{exc} ({details})" if details else str(exc)) from exc
         if type(exc).__module__.startswith("sqlalchemy"):
             reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
             raise click.ClickException(
@@ -147,6 +156,35 @@ def db_upgrade(revision: str) -> None:
 
 
 @cli.group()
+def admin() -> None:
+    """Platform administrators."""
+
+
+@admin.command("create")
+@click.option("--email", required=True, help="The administrator's e-mail address.")
+@click.option("--name", required=True, help="The administrator's full name.")
+def admin_create(email: str, name: str) -> None:
+    """Create a platform administrator; its API key is printed once, alone on the last line."""
+    from datetime import timedelta
+
+    from governance.admin import create_admin
+
+    settings = _settings()
+    with _explained(), _session(settings) as session:
+        account, key = create_admin(
+            session,
+            email=email,
+            name=name,
+            keys=_keys(settings),
+            now=datetime.now(UTC),
+            ttl=timedelta(days=settings.credential_ttl_days),
+        )
+    click.echo(f"created administrator {account.id} ({account.email})")
+    click.echo("its API key follows; it is shown only this once:", err=True)
+    click.echo(key)
+
+
+@cli.group()
 def openapi() -> None:
     """The OpenAPI document."""
 
@@ -162,6 +200,175 @@ def openapi_write(path: Path | None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(generate_spec(), indent=2, sort_keys=True) + "\n")
     click.echo(f"wrote {target}")
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """One unit of work on the configured database, for commands that change or read state."""
+    from governance.db import make_engine, make_session_factory, unit_of_work
+
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _keys(settings: Settings) -> SigningKeys:
+    from governance.audit import SigningKeys
+
+    keys = SigningKeys(
+        settings.ledger_key_path,
+        name=settings.ledger_origin,
+        passphrase=settings.ledger_key_passphrase,
+    )
+    keys.current()
+    return keys
+
+
+@cli.group()
+def ledger() -> None:
+    """The audit ledger: verifier key, export, key rotation."""
+
+
+@ledger.command("key")
+def ledger_key() -> None:
+    """Print the current verifier key (C2SP name+hash+base64 form) to pin in verifiers."""
+    settings = _settings()
+    with _explained():
+        click.echo(_keys(settings).current().verifier_key)
+
+
+@ledger.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def ledger_export(directory: Path) -> None:
+    """Write a self-contained bundle of the whole ledger for offline verification."""
+    from ledger.storage import export_bundle
+
+    settings = _settings()
+    with _explained(), _session(settings) as session:
+        size = export_bundle(session, directory)
+    click.echo(f"exported {size} entries to {directory}")
+    click.echo(f"verify with: facewarden-verify bundle {directory} --key '<pinned verifier key>'")
+
+
+@ledger.command("rotate-key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def ledger_rotate_key(yes: bool) -> None:
+    """Replace the signing key; the old key signs a key:rotate entry naming the new one."""
+    import getpass
+
+    from ledger.entry import Actor
+    from ledger.keys import rotate_key
+
+    settings = _settings()
+    if not yes:
+        click.confirm("Rotate the ledger signing key now?", abort=True)
+    with _explained():
+        with _session(settings) as session:
+            _appended, new = rotate_key(
+                session,
+                key_path=settings.ledger_key_path,
+                name=settings.ledger_origin,
+                passphrase=settings.ledger_key_passphrase,
+                now=datetime.now(UTC),
+                actor=Actor(kind="operator", id=getpass.getuser(), agency=None),
+            )
+        click.echo(f"rotated: new verifier key {new.verifier_key}")
+        click.echo(
+            "restart or keep serving: running workers pick up the new key on their next append"
+        )
+
+
+@cli.group()
+def models() -> None:
+    """Face model packs (detector + recognizer, verified by sha256)."""
+
+
+def _progress_printer(step: str, done: int, total: int) -> None:
+    if total:
+        click.echo(f"  {step}: {done}/{total}", err=True)
+    else:
+        click.echo(f"  {step}", err=True)
+
+
+@models.command("install")
+@click.argument("name")
+def models_install(name: str) -> None:
+    """Install a pack by name (starter; buffalo_l and buffalo_s where the internet is reachable)."""
+    from biometrics.packs import install_pack
+
+    settings = _settings()
+    with _explained():
+        installed = install_pack(name, settings.models_dir, progress=_progress_printer)
+    click.echo(f"installed {installed.name} {installed.version} in {installed.directory}")
+    click.echo(f"licence: {installed.licence}")
+
+
+@models.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="Name to install the pack under.")
+@click.option("--licence", default=None, help="Licence statement to record in pack.json.")
+@click.option("--threshold", type=click.FloatRange(-1, 1), default=None, help="Match threshold.")
+def models_import(source: Path, name: str, licence: str | None, threshold: float | None) -> None:
+    """Import an insightface-style pack from a directory or zip (e.g. buffalo_l.zip)."""
+    from biometrics.packs import import_pack
+
+    settings = _settings()
+    kwargs: dict[str, object] = {"name": name, "licence": licence}
+    if threshold is not None:
+        kwargs["match_threshold"] = threshold
+    with _explained():
+        imported = import_pack(source, settings.models_dir, **kwargs)  # type: ignore[arg-type]
+    click.echo(f"imported {imported.name} ({imported.dimension}-d) in {imported.directory}")
+
+
+@models.command("list")
+def models_list() -> None:
+    """List installed packs; the one in use (FACEWARDEN_MODEL_PACK) is starred."""
+    from biometrics.packs import list_packs
+
+    settings = _settings()
+    with _explained():
+        packs = list_packs(settings.models_dir)
+    if not packs:
+        click.echo(f"no packs in {settings.models_dir}: run `facewarden models install starter`")
+        return
+    for p in packs:
+        star = "*" if p.name == settings.model_pack else " "
+        click.echo(
+            f"{star} {p.name:<12} {p.version:<8} {p.detector_kind:<6} {p.dimension}-d "
+            f"threshold {p.match_threshold:.2f}  {p.licence}"
+        )
+
+
+@cli.group()
+def gallery() -> None:
+    """The gallery of enrolled faces."""
+
+
+@gallery.command("ingest")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1, 256))
+def gallery_ingest(manifest: Path, batch_size: int) -> None:
+    """Enrol the photos a manifest lists (CSV or JSON lines), resumably.
+
+    Each row gives path (relative to the manifest), source_url, collected_at and
+    collection_basis, and optionally subject_ref. Photos already enrolled are skipped, so an
+    interrupted run can simply be started again.
+    """
+    from api.ingest import ingest_manifest
+
+    settings = _settings()
+    with _explained():
+        summary = ingest_manifest(settings, manifest, batch_size=batch_size)
+    click.echo(
+        f"enrolled {summary.enrolled} photos ({summary.faces} faces), skipped "
+        f"{summary.skipped} already enrolled, rejected {len(summary.rejects)}"
+    )
+    for row, reason in summary.rejects:
+        click.echo(f"  rejected {row}: {reason}")
 
 
 def main() -> None:

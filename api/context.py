@@ -7,6 +7,7 @@ together or not at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,14 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from ledger.keys import Signer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.settings import Settings
+from biometrics.packs import Pack
+from governance.audit import SigningKeys
+from governance.blobs import FileBlobStore
 from governance.db import unit_of_work
+from governance.gallery import Gallery
+from ledger.keys import Signer
 
-__all__ = ["Runtime", "runtime", "transaction", "utcnow"]
+__all__ = ["Runtime", "build_gallery", "gallery", "pack", "runtime", "transaction", "utcnow"]
 
 EXTENSION = "facewarden"
 
@@ -38,12 +43,72 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    signer: Signer
+    keys: SigningKeys
+    model_pack: Pack
     clock: Callable[[], datetime] = utcnow
     lazy: dict[str, Any] = field(default_factory=dict)
+    lazy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def signer(self) -> Signer:
+        """The current ledger signing key."""
+        return self.keys.current()
+
+
+def pack() -> Pack:
+    """The model pack named in the settings (its files were checked at start-up)."""
+    return runtime().model_pack
+
+
+def gallery() -> Gallery:
+    """The gallery's engines and stores, built on first use in this process.
+
+    Loading the models and opening the vector index take a second or two, so they wait for the
+    first request that needs them rather than slowing every start.
+    Raises PackError, ModelError, IndexUnavailable.
+    """
+    rt = runtime()
+    built: Gallery | None = rt.lazy.get("gallery")
+    if built is not None:
+        return built
+    with rt.lazy_lock:
+        built = rt.lazy.get("gallery")
+        if built is None:
+            built = _build_gallery(rt)
+            rt.lazy["gallery"] = built
+    return built
+
+
+def _build_gallery(rt: Runtime) -> Gallery:
+    return build_gallery(rt.settings, keys=rt.keys, model_pack=rt.model_pack)
+
+
+def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) -> Gallery:
+    """Load the pack's models and open the vector index and photo store named in ``settings``.
+
+    Raises PackError, ModelError, IndexUnavailable.
+    """
+    from biometrics.index import MilvusIndex
+    from biometrics.packs import build_pipeline
+
+    pipeline = build_pipeline(model_pack)
+    index = MilvusIndex(
+        settings.milvus_uri,
+        recognizer_sha256=model_pack.recognizer.sha256,
+        token=settings.milvus_token or "",
+    )
+    index.ensure_collection(model_pack.dimension)
+    return Gallery(
+        analyzer=pipeline,
+        index=index,
+        blobs=FileBlobStore(settings.photos_dir),
+        keys=keys,
+        max_bytes=settings.max_request_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
 
 
 def runtime() -> Runtime:

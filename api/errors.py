@@ -18,9 +18,12 @@ from biometrics.errors import (
     BiometricsError,
     ImageTooLarge,
     InvalidImage,
+    ModelError,
     NoFaceFound,
+    PackError,
     UnsupportedImageType,
 )
+from biometrics.index import IndexUnavailable
 from governance.errors import (
     Conflict,
     GovernanceError,
@@ -53,7 +56,22 @@ STATUS_BY_ERROR: Mapping[type[Exception], int] = {
     ImageTooLarge: 413,
     InvalidImage: 422,
     NoFaceFound: 422,
+    IndexUnavailable: 503,
+    ModelError: 503,
+    PackError: 503,
     BiometricsError: 422,
+}
+
+# Problem type codes of the biometrics errors (governance errors carry their own ``code``).
+CODE_BY_ERROR: Mapping[type[Exception], str] = {
+    UnsupportedImageType: "unsupported-image-type",
+    ImageTooLarge: "image-too-large",
+    InvalidImage: "invalid-image",
+    NoFaceFound: "no-face",
+    IndexUnavailable: "vector-index-unavailable",
+    ModelError: "model-unavailable",
+    PackError: "model-unavailable",
+    BiometricsError: "biometrics-error",
 }
 
 _TITLES = {
@@ -130,7 +148,9 @@ def _field_errors(messages: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
     status = _status_for(error)
-    code = getattr(error, "code", "error")
+    code = getattr(error, "code", None) or next(
+        CODE_BY_ERROR[cls] for cls in type(error).__mro__ if cls in CODE_BY_ERROR
+    )
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidInput) and error.fields:
         extra["errors"] = [

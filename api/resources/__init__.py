@@ -4,8 +4,30 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import health
+from api.resources import (
+    account_requests,
+    accounts,
+    agencies,
+    credentials,
+    erasures,
+    gallery,
+    health,
+    registrations,
+    source_policies,
+    staff,
+)
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS: list[Blueprint] = [health.blp]
+BLUEPRINTS: list[Blueprint] = [
+    health.blp,
+    registrations.blp,
+    account_requests.blp,
+    staff.blp,
+    accounts.blp,
+    agencies.blp,
+    credentials.blp,
+    gallery.blp,
+    source_policies.blp,
+    erasures.blp,
+]

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from api.context import runtime
+from api.context import gallery, pack, runtime
 from api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
@@ -46,17 +46,14 @@ def _ledger_key() -> str:
 
 
 def _model_pack() -> str:
-    check = runtime().lazy.get("check_pack")
-    if check is None:
-        raise RuntimeError("no model pack configured")
-    return str(check())
+    chosen = pack()
+    gallery()  # the models load
+    return f"{chosen.name} {chosen.version} (recognizer sha256 {chosen.recognizer.sha256[:12]})"
 
 
 def _vector_index() -> str:
-    check = runtime().lazy.get("check_index")
-    if check is None:
-        raise RuntimeError("no vector index configured")
-    return str(check())
+    index = gallery().index
+    return f"{index.collection}: {index.count()} faces"
 
 
 _CHECKS = {

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from governance.db import make_engine
+from governance import gallery_models  # noqa: F401  (registers the gallery tables)
 from governance.models import Base
 from ledger.storage import metadata as ledger_metadata
 

@@ -98,3 +98,47 @@ def test_openapi_write(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["openapi"].startswith("3.1")
     assert os.path.getsize(target) > 100
+
+
+def test_ledger_key_rotation_and_export_verify_offline(env: dict[str, str], tmp_path: Path) -> None:
+    from ledger.cli import main as verify_main
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--no-tls"], env=env).exit_code == 0
+    first_key = runner.invoke(cli, ["ledger", "key"], env=env).output.strip()
+    assert first_key.startswith("facewarden.local/ledger+")
+
+    empty = runner.invoke(cli, ["ledger", "export", str(tmp_path / "empty")], env=env)
+    assert empty.exit_code == 1 and "empty" in empty.output
+
+    rotated = runner.invoke(cli, ["ledger", "rotate-key", "--yes"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    second_key = runner.invoke(cli, ["ledger", "key"], env=env).output.strip()
+    assert second_key != first_key and second_key in rotated.output
+
+    bundle = tmp_path / "bundle"
+    exported = runner.invoke(cli, ["ledger", "export", str(bundle)], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert "exported 1 entries" in exported.output
+    # The oversight body pins the FIRST key; the rotation entry announces the second.
+    assert verify_main(["bundle", str(bundle), "--key", first_key]) == 0
+    assert verify_main(["bundle", str(bundle), "--key", second_key]) != 0
+
+
+def test_admin_create_prints_the_key_alone_on_the_last_line(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--no-tls"], env=env).exit_code == 0
+    result = runner.invoke(
+        cli, ["admin", "create", "--email", "Ada@Example.org", "--name", "Ada Lovelace"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("fw_") and last.count("_") == 2 and " " not in last
+
+
+def test_admin_create_explains_bad_input(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--no-tls"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["admin", "create", "--email", "nope", "--name", "A"], env=env)
+    assert result.exit_code == 1
+    assert "email" in result.output and "Traceback" not in result.output

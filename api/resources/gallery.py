@@ -1,0 +1,121 @@
+"""The gallery: curators enrol photos with their provenance and read photos and faces."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import Response, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import gallery, runtime, transaction
+from api.schemas.gallery import (
+    EnrollFormSchema,
+    FaceSchema,
+    ImageFileSchema,
+    PhotoPageSchema,
+    PhotoQuerySchema,
+    PhotoSchema,
+)
+from governance import gallery as service
+from governance.gallery import FaceInfo, PhotoInfo, Provenance
+from governance.permissions import Permission
+from governance.principals import actor_of
+
+blp = Blueprint(
+    "gallery",
+    __name__,
+    url_prefix="/v1/gallery",
+    description="Gallery photos with provenance, and the faces found in them.",
+)
+
+
+@blp.route("/photos")
+class Photos(MethodView):
+    @require(Permission.GALLERY_ENROLL)
+    @blp.arguments(ImageFileSchema, location="files")
+    @blp.arguments(EnrollFormSchema, location="form")
+    @blp.response(201, PhotoSchema)
+    def post(
+        self, files: dict[str, Any], form: dict[str, Any]
+    ) -> tuple[PhotoInfo, int, dict[str, str]]:
+        """Enrol a photo: detect its faces, store them with their embeddings and provenance.
+
+        Refused with 403 (source-blocked) when the source site has opted out, 409 when the same
+        photo is already enrolled, 415/413/422 for unusable images or no face.
+        """
+        g = gallery()
+        prepared = service.prepare_photo(g, files["image"].read())
+        with transaction() as session:
+            photo = service.enroll_photo(
+                session,
+                gallery=g,
+                prepared=prepared,
+                provenance=Provenance(
+                    source_url=form["source_url"],
+                    collected_at=form["collected_at"],
+                    collection_basis=form["collection_basis"],
+                    subject_ref=form.get("subject_ref"),
+                ),
+                actor=actor_of(current_principal()),
+                now=runtime().now(),
+            )
+        location = url_for("gallery.PhotoById", photo_id=photo.id)
+        return photo, 201, {"Location": location}
+
+    @require(Permission.GALLERY_READ)
+    @blp.arguments(PhotoQuerySchema, location="query")
+    @blp.response(200, PhotoPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List gallery photos, newest first, optionally from one site."""
+        with transaction() as session:
+            items, total = service.list_photos(
+                session, site=query.get("site"), limit=query["limit"], offset=query["offset"]
+            )
+        return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
+
+
+@blp.route("/photos/<uuid:photo_id>")
+class PhotoById(MethodView):
+    @require(Permission.GALLERY_READ)
+    @blp.response(200, PhotoSchema)
+    def get(self, photo_id: UUID) -> PhotoInfo:
+        """Read one photo with its provenance and faces."""
+        with transaction() as session:
+            return service.photo_info(service.get_photo(session, photo_id))
+
+
+@blp.route("/photos/<uuid:photo_id>/image")
+class PhotoImage(MethodView):
+    @require(Permission.GALLERY_READ)
+    @blp.response(200, description="The stored photo bytes.")
+    def get(self, photo_id: UUID) -> Response:
+        """Download the stored photo."""
+        with transaction() as session:
+            data, media_type = service.photo_bytes(
+                session, blobs=gallery().blobs, photo_id=photo_id
+            )
+        return Response(data, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
+
+
+@blp.route("/faces/<uuid:face_id>")
+class FaceById(MethodView):
+    @require(Permission.GALLERY_READ)
+    @blp.response(200, FaceSchema)
+    def get(self, face_id: UUID) -> FaceInfo:
+        """Read one gallery face: box, quality and the photo it belongs to."""
+        with transaction() as session:
+            return service.face_info(service.get_face(session, face_id))
+
+
+@blp.route("/faces/<uuid:face_id>/thumbnail")
+class FaceThumbnail(MethodView):
+    @require(Permission.GALLERY_READ)
+    @blp.response(200, description="A JPEG thumbnail of the face.")
+    def get(self, face_id: UUID) -> Response:
+        """Download a face's thumbnail (JPEG)."""
+        with transaction() as session:
+            data = service.thumbnail_bytes(session, blobs=gallery().blobs, face_id=face_id)
+        return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})

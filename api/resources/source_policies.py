@@ -1,0 +1,82 @@
+"""Platform opt-outs: administrators block a site; its faces leave the gallery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import gallery, runtime, transaction
+from api.schemas.gallery import SourcePolicyInputSchema, SourcePolicySchema
+from governance import policies as service
+from governance.errors import NotFound
+from governance.permissions import Permission
+from governance.policies import PolicyInfo
+from governance.principals import actor_of
+
+blp = Blueprint(
+    "source_policies",
+    __name__,
+    url_prefix="/v1/source-policies",
+    description="Sites that opted out of the gallery (e.g. after a cease-and-desist letter).",
+)
+
+
+@blp.route("")
+class SourcePolicies(MethodView):
+    @require(Permission.SOURCE_POLICY_SET)
+    @blp.arguments(SourcePolicyInputSchema)
+    @blp.response(200, SourcePolicySchema)
+    def post(self, body: dict[str, Any]) -> PolicyInfo:
+        """Set a site's policy; blocking it purges every face enrolled from it.
+
+        The policy takes effect before the purge starts: from then on, enrolment from the site is
+        refused and searches never return its faces. The answer gives the number purged.
+        """
+        actor = actor_of(current_principal())
+        with transaction() as session:
+            policy = service.set_source_policy(
+                session,
+                keys=runtime().keys,
+                site=body["site"],
+                status=body["status"],
+                reason=body["reason"],
+                reference=body["reference"],
+                actor=actor,
+                now=runtime().now(),
+            )
+        if policy.status == "blocked":
+            g = gallery()
+            while True:
+                with transaction() as session:
+                    photos, _faces = service.purge_site_batch(
+                        session, gallery=g, site=policy.site, actor=actor, now=runtime().now()
+                    )
+                if photos == 0:
+                    break
+        with transaction() as session:
+            found = service.get_policy(session, policy.site)
+        assert found is not None
+        return found
+
+    @require(Permission.SOURCE_POLICY_READ)
+    @blp.response(200, SourcePolicySchema(many=True))
+    def get(self) -> list[PolicyInfo]:
+        """List every site policy."""
+        with transaction() as session:
+            return service.list_policies(session)
+
+
+@blp.route("/<string:site>")
+class SourcePolicyBySite(MethodView):
+    @require(Permission.SOURCE_POLICY_READ)
+    @blp.response(200, SourcePolicySchema)
+    def get(self, site: str) -> PolicyInfo:
+        """Read one site's policy."""
+        with transaction() as session:
+            policy = service.get_policy(session, site)
+        if policy is None:
+            raise NotFound(f"no policy for {site}")
+        return policy

@@ -1,0 +1,126 @@
+"""Schemas of the gallery: enrolment form, photos with provenance, faces, policies, erasures."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from api.schemas.fields import PageQuerySchema, Text, page_schema
+from governance.gallery_models import COLLECTION_BASES
+
+
+class EnrollFormSchema(ma.Schema):
+    """Multipart fields sent with the ``image`` file."""
+
+    source_url = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=8, max=2048),
+        metadata={"description": "http(s) URL the photo was collected from."},
+    )
+    collected_at = ma.fields.AwareDateTime(
+        required=True, metadata={"description": "When it was collected (RFC 3339, with offset)."}
+    )
+    collection_basis = ma.fields.String(required=True, validate=ma.validate.OneOf(COLLECTION_BASES))
+    subject_ref = Text(max_length=128, load_default=None, allow_none=True)
+
+
+class ImageFileSchema(ma.Schema):
+    image = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ProbeFileSchema(ma.Schema):
+    probe = ma.fields.Raw(
+        load_default=None,
+        metadata={"type": "string", "format": "binary", "description": "For kind=probe."},
+    )
+
+
+class FaceSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    photo_id = ma.fields.UUID(required=True)
+    source_site = ma.fields.String(required=True)
+    box = ma.fields.List(ma.fields.Float(), metadata={"description": "x1, y1, x2, y2 in pixels"})
+    detection_score = ma.fields.Float()
+    size_px = ma.fields.Float()
+    blur = ma.fields.Float()
+    yaw = ma.fields.Float()
+    pitch = ma.fields.Float()
+    roll = ma.fields.Float()
+    created_at = ma.fields.DateTime()
+
+
+class PhotoSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    sha256 = ma.fields.String(required=True)
+    media_type = ma.fields.String()
+    width = ma.fields.Integer()
+    height = ma.fields.Integer()
+    source_url = ma.fields.String()
+    source_site = ma.fields.String()
+    collected_at = ma.fields.DateTime()
+    collection_basis = ma.fields.String()
+    subject_ref = ma.fields.String(allow_none=True)
+    enrolled_at = ma.fields.DateTime()
+    pack_name = ma.fields.String()
+    pack_version = ma.fields.String()
+    recognizer_sha256 = ma.fields.String()
+    faces = ma.fields.List(ma.fields.Nested(FaceSchema))
+
+
+class PhotoQuerySchema(PageQuerySchema):
+    site = ma.fields.String(validate=ma.validate.Length(max=253))
+
+
+PhotoPageSchema = page_schema(PhotoSchema, "PhotoPage")
+
+
+class SourcePolicyInputSchema(ma.Schema):
+    site = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=3, max=253),
+        metadata={"description": "A domain or URL; it is reduced to its registrable domain."},
+    )
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(("blocked", "allowed")))
+    reason = Text(max_length=2000, required=True)
+    reference = Text(max_length=256, required=True)
+
+
+class SourcePolicySchema(ma.Schema):
+    site = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    reason = ma.fields.String()
+    reference = ma.fields.String()
+    updated_at = ma.fields.DateTime()
+    faces_purged = ma.fields.Integer()
+    faces_remaining = ma.fields.Integer()
+
+
+class ErasureFormSchema(ma.Schema):
+    kind = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(("photo", "source_url", "probe"))
+    )
+    reason = Text(max_length=2000, required=True)
+    photo_id = ma.fields.UUID()
+    source_url = ma.fields.String(validate=ma.validate.Length(max=2048))
+    face_ids = ma.fields.List(
+        ma.fields.UUID(), metadata={"description": "Confirmed faces (probe)."}
+    )
+
+
+class ProbeMatchSchema(ma.Schema):
+    face_id = ma.fields.UUID()
+    photo_id = ma.fields.UUID()
+    score = ma.fields.Float()
+    source_site = ma.fields.String()
+
+
+class ProbePreviewSchema(ma.Schema):
+    threshold = ma.fields.Float()
+    matches = ma.fields.List(ma.fields.Nested(ProbeMatchSchema))
+
+
+class ErasureSchema(ma.Schema):
+    id = ma.fields.UUID()
+    kind = ma.fields.String()
+    photos_erased = ma.fields.Integer()
+    faces_erased = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
