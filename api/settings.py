@@ -48,6 +48,12 @@ class Settings:
     registration_rate_limit: str = "10 per hour"
     auth_failure_rate_limit: str = "20 per minute"
     urgent_ratification_hours: int = 48
+    # Legal bases: the offence allowlist (see governance.offences), the policy caps, and how
+    # often a request may trigger the sweep of due expiries and lapses.
+    offence_categories: str = "annex_ii"
+    max_searches_per_basis: int = 50
+    legal_basis_max_days: int = 180
+    legal_basis_sweep_seconds: int = 60
     search_retention_days: int = 180
     log_level: str = "INFO"
 
@@ -79,8 +85,7 @@ class Settings:
             if k not in known
             and k not in {"config"}
             and k.removesuffix("_file") not in secrets
-            and not k.startswith("test_")
-            and not k.startswith("shared_")
+            and not k.startswith("test_")  # the test suite's own variables
         )
         if unknown:
             names = ", ".join(PREFIX + k.upper() for k in unknown)

@@ -1,0 +1,289 @@
+"""Tests of biometrics/index.py on a real milvus-lite file: ranking, filters, deletes, reopen."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from biometrics.errors import BiometricsError
+from biometrics.index import (
+    DimensionMismatch,
+    IndexedFace,
+    IndexTuning,
+    IndexUnavailable,
+    InvalidQuery,
+    MilvusIndex,
+    VectorIndex,
+    VectorIndexError,
+    collection_name,
+    quote_string,
+    site_exclusion_filter,
+)
+
+DIM = 64
+HOSTILE_SITES = [
+    'quote"site',
+    "back\\slash",
+    "trailing\\",
+    '"] or source_site in ["',
+    "') or (1 == 1",
+    '\\" or true or "',
+    "ünïcödé.example",
+    "emoji-😀.example",
+    "",
+    "   ",
+]
+_counter = itertools.count()
+
+
+def _digest() -> str:
+    return hashlib.sha256(f"recognizer-{next(_counter)}".encode()).hexdigest()
+
+
+def _unit(rows: int, rng: np.random.Generator, dim: int = DIM) -> npt.NDArray[np.float32]:
+    x = rng.standard_normal((rows, dim)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(
+        np.float32
+    )
+    return unit
+
+
+def _faces(
+    vectors: npt.NDArray[np.float32], *, sites: list[str] | None = None, prefix: str = "f"
+) -> list[IndexedFace]:
+    sites = sites or ["a.example"]
+    return [
+        IndexedFace(
+            face_id=f"{prefix}{i}",
+            photo_id=f"photo{i // 2}",
+            source_site=sites[i % len(sites)],
+            embedding=v,
+        )
+        for i, v in enumerate(vectors)
+    ]
+
+
+@pytest.fixture(scope="module")
+def db_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("milvus") / "index.db")
+
+
+@pytest.fixture
+def index(db_uri: str) -> Iterator[MilvusIndex]:
+    idx = MilvusIndex(db_uri, recognizer_sha256=_digest(), tuning=IndexTuning(index_type="FLAT"))
+    idx.ensure_collection(DIM)
+    yield idx
+
+
+def test_collection_name_is_derived_from_the_recognizer_digest() -> None:
+    digest = hashlib.sha256(b"model").hexdigest()
+    assert collection_name(digest) == f"faces_{digest[:16]}"
+    for bad in ["", digest[:63], digest.upper(), digest + "0", "g" * 64]:
+        with pytest.raises(InvalidQuery, match="64 lower-case hex"):
+            collection_name(bad)
+
+
+def test_errors_share_one_root_under_biometrics() -> None:
+    for error in (IndexUnavailable, DimensionMismatch, InvalidQuery):
+        assert issubclass(error, VectorIndexError)
+    assert issubclass(VectorIndexError, BiometricsError)
+
+
+@pytest.mark.parametrize("site", HOSTILE_SITES)
+def test_quote_string_escapes_quotes_and_backslashes(site: str) -> None:
+    literal = quote_string(site)
+    assert literal.startswith('"') and literal.endswith('"')
+    body = literal[1:-1]
+    # every quote inside is escaped, so the literal cannot end early
+    assert '"' not in body.replace("\\\\", "").replace('\\"', "")
+
+
+@pytest.mark.parametrize("bad", ["new\nline", "tab\there", "nul\x00", "del\x7f"])
+def test_control_characters_are_refused(bad: str, index: MilvusIndex) -> None:
+    with pytest.raises(InvalidQuery, match="control characters"):
+        quote_string(bad)
+    with pytest.raises(InvalidQuery, match="control characters"):
+        index.search(_unit(1, np.random.default_rng(0))[0], 5, exclude_sites=[bad])
+    face = _faces(_unit(1, np.random.default_rng(0)), sites=[bad])
+    with pytest.raises(InvalidQuery, match="control characters"):
+        index.insert(face)
+
+
+def test_site_exclusion_filter_is_sorted_deduplicated_and_empty_for_none() -> None:
+    assert site_exclusion_filter([]) == ""
+    assert site_exclusion_filter(["b", "a", "b"]) == 'source_site not in ["a", "b"]'
+
+
+def test_adapter_implements_the_protocol(index: MilvusIndex) -> None:
+    assert isinstance(index, VectorIndex)
+
+
+def test_search_ranking_equals_exact_cosine_ranking(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(1)
+    gallery = _unit(3000, rng)
+    # planted mates: noisy copies of the probes, as a second photo of the same person
+    probes = _unit(20, rng)
+    mates = probes + 0.6 * _unit(20, rng)
+    mates /= np.linalg.norm(mates, axis=1, keepdims=True)
+    stored = np.concatenate([gallery, mates])
+    index.insert(_faces(stored))
+    index.flush()
+    assert index.count() == len(stored)
+    results = index.search_many(probes, 10)
+    for probe_index, (probe, hits) in enumerate(zip(probes, results, strict=True)):
+        scores = stored @ probe
+        exact = np.argsort(-scores)[:10]
+        assert [h.face_id for h in hits] == [f"f{i}" for i in exact]
+        np.testing.assert_allclose([h.score for h in hits], scores[exact], atol=1e-4)
+        assert hits[0].face_id == f"f{3000 + probe_index}"  # the mate ranks first
+        assert hits[0].photo_id == f"photo{(3000 + probe_index) // 2}"
+    one = index.search(probes[0], 3)
+    assert [h.face_id for h in one] == [h.face_id for h in results[0][:3]]
+
+
+def test_min_score_drops_weak_hits(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(2)
+    vectors = _unit(200, rng)
+    index.insert(_faces(vectors))
+    hits = index.search(vectors[7], 50, min_score=0.2)
+    assert hits[0].face_id == "f7" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert all(h.score >= 0.2 for h in hits)
+    assert len(hits) == int(((vectors @ vectors[7]) >= 0.2).sum())
+
+
+def test_hostile_sites_are_excluded_exactly(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(3)
+    sites = [*HOSTILE_SITES, "plain.example"]
+    vectors = _unit(len(sites) * 4, rng)
+    index.insert(_faces(vectors, sites=sites))
+    query = vectors[0]
+    everything = index.search(query, 100)
+    assert len(everything) == len(vectors)
+    assert {h.source_site for h in everything} == set(sites)
+    for site in sites:
+        hits = index.search(query, 100, exclude_sites=[site])
+        assert site not in {h.source_site for h in hits}
+        assert len(hits) == len(vectors) - 4
+    hits = index.search(query, 100, exclude_sites=HOSTILE_SITES)
+    assert {h.source_site for h in hits} == {"plain.example"}
+
+
+def test_delete_by_id_site_and_photo_leaves_no_trace(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(4)
+    vectors = _unit(40, rng)
+    index.insert(_faces(vectors, sites=["keep.example", 'drop"site']))
+    index.flush()
+    index.delete(["f0", "f2", "unknown"])
+    assert index.count() == 38
+    assert index.search(vectors[0], 1)[0].face_id != "f0"
+    index.delete_site('drop"site')  # the 20 odd-numbered faces
+    assert index.count() == 18
+    assert all(h.source_site == "keep.example" for h in index.search(vectors[1], 40))
+    index.delete_photo("photo2")  # f4 (f5 already gone)
+    assert index.count() == 17
+    remaining = {h.face_id for h in index.search(vectors[4], 40)}
+    assert remaining == {f"f{i}" for i in range(6, 40, 2)}
+
+
+def test_upsert_replaces_and_insert_of_nothing_is_a_no_op(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(5)
+    first, second = _unit(2, rng)
+    index.insert([])
+    index.upsert([IndexedFace("x", "p", "old.example", first)])
+    index.upsert([IndexedFace("x", "p", "new.example", second)])
+    assert index.count() == 1
+    [hit] = index.search(second, 5)
+    assert (hit.face_id, hit.source_site) == ("x", "new.example")
+    assert hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_collections_per_recognizer_are_separate(db_uri: str) -> None:
+    rng = np.random.default_rng(6)
+    one = MilvusIndex(db_uri, recognizer_sha256=_digest())
+    two = MilvusIndex(db_uri, recognizer_sha256=_digest())
+    one.ensure_collection(DIM)
+    two.ensure_collection(128)
+    assert one.collection != two.collection
+    vectors = _unit(30, rng)
+    one.insert(_faces(vectors))
+    two.insert(_faces(_unit(5, rng, 128), prefix="g"))
+    assert (one.count(), two.count()) == (30, 5)
+    assert {h.face_id[0] for h in one.search(vectors[0], 50)} == {"f"}
+    with pytest.raises(DimensionMismatch, match="128-d"):
+        two.search(vectors[0], 5)
+
+
+def test_reopen_after_close_keeps_the_data(tmp_path: Path) -> None:
+    uri = str(tmp_path / "persist.db")
+    digest = _digest()
+    vectors = _unit(50, np.random.default_rng(7))
+    first = MilvusIndex(uri, recognizer_sha256=digest)
+    first.ensure_collection(DIM)
+    first.insert(_faces(vectors))
+    first.delete(["f3"])
+    first.flush()
+    first.close()
+    again = MilvusIndex(uri, recognizer_sha256=digest)
+    again.ensure_collection(DIM)
+    assert again.count() == 49
+    assert again.search(vectors[10], 1)[0].face_id == "f10"
+    assert "f3" not in {h.face_id for h in again.search(vectors[3], 49)}
+    with pytest.raises(DimensionMismatch, match="holds 64-d vectors, not 32-d"):
+        again.ensure_collection(32)
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "top_k", "kwargs", "error", "message"),
+    [
+        (np.full(DIM, np.nan, np.float32), 5, {}, InvalidQuery, "finite"),
+        (np.zeros(DIM, np.float32), 5, {}, InvalidQuery, "zero vector"),
+        (np.ones(DIM + 1, np.float32), 5, {}, DimensionMismatch, "65-d"),
+        (np.ones((2, DIM), np.float32), 5, {}, InvalidQuery, "1-D"),
+        (np.ones(DIM, np.float32), 0, {}, InvalidQuery, "top_k"),
+        (np.ones(DIM, np.float32), 20000, {}, InvalidQuery, "top_k"),
+        (np.ones(DIM, np.float32), 5, {"exclude_sites": "a.example"}, InvalidQuery, "not one"),
+        (np.ones(DIM, np.float32), 5, {"min_score": float("nan")}, InvalidQuery, "finite"),
+    ],
+)
+def test_bad_search_arguments_are_refused(
+    index: MilvusIndex,
+    query: np.ndarray,
+    top_k: int,
+    kwargs: dict[str, Any],
+    error: type,
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        index.search(query, top_k, **kwargs)
+
+
+def test_bad_ids_are_refused(index: MilvusIndex) -> None:
+    vector = _unit(1, np.random.default_rng(8))[0]
+    for face_id in ["", "x" * 65]:
+        with pytest.raises(InvalidQuery, match="face_id"):
+            index.insert([IndexedFace(face_id, "p", "s", vector)])
+    with pytest.raises(InvalidQuery, match="photo_id"):
+        index.delete_photo("")
+
+
+def test_using_the_index_before_ensure_collection_is_an_error(db_uri: str) -> None:
+    idx = MilvusIndex(db_uri, recognizer_sha256=_digest())
+    with pytest.raises(IndexUnavailable, match="ensure_collection"):
+        idx.search(np.ones(DIM, np.float32), 1)
+
+
+def test_an_unreachable_server_is_index_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(IndexUnavailable, match=r"127\.0\.0\.1"):
+        MilvusIndex(f"http://127.0.0.1:{port}", recognizer_sha256=_digest(), timeout=2)
