@@ -1,0 +1,468 @@
+"""The ledger in SQL: append-only tables, serialized appends in the caller's transaction, proofs.
+
+Tables live on the ledger's own ``metadata``; the database itself refuses UPDATE and DELETE
+(``guard_ddl``). Every append stores the perfect subtrees it completes, so roots and proofs of
+any size cost one indexed query (RFC 6962 §2.1, planned by ``ledger.proofs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from ledger.bundle import (
+    CHECKPOINT_FILE,
+    CHECKPOINTS_DIR,
+    ENTRIES_FILE,
+    KEYS_FILE,
+    BundleError,
+    write_manifest,
+)
+from ledger.checkpoint import Checkpoint, MalformedNote, parse_verifier_key, sign_checkpoint
+from ledger.entry import (
+    GENESIS_PREV,
+    Actor,
+    EntrySigner,
+    EntryType,
+    LedgerError,
+    build_entry,
+    format_ts,
+)
+from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash, node_hash
+from ledger.proofs import (
+    NodeID,
+    ProofPlan,
+    completed_nodes,
+    consistency_plan,
+    inclusion_plan,
+    perfect_cover,
+    root_plan,
+)
+
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "LEDGER_TABLES",
+    "Appended",
+    "LedgerCorrupted",
+    "LedgerRangeError",
+    "StaleSigningKey",
+    "append",
+    "checkpoint_notes",
+    "checkpoints",
+    "consistency_proof",
+    "create_tables",
+    "entries",
+    "entry_bytes",
+    "export_bundle",
+    "guard_ddl",
+    "inclusion_proof",
+    "key_history",
+    "keys",
+    "latest_checkpoint",
+    "metadata",
+    "nodes",
+    "root_at",
+    "tree_size",
+]
+
+# pg_advisory_xact_lock key serializing appends: ASCII "FWLEDGER" as a signed 64-bit integer.
+ADVISORY_LOCK_KEY = int.from_bytes(b"FWLEDGER", "big", signed=True)
+
+metadata = MetaData()
+
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("ts", String(27), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    CheckConstraint("seq >= 0", name="ledger_entries_seq_nonnegative"),
+)
+nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+# The primary key on size is what stops the log from ever signing two roots for one size.
+checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("note", Text, nullable=False),
+)
+# Signing keys in order; a key is current from since_seq on. Rotation only ever inserts here.
+keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("since_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("key_id", String(8), nullable=False, unique=True),
+    Column("vkey", Text, nullable=False),
+)
+LEDGER_TABLES = ("ledger_entries", "ledger_nodes", "ledger_checkpoints", "ledger_keys")
+
+
+class StaleSigningKey(LedgerError):
+    """This process signs with a key the ledger has rotated away from: reload the key file."""
+
+
+class LedgerCorrupted(LedgerError):
+    """The stored tree lacks a node it must have."""
+
+
+class LedgerRangeError(LedgerError, ValueError):
+    """A size, sequence number or range outside the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What an append produced: the entry's seq, leaf hash and bytes, and the new checkpoint."""
+
+    seq: int
+    leaf_hash: bytes
+    entry: bytes
+    checkpoint: str
+    root: bytes
+
+
+def guard_ddl(dialect_name: str) -> list[str]:
+    """DDL that makes the database refuse UPDATE and DELETE (and TRUNCATE) on ledger tables.
+
+    Raises ValueError for a dialect other than ``sqlite`` or ``postgresql``.
+    """
+    statements: list[str] = []
+    if dialect_name == "sqlite":
+        for table in LEDGER_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+                )
+        return statements
+    if dialect_name == "postgresql":
+        statements.append(
+            "CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '% is append-only: % refused', "
+            "TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+        for table in LEDGER_TABLES:
+            statements.append(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"
+            )
+            statements.append(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"
+            )
+        return statements
+    raise ValueError(f"no append-only guard for dialect {dialect_name!r}")
+
+
+def _lock(session: Session) -> None:
+    # SQLite: the engine began this transaction with BEGIN IMMEDIATE, so it already holds the
+    # database write lock. PostgreSQL: one advisory lock, released at commit or rollback.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+
+
+def _fetch_nodes(session: Session, ids: Iterable[NodeID]) -> dict[NodeID, bytes]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    by_level: dict[int, list[int]] = {}
+    for n in wanted:
+        by_level.setdefault(n.level, []).append(n.index)
+    # One query; per-level ``level = ? AND idx IN (...)`` terms let SQLite use the primary key
+    # index, which it does not for a row-value IN list.
+    rows = session.execute(
+        select(nodes.c.level, nodes.c.idx, nodes.c.hash).where(
+            or_(*(and_(nodes.c.level == lv, nodes.c.idx.in_(ix)) for lv, ix in by_level.items()))
+        )
+    )
+    found = {NodeID(level, idx): bytes(h) for level, idx, h in rows}
+    if len(found) != len(wanted):
+        missing = [n for n in wanted if n not in found]
+        raise LedgerCorrupted(f"the tree lacks nodes {missing[:4]}")
+    return found
+
+
+def _resolve(session: Session, plan: ProofPlan) -> list[bytes]:
+    return plan.resolve(_fetch_nodes(session, plan.node_ids()))
+
+
+def tree_size(session: Session) -> int:
+    """The number of entries in the log."""
+    top = session.execute(select(func.max(entries.c.seq))).scalar_one_or_none()
+    return 0 if top is None else int(top) + 1
+
+
+def _check_size(session: Session, size: int) -> None:
+    if size < 0 or size > tree_size(session):
+        raise LedgerRangeError(f"size {size} is outside the log")
+
+
+def root_at(session: Session, size: int) -> bytes:
+    """The RFC 6962 tree head over the first ``size`` entries.
+
+    Raises LedgerRangeError past the end of the log, LedgerCorrupted for a missing node.
+    """
+    _check_size(session, size)
+    return _resolve(session, root_plan(size))[0] if size else EMPTY_ROOT
+
+
+def inclusion_proof(session: Session, *, seq: int, size: int) -> list[bytes]:
+    """The inclusion proof of entry ``seq`` in the tree of ``size`` entries.
+
+    Raises LedgerRangeError unless ``0 <= seq < size <= tree size``; LedgerCorrupted.
+    """
+    _check_size(session, size)
+    try:
+        plan = inclusion_plan(seq, size)
+    except ValueError as exc:
+        raise LedgerRangeError(str(exc)) from exc
+    return _resolve(session, plan)
+
+
+def consistency_proof(session: Session, *, first: int, second: int) -> list[bytes]:
+    """The consistency proof from size ``first`` to size ``second``.
+
+    Raises LedgerRangeError unless ``0 <= first <= second <= tree size``; LedgerCorrupted.
+    """
+    _check_size(session, second)
+    try:
+        plan = consistency_plan(first, second)
+    except ValueError as exc:
+        raise LedgerRangeError(str(exc)) from exc
+    return _resolve(session, plan)
+
+
+def latest_checkpoint(session: Session) -> str | None:
+    """The signed note of the latest checkpoint, or None for an empty log."""
+    row = session.execute(
+        select(checkpoints.c.note).order_by(checkpoints.c.size.desc()).limit(1)
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def checkpoint_notes(session: Session, sizes: Iterable[int]) -> dict[int, str]:
+    """The stored signed checkpoints for ``sizes`` (those that exist)."""
+    wanted = sorted(set(sizes))
+    found: dict[int, str] = {}
+    for at in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(checkpoints.c.size, checkpoints.c.note).where(
+                checkpoints.c.size.in_(wanted[at : at + 500])
+            )
+        )
+        found.update((int(size), str(note)) for size, note in rows)
+    return found
+
+
+def entry_bytes(session: Session, start: int, end: int) -> list[bytes]:
+    """The canonical bytes of entries ``start`` (inclusive) to ``end`` (exclusive).
+
+    Raises LedgerRangeError unless ``0 <= start <= end <= tree size``.
+    """
+    if not 0 <= start <= end:
+        raise LedgerRangeError(f"bad range [{start}, {end})")
+    _check_size(session, end)
+    rows = session.execute(
+        select(entries.c.body)
+        .where(entries.c.seq >= start, entries.c.seq < end)
+        .order_by(entries.c.seq)
+    )
+    return [bytes(body) for (body,) in rows]
+
+
+def key_history(session: Session, *, size: int | None = None) -> list[str]:
+    """The verifier keys of the rotation chain, oldest first.
+
+    With ``size``, only the keys announced within the first ``size`` entries (what a bundle of
+    that size must list).
+    """
+    query = select(keys.c.vkey).order_by(keys.c.since_seq)
+    if size is not None:
+        query = query.where(keys.c.since_seq <= size)
+    return [str(vkey) for (vkey,) in session.execute(query)]
+
+
+def _current_key(session: Session, signer: EntrySigner, seq: int) -> None:
+    row = session.execute(
+        select(keys.c.key_id, keys.c.vkey).order_by(keys.c.since_seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        if seq != 0:
+            raise LedgerCorrupted("entries exist but no signing key is recorded")
+        session.execute(
+            insert(keys).values(since_seq=0, key_id=signer.key_id, vkey=signer.verifier_key)
+        )
+        return
+    if row.key_id != signer.key_id:
+        raise StaleSigningKey(
+            f"the ledger's signing key is now {row.vkey}; this process holds key "
+            f"{signer.key_id}, which was rotated out: reload the key file"
+        )
+
+
+def _record_rotation(
+    session: Session, signer: EntrySigner, payload: Mapping[str, Any], seq: int
+) -> None:
+    try:
+        new = parse_verifier_key(str(payload.get("new_key")))
+    except MalformedNote as exc:
+        raise LedgerError(f"key:rotate payload needs a valid new_key: {exc}") from exc
+    if new.name != signer.name or new.key_id_hex == signer.key_id:
+        raise LedgerError("key:rotate must name a different key under the same name")
+    session.execute(insert(keys).values(since_seq=seq + 1, key_id=new.key_id_hex, vkey=new.vkey))
+
+
+def append(
+    session: Session,
+    *,
+    signer: EntrySigner,
+    entry_type: EntryType,
+    actor: Actor,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> Appended:
+    """Append one signed entry and sign the new checkpoint, inside the caller's transaction.
+
+    Never commits. ``ts`` is ``max(now, previous ts)`` so the log's clock never runs backwards
+    when concurrent writers reach the lock out of order. On PostgreSQL the transaction must be
+    READ COMMITTED (the default) so the reads after the advisory lock see the last append.
+    Raises StaleSigningKey when ``signer`` was rotated out (reload the key and retry),
+    MalformedEntry for a payload an entry cannot hold, LedgerCorrupted, LedgerError.
+    """
+    _lock(session)
+    last = session.execute(
+        select(entries.c.seq, entries.c.body, entries.c.ts).order_by(entries.c.seq.desc()).limit(1)
+    ).first()
+    seq = 0 if last is None else int(last.seq) + 1
+    prev = GENESIS_PREV if last is None else hashlib.sha256(bytes(last.body)).hexdigest()
+    ts = format_ts(now)
+    if last is not None and ts < last.ts:
+        ts = str(last.ts)
+    _current_key(session, signer, seq)
+
+    entry = build_entry(
+        seq=seq,
+        ts=ts,
+        entry_type=entry_type,
+        actor=actor,
+        payload=payload,
+        prev=prev,
+        signer=signer,
+    )
+    if entry.type is EntryType.KEY_ROTATE:
+        _record_rotation(session, signer, entry.payload, seq)
+
+    # The perfect cover of [0, seq) holds every left sibling the new leaf merges with.
+    cover = _fetch_nodes(session, root_plan(seq).node_ids())
+    leaf = leaf_hash(entry.raw)
+    new_nodes = {NodeID(0, seq): leaf}
+    acc = leaf
+    for node in completed_nodes(seq)[1:]:
+        acc = node_hash(cover[NodeID(node.level - 1, node.index * 2)], acc)
+        new_nodes[node] = acc
+    known = {**cover, **new_nodes}
+    root = fold_subtrees([known[n] for n in perfect_cover(0, seq + 1)])
+    note = sign_checkpoint(Checkpoint(origin=signer.name, size=seq + 1, root=root), signer)
+
+    session.execute(
+        insert(entries).values(
+            seq=seq,
+            body=entry.raw,
+            leaf_hash=leaf,
+            type=str(entry.type),
+            ts=ts,
+            key_id=signer.key_id,
+        )
+    )
+    session.execute(
+        insert(nodes), [{"level": n.level, "idx": n.index, "hash": h} for n, h in new_nodes.items()]
+    )
+    session.execute(
+        insert(checkpoints).values(size=seq + 1, root=root, key_id=signer.key_id, note=note)
+    )
+    return Appended(seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root)
+
+
+def create_tables(session: Session) -> None:
+    """Create the ledger tables and their append-only guards (tests and fresh installs)."""
+    connection = session.connection()
+    metadata.create_all(connection)
+    for statement in guard_ddl(connection.dialect.name):
+        session.execute(text(statement))
+
+
+def _exported_sizes(size: int, interval: int) -> list[int]:
+    # Every power of two and every multiple of ``interval`` below ``size``: a handful of
+    # earlier tree heads for step (4) of the verifier without one file per entry.
+    sizes = {1 << k for k in range(size.bit_length()) if 1 << k < size}
+    sizes.update(range(interval, size, interval))
+    return sorted(sizes)
+
+
+def export_bundle(session: Session, directory: Path, *, checkpoint_interval: int = 1024) -> int:
+    """Write an offline bundle of the whole log to ``directory``; returns the tree size.
+
+    Reads one consistent snapshot when the caller's transaction is REPEATABLE READ or
+    SERIALIZABLE (PostgreSQL) or holds the SQLite lock; the checkpoint is read first, so
+    entries appended meanwhile are simply not exported.
+    Raises BundleError when the log is empty or ``directory`` exists and is not empty.
+    """
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise BundleError(f"{directory} is not empty")
+    latest = session.execute(
+        select(checkpoints.c.size, checkpoints.c.note).order_by(checkpoints.c.size.desc())
+    ).first()
+    if latest is None:
+        raise BundleError("the ledger is empty: nothing to export")
+    size, note = int(latest.size), str(latest.note)
+    (directory / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+    with (directory / ENTRIES_FILE).open("wb") as out:
+        for start in range(0, size, 10_000):
+            rows = session.execute(
+                select(entries.c.body)
+                .where(entries.c.seq >= start, entries.c.seq < min(size, start + 10_000))
+                .order_by(entries.c.seq)
+            )
+            out.writelines(bytes(body) + b"\n" for (body,) in rows)
+    (directory / CHECKPOINT_FILE).write_text(note, encoding="utf-8")
+    earlier = checkpoint_notes(session, _exported_sizes(size, checkpoint_interval))
+    for at, text_ in earlier.items():
+        (directory / CHECKPOINTS_DIR / str(at)).write_text(text_, encoding="utf-8")
+    (directory / KEYS_FILE).write_text("".join(k + "\n" for k in key_history(session, size=size)))
+    origin = note.split("\n", 1)[0]
+    write_manifest(directory, origin=origin, size=size)
+    return size
