@@ -1,7 +1,8 @@
 """Tests of the shared index server (biometrics/index_server.py) and of the Milvus server path.
 
 The `milvus_server` suite starts the standalone Milvus of the PyPI package `milvus` (command
-`milvus-server`, or FACEWARDEN_TEST_MILVUS_SERVER) itself, and skips when it is absent or won't start.
+`milvus-server`, or FACEWARDEN_TEST_MILVUS_SERVER) itself, and skips when it is absent or
+won't start.
 """
 
 from __future__ import annotations
