@@ -1,0 +1,264 @@
+"""Legal bases: record, approve or reject (four eyes), ratify urgent ones, revoke, read.
+
+Deadlines need no scheduler. Every read settles the bases it shows, every decision settles its
+basis first in a unit of work of its own (so an expiry or lapse is recorded even when the
+decision is then refused), and a throttled sweep runs before requests: at most once per
+``FACEWARDEN_LEGAL_BASIS_SWEEP_SECONDS`` per process, timed by the app's clock. ``facewarden
+governance sweep`` does the same from the command line (cron, or after downtime).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from flask.blueprints import BlueprintSetupState
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import EXTENSION, Runtime, runtime, transaction
+from api.schemas.fields import ReasonSchema
+from api.schemas.legal_bases import (
+    LegalBasisCreateSchema,
+    LegalBasisPageSchema,
+    LegalBasisQuerySchema,
+    LegalBasisSchema,
+    OffenceCategorySchema,
+    RatificationSchema,
+)
+from api.settings import ConfigError
+from governance import legal_basis as service
+from governance.accounts import Page
+from governance.audit import SigningKeys
+from governance.legal_basis import BasisDraft, BasisInfo, BasisPolicy, LapseHook, Ratification
+from governance.offences import OffenceCatalogue, OffenceCategory, parse_offence_categories
+from governance.permissions import Permission
+from governance.search_records import lapse_hook
+
+__all__ = ["blp", "lapse_hooks", "policy"]
+
+log = logging.getLogger("facewarden.api")
+
+blp = Blueprint(
+    "legal_bases",
+    __name__,
+    url_prefix="/v1/legal-bases",
+    description=(
+        "The recorded legal basis every search requires: recorded by an investigator or "
+        "supervisor, approved by a second supervisor, ratified when urgent, used under a quota."
+    ),
+)
+
+_OFFENCES = "offence_categories"
+_LAST_SWEEP = "legal_basis_last_sweep"
+_sweep_lock = threading.Lock()
+
+
+def lapse_hooks(keys: SigningKeys) -> tuple[LapseHook, ...]:
+    """What deletes the stored results of a lapsed basis's searches (the CLI uses it too)."""
+    return (lapse_hook(keys),)
+
+
+def _offences(rt: Runtime) -> OffenceCatalogue:
+    catalogue = rt.lazy.get(_OFFENCES)
+    if isinstance(catalogue, OffenceCatalogue):
+        return catalogue
+    try:
+        catalogue = parse_offence_categories(rt.settings.offence_categories)
+    except ValueError as exc:
+        raise ConfigError(f"FACEWARDEN_OFFENCE_CATEGORIES: {exc}") from exc
+    rt.lazy[_OFFENCES] = catalogue
+    return catalogue
+
+
+def policy() -> BasisPolicy:
+    """The legal-basis policy of the running app, from its settings."""
+    rt = runtime()
+    settings = rt.settings
+    return BasisPolicy(
+        offences=_offences(rt),
+        max_searches=settings.max_searches_per_basis,
+        max_validity=timedelta(days=settings.legal_basis_max_days),
+        ratification_window=timedelta(hours=settings.urgent_ratification_hours),
+    )
+
+
+@blp.record_once
+def _check_settings(state: BlueprintSetupState) -> None:
+    # A malformed allowlist stops create_app, naming the variable; the spec generator has no
+    # runtime and skips this.
+    rt = state.app.extensions.get(EXTENSION)
+    if isinstance(rt, Runtime):
+        _offences(rt)
+
+
+@blp.before_app_request
+def _sweep_if_due() -> None:
+    rt = runtime()
+    now = rt.now()
+    interval = timedelta(seconds=rt.settings.legal_basis_sweep_seconds)
+    with _sweep_lock:
+        last = rt.lazy.get(_LAST_SWEEP)
+        if last is not None and last <= now < last + interval:
+            return
+        rt.lazy[_LAST_SWEEP] = now
+    try:
+        with transaction() as session:
+            swept = service.sweep(session, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=now)
+    except Exception:  # best effort: every read and use of a basis settles it anyway
+        log.exception("the legal-basis sweep failed")
+        return
+    if swept:
+        log.info("legal-basis sweep", extra={"transitions": [t.status.value for t in swept]})
+
+
+def _settle_first(basis_id: UUID) -> None:
+    rt = runtime()
+    with transaction() as session:
+        service.settle_basis(
+            session, basis_id=basis_id, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=rt.now()
+        )
+
+
+@blp.route("")
+class LegalBases(MethodView):
+    @require(Permission.LEGAL_BASIS_CREATE)
+    @blp.arguments(LegalBasisCreateSchema)
+    @blp.response(201, LegalBasisSchema)
+    def post(self, draft: BasisDraft) -> BasisInfo:
+        """Record a legal basis; it stays pending until a second supervisor approves it."""
+        with transaction() as session:
+            return service.create_basis(
+                session,
+                actor=current_principal(),
+                draft=draft,
+                policy=policy(),
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+    @require(Permission.LEGAL_BASIS_READ)
+    @blp.arguments(LegalBasisQuerySchema, location="query")
+    @blp.response(200, LegalBasisPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[BasisInfo]:
+        """List legal bases, newest first, optionally by status (deadlines applied first)."""
+        rt = runtime()
+        with transaction() as session:
+            return service.list_bases(
+                session,
+                actor=current_principal(),
+                hooks=lapse_hooks(rt.keys),
+                keys=rt.keys,
+                now=rt.now(),
+                **query,
+            )
+
+
+@blp.route("/offence-categories")
+class OffenceCategories(MethodView):
+    @require(Permission.LEGAL_BASIS_READ)
+    @blp.response(200, OffenceCategorySchema(many=True))
+    def get(self) -> list[OffenceCategory]:
+        """List the offence categories a legal basis may name (slug and label)."""
+        return list(policy().offences)
+
+
+@blp.route("/<uuid:basis_id>")
+class LegalBasisById(MethodView):
+    @require(Permission.LEGAL_BASIS_READ)
+    @blp.response(200, LegalBasisSchema)
+    def get(self, basis_id: UUID) -> BasisInfo:
+        """Read one legal basis: status, expiry, ratification deadline, searches used and left."""
+        rt = runtime()
+        with transaction() as session:
+            return service.get_basis(
+                session,
+                actor=current_principal(),
+                basis_id=basis_id,
+                hooks=lapse_hooks(rt.keys),
+                keys=rt.keys,
+                now=rt.now(),
+            )
+
+
+@blp.route("/<uuid:basis_id>/approve")
+class ApproveLegalBasis(MethodView):
+    @require(Permission.LEGAL_BASIS_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, LegalBasisSchema)
+    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
+        """Approve a pending legal basis (a supervisor of its agency other than its author)."""
+        _settle_first(basis_id)
+        with transaction() as session:
+            return service.approve_basis(
+                session,
+                actor=current_principal(),
+                basis_id=basis_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:basis_id>/reject")
+class RejectLegalBasis(MethodView):
+    @require(Permission.LEGAL_BASIS_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, LegalBasisSchema)
+    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
+        """Reject a pending legal basis (final; a supervisor other than its author)."""
+        _settle_first(basis_id)
+        with transaction() as session:
+            return service.reject_basis(
+                session,
+                actor=current_principal(),
+                basis_id=basis_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:basis_id>/revoke")
+class RevokeLegalBasis(MethodView):
+    @require(Permission.LEGAL_BASIS_REVOKE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, LegalBasisSchema)
+    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
+        """Revoke a pending or approved legal basis at once."""
+        _settle_first(basis_id)
+        with transaction() as session:
+            return service.revoke_basis(
+                session,
+                actor=current_principal(),
+                basis_id=basis_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:basis_id>/ratification")
+class RatifyLegalBasis(MethodView):
+    @require(Permission.LEGAL_BASIS_RATIFY)
+    @blp.arguments(RatificationSchema)
+    @blp.response(200, LegalBasisSchema)
+    def post(self, decision: Ratification, basis_id: UUID) -> BasisInfo:
+        """Record the ratification of an urgent legal basis: granted, or refused (it lapses)."""
+        _settle_first(basis_id)
+        rt = runtime()
+        with transaction() as session:
+            return service.ratify_basis(
+                session,
+                actor=current_principal(),
+                basis_id=basis_id,
+                decision=decision,
+                policy=policy(),
+                hooks=lapse_hooks(rt.keys),
+                keys=rt.keys,
+                now=rt.now(),
+            )
