@@ -19,7 +19,7 @@ from werkzeug.exceptions import BadRequest
 
 from api.context import runtime, transaction
 from api.ratelimit import check_auth_failures, record_auth_failure
-from governance.credentials import authenticate
+from governance.credentials import SuspendedCaller, authenticate
 from governance.errors import PermissionDenied, Unauthenticated
 from governance.permissions import Permission
 from governance.principals import Principal, require_scope
@@ -113,13 +113,27 @@ def current_principal() -> Principal:
     return principal
 
 
-def require(permission: Permission) -> Callable[[F], F]:
-    """Guard a view: authenticate, then refuse roles that lack ``permission`` (403)."""
+def require(
+    permission: Permission,
+    *,
+    on_suspended: Callable[[Principal, SuspendedCaller], None] | None = None,
+) -> Callable[[F], F]:
+    """Guard a view: authenticate, then refuse roles that lack ``permission`` (403).
+
+    ``on_suspended`` is told when a valid key of a suspended account or agency is refused, so
+    a view can put the refused attempt on record.
+    """
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            require_scope(authenticate_request(), permission)
+            try:
+                principal = authenticate_request()
+            except SuspendedCaller as exc:
+                if on_suspended is not None:
+                    on_suspended(exc.principal, exc)
+                raise
+            require_scope(principal, permission)
             return view(*args, **kwargs)
 
         setattr(guarded, REQUIRED_ATTRIBUTE, permission)

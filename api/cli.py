@@ -371,6 +371,60 @@ def gallery_ingest(manifest: Path, batch_size: int) -> None:
         click.echo(f"  rejected {row}: {reason}")
 
 
+@cli.group("governance")
+def governance_group() -> None:
+    """Governed records: legal bases and their deadlines."""
+
+
+@governance_group.command("sweep")
+def governance_sweep() -> None:
+    """Expire and lapse legal bases past their deadline; purge searches past retention.
+
+    The service settles legal bases as requests arrive; run this from cron, or after
+    downtime, so lapsed bases lose their search results even while nobody uses the API, and
+    search records older than FACEWARDEN_SEARCH_RETENTION_DAYS are deleted.
+    """
+    from api.resources.legal_bases import lapse_hooks
+    from governance.legal_basis import BasisStatus, sweep
+
+    settings = _settings()
+    expired = lapsed = 0
+    with _explained():
+        keys = _keys(settings)
+        while True:  # in batches, one unit of work each
+            with _session(settings) as session:
+                batch = sweep(session, hooks=lapse_hooks(keys), keys=keys, now=datetime.now(UTC))
+            for t in batch:
+                if t.status is BasisStatus.LAPSED:
+                    lapsed += 1
+                    click.echo(
+                        f"lapsed  {t.basis_id} (case {t.case_number}): "
+                        f"{t.results_deleted} search results deleted"
+                    )
+                else:
+                    expired += 1
+                    click.echo(f"expired {t.basis_id} (case {t.case_number})")
+            if not batch:
+                break
+    click.echo(f"swept: {expired} expired, {lapsed} lapsed")
+    from datetime import timedelta
+
+    from governance.search_records import purge_expired_searches
+
+    purged = 0
+    with _explained():
+        retention = timedelta(days=settings.search_retention_days)
+        while True:
+            with _session(settings) as session:
+                n = purge_expired_searches(
+                    session, keys=keys, retention=retention, now=datetime.now(UTC)
+                )
+            purged += n
+            if n == 0:
+                break
+    click.echo(f"purged: {purged} search records older than {retention.days} days")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="facewarden")

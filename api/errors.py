@@ -35,7 +35,12 @@ from governance.errors import (
     Unauthenticated,
 )
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "install_error_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "install_error_handlers",
+    "problem_code",
+    "problem_response",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -118,6 +123,12 @@ def problem_response(
     return response
 
 
+def problem_code(error: GovernanceError | BiometricsError) -> str:
+    """The stable name of a domain error: the last segment of its problem ``type``."""
+    code: str | None = getattr(error, "code", None)
+    return code or next(CODE_BY_ERROR[c] for c in type(error).__mro__ if c in CODE_BY_ERROR)
+
+
 def _status_for(error: Exception) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
@@ -148,9 +159,7 @@ def _field_errors(messages: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
     status = _status_for(error)
-    code = getattr(error, "code", None) or next(
-        CODE_BY_ERROR[cls] for cls in type(error).__mro__ if cls in CODE_BY_ERROR
-    )
+    code = problem_code(error)
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidInput) and error.fields:
         extra["errors"] = [

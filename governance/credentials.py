@@ -27,6 +27,7 @@ __all__ = [
     "MAX_ACTIVE_CREDENTIALS",
     "CredentialInfo",
     "IssuedCredential",
+    "SuspendedCaller",
     "authenticate",
     "create_credential",
     "get_credential",
@@ -144,11 +145,20 @@ def issue_credential(
     return IssuedCredential(credential=_info(row, now), api_key=key.token)
 
 
+class SuspendedCaller(PermissionDenied):
+    """A valid key whose account or agency is suspended; ``principal`` says whose it is."""
+
+    def __init__(self, detail: str, *, code: str, principal: Principal) -> None:
+        super().__init__(detail, code=code)
+        self.principal = principal
+
+
 def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
     """Check an API key and its account and agency; record when it was last used.
 
     Raises Unauthenticated for an unknown, malformed, wrong, revoked or expired key, and
-    PermissionDenied when the key is good but its account or agency is suspended.
+    SuspendedCaller (a PermissionDenied) when the key is good but its account or agency is
+    suspended.
     """
     key = parse_api_key(token)
     row = None
@@ -169,19 +179,24 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
     account = session.get(Account, row.account_id)
     if account is None:  # pragma: no cover - a foreign key forbids it
         raise Unauthenticated("The API key is not valid.", code="invalid-credential")
-    if account.status != "active":
-        raise PermissionDenied("This account is suspended.", code="account-suspended")
-    if account.agency_id is not None:
-        agency_status = session.scalar(select(Agency.status).where(Agency.id == account.agency_id))
-        if agency_status != "active":
-            raise PermissionDenied("This account's agency is suspended.", code="agency-suspended")
-    row.last_used_at = now
-    return Principal(
+    principal = Principal(
         account_id=account.id,
         role=Role(account.role),
         agency_id=account.agency_id,
         credential_id=row.id,
     )
+    if account.status != "active":
+        raise SuspendedCaller(
+            "This account is suspended.", code="account-suspended", principal=principal
+        )
+    if account.agency_id is not None:
+        agency_status = session.scalar(select(Agency.status).where(Agency.id == account.agency_id))
+        if agency_status != "active":
+            raise SuspendedCaller(
+                "This account's agency is suspended.", code="agency-suspended", principal=principal
+            )
+    row.last_used_at = now
+    return principal
 
 
 def create_credential(

@@ -65,6 +65,16 @@ class Permission(StrEnum):
     SOURCE_POLICY_SET = "source_policy:set"
     SOURCE_POLICY_READ = "source_policy:read"
     ERASURE = "erasure:run"
+    LEGAL_BASIS_CREATE = "legal_basis:create"
+    LEGAL_BASIS_READ = "legal_basis:read"
+    LEGAL_BASIS_DECIDE = "legal_basis:decide"
+    LEGAL_BASIS_RATIFY = "legal_basis:ratify"
+    LEGAL_BASIS_REVOKE = "legal_basis:revoke"
+    LEGAL_BASIS_USE = "legal_basis:use"
+    SEARCH_RUN = "search:run"
+    SEARCH_READ = "search:read"
+    SEARCH_REVIEW = "search:review"
+    CANDIDATE_VIEW = "search:view_candidate"
 
 
 _A, _O, _S, _I, _C = Role.ADMIN, Role.OVERSIGHT, Role.SUPERVISOR, Role.INVESTIGATOR, Role.CURATOR
@@ -105,6 +115,16 @@ _TABLE: dict[Permission, dict[Role, Scope]] = {
     Permission.SOURCE_POLICY_SET: {_A: Scope.ANY},
     Permission.SOURCE_POLICY_READ: {_A: Scope.ANY, _O: Scope.ANY, _C: Scope.ANY},
     Permission.ERASURE: {_A: Scope.ANY},
+    Permission.LEGAL_BASIS_CREATE: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.LEGAL_BASIS_READ: {_O: Scope.ANY, _S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.LEGAL_BASIS_DECIDE: {_S: Scope.AGENCY},
+    Permission.LEGAL_BASIS_RATIFY: {_S: Scope.AGENCY},
+    Permission.LEGAL_BASIS_REVOKE: {_S: Scope.AGENCY},
+    Permission.LEGAL_BASIS_USE: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.SEARCH_RUN: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.SEARCH_READ: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.SEARCH_REVIEW: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.CANDIDATE_VIEW: {_S: Scope.AGENCY, _I: Scope.AGENCY},
 }
 
 PERMISSIONS: Mapping[Permission, Mapping[Role, Scope]] = MappingProxyType(
@@ -129,6 +149,16 @@ _DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.SOURCE_POLICY_SET: "Block or allow a source site (a block purges its faces)",
     Permission.SOURCE_POLICY_READ: "List and read source-site policies",
     Permission.ERASURE: "Erase a data subject's photos (by photo, source URL or probe)",
+    Permission.LEGAL_BASIS_CREATE: "Record a legal basis (case, offence, authorisation, quota)",
+    Permission.LEGAL_BASIS_READ: "List and read legal bases, their state and remaining searches",
+    Permission.LEGAL_BASIS_DECIDE: "Approve or reject a legal basis someone else recorded",
+    Permission.LEGAL_BASIS_RATIFY: "Record whether an urgent basis was ratified or refused",
+    Permission.LEGAL_BASIS_REVOKE: "Revoke a legal basis at once",
+    Permission.LEGAL_BASIS_USE: "Spend searches of an approved legal basis (the search service)",
+    Permission.SEARCH_RUN: "Run a face search under an approved legal basis of one's agency",
+    Permission.SEARCH_READ: "List and read the agency's searches and their review state",
+    Permission.SEARCH_REVIEW: "Review candidates of a colleague's search (not one's own)",
+    Permission.CANDIDATE_VIEW: "View thumbnails and photos of the agency's search candidates",
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -23,13 +23,16 @@ from api.bootstrap import initialize
 from api.context import EXTENSION, Runtime
 from api.settings import Settings
 from biometrics.packs import install_pack
+from ledger.bundle import BundleFetcher
+from ledger.storage import entries, export_bundle
+from ledger.verify import verify_log
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_path() -> Path:
     """The read-only directory of real models and labelled faces (`../shared` beside the clone)."""
-    return Path(os.environ.get("FACEWARDEN_SHARED_DIR", REPO.parent / "shared")).resolve()
+    return Path(os.environ.get("FACEWARDEN_TEST_SHARED_DIR", REPO.parent / "shared")).resolve()
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,7 @@ def shared_dir() -> Path:
     path = shared_path()
     if not (path / "models").is_dir():
         pytest.skip(
-            f"real models and faces not found at {path}: set FACEWARDEN_SHARED_DIR to the "
+            f"real models and faces not found at {path}: set FACEWARDEN_TEST_SHARED_DIR to the "
             "directory holding models/ and faces/dev/"
         )
     return path
@@ -107,10 +110,26 @@ def ensure_starter_pack(models_dir: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings) -> Flask:
+def app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The application on the session's database; its ledger is verified after the suite."""
     ensure_starter_pack(settings.models_dir)
     initialize(settings, tls=False, progress=lambda _msg: None)
-    return create_app(settings)
+    application = create_app(settings)
+    pinned = runtime_of(application).signer.verifier_key
+    yield application
+    _verify_ledger(application, pinned, tmp_path_factory.mktemp("ledger-bundle") / "bundle")
+
+
+def _verify_ledger(app: Flask, pinned: str, directory: Path) -> None:
+    """Export everything the suite appended and check it as an oversight body would."""
+    rt = runtime_of(app)
+    with rt.engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(entries)).scalar_one() == 0:
+            return
+    with Session(rt.engine) as session:
+        export_bundle(session, directory)
+    report = verify_log(BundleFetcher(directory), pinned=[pinned])
+    assert report.size > 0
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from api.resources import (
     erasures,
     gallery,
     health,
+    legal_bases,
     registrations,
+    searches,
     source_policies,
     staff,
 )
@@ -30,4 +32,6 @@ BLUEPRINTS: list[Blueprint] = [
     gallery.blp,
     source_policies.blp,
     erasures.blp,
+    searches.blp,
+    legal_bases.blp,
 ]

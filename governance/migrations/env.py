@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from governance import gallery_models, search_models  # noqa: F401  (register their tables)
 from governance.db import make_engine
-from governance import gallery_models  # noqa: F401  (registers the gallery tables)
 from governance.models import Base
 from ledger.storage import metadata as ledger_metadata
 

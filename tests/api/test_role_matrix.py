@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -139,6 +140,7 @@ def _credential(w: World, target: str, fresh: bool) -> str:
 
 MULTIPART = "__multipart__"
 _made: dict[str, str] = {}
+_agents: dict[str, Agent] = {}
 _sites = itertools.count(1)
 
 
@@ -195,6 +197,99 @@ def _erasure(w: World) -> str:
 def _erase_fresh(w: World, _t: str, fresh: bool) -> Request:
     photo_id = _photo(w, fresh=True)["id"] if fresh else str(uuid.uuid4())
     return "/v1/erasures", _multipart(kind="photo", photo_id=photo_id, reason="matrix")
+
+
+def _basis_body(kind: str = "judicial") -> dict[str, Any]:
+    now = datetime.now(UTC)
+    authorisation: dict[str, Any] = {
+        "kind": kind,
+        "issued_at": (now - timedelta(hours=1)).isoformat(),
+        "expires_at": (now + timedelta(days=7)).isoformat(),
+    }
+    if kind != "urgent":
+        authorisation |= {"reference": "JLD-MATRIX", "authority": "Tribunal judiciaire"}
+    return {
+        "case_number": "MATRIX-1",
+        "offence_category": "terrorism",
+        "legal_provision": "Art. 706-73 CPP",
+        "authorisation": authorisation,
+        "justification": "Matrix check of who may act on a legal basis, well over fifty chars.",
+        "max_searches": 3,
+    }
+
+
+def _basis(w: World, target: str, kind: str = "judicial") -> str:
+    """A fresh pending basis recorded by the target agency's investigator."""
+    response = w.client.post(
+        "/v1/legal-bases", json=_basis_body(kind), headers=w.investigators[target].headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return f"/v1/legal-bases/{response.get_json()['id']}"
+
+
+def _ratification() -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "outcome": "granted",
+        "reference": "JLD-MATRIX-R",
+        "authority": "Juge des libertés",
+        "issued_at": now.isoformat(),
+        "expires_at": (now + timedelta(days=30)).isoformat(),
+    }
+
+
+def _approved_basis(w: World, target: str) -> str:
+    path = _basis(w, target)
+    decided = w.client.post(path + "/approve", json=REASON, headers=w.supervisors[target].headers)
+    assert decided.status_code == 200, decided.get_json()
+    return path.rsplit("/", 1)[1]
+
+
+def _searcher(w: World, target: str) -> Agent:
+    """An investigator of the target agency who runs the matrix's searches (not a caller)."""
+    key = f"searcher-{target}"
+    if key not in _agents:
+        _agents[key] = make_account(w.client, w.admin, w.supervisors[target], "investigator")
+    return _agents[key]
+
+
+def _search_form(basis_id: str) -> dict[str, Any]:
+    return _multipart(
+        image=(io.BytesIO(_face_photo()), "probe.png"),
+        legal_basis_id=basis_id,
+        purpose="matrix check",
+        top_k="1",
+        threshold="-1",
+    )
+
+
+def _search(w: World, target: str) -> dict[str, Any]:
+    """A fresh search with one candidate, run in the target agency by its searcher."""
+    _photo(w)  # the gallery holds at least one face
+    response = _call(
+        w, "POST", "/v1/searches", _search_form(_approved_basis(w, target)), _searcher(w, target)
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def _search_path(w: World, target: str, suffix: str = "") -> str:
+    key = f"search-{target}"
+    if key not in _made:
+        _made[key] = json.dumps(_search(w, target))
+    made = json.loads(_made[key])
+    face = made["candidates"][0]["face_id"]
+    return f"/v1/searches/{made['id']}" + suffix.format(face=face)
+
+
+def _review(w: World, target: str, fresh: bool) -> Request:
+    made = _search(w, target) if fresh else json.loads(_made.get(f"search-{target}") or "{}")
+    if not made:
+        made = _search(w, target)
+        _made[f"search-{target}"] = json.dumps(made)
+    face = made["candidates"][0]["face_id"]
+    body = {"reviews": [{"face_id": face, "verdict": "possible_match", "note": "matrix"}]}
+    return f"/v1/searches/{made['id']}/reviews", body
 
 
 def at(path: str, body: dict[str, Any] | None = None) -> Make:
@@ -350,9 +445,62 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         only({"admin": 200}),
     ),
     ("/v1/erasures", "POST"): (_erase_fresh, only({"admin": 201})),
+    ("/v1/searches", "POST"): (
+        lambda w, t, f: ("/v1/searches", _search_form(_approved_basis(w, t))),
+        only({"supervisor": (201, 404), "investigator": (201, 404)}),
+    ),
+    ("/v1/searches", "GET"): (at("/v1/searches"), only({"supervisor": 200, "investigator": 200})),
+    ("/v1/searches/<uuid:search_id>", "GET"): (
+        lambda w, t, _f: (_search_path(w, t), None),
+        only({"supervisor": (200, 404), "investigator": (200, 404)}),
+    ),
+    ("/v1/searches/<uuid:search_id>/reviews", "POST"): (
+        _review,
+        only({"supervisor": (201, 404), "investigator": (201, 404)}),
+    ),
+    ("/v1/searches/<uuid:search_id>/candidates/<uuid:face_id>/thumbnail", "GET"): (
+        lambda w, t, _f: (_search_path(w, t, "/candidates/{face}/thumbnail"), None),
+        only({"supervisor": (200, 404), "investigator": (200, 404)}),
+    ),
+    ("/v1/searches/<uuid:search_id>/candidates/<uuid:face_id>/photo", "GET"): (
+        lambda w, t, _f: (_search_path(w, t, "/candidates/{face}/photo"), None),
+        only({"supervisor": (200, 404), "investigator": (200, 404)}),
+    ),
     ("/v1/erasures/<uuid:erasure_id>", "GET"): (
         lambda w, _t, _f: (_erasure(w), None),
         only({"admin": 200}),
+    ),
+    ("/v1/legal-bases", "POST"): (
+        lambda _w, _t, _f: ("/v1/legal-bases", _basis_body()),
+        only({"supervisor": 201, "investigator": 201}),
+    ),
+    ("/v1/legal-bases", "GET"): (
+        at("/v1/legal-bases"),
+        only({"oversight": 200, "supervisor": 200, "investigator": 200}),
+    ),
+    ("/v1/legal-bases/offence-categories", "GET"): (
+        at("/v1/legal-bases/offence-categories"),
+        only({"oversight": 200, "supervisor": 200, "investigator": 200}),
+    ),
+    ("/v1/legal-bases/<uuid:basis_id>", "GET"): (
+        lambda w, t, _f: (_basis(w, t), None),
+        only({"oversight": 200, "supervisor": (200, 404), "investigator": (200, 404)}),
+    ),
+    ("/v1/legal-bases/<uuid:basis_id>/approve", "POST"): (
+        lambda w, t, _f: (_basis(w, t) + "/approve", REASON),
+        only({"supervisor": (200, 404)}),
+    ),
+    ("/v1/legal-bases/<uuid:basis_id>/reject", "POST"): (
+        lambda w, t, _f: (_basis(w, t) + "/reject", REASON),
+        only({"supervisor": (200, 404)}),
+    ),
+    ("/v1/legal-bases/<uuid:basis_id>/revoke", "POST"): (
+        lambda w, t, _f: (_basis(w, t) + "/revoke", REASON),
+        only({"supervisor": (200, 404)}),
+    ),
+    ("/v1/legal-bases/<uuid:basis_id>/ratification", "POST"): (
+        lambda w, t, _f: (_basis(w, t, "urgent") + "/ratification", _ratification()),
+        only({"supervisor": (200, 404)}),
     ),
 }
 

@@ -73,7 +73,7 @@ def https_server(tls_settings: Settings) -> Iterator[int]:
 
 def test_https_with_the_generated_certificate(https_server: int, tls_settings: Settings) -> None:
     context = ssl.create_default_context(cafile=str(tls_settings.tls_cert_path))
-    with urllib.request.urlopen(  # noqa: S310 (fixed https URL on loopback)
+    with urllib.request.urlopen(
         f"https://127.0.0.1:{https_server}/healthz", context=context, timeout=10
     ) as response:
         assert response.status == 200
@@ -81,7 +81,7 @@ def test_https_with_the_generated_certificate(https_server: int, tls_settings: S
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     # A client that does not trust the certificate is refused by TLS itself.
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
-        urllib.request.urlopen(  # noqa: S310
+        urllib.request.urlopen(
             f"https://127.0.0.1:{https_server}/healthz",
             context=ssl.create_default_context(),
             timeout=10,
@@ -91,10 +91,10 @@ def test_https_with_the_generated_certificate(https_server: int, tls_settings: S
 def test_plain_http_behind_a_proxy_honours_forwarded_proto(tls_settings: Settings) -> None:
     proc, port = _serve(tls_settings, "--http")
     try:
-        request = urllib.request.Request(  # noqa: S310
+        request = urllib.request.Request(
             f"http://127.0.0.1:{port}/healthz", headers={"X-Forwarded-Proto": "https"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             # ProxyFix made the request secure, so HSTS is sent.
             assert "Strict-Transport-Security" in response.headers
     finally:

@@ -48,12 +48,12 @@ def test_blocking_a_site_purges_it_everywhere(
     admin, curator = people
     photos = dev_photos(shared_dir)
     kept = enroll(
-        client, curator, variant(photos["Alice_Krige"][0]), url="https://keep.example.net/a"
+        client, curator, variant(photos["Matthew_Perry"][0]), url="https://keep.example.net/a"
     )
     assert kept.status_code == 201
     files_before = _stored_files(app)
     enrolled = []
-    for i, path in enumerate(photos["Amanda_Bearse"][:3]):
+    for i, path in enumerate(photos["Mila_Kunis"][:3]):
         url = f"https://cdn{i}.optout-social.com/u/{i}.jpg"
         response = enroll(client, curator, variant(path), url=url)
         assert response.status_code == 201, response.get_json()
@@ -98,7 +98,7 @@ def test_blocking_a_site_purges_it_everywhere(
     assert _stored_files(app) == files_before
 
     refused = enroll(
-        client, curator, variant(photos["Amanda_Bearse"][3]), url="https://optout-social.com/x"
+        client, curator, variant(photos["Mila_Kunis"][3]), url="https://optout-social.com/x"
     )
     assert problem(refused, 403)["type"] == "/problems/source-blocked"
 
@@ -122,7 +122,7 @@ def test_unblocking_allows_enrolment_again(
     )
     problem(
         enroll(
-            client, curator, variant(photos["Arnold_Vosloo"][0]), url="https://second-site.org/a"
+            client, curator, variant(photos["Milo_Ventimiglia"][0]), url="https://second-site.org/a"
         ),
         403,
     )
@@ -134,7 +134,7 @@ def test_unblocking_allows_enrolment_again(
     )
     assert (
         enroll(
-            client, curator, variant(photos["Arnold_Vosloo"][0]), url="https://second-site.org/a"
+            client, curator, variant(photos["Milo_Ventimiglia"][0]), url="https://second-site.org/a"
         ).status_code
         == 201
     )

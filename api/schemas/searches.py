@@ -1,0 +1,141 @@
+"""Schemas of searches: the multipart request, the candidate list, the receipt, reviews."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from webargs.fields import DelimitedList
+
+from api.schemas.fields import PageQuerySchema, Text, page_schema
+from governance.search_models import VERDICTS
+
+
+class SearchFormSchema(ma.Schema):
+    """Multipart fields sent with the ``image`` file."""
+
+    legal_basis_id = ma.fields.UUID(required=True)
+    purpose = Text(max_length=1000, required=True)
+    top_k = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=50))
+    threshold = ma.fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=-1.0, max=1.0),
+        metadata={"description": "Minimum cosine similarity; default from the model pack."},
+    )
+    face_index = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=0, max=100)
+    )
+    face_box = DelimitedList(
+        ma.fields.Float(),
+        validate=ma.validate.Length(equal=4),
+        metadata={"description": "x1,y1,x2,y2 of the face to search when there are several."},
+    )
+
+
+class QualitySchema(ma.Schema):
+    size_px = ma.fields.Float()
+    detection_score = ma.fields.Float()
+    blur = ma.fields.Float()
+    yaw = ma.fields.Float()
+    pitch = ma.fields.Float()
+    roll = ma.fields.Float()
+
+
+class ProbeFaceSchema(ma.Schema):
+    box = ma.fields.List(ma.fields.Float())
+    quality = ma.fields.Nested(QualitySchema)
+
+
+class CandidateSchema(ma.Schema):
+    rank = ma.fields.Integer(required=True)
+    face_id = ma.fields.UUID(required=True)
+    photo_id = ma.fields.UUID()
+    similarity = ma.fields.Float(required=True)
+    source_site = ma.fields.String()
+    source_url = ma.fields.String()
+    collected_at = ma.fields.DateTime()
+    thumbnail = ma.fields.String(metadata={"description": "Link to the face thumbnail."})
+
+
+class ReceiptSchema(ma.Schema):
+    seq = ma.fields.Integer(required=True)
+    leaf_hash = ma.fields.String(required=True, metadata={"description": "hex SHA-256"})
+    entry = ma.fields.String(required=True, metadata={"description": "canonical entry JSON"})
+    checkpoint = ma.fields.String(required=True, metadata={"description": "C2SP signed note"})
+    tree_size = ma.fields.Integer(required=True)
+    inclusion_proof = ma.fields.List(ma.fields.String(), required=True)
+
+
+class SearchOutcomeSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    created_at = ma.fields.DateTime()
+    legal_basis_id = ma.fields.UUID()
+    probe_face = ma.fields.Nested(ProbeFaceSchema)
+    candidates = ma.fields.List(ma.fields.Nested(CandidateSchema))
+    pack = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    gallery_collection = ma.fields.String()
+    gallery_size = ma.fields.Integer()
+    top_k = ma.fields.Integer()
+    threshold = ma.fields.Float()
+    statement = ma.fields.String()
+    receipt = ma.fields.Nested(ReceiptSchema)
+
+
+class ReviewViewSchema(ma.Schema):
+    reviewer_id = ma.fields.UUID()
+    verdict = ma.fields.String()
+    note = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class CandidateViewSchema(ma.Schema):
+    rank = ma.fields.Integer()
+    face_id = ma.fields.UUID()
+    similarity = ma.fields.Float()
+    source_site = ma.fields.String()
+    source_url = ma.fields.String(allow_none=True)
+    collected_at = ma.fields.DateTime(allow_none=True)
+    erased = ma.fields.Boolean()
+    views = ma.fields.Integer()
+    reviews = ma.fields.List(ma.fields.Nested(ReviewViewSchema))
+    possible_match_votes = ma.fields.Integer()
+    confirmed_lead = ma.fields.Boolean()
+
+
+class SearchViewSchema(ma.Schema):
+    id = ma.fields.UUID()
+    agency_id = ma.fields.UUID()
+    account_id = ma.fields.UUID()
+    legal_basis_id = ma.fields.UUID()
+    purpose = ma.fields.String()
+    probe_sha256 = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    top_k = ma.fields.Integer()
+    threshold = ma.fields.Float()
+    pack = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    gallery_size = ma.fields.Integer()
+    ledger_seq = ma.fields.Integer()
+    results_deleted_at = ma.fields.DateTime(allow_none=True)
+    results_deleted_reason = ma.fields.String(allow_none=True)
+    review_state = ma.fields.String()
+    candidates = ma.fields.List(ma.fields.Nested(CandidateViewSchema))
+
+
+SearchPageSchema = page_schema(SearchViewSchema, "SearchPage")
+
+
+class SearchQuerySchema(PageQuerySchema):
+    pass
+
+
+class ReviewItemSchema(ma.Schema):
+    face_id = ma.fields.UUID(required=True)
+    verdict = ma.fields.String(required=True, validate=ma.validate.OneOf(VERDICTS))
+    note = Text(max_length=2000, required=True)
+
+
+class ReviewRequestSchema(ma.Schema):
+    reviews = ma.fields.List(
+        ma.fields.Nested(ReviewItemSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=50),
+    )

@@ -1,0 +1,388 @@
+"""The governed search: a probe face against the gallery, under a legal basis, on the record.
+
+``prepare_probe`` does the costly part (decode, detect, embed) outside any transaction.
+``run_search`` then, in the caller's unit of work, consumes one search from the legal basis,
+queries the index without blocked sites, drops any face erased meanwhile, stores the search and
+appends ``search:run`` with everything an oversight body needs (but never the image or the
+embedding). It returns a receipt that proves, offline, that the search was recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from biometrics.errors import NoFaceFound
+from biometrics.images import decode_image
+from biometrics.ports import Face
+from governance.audit import SigningKeys, record
+from governance.errors import InvalidInput
+from governance.gallery import Gallery, gallery_size
+from governance.gallery_models import GalleryFace
+from governance.legal_basis import consume_search
+from governance.principals import Principal, actor_of
+from governance.search_models import Search, SearchCandidate
+from governance.sources import blocked_sites
+from ledger.entry import EntryType
+from ledger.storage import inclusion_proof
+
+__all__ = [
+    "LEADS_STATEMENT",
+    "Candidate",
+    "Probe",
+    "Receipt",
+    "SearchOutcome",
+    "SearchParameters",
+    "prepare_probe",
+    "record_refusal",
+    "run_search",
+]
+
+LEADS_STATEMENT = (
+    "Candidates are investigative leads only, not identifications. Each needs review by two "
+    "people other than the searcher before it may be acted upon."
+)
+MIN_PROBE_FACE_PX = 40
+MIN_PROBE_SCORE = 0.6
+_OVERFETCH = 16  # extra hits asked of the index, to fill top_k after dropping erased faces
+
+
+class MultipleFaces(InvalidInput):
+    """The probe holds several faces: say which one to search."""
+
+    code = "multiple-faces"
+
+
+class ProbeQualityTooLow(InvalidInput):
+    """The probe face is too small or too uncertain to search with."""
+
+    code = "probe-quality-too-low"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParameters:
+    legal_basis_id: UUID
+    purpose: str
+    top_k: int
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The probe face chosen for a search; the image itself is not kept."""
+
+    sha256: str
+    face: Face
+    faces_found: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    rank: int
+    face_id: UUID
+    photo_id: UUID
+    similarity: float
+    source_site: str
+    source_url: str
+    collected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Enough to prove offline that the search was recorded: the entry and its inclusion."""
+
+    seq: int
+    leaf_hash: str
+    entry: str
+    checkpoint: str
+    tree_size: int
+    inclusion_proof: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    id: UUID
+    created_at: datetime
+    probe_face: dict[str, Any]
+    candidates: tuple[Candidate, ...]
+    pack: dict[str, str]
+    gallery_collection: str
+    gallery_size: int
+    top_k: int
+    threshold: float
+    legal_basis_id: UUID
+    statement: str
+    receipt: Receipt
+
+
+def prepare_probe(
+    gallery: Gallery,
+    data: bytes,
+    *,
+    face_index: int | None = None,
+    face_box: Sequence[float] | None = None,
+) -> Probe:
+    """Decode the probe and pick the face to search.
+
+    Raises the image errors, NoFaceFound, MultipleFaces (listing the faces and their boxes),
+    InvalidInput (a face_index or face_box that selects nothing), ProbeQualityTooLow.
+    """
+    image = decode_image(data, max_bytes=gallery.max_bytes, max_pixels=gallery.max_pixels)
+    faces = gallery.analyzer.analyze(image.pixels)
+    if not faces:
+        raise NoFaceFound("no face was found in the probe (check size, sharpness and framing)")
+    face = _choose(faces, face_index, face_box)
+    if face.quality.size_px < MIN_PROBE_FACE_PX or face.score < MIN_PROBE_SCORE:
+        raise ProbeQualityTooLow(
+            f"the probe face is {face.quality.size_px:.0f} px with detection score "
+            f"{face.score:.2f}; at least {MIN_PROBE_FACE_PX} px and {MIN_PROBE_SCORE} are needed",
+            fields={"image": ["Use a larger, sharper photo of the face."]},
+        )
+    return Probe(sha256=image.sha256, face=face, faces_found=len(faces))
+
+
+def _box(face: Face) -> list[float]:
+    return [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
+
+
+def _choose(faces: list[Face], index: int | None, box: Sequence[float] | None) -> Face:
+    if index is not None:
+        if not 0 <= index < len(faces):
+            raise InvalidInput(
+                "face_index selects no face",
+                fields={"face_index": [f"Must be between 0 and {len(faces) - 1}."]},
+            )
+        return faces[index]
+    if box is not None:
+        best = max(faces, key=lambda f: _iou(_box(f), box))
+        if _iou(_box(best), box) < 0.3:
+            raise InvalidInput(
+                "face_box overlaps no detected face",
+                fields={"face_box": ["Give the box of one of the detected faces."]},
+            )
+        return best
+    if len(faces) > 1:
+        error = MultipleFaces(
+            f"the probe holds {len(faces)} faces: resend with face_index or face_box",
+            fields={"face_index": ["Choose one of the faces listed in `faces`."]},
+        )
+        error.problem_extra = {  # type: ignore[attr-defined]
+            "faces": [
+                {"index": i, "box": _box(f), "detection_score": round(f.score, 3)}
+                for i, f in enumerate(faces)
+            ]
+        }
+        raise error
+    return faces[0]
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def run_search(
+    session: Session,
+    *,
+    gallery: Gallery,
+    principal: Principal,
+    parameters: SearchParameters,
+    probe: Probe,
+    now: datetime,
+) -> SearchOutcome:
+    """Search the gallery under a legal basis and record it; returns results and a receipt.
+
+    Raises the legal-basis refusals of ``consume_search``, and LedgerUnavailable when the entry
+    cannot be appended (the caller's transaction must roll back: nothing is disclosed).
+    """
+    use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
+    blocked = blocked_sites(session)
+    hits = gallery.index.search(
+        probe.face.embedding,
+        parameters.top_k + _OVERFETCH,
+        exclude_sites=blocked,
+        min_score=parameters.threshold,
+    )
+    rows = {
+        str(f.id): f
+        for f in session.scalars(
+            select(GalleryFace)
+            .where(GalleryFace.id.in_([UUID(h.face_id) for h in hits]))
+            .options(selectinload(GalleryFace.photo))
+        )
+    }
+    # The index is not transactional: keep only faces still in the gallery and not blocked now.
+    kept = [h for h in hits if h.face_id in rows and rows[h.face_id].source_site not in blocked]
+    kept = kept[: parameters.top_k]
+
+    model = gallery.analyzer.model
+    q = probe.face.quality
+    search = Search(
+        id=uuid4(),
+        agency_id=principal.agency_id,
+        account_id=principal.account_id,
+        legal_basis_id=parameters.legal_basis_id,
+        purpose=parameters.purpose,
+        probe_sha256=probe.sha256,
+        x1=probe.face.box.x1,
+        y1=probe.face.box.y1,
+        x2=probe.face.box.x2,
+        y2=probe.face.box.y2,
+        detection_score=probe.face.score,
+        size_px=q.size_px,
+        blur=q.blur,
+        yaw=q.yaw,
+        pitch=q.pitch,
+        roll=q.roll,
+        pack_name=model.pack_name,
+        pack_version=model.pack_version,
+        recognizer_sha256=model.recognizer_sha256,
+        top_k=parameters.top_k,
+        threshold=parameters.threshold,
+        gallery_collection=gallery.index.collection,
+        gallery_size=gallery_size(session, model.recognizer_sha256),
+        ledger_seq=-1,
+        created_at=now,
+    )
+    search.candidates = [
+        SearchCandidate(
+            rank=rank,
+            face_id=UUID(h.face_id),
+            score=h.score,
+            source_site=rows[h.face_id].source_site,
+            views=0,
+        )
+        for rank, h in enumerate(kept, start=1)
+    ]
+    session.add(search)
+    session.flush()
+    probe_face = {
+        "box": _box(probe.face),
+        "quality": {
+            "size_px": round(q.size_px, 1),
+            "detection_score": round(probe.face.score, 4),
+            "blur": round(q.blur, 1),
+            "yaw": round(q.yaw, 1),
+            "pitch": round(q.pitch, 1),
+            "roll": round(q.roll, 1),
+        },
+    }
+    # Ledger entries hold no floats (their canonical form would depend on number formatting):
+    # boxes are whole pixels, scores and measures decimal strings.
+    ledger_face = {
+        "box": [round(v) for v in _box(probe.face)],
+        "quality": {k: f"{v:.4f}" for k, v in probe_face["quality"].items()},  # type: ignore[attr-defined]
+    }
+    appended = record(
+        session,
+        keys=gallery.keys,
+        entry_type=EntryType.SEARCH_RUN,
+        actor=actor_of(principal),
+        payload={
+            "search_id": str(search.id),
+            "agency_id": str(principal.agency_id),
+            "account_id": str(principal.account_id),
+            "legal_basis_id": str(use.basis_id),
+            "case_number": use.case_number,
+            "offence_category": use.offence_category,
+            "authorisation": {
+                "kind": use.authorisation_kind,
+                "reference": use.authorisation_reference,
+            },
+            "purpose": parameters.purpose,
+            "probe_sha256": probe.sha256,
+            "probe_face": ledger_face,
+            "pack": {
+                "name": model.pack_name,
+                "version": model.pack_version,
+                "recognizer_sha256": model.recognizer_sha256,
+            },
+            "top_k": parameters.top_k,
+            "threshold": f"{parameters.threshold:.4f}",
+            "gallery": {"collection": search.gallery_collection, "size": search.gallery_size},
+            "candidates": [
+                {
+                    "face_id": str(c.face_id),
+                    "score": f"{c.score:.6f}",
+                    "source_site": c.source_site,
+                }
+                for c in search.candidates
+            ],
+        },
+        now=now,
+    )
+    search.ledger_seq = appended.seq
+    size = appended.seq + 1
+    proof = inclusion_proof(session, seq=appended.seq, size=size)
+    return SearchOutcome(
+        id=search.id,
+        created_at=now,
+        probe_face=probe_face,
+        candidates=tuple(
+            Candidate(
+                rank=c.rank,
+                face_id=c.face_id,
+                photo_id=rows[str(c.face_id)].photo_id,
+                similarity=c.score,
+                source_site=c.source_site,
+                source_url=rows[str(c.face_id)].photo.source_url,
+                collected_at=rows[str(c.face_id)].photo.collected_at,
+            )
+            for c in search.candidates
+        ),
+        pack={
+            "name": model.pack_name,
+            "version": model.pack_version,
+            "recognizer_sha256": model.recognizer_sha256,
+        },
+        gallery_collection=search.gallery_collection,
+        gallery_size=search.gallery_size,
+        top_k=parameters.top_k,
+        threshold=parameters.threshold,
+        legal_basis_id=parameters.legal_basis_id,
+        statement=LEADS_STATEMENT,
+        receipt=Receipt(
+            seq=appended.seq,
+            leaf_hash=appended.leaf_hash.hex(),
+            entry=appended.entry.decode("utf-8"),
+            checkpoint=appended.checkpoint,
+            tree_size=size,
+            inclusion_proof=tuple(h.hex() for h in proof),
+        ),
+    )
+
+
+def record_refusal(
+    session: Session,
+    *,
+    keys: SigningKeys,
+    principal: Principal,
+    legal_basis_id: UUID | None,
+    reason: str,
+    probe_sha256: str | None,
+    now: datetime,
+) -> None:
+    """Append ``search:refuse`` for a search that was refused (its own unit of work)."""
+    record(
+        session,
+        keys=keys,
+        entry_type=EntryType.SEARCH_REFUSE,
+        actor=actor_of(principal),
+        payload={
+            "agency_id": str(principal.agency_id) if principal.agency_id else None,
+            "account_id": str(principal.account_id),
+            "legal_basis_id": str(legal_basis_id) if legal_basis_id else None,
+            "reason": reason,
+            "probe_sha256": probe_sha256,
+        },
+        now=now,
+    )
