@@ -44,7 +44,7 @@ def _explained() -> Iterator[None]:
     except OSError as exc:
         raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from exc
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] in {"governance", "ledger", "biometrics"}:
+        if type(exc).__module__.split(".")[0] in {"api", "governance", "ledger", "biometrics"}:
             fields = getattr(exc, "fields", None) or {}
             details = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
             raise click.ClickException(f"{exc} ({details})" if details else str(exc)) from exc

@@ -291,6 +291,7 @@ def run_search(
             "search_id": str(search.id),
             "agency_id": str(principal.agency_id),
             "account_id": str(principal.account_id),
+            "credential_id": str(principal.credential_id),
             "legal_basis_id": str(use.basis_id),
             "case_number": use.case_number,
             "offence_category": use.offence_category,
@@ -380,6 +381,7 @@ def record_refusal(
         payload={
             "agency_id": str(principal.agency_id) if principal.agency_id else None,
             "account_id": str(principal.account_id),
+            "credential_id": str(principal.credential_id),
             "legal_basis_id": str(legal_basis_id) if legal_basis_id else None,
             "reason": reason,
             "probe_sha256": probe_sha256,

@@ -1,0 +1,405 @@
+"""End-to-end HTTPS search latency and throughput, next to the raw cost of the same work.
+
+Builds a throw-away deployment: the dev set's first two photos per identity enrolled (through
+the real ingest), plus synthetic face-like distractor faces (default 100k) written straight to
+the index and the database; an agency, an investigator and an approved legal basis; then
+`facewarden serve` (gunicorn, TLS) on loopback. Clients (1, 2, 4 by default) each keep one
+HTTPS connection and search with the remaining dev photos. In the same run, the raw cost of the
+same probes is measured in-process: decode + detect + embed + exact numpy search over the same
+gallery matrix. Prints a table with medians, p95 and the ratio end-to-end p50 / raw p50.
+
+    python bench/search.py --shared-dir ../shared [--distractors 100000] [--requests 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from vector_search import distractors  # noqa: E402
+
+from api.bootstrap import initialize  # noqa: E402
+from api.context import build_gallery  # noqa: E402
+from api.ingest import ingest_manifest  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from biometrics.images import decode_image  # noqa: E402
+from biometrics.index import IndexedFace  # noqa: E402
+from biometrics.packs import install_pack, load_pack  # noqa: E402
+from governance.audit import SigningKeys  # noqa: E402
+from governance.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from governance.gallery_models import GalleryFace, GalleryPhoto  # noqa: E402
+
+BOUNDARY = "----facewarden-bench"
+
+
+def multipart(fields: dict[str, str], image: bytes) -> bytes:
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f"--{BOUNDARY}\r\n"
+            f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    parts.append(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + image
+        + b"\r\n"
+    )
+    parts.append(f"--{BOUNDARY}--\r\n".encode())
+    return b"".join(parts)
+
+
+def pctl(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def split(shared: Path) -> tuple[list[Path], list[Path]]:
+    dev = shared / "faces" / "dev"
+    groups: dict[str, list[Path]] = {}
+    with (dev / "manifest.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            groups.setdefault(row["identity"], []).append(dev / row["file"])
+    gallery = [p for g in groups.values() for p in g[:2]]
+    probes = [p for g in groups.values() for p in g[2:]]
+    return gallery, probes
+
+
+def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str], np.ndarray]:
+    models = Path(args.models_dir)
+    if not (models / "starter" / "pack.json").is_file():
+        install_pack("starter", models)
+    env = {
+        "FACEWARDEN_DATA_DIR": str(data),
+        "FACEWARDEN_MODELS_DIR": str(models),
+        "FACEWARDEN_MAX_SEARCHES_PER_BASIS": "100000",
+        "FACEWARDEN_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings.from_env(env)
+    initialize(settings, progress=lambda _m: None)
+    gallery_photos, _ = split(Path(args.shared_dir))
+    manifest = data / "gallery.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "source_url", "collected_at", "collection_basis"])
+        for p in gallery_photos:
+            writer.writerow(
+                [p, f"https://dev.example.org/{p.name}", "2025-01-01T00:00:00Z", "consent"]
+            )
+    started = time.perf_counter()
+    summary = ingest_manifest(settings, manifest, batch_size=16)
+    print(
+        f"ingest: {summary.enrolled} photos in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+
+    keys = SigningKeys(settings.ledger_key_path, name=settings.ledger_origin)
+    pack = load_pack(settings.models_dir / settings.model_pack)
+    gallery = build_gallery(settings, keys=keys, model_pack=pack)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    with unit_of_work(sessions) as session:
+        real = np.stack(
+            [np.frombuffer(f.embedding, dtype=np.float32) for f in session.query(GalleryFace)]
+        )
+    extra = distractors(real, args.distractors, np.random.default_rng(7))
+    now = datetime.now(UTC)
+    for start in range(0, len(extra), 5000):
+        block = extra[start : start + 5000]
+        photo = GalleryPhoto(
+            id=uuid.uuid4(),
+            sha256=uuid.uuid4().hex * 2,
+            media_type="image/jpeg",
+            width=1,
+            height=1,
+            source_url=f"https://distractors.example.net/{start}",
+            source_site="example.net",
+            collected_at=now,
+            collection_basis="licence",
+            enrolled_at=now,
+            enrolled_by="bench",
+            pack_name=pack.name,
+            pack_version=pack.version,
+            recognizer_sha256=pack.recognizer.sha256,
+        )
+        faces = [
+            GalleryFace(
+                id=uuid.uuid4(),
+                photo_id=photo.id,
+                source_site="example.net",
+                x1=0,
+                y1=0,
+                x2=1,
+                y2=1,
+                detection_score=1,
+                size_px=112,
+                blur=100,
+                yaw=0,
+                pitch=0,
+                roll=0,
+                thumbnail_sha256="0" * 64,
+                recognizer_sha256=pack.recognizer.sha256,
+                embedding=v.tobytes(),
+                created_at=now,
+            )
+            for v in block
+        ]
+        with unit_of_work(sessions) as session:
+            session.add(photo)
+            session.add_all(faces)
+        gallery.index.insert(
+            [
+                IndexedFace(str(f.id), str(photo.id), "example.net", v)
+                for f, v in zip(faces, block, strict=True)
+            ]
+        )
+    gallery.index.flush()
+    gallery.index.close()
+    engine.dispose()
+    matrix = np.concatenate([real, extra]).astype(np.float32)
+    return settings, env, matrix
+
+
+def people(settings: Settings) -> tuple[str, str]:
+    """An investigator's key and an approved legal basis id, made with the services."""
+    from governance.admin import create_admin
+    from governance.basis_values import Authorisation, AuthorisationKind, BasisDraft
+    from governance.credentials import issue_credential
+    from governance.legal_basis import BasisPolicy, approve_basis, create_basis
+    from governance.models import Account, Agency
+    from governance.offences import parse_offence_categories
+    from governance.permissions import Role
+    from governance.principals import Principal
+    from ledger.entry import Actor
+
+    keys = SigningKeys(settings.ledger_key_path, name=settings.ledger_origin)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as session:
+        create_admin(session, email="bench@example.org", name="Bench Admin", keys=keys, now=now)
+        agency = Agency(
+            name="Bench Police",
+            kind="police",
+            country="FR",
+            jurisdiction="Bench",
+            status="active",
+            created_at=now,
+            status_changed_at=now,
+        )
+        session.add(agency)
+        session.flush()
+        accounts = []
+        for role in ("investigator", "supervisor"):
+            account = Account(
+                agency_id=agency.id,
+                role=role,
+                status="active",
+                name=f"Bench {role}",
+                phone="+33123456789",
+                email=f"{role}@bench.example.org",
+                job_title=role,
+                created_at=now,
+                status_changed_at=now,
+            )
+            session.add(account)
+            accounts.append(account)
+        session.flush()
+        issued = issue_credential(
+            session,
+            account_id=accounts[0].id,
+            keys=keys,
+            now=now,
+            ttl=timedelta(days=1),
+            actor=Actor(kind="operator", id="bench", agency=None),
+        )
+        principals = [Principal(a.id, Role(a.role), agency.id, uuid.uuid4()) for a in accounts]
+        policy = BasisPolicy(offences=parse_offence_categories("annex_ii"), max_searches=100000)
+        basis = create_basis(
+            session,
+            actor=principals[0],
+            draft=BasisDraft(
+                case_number="BENCH-1",
+                offence_category="terrorism",
+                legal_provision="bench",
+                authorisation=Authorisation(
+                    AuthorisationKind.JUDICIAL,
+                    "REF-1",
+                    "Court",
+                    now - timedelta(hours=1),
+                    now + timedelta(days=30),
+                ),
+                justification="Benchmark of the search path end to end, on loopback only.",
+                max_searches=100000,
+            ),
+            policy=policy,
+            keys=keys,
+            now=now,
+        )
+        approve_basis(
+            session, actor=principals[1], basis_id=basis.id, reason="bench", keys=keys, now=now
+        )
+    engine.dispose()
+    return issued.api_key, str(basis.id)
+
+
+def run_clients(
+    port: int, cert: Path, key: str, basis: str, probes: list[bytes], clients: int, total: int
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    context = ssl.create_default_context(cafile=str(cert))
+    counter = iter(range(total))
+
+    def worker() -> None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+        for n in counter:
+            body = multipart(
+                {"legal_basis_id": basis, "purpose": "bench", "top_k": "20"},
+                probes[n % len(probes)],
+            )
+            started = time.perf_counter()
+            conn.request(
+                "POST",
+                "/v1/searches",
+                body=body,
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                },
+            )
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - started
+            if response.status not in (201, 422):
+                raise RuntimeError(f"{response.status}: {payload[:300]!r}")
+            with lock:
+                latencies.append(elapsed)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started
+
+
+def raw_costs(settings: Settings, matrix: np.ndarray, probes: list[bytes]) -> list[float]:
+    keys = SigningKeys(settings.ledger_key_path, name=settings.ledger_origin)
+    pack = load_pack(settings.models_dir / settings.model_pack)
+    from biometrics.packs import build_pipeline
+
+    pipeline = build_pipeline(pack)
+    del keys
+    costs = []
+    for data in probes:
+        started = time.perf_counter()
+        image = decode_image(data)
+        faces = pipeline.analyze(image.pixels)
+        if faces:
+            scores = matrix @ faces[0].embedding
+            top = np.argpartition(-scores, 20)[:20]
+            top[np.argsort(-scores[top])]
+        costs.append(time.perf_counter() - started)
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared-dir", default=str(REPO.parent / "shared"))
+    parser.add_argument(
+        "--models-dir", default=str(Path.home() / ".cache" / "facewarden-test" / "models")
+    )
+    parser.add_argument("--distractors", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=60, help="searches per client count")
+    parser.add_argument("--clients", default="1,2,4")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "var"
+        settings, env, matrix = setup(args, data)
+        key, basis = people(settings)
+        _, probe_paths = split(Path(args.shared_dir))
+        probes = [p.read_bytes() for p in probe_paths]
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--threads", "4"],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(120):
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.25)
+            ready = ssl.create_default_context(cafile=str(settings.tls_cert_path))
+            for _ in range(60):  # the models load and the index opens on first use
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=ready, timeout=60)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    break
+                time.sleep(1)
+            run_clients(port, settings.tls_cert_path, key, basis, probes, 1, 5)  # warm-up
+            raw = raw_costs(settings, matrix, probes[: args.requests])
+            raw_p50 = statistics.median(raw)
+            rows = []
+            for clients in (int(c) for c in args.clients.split(",")):
+                latencies, wall = run_clients(
+                    port, settings.tls_cert_path, key, basis, probes, clients, args.requests
+                )
+                rows.append((clients, latencies, wall))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    print(
+        f"\nEnd-to-end HTTPS search, gallery {len(matrix):,} faces (dev set + distractors), "
+        f"top_k 20, 1 gunicorn worker x 4 threads"
+    )
+    print(
+        f"raw detect+embed+exact search, same probes in-process: p50 {raw_p50 * 1000:.1f} ms, "
+        f"p95 {pctl(raw, 0.95) * 1000:.1f} ms"
+    )
+    print(f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7} {'p50 / raw p50':>14}")
+    for clients, latencies, wall in rows:
+        p50 = statistics.median(latencies)
+        print(
+            f"{clients:>7} {p50 * 1000:>8.1f} {pctl(latencies, 0.95) * 1000:>8.1f} "
+            f"{len(latencies) / wall:>7.2f} {p50 / raw_p50:>14.2f}"
+        )
+    print(json.dumps({"raw_p50_ms": raw_p50 * 1000}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

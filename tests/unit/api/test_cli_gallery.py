@@ -1,0 +1,120 @@
+"""``facewarden models`` and ``facewarden gallery ingest``: packs, bulk enrolment, resumption."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import cli
+from tests.conftest import ensure_starter_pack, models_dir_for_tests
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    models = models_dir_for_tests()
+    ensure_starter_pack(models)
+    environment = {
+        "FACEWARDEN_DATA_DIR": str(tmp_path / "var"),
+        "FACEWARDEN_MODELS_DIR": str(models),
+    }
+    result = CliRunner().invoke(cli, ["init", "--no-tls"], env=environment)
+    assert result.exit_code == 0, result.output
+    return environment
+
+
+def test_models_list_stars_the_pack_in_use(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["models", "list"], env=env)
+    assert result.exit_code == 0, result.output
+    starred = [line for line in result.output.splitlines() if line.startswith("*")]
+    assert len(starred) == 1 and "starter" in starred[0] and "512-d" in starred[0]
+
+
+def test_models_import_an_insightface_directory(tmp_path: Path, shared_dir: Path) -> None:
+    env = {"FACEWARDEN_MODELS_DIR": str(tmp_path / "models")}
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "models",
+            "import",
+            str(shared_dir / "models" / "ci-pack"),
+            "--name",
+            "ci",
+            "--threshold",
+            "0.4",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "models" / "ci" / "pack.json").read_text())
+    assert manifest["name"] == "ci"
+    listed = runner.invoke(cli, ["models", "list"], env=env)
+    assert "ci" in listed.output and "0.40" in listed.output
+
+
+def test_models_install_an_unknown_pack_fails_clearly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["models", "install", "no-such-pack"], env={"FACEWARDEN_MODELS_DIR": str(tmp_path)}
+    )
+    assert result.exit_code == 1
+    assert "no-such-pack" in result.output and "Traceback" not in result.output
+
+
+def test_gallery_ingest_enrols_rejects_and_resumes(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    dev = shared_dir / "faces" / "dev"
+    with (dev / "manifest.csv").open(newline="") as fh:
+        names = [row["file"] for row in csv.DictReader(fh)]
+    files, spare = names[:10], names[10:12]
+    (tmp_path / "not-an-image.jpg").write_bytes(b"%PDF-1.4 definitely not a photo")
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "source_url", "collected_at", "collection_basis"])
+        for name in files:
+            writer.writerow(
+                [
+                    str(dev / name),
+                    f"https://images.example.net/{name}",
+                    "2025-06-01T00:00:00Z",
+                    "consent",
+                ]
+            )
+        writer.writerow(
+            ["missing.jpg", "https://images.example.net/m.jpg", "2025-06-01", "consent"]
+        )
+        writer.writerow([str(dev / spare[0]), "ftp://bad.example/x", "2025-06-01", "consent"])
+        writer.writerow(
+            ["not-an-image.jpg", "https://x.example.net/y.jpg", "2025-06-01", "consent"]
+        )
+        writer.writerow(
+            [str(dev / spare[1]), "https://x.example.net/z.jpg", "yesterday", "consent"]
+        )
+
+    runner = CliRunner()
+    first = runner.invoke(cli, ["gallery", "ingest", str(manifest), "--batch-size", "4"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "enrolled 10 photos" in first.output
+    assert "rejected 4" in first.output
+    assert "cannot read the file" in first.output
+    assert "only JPEG, PNG and WebP" in first.output
+    assert "collected_at" in first.output
+
+    again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
+    assert again.exit_code == 0, again.output
+    assert "enrolled 0 photos" in again.output and "skipped 10 already enrolled" in again.output
+
+
+def test_gallery_ingest_reports_a_manifest_without_required_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text("file,url\nx.jpg,https://a.example.org/x.jpg\n")
+    result = CliRunner().invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
+    assert result.exit_code == 1
+    assert "missing column(s) path, source_url, collected_at, collection_basis" in result.output
