@@ -47,6 +47,7 @@ from biometrics.index import IndexedFace  # noqa: E402
 from biometrics.packs import install_pack, load_pack  # noqa: E402
 from governance.audit import SigningKeys  # noqa: E402
 from governance.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from governance.gallery import count_faces  # noqa: E402
 from governance.gallery_models import GalleryFace, GalleryPhoto  # noqa: E402
 
 BOUNDARY = "----facewarden-bench"
@@ -173,6 +174,8 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
         with unit_of_work(sessions) as session:
             session.add(photo)
             session.add_all(faces)
+            session.flush()
+            count_faces(session, pack.recognizer.sha256, len(faces))
         gallery.index.insert(
             [
                 IndexedFace(str(f.id), str(photo.id), "example.net", v)

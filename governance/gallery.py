@@ -16,7 +16,7 @@ from typing import Protocol
 from uuid import UUID, uuid4
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from biometrics.errors import BiometricsError, NoFaceFound
@@ -28,7 +28,7 @@ from governance.audit import SigningKeys, record
 from governance.blobs import BlobStore
 from governance.effects import after_commit, after_rollback
 from governance.errors import Conflict, InvalidInput, NotFound
-from governance.gallery_models import COLLECTION_BASES, GalleryFace, GalleryPhoto
+from governance.gallery_models import COLLECTION_BASES, GalleryFace, GalleryPhoto, GalleryStats
 from governance.sources import check_site_allowed, site_of_url
 from ledger.entry import Actor, EntryType
 
@@ -242,6 +242,7 @@ def enroll_photo(
     session.add(photo)
     after_rollback(session, lambda: [gallery.blobs.delete(d) for d in new_blobs])
     session.flush()
+    count_faces(session, model.recognizer_sha256, len(photo.faces))
     record(
         session,
         keys=gallery.keys,
@@ -372,15 +373,28 @@ def thumbnail_bytes(session: Session, *, blobs: BlobStore, face_id: UUID) -> byt
 
 
 def gallery_size(session: Session, recognizer_sha256: str) -> int:
-    """How many faces the gallery holds for one recognizer."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(GalleryFace)
-            .where(GalleryFace.recognizer_sha256 == recognizer_sha256)
-        )
-        or 0
+    """How many faces the gallery holds for one recognizer (kept by ``count_faces``)."""
+    faces = session.scalar(
+        select(GalleryStats.faces).where(GalleryStats.recognizer_sha256 == recognizer_sha256)
     )
+    return int(faces or 0)
+
+
+def count_faces(session: Session, recognizer_sha256: str, delta: int) -> None:
+    """Add ``delta`` (may be negative) to the gallery size of one recognizer."""
+    if not delta:
+        return
+    changed = session.execute(
+        update(GalleryStats)
+        .where(GalleryStats.recognizer_sha256 == recognizer_sha256)
+        .values(faces=GalleryStats.faces + delta)
+    )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        # Writers are serialized (BEGIN IMMEDIATE on SQLite; on PostgreSQL the first enrolment
+        # of a recognizer is the only insert, and a racing one fails and is retried by its
+        # caller), so the row is created once.
+        session.add(GalleryStats(recognizer_sha256=recognizer_sha256, faces=delta))
+    session.flush()
 
 
 def remove_photos(
@@ -405,6 +419,10 @@ def remove_photos(
             for f in faces
         ]
         after_rollback(session, lambda: gallery.index.upsert(restore))
+    for recognizer in {f.recognizer_sha256 for f in faces}:
+        count_faces(
+            session, recognizer, -sum(1 for f in faces if f.recognizer_sha256 == recognizer)
+        )
     digests = {p.sha256 for p in photos} | {f.thumbnail_sha256 for f in faces}
     for photo in photos:
         session.delete(photo)

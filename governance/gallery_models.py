@@ -14,7 +14,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.models import Base, UtcDateTime
 
-__all__ = ["COLLECTION_BASES", "Erasure", "GalleryFace", "GalleryPhoto", "SourcePolicy"]
+__all__ = [
+    "COLLECTION_BASES",
+    "Erasure",
+    "GalleryFace",
+    "GalleryPhoto",
+    "GalleryStats",
+    "SourcePolicy",
+]
 
 COLLECTION_BASES = ("public_record", "consent", "court_order", "licence")
 _BASES_SQL = "(" + ", ".join(f"'{b}'" for b in COLLECTION_BASES) + ")"
@@ -76,6 +83,20 @@ class GalleryFace(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     photo: Mapped[GalleryPhoto] = relationship(back_populates="faces")
+
+
+class GalleryStats(Base):
+    """How many faces the gallery holds per recognizer, kept with every enrolment and removal.
+
+    Every search records the gallery size it searched; counting 100k rows per search would
+    cost more than the rest of the bookkeeping together.
+    """
+
+    __tablename__ = "gallery_stats"
+    __table_args__ = (CheckConstraint("faces >= 0", name="faces"),)
+
+    recognizer_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    faces: Mapped[int] = mapped_column(Integer)
 
 
 class SourcePolicy(Base):

@@ -42,6 +42,15 @@ def _embedding(app: Flask, face_id: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.float32)
 
 
+def _gallery_size(app: Flask) -> int:
+    from governance.gallery import gallery_size
+    from tests.api.helpers import runtime_of
+
+    rt = runtime_of(app)
+    with rt.sessions() as session:
+        return gallery_size(session, rt.model_pack.recognizer.sha256)
+
+
 def test_blocking_a_site_purges_it_everywhere(
     app: Flask, client: FlaskClient, people: tuple[Agent, Agent], shared_dir: Path
 ) -> None:
@@ -66,6 +75,7 @@ def test_blocking_a_site_purges_it_everywhere(
     for face_id, vector in probes.items():
         assert face_id in {h.face_id for h in index.search(vector, 5)}
     count_before = index.count()
+    size_before = _gallery_size(app)
     before = ledger_size(app)
 
     response = client.post(
@@ -87,6 +97,7 @@ def test_blocking_a_site_purges_it_everywhere(
 
     # Gone from the vector index: its own embedding no longer finds it ...
     assert index.count() == count_before - 3
+    assert _gallery_size(app) == size_before - 3 == index.count()
     for face_id, vector in probes.items():
         assert face_id not in {h.face_id for h in index.search(vector, 50)}
     # ... from the database and the API ...
