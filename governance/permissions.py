@@ -75,6 +75,8 @@ class Permission(StrEnum):
     SEARCH_READ = "search:read"
     SEARCH_REVIEW = "search:review"
     CANDIDATE_VIEW = "search:view_candidate"
+    LEDGER_READ = "ledger:read"
+    OVERSIGHT_REPORT = "report:read"
 
 
 _A, _O, _S, _I, _C = Role.ADMIN, Role.OVERSIGHT, Role.SUPERVISOR, Role.INVESTIGATOR, Role.CURATOR
@@ -125,6 +127,8 @@ _TABLE: dict[Permission, dict[Role, Scope]] = {
     Permission.SEARCH_READ: {_S: Scope.AGENCY, _I: Scope.AGENCY},
     Permission.SEARCH_REVIEW: {_S: Scope.AGENCY, _I: Scope.AGENCY},
     Permission.CANDIDATE_VIEW: {_S: Scope.AGENCY, _I: Scope.AGENCY},
+    Permission.LEDGER_READ: {_A: Scope.ANY, _O: Scope.ANY},
+    Permission.OVERSIGHT_REPORT: {_A: Scope.ANY, _O: Scope.ANY},
 }
 
 PERMISSIONS: Mapping[Permission, Mapping[Role, Scope]] = MappingProxyType(
@@ -159,6 +163,8 @@ _DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.SEARCH_READ: "List and read the agency's searches and their review state",
     Permission.SEARCH_REVIEW: "Review candidates of a colleague's search (not one's own)",
     Permission.CANDIDATE_VIEW: "View thumbnails and photos of the agency's search candidates",
+    Permission.LEDGER_READ: "Read ledger entries, checkpoints and Merkle proofs",
+    Permission.OVERSIGHT_REPORT: "Read accountability reports recomputed from the ledger",
 }
 
 

@@ -12,9 +12,12 @@ import base64
 import hashlib
 import json
 import os
+import ssl
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +35,9 @@ __all__ = [
     "BundleFetcher",
     "Fetcher",
     "HttpFetcher",
+    "Transport",
     "TrustedState",
+    "urllib_transport",
     "write_manifest",
 ]
 
@@ -169,12 +174,29 @@ class BundleFetcher:
 
 @dataclass(frozen=True, slots=True)
 class TrustedState:
-    """The last checkpoint a verifier accepted (its ``--state`` file)."""
+    """The last checkpoint a verifier accepted (its ``--state`` file).
+
+    A live witness also keeps what it needs to verify only the entries appended since: the
+    compact range of the trusted tree (``cover``: the perfect-subtree hashes covering
+    ``[0, size)``, largest first, which fold into ``root``), the key-rotation chain, and the
+    last entry's SHA-256, timestamp and signing key id. Without them (``incremental`` is
+    False, as after ``bundle --state``) the next live run re-reads the whole log.
+    """
 
     origin: str
     size: int
     root: bytes
     checkpoint: str
+    cover: tuple[bytes, ...] = ()
+    chain: tuple[str, ...] = ()
+    last_digest: str = ""
+    last_ts: str = ""
+    last_key_id: str = ""
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the state holds enough to verify only what is new."""
+        return bool(self.chain) and (self.size == 0 or bool(self.cover and self.last_digest))
 
     @classmethod
     def load(cls, path: Path) -> TrustedState | None:
@@ -186,6 +208,11 @@ class TrustedState:
                 size=int(data["size"]),
                 root=base64.b64decode(data["root"], validate=True),
                 checkpoint=data["checkpoint"],
+                cover=tuple(base64.b64decode(h, validate=True) for h in data.get("cover", [])),
+                chain=tuple(str(k) for k in data.get("chain", [])),
+                last_digest=str(data.get("last_digest", "")),
+                last_ts=str(data.get("last_ts", "")),
+                last_key_id=str(data.get("last_key_id", "")),
             )
         except FileNotFoundError:
             return None
@@ -195,12 +222,20 @@ class TrustedState:
     def save(self, path: Path) -> None:
         """Replace the state file atomically."""
         path = Path(path)
-        data = {
+        data: dict[str, object] = {
             "origin": self.origin,
             "size": self.size,
             "checkpoint": self.checkpoint,
             "root": base64.b64encode(self.root).decode("ascii"),
         }
+        if self.chain:
+            data |= {
+                "cover": [base64.b64encode(h).decode("ascii") for h in self.cover],
+                "chain": list(self.chain),
+                "last_digest": self.last_digest,
+                "last_ts": self.last_ts,
+                "last_key_id": self.last_key_id,
+            }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=2)
@@ -209,50 +244,117 @@ class TrustedState:
         Path(tmp).replace(path)
 
 
-class HttpFetcher:
-    """A live log behind the FaceWarden API (``/v1/ledger/...``), read with urllib."""
+# A transport GETs a URL with headers and returns the body; it raises BundleError on failure.
+Transport = Callable[[str, Mapping[str, str]], bytes]
 
-    def __init__(self, base_url: str, *, page: int = 1000, timeout: float = 30.0) -> None:
-        self._base = base_url.rstrip("/")
-        self._page = page
-        self._timeout = timeout
 
-    def _get(self, path: str, **query: int) -> bytes:
-        url = f"{self._base}{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
+def urllib_transport(*, cafile: Path | None = None, timeout: float = 30.0) -> Transport:
+    """GET with urllib; HTTPS is checked against ``cafile`` (or the system's CAs)."""
+    context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+
+    def get(url: str, headers: Mapping[str, str]) -> bytes:
         if not url.startswith(("http://", "https://")):
             raise BundleError(f"not an http(s) URL: {url}")
+        request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310
         try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310 (the scheme is checked above)
+                request, timeout=timeout, context=context if url.startswith("https") else None
+            ) as response:
                 body: bytes = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = _problem_detail(exc.read())
+            raise BundleError(f"GET {url} answered {exc.code}: {detail}") from exc
         except OSError as exc:
             raise BundleError(f"GET {url} failed: {exc}") from exc
         return body
 
+    return get
+
+
+def _problem_detail(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("detail", ""))[:300]
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", errors="replace")
+
+
+class HttpFetcher:
+    """A live log behind the FaceWarden API (``/v1/ledger/...``).
+
+    The checkpoint and the keys are public; entries and proofs need an API key of an
+    oversight or admin account (``token``), sent only in the ``Authorization`` header.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        cafile: Path | None = None,
+        page: int = 1000,
+        timeout: float = 30.0,
+        transport: Transport | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._page = page
+        self._token = token
+        self._transport = transport or urllib_transport(cafile=cafile, timeout=timeout)
+
+    def _get(self, path: str, *, accept: str = "*/*", **query: int) -> bytes:
+        url = f"{self._base}{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        headers = {"Accept": accept, "User-Agent": "facewarden-verify"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return self._transport(url, headers)
+
     def checkpoint(self) -> str:
         """GET /v1/ledger/checkpoint. Raises BundleError."""
-        return self._get("/v1/ledger/checkpoint").decode("utf-8", errors="strict")
+        body = self._get("/v1/ledger/checkpoint", accept="text/plain")
+        try:
+            return body.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise BundleError(f"the checkpoint is not UTF-8: {exc}") from exc
 
     def checkpoints(self) -> dict[int, str]:
-        """A live log serves only its latest checkpoint."""
+        """Earlier checkpoints are not needed live: consistency proofs cover them."""
         return {}
 
     def entries(self, start: int, end: int) -> list[bytes]:
-        """GET /v1/ledger/entries in pages. Raises BundleError."""
+        """GET /v1/ledger/entries in pages of at most ``page``. Raises BundleError."""
         lines: list[bytes] = []
         while start + len(lines) < end:
             at = start + len(lines)
-            body = self._get("/v1/ledger/entries", start=at, end=min(end, at + self._page))
-            page = body.split(b"\n")[:-1] if body.endswith(b"\n") else body.split(b"\n")
-            if not page or page == [b""]:
+            body = self._get(
+                "/v1/ledger/entries",
+                accept="application/jsonl",
+                start=at,
+                end=min(end, at + self._page),
+            )
+            if not body:
                 break
-            lines += page
+            if not body.endswith(b"\n"):
+                raise BundleError(f"entries page from {at} does not end in a newline")
+            lines += body.split(b"\n")[:-1]
         return lines
 
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        """GET /v1/ledger/proofs/consistency (hex hashes). Raises BundleError."""
+        body = self._get(
+            "/v1/ledger/proofs/consistency",
+            accept="application/json",
+            **{"from": first, "to": second},
+        )
+        try:
+            return [bytes.fromhex(h) for h in json.loads(body)["proof"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"malformed consistency proof: {exc}") from exc
+
     def verifier_keys(self) -> list[str]:
-        """GET /v1/ledger/keys. Raises BundleError."""
-        return [k for k in self._get("/v1/ledger/keys").decode().splitlines() if k]
+        """GET /v1/ledger/keys as text, one verifier key a line. Raises BundleError."""
+        text = self._get("/v1/ledger/keys", accept="text/plain").decode("utf-8", errors="replace")
+        return [k for k in text.splitlines() if k]
 
     def integrity_problems(self) -> list[str]:
         """TLS and the checks themselves protect a live read."""

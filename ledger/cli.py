@@ -1,60 +1,103 @@
-"""``facewarden-verify``: check an exported ledger bundle (or, later, a live log) offline.
+"""``facewarden-verify``: check a ledger (an exported bundle or a live server), audit what it
+records, and recompute the accountability report from it.
 
-Exit status 0 when every step passes, 1 on a verification failure (with the evidence),
-2 on a usage error. Imports only the standard library, ``cryptography`` and ``rfc8785``.
+Exit status 0 when every step passes, 1 on a verification failure (with the evidence) or an
+audit violation, 2 on a usage error. An API key for a live server comes from ``--token-file``
+or ``FACEWARDEN_VERIFY_TOKEN``, never from the command line. Imports only the standard
+library, ``cryptography`` and ``rfc8785``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
-from ledger.bundle import BundleFetcher, Fetcher, HttpFetcher, TrustedState
+from ledger.audit import RULES, AuditError, audit_entries, load_records
+from ledger.bundle import BundleFetcher, HttpFetcher, TrustedState
 from ledger.entry import LedgerError
 from ledger.receipt import verify_receipt
+from ledger.report import build_report, report_csv, report_svg
 from ledger.verify import Report, VerificationError, verify_log
+from ledger.witness import WitnessReport, verify_increment
 
-__all__ = ["main"]
+__all__ = ["TOKEN_ENV", "main"]
+
+TOKEN_ENV = "FACEWARDEN_VERIFY_TOKEN"  # noqa: S105 (the name of a variable, not a secret)
+
+
+def _source_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="VKEY",
+        help="pinned verifier key (name+keyid+base64); repeatable",
+    )
+    cmd.add_argument("--json", action="store_true", help="print a JSON report")
+    cmd.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"live: a file holding an oversight API key (or set {TOKEN_ENV})",
+    )
+    cmd.add_argument(
+        "--cacert", type=Path, metavar="FILE", help="live: trust this CA or self-signed cert"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facewarden-verify",
         description="Verify a FaceWarden audit ledger: signatures, hash chain, Merkle roots, "
-        "and consistency with the checkpoint you trusted last time.",
+        "and consistency with the checkpoint you trusted last time; audit and report on it.",
     )
-    sub = parser.add_subparsers(dest="source", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)
     for name, target, helptext in (
         ("bundle", "DIR", "an exported bundle directory"),
-        ("live", "URL", "a running FaceWarden API (base URL)"),
+        ("live", "URL", "a running FaceWarden API (base URL), incrementally with --state"),
     ):
         cmd = sub.add_parser(name, help=f"verify {helptext}")
         cmd.add_argument("target", metavar=target)
-        cmd.add_argument(
-            "--key",
-            action="append",
-            required=True,
-            metavar="VKEY",
-            help="pinned verifier key (name+keyid+base64); repeatable",
-        )
+        _source_options(cmd)
         cmd.add_argument(
             "--state",
             type=Path,
             metavar="FILE",
             help="witness state: the last trusted checkpoint, advanced on success",
         )
-        cmd.add_argument("--json", action="store_true", help="print a JSON report")
         cmd.add_argument(
             "--workers",
             type=int,
             default=None,
-            help="processes for signature checks (default: all cores)",
+            help="bundle: processes for signature checks (default: all cores)",
         )
+    for name, helptext in (
+        ("audit", "check every search, review and deadline against the rules, from the entries"),
+        ("report", "recompute the accountability report from the entries"),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("source", choices=("bundle", "live"))
+        cmd.add_argument("target", metavar="DIR|URL")
+        _source_options(cmd)
+        if name == "audit":
+            cmd.add_argument(
+                "--grace-hours",
+                type=float,
+                default=1.0,
+                help="how long past an urgent basis's deadline a missing lapse is tolerated",
+            )
+        else:
+            cmd.add_argument("--from", dest="start", metavar="DATE", help="from (inclusive)")
+            cmd.add_argument("--to", dest="end", metavar="DATE", help="to (exclusive)")
+            cmd.add_argument("--csv", action="store_true", help="print CSV instead of JSON")
+            cmd.add_argument("--svg", type=Path, metavar="FILE", help="write the monthly chart")
     receipt = sub.add_parser(
         "receipt", help="verify a search receipt (the search answer, or its `receipt` object)"
     )
@@ -64,6 +107,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     receipt.add_argument("--json", action="store_true", help="print a JSON report")
     return parser
+
+
+class _Kept:
+    """A fetcher that keeps the entry lines it served from 0 on (the ones just verified)."""
+
+    def __init__(self, inner: HttpFetcher | BundleFetcher) -> None:
+        self.inner = inner
+        self.lines: list[bytes] = []
+
+    def checkpoint(self) -> str:
+        return self.inner.checkpoint()
+
+    def checkpoints(self) -> dict[int, str]:
+        return self.inner.checkpoints()
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        got = self.inner.entries(start, end)
+        if start == len(self.lines):
+            self.lines += got
+        return got
+
+    def verifier_keys(self) -> list[str]:
+        return self.inner.verifier_keys()
+
+    def integrity_problems(self) -> list[str]:
+        return self.inner.integrity_problems()
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        if not isinstance(self.inner, HttpFetcher):
+            raise LedgerError("a bundle serves no consistency proofs")
+        return self.inner.consistency(first, second)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        return Path(args.token_file).read_text(encoding="utf-8").strip() or None
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def _http(args: argparse.Namespace) -> HttpFetcher:
+    return HttpFetcher(args.target, token=_token(args), cafile=args.cacert)
 
 
 def _check_receipt(args: argparse.Namespace) -> int:
@@ -91,14 +175,18 @@ def _check_receipt(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(report: Report, seconds: float) -> str:
-    lines = [
-        f"OK  {report.origin}",
-        f"    entries     {report.size} verified in {seconds:.2f} s",
-        f"    root        {report.root.hex()}",
-        f"    checkpoints {report.checkpoints_checked} checked",
-        f"    keys        {len(report.keys)} in the rotation chain",
-    ]
+def _human(report: Report | WitnessReport, seconds: float) -> str:
+    lines = [f"OK  {report.origin}"]
+    if isinstance(report, WitnessReport):
+        lines.append(
+            f"    entries     {report.size} ({report.new_entries} new verified in {seconds:.2f} s)"
+        )
+    else:
+        lines.append(f"    entries     {report.size} verified in {seconds:.2f} s")
+    lines.append(f"    root        {report.root.hex()}")
+    if isinstance(report, Report):
+        lines.append(f"    checkpoints {report.checkpoints_checked} checked")
+    lines.append(f"    keys        {len(report.keys)} in the rotation chain")
     if report.previous_size is not None:
         lines.append(f"    consistent with the trusted checkpoint of size {report.previous_size}")
     return "\n".join(lines)
@@ -125,34 +213,108 @@ def _failure(exc: VerificationError, as_json: bool) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the verifier; returns the exit status."""
-    args = _parser().parse_args(argv)
-    if args.source == "receipt":
-        return _check_receipt(args)
-    fetcher: Fetcher = (
-        BundleFetcher(Path(args.target)) if args.source == "bundle" else HttpFetcher(args.target)
-    )
+def _as_failure(exc: LedgerError) -> VerificationError:
+    return exc if isinstance(exc, VerificationError) else VerificationError(str(exc), step=5)
+
+
+def _verify(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    report: Report | WitnessReport
     try:
         state = TrustedState.load(args.state) if args.state else None
-        report = verify_log(fetcher, pinned=args.key, state=state, workers=args.workers)
+        if args.command == "live":
+            report, new_state = verify_increment(_http(args), pinned=args.key, state=state)
+        else:
+            fetcher = BundleFetcher(Path(args.target))
+            report = verify_log(fetcher, pinned=args.key, state=state, workers=args.workers)
+            new_state = TrustedState(
+                origin=report.origin,
+                size=report.size,
+                root=report.root,
+                checkpoint=fetcher.checkpoint(),
+            )
     except LedgerError as exc:
-        if not isinstance(exc, VerificationError):
-            exc = VerificationError(str(exc), step=5)
-        print(_failure(exc, args.json), file=sys.stdout if args.json else sys.stderr)
+        print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
     if args.state:
-        checkpoint = fetcher.checkpoint()
-        TrustedState(
-            origin=report.origin, size=report.size, root=report.root, checkpoint=checkpoint
-        ).save(args.state)
+        new_state.save(args.state)
     if args.json:
         print(json.dumps({**report.to_json(), "seconds": round(elapsed, 3)}, indent=2))
     else:
         print(_human(report, elapsed))
     return 0
+
+
+def _verified_lines(args: argparse.Namespace) -> list[bytes]:
+    """Every entry of the log, verified first. Raises LedgerError."""
+    if args.source == "live":
+        kept = _Kept(_http(args))
+        verify_increment(kept, pinned=args.key, state=None)
+    else:
+        kept = _Kept(BundleFetcher(Path(args.target)))
+        verify_log(kept, pinned=args.key)
+    return kept.lines
+
+
+def _audit(args: argparse.Namespace) -> int:
+    try:
+        lines = _verified_lines(args)
+        result = audit_entries(lines, grace=timedelta(hours=args.grace_hours))
+    except LedgerError as exc:
+        print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
+        return 1
+    except AuditError as exc:
+        print(f"cannot audit: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        verdict = "OK " if result.ok else "FAILED"
+        print(
+            f"{verdict} {len(result.violations)} violation(s) in {result.entries} entries "
+            f"({result.searches} searches)"
+        )
+        for v in result.violations:
+            print(f"  seq {v.seq:<6} {v.rule:<22} {v.message}")
+        for rule in sorted({v.rule for v in result.violations}):
+            print(f"  {rule}: {RULES[rule]}")
+    return 0 if result.ok else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        lines = _verified_lines(args)
+        figures = build_report(load_records(lines), start=args.start, end=args.end)
+    except LedgerError as exc:
+        print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
+        return 1
+    except (AuditError, ValueError) as exc:
+        print(f"cannot build the report: {exc}", file=sys.stderr)
+        return 2
+    if args.svg is not None:
+        Path(args.svg).write_text(report_svg(figures), encoding="utf-8")
+    if args.csv:
+        sys.stdout.write(report_csv(figures))
+    else:
+        print(json.dumps(figures, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the verifier; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "receipt":
+        return _check_receipt(args)
+    try:
+        if args.command == "audit":
+            return _audit(args)
+        if args.command == "report":
+            return _report(args)
+        return _verify(args)
+    except OSError as exc:
+        print(f"facewarden-verify: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from api.resources import (
     erasures,
     gallery,
     health,
+    ledger,
     legal_bases,
+    oversight,
     registrations,
     searches,
     source_policies,
@@ -34,4 +36,6 @@ BLUEPRINTS: list[Blueprint] = [
     erasures.blp,
     searches.blp,
     legal_bases.blp,
+    ledger.blp,
+    oversight.blp,
 ]

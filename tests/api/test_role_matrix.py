@@ -502,6 +502,32 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         lambda w, t, _f: (_basis(w, t, "urgent") + "/ratification", _ratification()),
         only({"supervisor": (200, 404)}),
     ),
+    ("/v1/ledger/checkpoint", "GET"): (at("/v1/ledger/checkpoint"), PUBLIC),
+    ("/v1/ledger/keys", "GET"): (at("/v1/ledger/keys"), PUBLIC),
+    ("/v1/ledger/entries", "GET"): (
+        at("/v1/ledger/entries?start=0&end=2"),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/ledger/entries/<int:seq>", "GET"): (
+        at("/v1/ledger/entries/0"),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/ledger/checkpoints/<int:size>", "GET"): (
+        at("/v1/ledger/checkpoints/1"),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/ledger/proofs/inclusion", "GET"): (
+        at("/v1/ledger/proofs/inclusion?seq=0&size=2"),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/ledger/proofs/consistency", "GET"): (
+        at("/v1/ledger/proofs/consistency?from=1&to=2"),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/oversight/reports", "GET"): (
+        at("/v1/oversight/reports?from=2020-01-01"),
+        only({"admin": 200, "oversight": 200}),
+    ),
 }
 
 
@@ -570,7 +596,7 @@ def test_role_matrix(world: World, path: str, method: str) -> None:
     anonymous_path, anonymous_body = make(world, "own", expect == PUBLIC)
     anonymous = _call(world, method, anonymous_path, anonymous_body, None)
     if expect == PUBLIC:
-        wanted = 201 if method == "POST" and "claim" in path else 202
+        wanted = 200 if method == "GET" else 201 if "claim" in path else 202
         if anonymous.status_code != wanted:
             failures.append(("anonymous", wanted, anonymous.status_code))
         for role in ROLES:  # a key changes nothing on a public endpoint

@@ -1,0 +1,187 @@
+"""The audit ledger over HTTP: the signed checkpoint and the verifier keys (public), entries,
+earlier checkpoints and RFC 6962 proofs (``ledger:read``, oversight and admins).
+
+What is immutable (entries and proofs within the current size, earlier checkpoints) is served
+with ``Cache-Control: public, max-age=31536000, immutable`` and a strong ETag; the latest
+checkpoint with ``no-cache``. ``facewarden-verify live`` (``ledger.bundle.HttpFetcher``) reads
+exactly these endpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, public, require
+from api.context import transaction
+from api.schemas.ledger import (
+    ConsistencyProofSchema,
+    ConsistencyQuerySchema,
+    EntryRangeQuerySchema,
+    InclusionProofSchema,
+    InclusionQuerySchema,
+    KeysQuerySchema,
+    LedgerKeySchema,
+)
+from governance import oversight as service
+from governance.permissions import Permission
+
+__all__ = ["IMMUTABLE", "blp"]
+
+blp = Blueprint(
+    "ledger",
+    __name__,
+    url_prefix="/v1/ledger",
+    description="The signed Merkle audit log, for oversight bodies and independent verifiers.",
+)
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+JSONL = "application/jsonl"
+TEXT = "text/plain; charset=utf-8"
+
+
+def _immutable(response: Response) -> Response:
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest())
+    response.make_conditional(request)
+    return response
+
+
+def _json(body: dict[str, Any], *, immutable: bool) -> Response:
+    response = Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+    return _immutable(response) if immutable else response
+
+
+@blp.route("/checkpoint")
+class LatestCheckpoint(MethodView):
+    @public
+    @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
+    def get(self) -> Response:
+        """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
+        with transaction() as session:
+            note = service.latest_checkpoint(session)
+        response = Response(note, content_type=TEXT)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+@blp.route("/keys")
+class VerifierKeys(MethodView):
+    @public
+    @blp.arguments(KeysQuerySchema, location="query")
+    @blp.response(200, LedgerKeySchema(many=True))
+    def get(self, query: dict[str, Any]) -> Any:
+        """The verifier keys of the rotation chain, oldest first (JSON, or text one a line)."""
+        with transaction() as session:
+            found = service.ledger_keys(session)
+        wanted = query.get("format") or (
+            "text"
+            if request.accept_mimetypes.best_match(["application/json", "text/plain"])
+            == "text/plain"
+            else "json"
+        )
+        if wanted == "text":
+            response = Response("".join(k.key + "\n" for k in found), content_type=TEXT)
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+        return found
+
+
+@blp.route("/entries")
+class Entries(MethodView):
+    @require(Permission.LEDGER_READ)
+    @blp.arguments(EntryRangeQuerySchema, location="query")
+    @blp.response(
+        200,
+        content_type=JSONL,
+        description="Each entry's exact canonical bytes, one per line (`\\n`-terminated).",
+    )
+    def get(self, query: dict[str, Any]) -> Response:
+        """Entries ``[start, end)`` in seq order, at most 1000 per page."""
+        with transaction() as session:
+            page = service.entry_page(
+                session,
+                actor=current_principal(),
+                start=query["start"],
+                end=query.get("end"),
+                limit=service.MAX_PAGE,
+            )
+        response = Response(b"".join(line + b"\n" for line in page.lines), mimetype=JSONL)
+        response.headers["X-Tree-Size"] = str(page.tree_size)
+        if page.next_start is not None:
+            args = {"start": page.next_start}
+            if query.get("end") is not None:
+                args["end"] = query["end"]
+            link = f"{request.base_url}?{urllib.parse.urlencode(args)}"
+            response.headers["Link"] = f'<{link}>; rel="next"'
+        return _immutable(response) if page.complete else response
+
+
+@blp.route("/entries/<int:seq>")
+class EntryBySeq(MethodView):
+    @require(Permission.LEDGER_READ)
+    @blp.response(200, content_type="application/json", description="The exact entry bytes.")
+    def get(self, seq: int) -> Response:
+        """One entry's canonical bytes."""
+        with transaction() as session:
+            body = service.entry(session, actor=current_principal(), seq=seq)
+        return _immutable(Response(body, mimetype="application/json"))
+
+
+@blp.route("/checkpoints/<int:size>")
+class CheckpointBySize(MethodView):
+    @require(Permission.LEDGER_READ)
+    @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
+    def get(self, size: int) -> Response:
+        """The signed checkpoint of an earlier tree size (every size has one)."""
+        with transaction() as session:
+            note = service.checkpoint_at(session, size=size)
+        return _immutable(Response(note, content_type=TEXT))
+
+
+@blp.route("/proofs/inclusion")
+class Inclusion(MethodView):
+    @require(Permission.LEDGER_READ)
+    @blp.arguments(InclusionQuerySchema, location="query")
+    @blp.response(200, InclusionProofSchema)
+    def get(self, query: dict[str, Any]) -> Response:
+        """RFC 6962 inclusion proof of entry ``seq`` in the tree of ``size`` entries."""
+        with transaction() as session:
+            proof = service.inclusion(
+                session, actor=current_principal(), seq=query["seq"], size=query["size"]
+            )
+        body = {
+            "seq": proof.seq,
+            "tree_size": proof.tree_size,
+            "leaf_hash": proof.leaf_hash.hex(),
+            "root": proof.root.hex(),
+            "proof": [h.hex() for h in proof.proof],
+        }
+        return _json(body, immutable=True)
+
+
+@blp.route("/proofs/consistency")
+class Consistency(MethodView):
+    @require(Permission.LEDGER_READ)
+    @blp.arguments(ConsistencyQuerySchema, location="query")
+    @blp.response(200, ConsistencyProofSchema)
+    def get(self, query: dict[str, Any]) -> Response:
+        """RFC 6962 consistency proof from tree size ``from`` to tree size ``to``."""
+        with transaction() as session:
+            proof = service.consistency(
+                session, actor=current_principal(), first=query["first"], second=query["second"]
+            )
+        body = {
+            "from": proof.first,
+            "to": proof.second,
+            "first_root": proof.first_root.hex(),
+            "second_root": proof.second_root.hex(),
+            "proof": [h.hex() for h in proof.proof],
+        }
+        return _json(body, immutable=True)

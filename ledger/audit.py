@@ -1,0 +1,405 @@
+"""Content audit of a ledger: were the governed acts it records allowed when they happened?
+
+Computed from the entries alone (no server state, no database): replay the log in seq order,
+keep what each rule needs (accounts, agencies, credentials, legal bases, reviews, erasures,
+source policies) and list every ``search:run`` or ``review:record`` that broke a rule, with its
+seq. Run it on a log that ``ledger.verify`` accepted; it checks content, not signatures.
+Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "RULES",
+    "AuditError",
+    "AuditReport",
+    "Record",
+    "Violation",
+    "audit_entries",
+    "audit_records",
+    "load_records",
+]
+
+# Rule name -> what it means (the CLI's --help and docs/ledger.md list them).
+RULES: Mapping[str, str] = {
+    "account-unknown": "the searching account was never approved in the log",
+    "account-suspended": "the searching account was suspended",
+    "agency-suspended": "the searching account's agency was suspended",
+    "account-agency-mismatch": "the search names an agency other than the account's",
+    "credential-unknown": "the credential used was never issued in the log",
+    "credential-not-owned": "the credential used belongs to another account",
+    "credential-revoked": "a credential was used after its revocation",
+    "credential-expired": "a credential was used after it expired",
+    "basis-unknown": "the search names a legal basis the log never recorded",
+    "basis-other-agency": "the legal basis belongs to another agency",
+    "basis-not-approved": "the legal basis was not approved at the time",
+    "basis-four-eyes": "the legal basis was approved by its own author",
+    "basis-ended": "the legal basis was revoked, rejected, expired or lapsed before",
+    "basis-expired": "the search came after the legal basis's expiry",
+    "basis-unratified": "an urgent basis was used after its ratification deadline, unratified",
+    "basis-quota": "more searches than the legal basis's max_searches",
+    "ratification-late": "an urgent basis was ratified after its deadline",
+    "urgent-not-lapsed": "an urgent basis passed its deadline unratified and never lapsed",
+    "lapse-results-kept": "a lapsed basis's searches were not all deleted",
+    "self-review": "a searcher reviewed their own search",
+    "lead-reviewers": "a confirmed lead lacks two distinct reviewers saying possible_match",
+    "erased-face-returned": "a search returned a face after its erasure",
+    "blocked-site-returned": "a search returned a face of a blocked source site",
+}
+
+_ENDED = {
+    "legal_basis:revoke",
+    "legal_basis:reject",
+    "legal_basis:expire",
+    "legal_basis:lapse",
+}
+_SUSPEND = {"account:suspend": True, "account:reinstate": False}
+_AGENCY_SUSPEND = {"agency:suspend": True, "agency:reinstate": False}
+_ACCOUNT_CREATED = {
+    "registration:approve",
+    "account:approve",
+    "admin:create",
+    "oversight:create",
+}
+_DEFAULT_GRACE = timedelta(hours=1)
+
+
+class AuditError(ValueError):
+    """Entry lines that are not ledger entries at all (the verifier would have said so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The fields of one entry the audit and the report read."""
+
+    seq: int
+    ts: str
+    type: str
+    actor_id: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: the entry's seq, the rule's name, and what happened."""
+
+    seq: int
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What the audit looked at and what it found, violations in seq order."""
+
+    entries: int
+    searches: int
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no rule was broken."""
+        return not self.violations
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "searches": self.searches,
+            "violations": [
+                {"seq": v.seq, "rule": v.rule, "message": v.message} for v in self.violations
+            ],
+        }
+
+
+def load_records(lines: Iterable[bytes]) -> list[Record]:
+    """Parse entry lines (canonical JSON, already verified) into records.
+
+    Raises AuditError for a line that is not a JSON entry object.
+    """
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            obj = json.loads(line)
+            actor = obj.get("actor") or {}
+            out.append(
+                Record(
+                    seq=int(obj["seq"]),
+                    ts=str(obj["ts"]),
+                    type=str(obj["type"]),
+                    actor_id=str(actor.get("id", "")),
+                    payload=dict(obj.get("payload") or {}),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AuditError(f"line {number} is not a ledger entry: {exc}") from exc
+    return out
+
+
+def _when(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@dataclass(slots=True)
+class _Basis:
+    seq: int
+    agency: str
+    author: str
+    max_searches: int
+    expires_at: str
+    deadline: str | None
+    approver: str | None = None
+    ended: str | None = None
+    ratified: str | None = None  # the outcome, once recorded
+    lapsed_at: int | None = None
+    used: int = 0
+    searches: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Replay:
+    """What the log has said so far, as the audit walks it."""
+
+    accounts: dict[str, str | None] = field(default_factory=dict)  # account -> agency
+    suspended: set[str] = field(default_factory=set)
+    agencies_suspended: set[str] = field(default_factory=set)
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> account, expiry
+    revoked: dict[str, int] = field(default_factory=dict)
+    bases: dict[str, _Basis] = field(default_factory=dict)
+    searchers: dict[str, str] = field(default_factory=dict)  # search -> account
+    said_match: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    erased: dict[str, int] = field(default_factory=dict)  # sha256(face id) -> erasure seq
+    blocked: dict[str, int] = field(default_factory=dict)  # site -> seq of the block
+    deleted: set[str] = field(default_factory=set)  # searches whose results were deleted
+    found: list[Violation] = field(default_factory=list)
+
+    def flag(self, r: Record, rule: str, message: str) -> None:
+        self.found.append(Violation(r.seq, rule, message))
+
+
+def _track(state: _Replay, r: Record) -> None:
+    p = r.payload
+    if r.type in _ACCOUNT_CREATED and p.get("account"):
+        state.accounts[str(p["account"])] = p.get("agency")
+    elif r.type in _SUSPEND:
+        (state.suspended.add if _SUSPEND[r.type] else state.suspended.discard)(str(p["account"]))
+    elif r.type in _AGENCY_SUSPEND:
+        target = state.agencies_suspended
+        (target.add if _AGENCY_SUSPEND[r.type] else target.discard)(str(p["agency"]))
+    elif r.type == "credential:issue":
+        state.credentials[str(p["credential"])] = (str(p["account"]), str(p["expires_at"]))
+    elif r.type == "credential:revoke":
+        state.revoked.setdefault(str(p["credential"]), r.seq)
+    elif r.type == "erasure:run":
+        for digest in p.get("face_id_sha256") or []:
+            state.erased.setdefault(str(digest), r.seq)
+    elif r.type == "source_policy:set":
+        if p.get("status") == "blocked":
+            state.blocked.setdefault(str(p["site"]), r.seq)
+        else:
+            state.blocked.pop(str(p["site"]), None)
+    elif r.type in ("search:results_delete", "search:purge"):
+        state.deleted.update(str(s) for s in p.get("search_ids") or [])
+    elif r.type.startswith("legal_basis:"):
+        _track_basis(state, r)
+
+
+def _track_basis(state: _Replay, r: Record) -> None:
+    p = r.payload
+    basis_id = str(p.get("legal_basis"))
+    if r.type == "legal_basis:create":
+        state.bases[basis_id] = _Basis(
+            seq=r.seq,
+            agency=str(p.get("agency")),
+            author=r.actor_id,
+            max_searches=int(p.get("max_searches") or 0),
+            expires_at=str(p.get("expires_at")),
+            deadline=p.get("ratification_deadline"),
+        )
+        return
+    basis = state.bases.get(basis_id)
+    if basis is None:
+        return
+    if r.type == "legal_basis:approve":
+        basis.approver = r.actor_id
+    elif r.type == "legal_basis:ratify":
+        basis.ratified = str(p.get("outcome"))
+        if basis.deadline is not None and r.ts > basis.deadline:
+            state.flag(r, "ratification-late", f"ratified at {r.ts}, deadline {basis.deadline}")
+        if basis.ratified == "granted" and p.get("expires_at"):
+            basis.expires_at = str(p["expires_at"])
+    if r.type in _ENDED and basis.ended is None:
+        basis.ended = r.type
+    if r.type == "legal_basis:lapse":
+        basis.lapsed_at = r.seq
+
+
+def _check_caller(state: _Replay, r: Record) -> None:
+    p = r.payload
+    account, agency = str(p.get("account_id")), str(p.get("agency_id"))
+    if account not in state.accounts:
+        state.flag(r, "account-unknown", f"account {account} was never approved")
+    elif state.accounts[account] is not None and state.accounts[account] != agency:
+        state.flag(r, "account-agency-mismatch", f"account {account} is not of agency {agency}")
+    if account in state.suspended:
+        state.flag(r, "account-suspended", f"account {account} was suspended")
+    if agency in state.agencies_suspended:
+        state.flag(r, "agency-suspended", f"agency {agency} was suspended")
+    credential = str(p.get("credential_id"))
+    issued = state.credentials.get(credential)
+    if issued is None:
+        state.flag(r, "credential-unknown", f"credential {credential} was never issued")
+    else:
+        if issued[0] != account:
+            state.flag(r, "credential-not-owned", f"credential {credential} is not {account}'s")
+        if r.ts >= issued[1]:
+            state.flag(r, "credential-expired", f"credential {credential} expired {issued[1]}")
+    if credential in state.revoked:
+        state.flag(
+            r,
+            "credential-revoked",
+            f"credential {credential} was revoked at seq {state.revoked[credential]}",
+        )
+
+
+def _check_basis(state: _Replay, r: Record) -> None:
+    p = r.payload
+    basis_id = str(p.get("legal_basis_id"))
+    basis = state.bases.get(basis_id)
+    if basis is None:
+        state.flag(r, "basis-unknown", f"legal basis {basis_id} is not in the log")
+        return
+    basis.used += 1
+    basis.searches.append(str(p.get("search_id")))
+    if basis.agency != str(p.get("agency_id")):
+        state.flag(r, "basis-other-agency", f"legal basis {basis_id} is agency {basis.agency}'s")
+    if basis.approver is None:
+        state.flag(r, "basis-not-approved", f"legal basis {basis_id} was never approved")
+    elif basis.approver == basis.author:
+        state.flag(r, "basis-four-eyes", f"legal basis {basis_id} was approved by its author")
+    if basis.ended is not None:
+        state.flag(r, "basis-ended", f"legal basis {basis_id} had ended ({basis.ended})")
+    elif r.ts >= basis.expires_at:
+        state.flag(r, "basis-expired", f"legal basis {basis_id} expired {basis.expires_at}")
+    if basis.deadline is not None and basis.ratified != "granted" and r.ts >= basis.deadline:
+        state.flag(
+            r, "basis-unratified", f"urgent basis {basis_id} unratified since {basis.deadline}"
+        )
+    if basis.used > basis.max_searches:
+        state.flag(
+            r,
+            "basis-quota",
+            f"search {basis.used} under legal basis {basis_id} (max {basis.max_searches})",
+        )
+
+
+def _check_candidates(state: _Replay, r: Record) -> None:
+    for candidate in r.payload.get("candidates") or []:
+        face = str(candidate.get("face_id"))
+        digest = hashlib.sha256(face.encode()).hexdigest()
+        if digest in state.erased:
+            state.flag(
+                r,
+                "erased-face-returned",
+                f"face {face} was erased at seq {state.erased[digest]}",
+            )
+        site = str(candidate.get("source_site"))
+        if site in state.blocked:
+            state.flag(
+                r,
+                "blocked-site-returned",
+                f"face {face} comes from {site}, blocked at seq {state.blocked[site]}",
+            )
+
+
+def _check_review(state: _Replay, r: Record) -> None:
+    p = r.payload
+    search = str(p.get("search_id"))
+    searcher = state.searchers.get(search, str(p.get("searcher_id")))
+    reviewer = str(p.get("reviewer_id") or r.actor_id)
+    if reviewer == searcher:
+        state.flag(r, "self-review", f"account {reviewer} reviewed its own search {search}")
+    else:
+        for item in p.get("reviews") or []:
+            if item.get("verdict") == "possible_match":
+                state.said_match[(search, str(item.get("face_id")))].add(reviewer)
+    for face in p.get("confirmed_leads") or []:
+        reviewers = state.said_match.get((search, str(face)), set())
+        if len(reviewers) < 2:
+            state.flag(
+                r,
+                "lead-reviewers",
+                f"face {face} of search {search} confirmed with {len(reviewers)} "
+                "independent possible_match verdict(s)",
+            )
+
+
+def _settle_urgent(state: _Replay, last: Record | None, grace: timedelta) -> None:
+    end = _when(last.ts) if last is not None else None
+    for basis_id, basis in state.bases.items():
+        where = Record(basis.seq, "", "legal_basis:create", basis.author, {})
+        if basis.lapsed_at is not None:
+            kept = [s for s in basis.searches if s not in state.deleted]
+            if kept:
+                state.flag(
+                    Record(basis.lapsed_at, "", "legal_basis:lapse", "", {}),
+                    "lapse-results-kept",
+                    f"legal basis {basis_id} lapsed but searches {', '.join(kept)} were kept",
+                )
+            continue
+        if basis.deadline is None or basis.ratified == "granted" or basis.ended is not None:
+            continue
+        if end is not None and end > _when(basis.deadline) + grace:
+            state.flag(
+                where,
+                "urgent-not-lapsed",
+                f"urgent basis {basis_id} passed its deadline {basis.deadline} unratified "
+                "and no lapse was recorded",
+            )
+
+
+def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRACE) -> AuditReport:
+    """Replay ``records`` (in seq order) and list every violation.
+
+    ``grace`` is how long after an urgent basis's deadline the log may run before a missing
+    lapse counts (the server settles deadlines on its next requests). Raises AuditError for
+    entries out of order.
+    """
+    state = _Replay()
+    count = searches = 0
+    last: Record | None = None
+    for r in records:
+        if r.seq != count:
+            raise AuditError(f"expected seq {count}, found {r.seq}")
+        count += 1
+        last = r
+        if r.type == "search:run":
+            searches += 1
+            state.searchers[str(r.payload.get("search_id"))] = str(r.payload.get("account_id"))
+            _check_caller(state, r)
+            _check_basis(state, r)
+            _check_candidates(state, r)
+        elif r.type == "search:refuse":
+            credential = str(r.payload.get("credential_id"))
+            if credential in state.revoked:
+                state.flag(r, "credential-revoked", f"credential {credential} was revoked")
+        elif r.type == "review:record":
+            _check_review(state, r)
+        _track(state, r)
+    _settle_urgent(state, last, grace)
+    ordered = sorted(state.found, key=lambda v: (v.seq, v.rule))
+    return AuditReport(entries=count, searches=searches, violations=tuple(ordered))
+
+
+def audit_entries(lines: Iterable[bytes], *, grace: timedelta = _DEFAULT_GRACE) -> AuditReport:
+    """Audit canonical entry lines. Raises AuditError."""
+    return audit_records(load_records(lines), grace=grace)

@@ -1,0 +1,319 @@
+"""``ledger.audit``: a lawful history passes; each kind of violation is caught at its seq."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ledger.audit import RULES, AuditError, Record, audit_entries, audit_records, load_records
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+AGENCY, OTHER = "agency-g", "agency-h"
+ADMIN, SUP, SUP2, INV, INV_B = "acct-admin", "acct-sup", "acct-sup2", "acct-inv", "acct-inv-b"
+CRED = {SUP: "cred-sup", SUP2: "cred-sup2", INV: "cred-inv", INV_B: "cred-inv-b"}
+
+
+def ts(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class History:
+    """Builds ledger records the way the services write their payloads."""
+
+    records: list[Record] = field(default_factory=list)
+    now: datetime = T0
+    searches: int = 0
+
+    def add(self, type_: str, actor: str, **payload: Any) -> int:
+        self.now += timedelta(minutes=1)
+        seq = len(self.records)
+        self.records.append(Record(seq, ts(self.now), type_, actor, payload))
+        return seq
+
+    def later(self, delta: timedelta) -> None:
+        self.now += delta
+
+    def basis(
+        self, basis: str, *, author: str = INV, max_searches: int = 5, urgent: bool = False
+    ) -> int:
+        return self.add(
+            "legal_basis:create",
+            author,
+            legal_basis=basis,
+            agency=AGENCY,
+            case_number="PJ-1",
+            offence_category="kidnapping_hostage_taking",
+            authorisation_kind="urgent" if urgent else "judicial",
+            expires_at=ts(self.now + timedelta(days=10)),
+            ratification_deadline=ts(self.now + timedelta(hours=48)) if urgent else None,
+            max_searches=max_searches,
+        )
+
+    def approve(self, basis: str, *, by: str = SUP, author: str = INV) -> int:
+        return self.add("legal_basis:approve", by, legal_basis=basis, agency=AGENCY, author=author)
+
+    def search(
+        self,
+        basis: str,
+        *,
+        by: str = INV,
+        faces: tuple[str, ...] = ("face-1",),
+        site: str = "a.example",
+        agency: str = AGENCY,
+        credential: str | None = None,
+    ) -> int:
+        self.searches += 1
+        return self.add(
+            "search:run",
+            by,
+            search_id=f"search-{self.searches}",
+            agency_id=agency,
+            account_id=by,
+            credential_id=credential or CRED.get(by, "cred-?"),
+            legal_basis_id=basis,
+            offence_category="kidnapping_hostage_taking",
+            authorisation={"kind": "judicial", "reference": "JLD-1"},
+            pack={"name": "starter", "version": "1.0.0"},
+            candidates=[{"face_id": f, "score": "0.61", "source_site": site} for f in faces],
+        )
+
+    def review(self, search: int, by: str, face: str, *, confirmed: bool = False) -> int:
+        return self.add(
+            "review:record",
+            by,
+            search_id=f"search-{search}",
+            searcher_id=INV,
+            reviewer_id=by,
+            reviews=[{"face_id": face, "verdict": "possible_match"}],
+            confirmed_leads=[face] if confirmed else [],
+        )
+
+
+def lawful() -> History:
+    """Agencies, accounts, keys, bases (judicial, urgent ratified, urgent lapsed), searches,
+    a confirmed lead, an erasure and an opt-out: every act within the rules."""
+    h = History()
+    h.add("admin:create", "cli", account=ADMIN, role="admin")
+    h.add("registration:approve", ADMIN, account=SUP, agency=AGENCY, role="supervisor")
+    h.add("registration:approve", ADMIN, account="acct-o", agency=OTHER, role="supervisor")
+    for account in (INV, SUP2, INV_B):
+        agency = OTHER if account == INV_B else AGENCY
+        h.add("account:approve", ADMIN, account=account, agency=agency, role="investigator")
+    for account, credential in CRED.items():
+        h.add(
+            "credential:issue",
+            account,
+            credential=credential,
+            account=account,
+            expires_at=ts(T0 + timedelta(days=90)),
+        )
+    h.basis("lb-1")
+    h.approve("lb-1")
+    h.search("lb-1")  # search-1
+    h.review(1, SUP, "face-1")
+    h.review(1, SUP2, "face-1", confirmed=True)
+    h.basis("lb-u1", urgent=True)
+    h.approve("lb-u1")
+    h.search("lb-u1")  # search-2
+    h.add(
+        "legal_basis:ratify",
+        SUP,
+        legal_basis="lb-u1",
+        agency=AGENCY,
+        outcome="granted",
+        expires_at=ts(h.now + timedelta(days=30)),
+    )
+    h.basis("lb-u2", urgent=True)
+    h.approve("lb-u2")
+    h.search("lb-u2")  # search-3
+    h.later(timedelta(hours=49))
+    h.add("legal_basis:lapse", "system", legal_basis="lb-u2", agency=AGENCY, cause="deadline")
+    h.add("search:results_delete", "system", legal_basis_id="lb-u2", search_ids=["search-3"])
+    h.search("lb-u1")  # search-4: ratified, so past the deadline is fine
+    h.add("search:refuse", INV, reason="no-face", credential_id=CRED[INV], account_id=INV)
+    erased = hashlib.sha256(b"face-9").hexdigest()
+    h.add("erasure:run", ADMIN, kind="photo", faces=1, photos=1, face_id_sha256=[erased])
+    h.add("source_policy:set", ADMIN, site="b.example", status="blocked", reference="r")
+    h.add("source:purge", "system", site="b.example", photos=2, faces=3)
+    h.add("source_policy:set", ADMIN, site="c.example", status="blocked", reference="r")
+    h.add("source_policy:set", ADMIN, site="c.example", status="allowed", reference="r")
+    h.search("lb-1", faces=("face-2",), site="c.example")  # search-5
+    return h
+
+
+def test_a_lawful_history_has_no_violation() -> None:
+    report = audit_records(lawful().records)
+    assert report.violations == ()
+    assert report.ok and report.searches == 5
+    assert report.to_json()["ok"] is True
+
+
+def _suspended(h: History) -> int:
+    h.add("account:suspend", ADMIN, account=INV, agency=AGENCY)
+    return h.search("lb-1")
+
+
+def _agency_suspended(h: History) -> int:
+    h.add("agency:suspend", ADMIN, agency=AGENCY)
+    return h.search("lb-1")
+
+
+def _unapproved(h: History) -> int:
+    h.basis("lb-9")
+    return h.search("lb-9")
+
+
+def _four_eyes(h: History) -> int:
+    h.basis("lb-9", author=SUP)
+    h.approve("lb-9", by=SUP, author=SUP)
+    return h.search("lb-9")
+
+
+def _over_quota(h: History) -> int:
+    h.basis("lb-9", max_searches=2)
+    h.approve("lb-9")
+    h.search("lb-9")
+    h.search("lb-9")
+    return h.search("lb-9")
+
+
+def _expired(h: History) -> int:
+    h.later(timedelta(days=11))
+    return h.search("lb-1")
+
+
+def _revoked_basis(h: History) -> int:
+    h.add("legal_basis:revoke", SUP, legal_basis="lb-1", agency=AGENCY)
+    return h.search("lb-1")
+
+
+def _other_agency(h: History) -> int:
+    return h.search("lb-1", by=INV_B, agency=OTHER)
+
+
+def _revoked_credential(h: History) -> int:
+    h.add("credential:revoke", INV, credential=CRED[INV], account=INV)
+    return h.search("lb-1")
+
+
+def _foreign_credential(h: History) -> int:
+    return h.search("lb-1", credential=CRED[SUP])
+
+
+def _unknown_account(h: History) -> int:
+    return h.search("lb-1", by="acct-ghost", credential=CRED[INV])
+
+
+def _one_reviewer(h: History) -> int:
+    search = h.searches + 1
+    h.search("lb-1", faces=("face-7",))
+    return h.review(search, SUP, "face-7", confirmed=True)
+
+
+def _self_review(h: History) -> int:
+    search = h.searches + 1
+    h.search("lb-1", faces=("face-7",))
+    return h.review(search, INV, "face-7")
+
+
+def _erased_face(h: History) -> int:
+    return h.search("lb-1", faces=("face-9",))
+
+
+def _blocked_site(h: History) -> int:
+    return h.search("lb-1", site="b.example")
+
+
+def _unratified_use(h: History) -> int:
+    h.basis("lb-9", urgent=True)
+    h.approve("lb-9")
+    h.later(timedelta(hours=49))
+    return h.search("lb-9")
+
+
+def _never_lapsed(h: History) -> int:
+    seq = h.basis("lb-9", urgent=True)
+    h.approve("lb-9")
+    h.later(timedelta(hours=52))
+    h.add("thumbnail:view", INV, search_id="search-1", face_id="face-1", kind="thumbnail")
+    return seq
+
+
+def _late_ratification(h: History) -> int:
+    h.basis("lb-9", urgent=True)
+    h.approve("lb-9")
+    h.later(timedelta(hours=49))
+    return h.add("legal_basis:ratify", SUP, legal_basis="lb-9", agency=AGENCY, outcome="granted")
+
+
+def _results_kept(h: History) -> int:
+    h.basis("lb-9", urgent=True)
+    h.approve("lb-9")
+    h.search("lb-9")
+    h.later(timedelta(hours=49))
+    return h.add("legal_basis:lapse", "system", legal_basis="lb-9", agency=AGENCY)
+
+
+INJECTIONS: dict[str, Callable[[History], int]] = {
+    "account-suspended": _suspended,
+    "agency-suspended": _agency_suspended,
+    "basis-not-approved": _unapproved,
+    "basis-four-eyes": _four_eyes,
+    "basis-quota": _over_quota,
+    "basis-expired": _expired,
+    "basis-ended": _revoked_basis,
+    "basis-other-agency": _other_agency,
+    "credential-revoked": _revoked_credential,
+    "credential-not-owned": _foreign_credential,
+    "account-unknown": _unknown_account,
+    "lead-reviewers": _one_reviewer,
+    "self-review": _self_review,
+    "erased-face-returned": _erased_face,
+    "blocked-site-returned": _blocked_site,
+    "basis-unratified": _unratified_use,
+    "urgent-not-lapsed": _never_lapsed,
+    "ratification-late": _late_ratification,
+    "lapse-results-kept": _results_kept,
+}
+
+
+@pytest.mark.parametrize("rule", sorted(INJECTIONS))
+def test_each_violation_is_caught_at_its_seq(rule: str) -> None:
+    h = lawful()
+    seq = INJECTIONS[rule](h)
+    report = audit_records(h.records)
+    assert (seq, rule) in {(v.seq, v.rule) for v in report.violations}, report.violations
+    assert rule in RULES and not report.ok
+
+
+def test_a_missing_lapse_waits_for_the_grace_period() -> None:
+    h = lawful()
+    h.basis("lb-9", urgent=True)
+    h.approve("lb-9")
+    h.later(timedelta(hours=48, minutes=10))
+    h.add("thumbnail:view", INV, search_id="search-1", face_id="face-1", kind="thumbnail")
+    assert audit_records(h.records).ok
+    assert not audit_records(h.records, grace=timedelta(0)).ok
+
+
+def test_entry_lines_are_read_and_checked_for_order() -> None:
+    lines = [
+        json.dumps(
+            {"seq": r.seq, "ts": r.ts, "type": r.type, "actor": {"id": r.actor_id}, "payload": p}
+        ).encode()
+        for r in lawful().records
+        for p in [dict(r.payload)]
+    ]
+    assert audit_entries(lines).ok
+    assert load_records(lines)[3].type == "account:approve"
+    with pytest.raises(AuditError, match="expected seq 0"):
+        audit_entries(lines[1:])
+    with pytest.raises(AuditError, match="line 1"):
+        audit_entries([b"[1, 2]"])
