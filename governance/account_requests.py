@@ -18,20 +18,19 @@ from governance import audit
 from governance.accounts import Page, create_account
 from governance.audit import SigningKeys
 from governance.contact import Person
-from governance.credentials import IssuedCredential, issue_credential
-from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from governance.credentials import IssuedCredential
+from governance.errors import Conflict, InvalidInput, NotFound
 from governance.models import AccountRequest, Agency
 from governance.permissions import AGENCY_ROLES, Permission, Role, Scope
 from governance.principals import (
     Principal,
     actor_of,
-    applicant_actor,
     reason_digest,
     require_scope,
     visible,
 )
-from governance.registrations import RegistrationStatus, Submitted
-from governance.tokens import digest, matches, new_claim_secret
+from governance.registrations import RegistrationStatus, Submitted, redeem_claim
+from governance.tokens import digest, new_claim_secret
 from ledger.entry import EntryType
 
 __all__ = [
@@ -389,37 +388,13 @@ def claim_request(
     row = session.get(AccountRequest, request_id, with_for_update=True)
     if row is None:
         raise NotFound("No such account request.")
-    if not matches(claim_secret, row.claim_hash):
-        raise PermissionDenied("The claim secret is wrong.", code="wrong-claim-secret")
-    if row.status == RegistrationStatus.CLAIMED.value:
-        raise Conflict("This account request was already claimed.", code="already-claimed")
-    if row.status != RegistrationStatus.APPROVED.value or row.account_id is None:
-        raise Conflict(
-            f"This account request is {row.status}; only an approved one can be claimed.",
-            code="not-approved",
-        )
-    actor = applicant_actor("claimant", row.id)
-    issued = issue_credential(
+    return redeem_claim(
         session,
-        account_id=row.account_id,
-        ttl=ttl,
-        actor=actor,
-        keys=keys,
-        now=now,
-        label="first key",
-    )
-    row.status = RegistrationStatus.CLAIMED.value
-    row.claimed_at = now
-    audit.record(
-        session,
-        keys=keys,
+        row=row,
+        what="account_request",
+        claim_secret=claim_secret,
         entry_type=EntryType.ACCOUNT_CLAIM,
-        actor=actor,
-        payload={
-            "request": str(row.id),
-            "account": str(row.account_id),
-            "credential": str(issued.credential.id),
-        },
+        ttl=ttl,
+        keys=keys,
         now=now,
     )
-    return issued

@@ -23,7 +23,7 @@ from governance.audit import SigningKeys
 from governance.contact import Person
 from governance.credentials import IssuedCredential, issue_credential
 from governance.errors import Conflict, NotFound, PermissionDenied
-from governance.models import Registration
+from governance.models import AccountRequest, Registration
 from governance.permissions import Permission, Role
 from governance.principals import (
     Principal,
@@ -43,6 +43,7 @@ __all__ = [
     "claim_registration",
     "get_registration",
     "list_registrations",
+    "redeem_claim",
     "reject_registration",
     "submit_registration",
 ]
@@ -346,13 +347,44 @@ def claim_registration(
     else is revealed), Conflict (not approved yet, rejected, or already claimed).
     """
     row = _load(session, registration_id, lock=True)
+    return redeem_claim(
+        session,
+        row=row,
+        what="registration",
+        claim_secret=claim_secret,
+        entry_type=EntryType.REGISTRATION_CLAIM,
+        ttl=ttl,
+        keys=keys,
+        now=now,
+    )
+
+
+def redeem_claim(
+    session: Session,
+    *,
+    row: Registration | AccountRequest,
+    what: str,
+    claim_secret: str,
+    entry_type: EntryType,
+    ttl: timedelta,
+    keys: SigningKeys,
+    now: datetime,
+) -> IssuedCredential:
+    """Trade the claim secret of an approved registration or account request for the first
+    key of its account, once, and record the claim (``what`` names the object in messages and
+    in the entry's payload).
+
+    Raises PermissionDenied (wrong secret, checked in constant time before anything else is
+    revealed), Conflict (not approved yet, rejected, or already claimed).
+    """
     if not matches(claim_secret, row.claim_hash):
         raise PermissionDenied("The claim secret is wrong.", code="wrong-claim-secret")
+    label = what.replace("_", " ")
     if row.status == RegistrationStatus.CLAIMED.value:
-        raise Conflict("This registration was already claimed.", code="already-claimed")
+        raise Conflict(f"This {label} was already claimed.", code="already-claimed")
     if row.status != RegistrationStatus.APPROVED.value or row.account_id is None:
         raise Conflict(
-            f"This registration is {row.status}; only an approved one can be claimed.",
+            f"This {label} is {row.status}; only an approved one can be claimed.",
             code="not-approved",
         )
     actor = applicant_actor("claimant", row.id)
@@ -370,10 +402,10 @@ def claim_registration(
     audit.record(
         session,
         keys=keys,
-        entry_type=EntryType.REGISTRATION_CLAIM,
+        entry_type=entry_type,
         actor=actor,
         payload={
-            "registration": str(row.id),
+            "registration" if what == "registration" else "request": str(row.id),
             "account": str(row.account_id),
             "credential": str(issued.credential.id),
         },
