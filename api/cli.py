@@ -371,6 +371,63 @@ def gallery_ingest(manifest: Path, batch_size: int) -> None:
         click.echo(f"  rejected {row}: {reason}")
 
 
+@gallery.command("block")
+@click.argument("site")
+@click.option("--reason", required=True, help="Why, e.g. 'cease-and-desist letter'.")
+@click.option("--reference", required=True, help="The letter's date and sender, a case number.")
+def gallery_block(site: str, reason: str, reference: str) -> None:
+    """Block a source site (opt-out) and purge every face enrolled from it, with progress.
+
+    The block is committed first: from then on enrolment from the site is refused and searches
+    never return its faces; the purge then removes them in batches.
+    """
+    import getpass
+
+    from tqdm import tqdm
+
+    from api.context import build_gallery
+    from biometrics.packs import load_pack
+    from governance.policies import purge_site_batch, set_source_policy, site_face_count
+    from ledger.entry import Actor
+
+    settings = _settings()
+    actor = Actor(kind="operator", id=getpass.getuser(), agency=None)
+    with _explained():
+        keys = _keys(settings)
+        with _session(settings) as session:
+            policy = set_source_policy(
+                session,
+                keys=keys,
+                site=site,
+                status="blocked",
+                reason=reason,
+                reference=reference,
+                actor=actor,
+                now=datetime.now(UTC),
+            )
+        click.echo(f"blocked {policy.site}: enrolment refused and searches exclude it from now on")
+        with _session(settings) as session:
+            total = site_face_count(session, policy.site)
+        g = build_gallery(
+            settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
+        )
+        purged = 0
+        try:
+            with tqdm(total=total, unit="face", desc="purge", disable=None) as bar:
+                while True:
+                    with _session(settings) as session:
+                        photos, faces = purge_site_batch(
+                            session, gallery=g, site=policy.site, actor=actor, now=datetime.now(UTC)
+                        )
+                    if photos == 0:
+                        break
+                    purged += faces
+                    bar.update(faces)
+        finally:
+            g.index.close()
+    click.echo(f"purged {purged} faces enrolled from {policy.site}")
+
+
 @cli.group("governance")
 def governance_group() -> None:
     """Governed records: legal bases and their deadlines."""

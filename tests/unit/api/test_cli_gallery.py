@@ -118,3 +118,33 @@ def test_gallery_ingest_reports_a_manifest_without_required_columns(
     result = CliRunner().invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
     assert result.exit_code == 1
     assert "missing column(s) path, source_url, collected_at, collection_basis" in result.output
+
+
+def test_gallery_block_purges_a_site_with_a_count(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    dev = shared_dir / "faces" / "dev"
+    with (dev / "manifest.csv").open(newline="") as fh:
+        names = [row["file"] for row in csv.DictReader(fh)][20:24]
+    manifest = tmp_path / "m.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "source_url", "collected_at", "collection_basis"])
+        for i, name in enumerate(names):
+            site = "optout.example.com" if i < 3 else "stays.example.org"
+            writer.writerow([str(dev / name), f"https://{site}/{name}", "2025-01-01", "consent"])
+    runner = CliRunner()
+    assert (
+        "enrolled 4 photos"
+        in runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env).output
+    )
+    result = runner.invoke(
+        cli,
+        ["gallery", "block", "www.optout.example.com", "--reason", "letter", "--reference", "L-1"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "blocked example.com" in result.output
+    assert "purged 3 faces enrolled from example.com" in result.output
+    again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
+    assert "rejected 3" in again.output and "opted out" in again.output
