@@ -111,6 +111,13 @@ def serve(
         raise click.UsageError("--http and --cert/--key exclude each other")
     if bool(cert) != bool(key):
         raise click.UsageError("give both --cert and --key")
+    if workers > 1 and settings.milvus_is_local:
+        raise click.UsageError(
+            f"{workers} workers cannot share the milvus-lite file {settings.milvus_uri}: run "
+            f"`python -m biometrics.index_server --data {settings.milvus_uri} --port 19530` and "
+            "set FACEWARDEN_MILVUS_URI=http://127.0.0.1:19530 (or use a Milvus server), or "
+            "serve with --workers 1"
+        )
     cert_path = cert or settings.tls_cert_path
     key_path = key or settings.tls_key_path
     with _explained():

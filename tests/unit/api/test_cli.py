@@ -92,6 +92,12 @@ def test_serve_usage_errors_exit_2(env: dict[str, str], tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_serve_refuses_several_workers_on_one_milvus_lite_file(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2"], env=env)
+    assert result.exit_code == 2
+    assert "biometrics.index_server" in result.output and "FACEWARDEN_MILVUS_URI" in result.output
+
+
 def test_openapi_write(tmp_path: Path) -> None:
     target = tmp_path / "spec.json"
     result = CliRunner().invoke(cli, ["openapi", "write", str(target)])
