@@ -435,6 +435,51 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
     click.echo(f"purged {purged} faces enrolled from {policy.site}")
 
 
+@gallery.command("reindex")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def gallery_reindex(yes: bool) -> None:
+    """Rebuild the gallery's vector index as FACEWARDEN_MILVUS_INDEX and its parameters say.
+
+    Run it after changing the index type or its build parameters. Searches wait (or fail with
+    503) while the collection reloads; a Milvus server then builds in the background, and the
+    progress is shown until every face is indexed.
+    """
+    import time
+
+    from tqdm import tqdm
+
+    from api.context import open_index
+    from biometrics.packs import load_pack
+
+    settings = _settings()
+    with _explained():
+        pack = load_pack(settings.models_dir / settings.model_pack)
+        index = open_index(settings, pack)
+        try:
+            before = index.index_type()
+            if not yes:
+                click.confirm(
+                    f"rebuild {index.collection} ({before or 'no index'} -> "
+                    f"{settings.milvus_index}); searches wait until it is loaded again?",
+                    abort=True,
+                )
+            index.flush()
+            index.rebuild_index()
+            total = index.count()
+            if not settings.milvus_is_local:  # a server builds in the background
+                done, _ = index.index_progress()
+                with tqdm(total=total, unit="face", desc="index", disable=None) as bar:
+                    bar.update(done)
+                    while done < total:
+                        time.sleep(2)
+                        now_done, _ = index.index_progress()
+                        bar.update(now_done - done)
+                        done = now_done
+        finally:
+            index.close()
+    click.echo(f"{index.collection}: indexed with {settings.milvus_index} ({total} faces)")
+
+
 @cli.group("governance")
 def governance_group() -> None:
     """Governed records: legal bases and their deadlines."""

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.settings import Settings
+from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
 from governance.audit import SigningKeys
 from governance.blobs import FileBlobStore
@@ -91,15 +92,10 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
 
     Raises PackError, ModelError, IndexUnavailable.
     """
-    from biometrics.index import MilvusIndex
     from biometrics.packs import build_pipeline
 
     pipeline = build_pipeline(model_pack)
-    index = MilvusIndex(
-        settings.milvus_uri,
-        recognizer_sha256=model_pack.recognizer.sha256,
-        token=settings.milvus_token or "",
-    )
+    index = open_index(settings, model_pack)
     index.ensure_collection(model_pack.dimension)
     return Gallery(
         analyzer=pipeline,
@@ -108,6 +104,30 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
         keys=keys,
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
+    )
+
+
+def open_index(settings: Settings, model_pack: Pack) -> MilvusIndex:
+    """A connection to the pack's collection in the index ``settings`` name, tuned as they say.
+
+    Raises IndexUnavailable.
+    """
+    from biometrics.index import IndexTuning
+
+    tuning = IndexTuning(
+        index_type=settings.milvus_index,
+        nlist=settings.milvus_nlist,
+        nprobe=settings.milvus_nprobe,
+        hnsw_m=settings.milvus_hnsw_m,
+        ef_construction=settings.milvus_hnsw_ef_construction,
+        ef=settings.milvus_hnsw_ef,
+        consistency=settings.milvus_consistency,
+    )
+    return MilvusIndex(
+        settings.milvus_uri,
+        recognizer_sha256=model_pack.recognizer.sha256,
+        token=settings.milvus_token or "",
+        tuning=tuning,
     )
 
 

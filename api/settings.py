@@ -21,6 +21,10 @@ __all__ = ["ConfigError", "Settings"]
 PREFIX = "FACEWARDEN_"
 
 
+INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")
+CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+
+
 class ConfigError(Exception):
     """A setting is missing, malformed, or names a file that cannot be read."""
 
@@ -33,6 +37,15 @@ class Settings:
     database_url: str = ""
     milvus_uri: str = ""
     milvus_token: str | None = field(default=None, repr=False)
+    # The vector index (docs/vector-index.md): FLAT is exact and the only choice that scales
+    # nowhere; HNSW needs a Milvus server. Build parameters apply when a collection is created.
+    milvus_index: str = "FLAT"
+    milvus_consistency: str = "Strong"
+    milvus_nlist: int = 1024
+    milvus_nprobe: int = 64
+    milvus_hnsw_m: int = 16
+    milvus_hnsw_ef_construction: int = 200
+    milvus_hnsw_ef: int = 128
     ledger_key_path: Path = Path()
     ledger_key_passphrase: str | None = field(default=None, repr=False)
     ledger_origin: str = "facewarden.local/ledger"
@@ -113,7 +126,26 @@ class Settings:
             secret = _secret(values, name)
             if secret is not None:
                 kwargs[name] = secret
-        return cls(**kwargs)
+        settings = cls(**kwargs)
+        settings._check_index()
+        return settings
+
+    def _check_index(self) -> None:
+        choices = {
+            "milvus_index": INDEX_TYPES,
+            "milvus_consistency": CONSISTENCY_LEVELS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{PREFIX}{name.upper()}={getattr(self, name)!r} is not one of "
+                    f"{', '.join(allowed)}"
+                )
+        if self.milvus_index == "HNSW" and self.milvus_is_local:
+            raise ConfigError(
+                f"{PREFIX}MILVUS_INDEX=HNSW needs a Milvus server (milvus-lite has no HNSW): set "
+                f"{PREFIX}MILVUS_URI to http://host:19530, or use FLAT"
+            )
 
     @property
     def milvus_is_local(self) -> bool:

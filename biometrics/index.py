@@ -252,27 +252,71 @@ class MilvusIndex:
                     raise DimensionMismatch(
                         f"collection {self._name} holds {existing}-d vectors, not {dim}-d"
                     )
+                built = self.index_type()
+                if built not in (None, self._tuning.index_type):
+                    raise IndexUnavailable(
+                        f"collection {self._name} is indexed with {built}, not "
+                        f"{self._tuning.index_type}: configure {built}, or rebuild the index "
+                        "with `facewarden gallery reindex`"
+                    )
             else:
                 schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field(_PK, DataType.VARCHAR, max_length=MAX_ID_LENGTH, is_primary=True)
                 schema.add_field(_PHOTO, DataType.VARCHAR, max_length=MAX_ID_LENGTH)
                 schema.add_field(_SITE, DataType.VARCHAR, max_length=MAX_SITE_LENGTH)
                 schema.add_field(_VECTOR, DataType.FLOAT_VECTOR, dim=dim)
-                params = self._client.prepare_index_params()
-                params.add_index(
-                    field_name=_VECTOR,
-                    index_type=self._tuning.index_type,
-                    metric_type="COSINE",
-                    params=self._tuning.build_params(),
-                )
                 self._client.create_collection(
                     self._name,
                     schema=schema,
-                    index_params=params,
+                    index_params=self._index_params(),
                     consistency_level=self._tuning.consistency,
                 )
             self._client.load_collection(self._name)
         self._dim = dim
+
+    def index_type(self) -> str | None:
+        """The index type the collection's vectors are built with (None without an index).
+
+        Raises IndexUnavailable.
+        """
+        with _wrapped(f"describe the index of {self._name}"):
+            if _VECTOR not in self._client.list_indexes(self._name):
+                return None
+            info = self._client.describe_index(self._name, index_name=_VECTOR)
+        return str(info.get("index_type")) if info.get("index_type") else None
+
+    def rebuild_index(self) -> None:
+        """Replace the collection's index with one built as the tuning says; searches wait
+        until it is loaded again. On a large gallery this takes minutes (a server builds in the
+        background: see `index_progress`).
+
+        Raises IndexUnavailable.
+        """
+        with _wrapped(f"rebuild the index of {self._name}"):
+            self._client.release_collection(self._name)
+            if _VECTOR in self._client.list_indexes(self._name):
+                self._client.drop_index(self._name, index_name=_VECTOR)
+            self._client.create_index(self._name, self._index_params())
+            self._client.load_collection(self._name)
+
+    def _index_params(self) -> Any:
+        params = self._client.prepare_index_params()
+        params.add_index(
+            field_name=_VECTOR,
+            index_type=self._tuning.index_type,
+            metric_type="COSINE",
+            params=self._tuning.build_params(),
+        )
+        return params
+
+    def index_progress(self) -> tuple[int, int]:
+        """(indexed rows, rows) of the collection's index; a server indexes in the background.
+
+        Raises IndexUnavailable.
+        """
+        with _wrapped(f"describe the index of {self._name}"):
+            info = self._client.describe_index(self._name, index_name=_VECTOR)
+        return int(info.get("indexed_rows", 0)), int(info.get("total_rows", 0))
 
     def insert(self, faces: Sequence[IndexedFace]) -> None:
         """Add faces whose ids are new (an existing id would be stored twice: use `upsert`).

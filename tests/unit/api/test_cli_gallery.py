@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,19 +121,32 @@ def test_gallery_ingest_reports_a_manifest_without_required_columns(
     assert "missing column(s) path, source_url, collected_at, collection_basis" in result.output
 
 
-def test_gallery_block_purges_a_site_with_a_count(
-    env: dict[str, str], tmp_path: Path, shared_dir: Path
-) -> None:
+def _dev_manifest(
+    tmp_path: Path, shared_dir: Path, rows: slice, site: Callable[[int], str]
+) -> Path:
+    """A manifest of some faces/dev photos, the i-th credited to ``site(i)``."""
     dev = shared_dir / "faces" / "dev"
     with (dev / "manifest.csv").open(newline="") as fh:
-        names = [row["file"] for row in csv.DictReader(fh)][20:24]
+        names = [row["file"] for row in csv.DictReader(fh)][rows]
     manifest = tmp_path / "m.csv"
     with manifest.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "source_url", "collected_at", "collection_basis"])
         for i, name in enumerate(names):
-            site = "optout.example.com" if i < 3 else "stays.example.org"
-            writer.writerow([str(dev / name), f"https://{site}/{name}", "2025-01-01", "consent"])
+            url = f"https://{site(i)}/{name}"
+            writer.writerow([str(dev / name), url, "2025-01-01", "consent"])
+    return manifest
+
+
+def test_gallery_block_purges_a_site_with_a_count(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    manifest = _dev_manifest(
+        tmp_path,
+        shared_dir,
+        slice(20, 24),
+        lambda i: "optout.example.com" if i < 3 else "stays.example.org",
+    )
     runner = CliRunner()
     assert (
         "enrolled 4 photos"
@@ -148,3 +162,28 @@ def test_gallery_block_purges_a_site_with_a_count(
     assert "purged 3 faces enrolled from example.com" in result.output
     again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
     assert "rejected 3" in again.output and "opted out" in again.output
+
+
+def test_gallery_reindex_rebuilds_as_configured(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    manifest = _dev_manifest(tmp_path, shared_dir, slice(30, 33), lambda i: "ri.example.org")
+    runner = CliRunner()
+    assert (
+        "enrolled 3 photos"
+        in runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env).output
+    )
+
+    ivf = {**env, "FACEWARDEN_MILVUS_INDEX": "IVF_FLAT", "FACEWARDEN_MILVUS_NLIST": "8"}
+    refused = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=ivf)
+    assert refused.exit_code == 1
+    assert "indexed with FLAT, not IVF_FLAT" in refused.output
+    assert "facewarden gallery reindex" in refused.output
+
+    declined = runner.invoke(cli, ["gallery", "reindex"], env=ivf, input="n\n")
+    assert declined.exit_code == 1 and "FLAT -> IVF_FLAT" in declined.output
+    result = runner.invoke(cli, ["gallery", "reindex", "--yes"], env=ivf)
+    assert result.exit_code == 0, result.output
+    assert "indexed with IVF_FLAT (3 faces)" in result.output
+    again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=ivf)
+    assert again.exit_code == 0 and "skipped 3 already enrolled" in again.output

@@ -47,6 +47,20 @@ def test_environment_wins_over_the_config_file(tmp_path: Path) -> None:
     assert s.credential_ttl_days == 7
 
 
+def test_a_milvus_server_may_use_hnsw_with_session_reads() -> None:
+    s = Settings.from_env(
+        {
+            "FACEWARDEN_MILVUS_URI": "http://milvus:19530",
+            "FACEWARDEN_MILVUS_INDEX": "HNSW",
+            "FACEWARDEN_MILVUS_HNSW_EF": "256",
+            "FACEWARDEN_MILVUS_CONSISTENCY": "Session",
+        }
+    )
+    assert (s.milvus_index, s.milvus_hnsw_ef, s.milvus_consistency) == ("HNSW", 256, "Session")
+    default = Settings.from_env({})
+    assert (default.milvus_index, default.milvus_consistency) == ("FLAT", "Strong")
+
+
 def test_settings_are_frozen() -> None:
     s = Settings.from_env({})
     with pytest.raises(AttributeError):
@@ -61,6 +75,10 @@ def test_settings_are_frozen() -> None:
         ({"FACEWARDEN_MODLE_PACK": "x"}, "unknown setting(s): FACEWARDEN_MODLE_PACK"),
         ({"FACEWARDEN_MILVUS_TOKEN_FILE": "/nonexistent/token"}, "FACEWARDEN_MILVUS_TOKEN_FILE"),
         ({"FACEWARDEN_CONFIG": "/nonexistent/fw.toml"}, "FACEWARDEN_CONFIG"),
+        ({"FACEWARDEN_MILVUS_INDEX": "hnsw2"}, "FACEWARDEN_MILVUS_INDEX='hnsw2' is not one of"),
+        ({"FACEWARDEN_MILVUS_CONSISTENCY": "strong"}, "FACEWARDEN_MILVUS_CONSISTENCY"),
+        ({"FACEWARDEN_MILVUS_HNSW_EF": "0"}, "FACEWARDEN_MILVUS_HNSW_EF"),
+        ({"FACEWARDEN_MILVUS_INDEX": "HNSW"}, "HNSW needs a Milvus server"),
     ],
 )
 def test_bad_settings_name_the_variable_to_fix(env: dict[str, str], message: str) -> None:

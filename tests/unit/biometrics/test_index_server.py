@@ -224,3 +224,32 @@ def test_server_hnsw_finds_planted_mates(milvus_uri: str) -> None:
         assert hits[0].face_id == f"f{2000 + i}"
     index._client.drop_collection(index.collection)
     index.close()
+
+
+@pytest.mark.milvus_server
+def test_server_rebuilds_a_flat_collection_as_hnsw(milvus_uri: str) -> None:
+    digest = lite._digest()
+    flat = MilvusIndex(milvus_uri, recognizer_sha256=digest, tuning=IndexTuning("FLAT"))
+    flat.ensure_collection(lite.DIM)
+    rng = np.random.default_rng(17)
+    gallery = lite._unit(3000, rng)
+    flat.insert([IndexedFace(f"f{i}", "p", "s", v) for i, v in enumerate(gallery)])
+    flat.flush()
+    flat.close()
+
+    hnsw = MilvusIndex(milvus_uri, recognizer_sha256=digest, tuning=IndexTuning("HNSW"))
+    try:
+        with pytest.raises(IndexUnavailable, match="indexed with FLAT, not HNSW"):
+            hnsw.ensure_collection(lite.DIM)
+        hnsw.rebuild_index()
+        assert hnsw.index_type() == "HNSW"
+        deadline = time.monotonic() + 120
+        while hnsw.index_progress()[0] < 3000:
+            assert time.monotonic() < deadline, f"index build stalled at {hnsw.index_progress()}"
+            time.sleep(1)
+        hnsw.ensure_collection(lite.DIM)
+        for i, hits in enumerate(hnsw.search_many(gallery[:20], 1)):
+            assert hits[0].face_id == f"f{i}"
+    finally:
+        hnsw._client.drop_collection(hnsw.collection)
+        hnsw.close()
