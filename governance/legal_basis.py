@@ -445,6 +445,15 @@ def _refuse_unusable(row: LegalBasis, now: datetime) -> None:
         raise BasisUnusable(row.id, "exhausted")
 
 
+def check_usable(session: Session, *, principal: Principal, basis_id: UUID, now: datetime) -> None:
+    """Refuse early, before any biometric work, a basis the caller could not search under now.
+
+    Spends nothing: ``consume_search`` still decides, atomically, in the search's unit of work.
+    Raises what ``consume_search`` raises.
+    """
+    _refuse_unusable(reach(session, principal, Permission.LEGAL_BASIS_USE, basis_id), now)
+
+
 def consume_search(
     session: Session, *, principal: Principal, basis_id: UUID, now: datetime
 ) -> BasisUse:

@@ -9,7 +9,7 @@ embedding). It returns a receipt that proves, offline, that the search was recor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from biometrics.errors import NoFaceFound
 from biometrics.images import decode_image
+from biometrics.index import Hit
 from biometrics.ports import Face
 from governance.audit import SigningKeys, record
 from governance.errors import InvalidInput
@@ -190,6 +191,25 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def find_candidates(
+    gallery: Gallery, probe: Probe, parameters: SearchParameters, *, blocked: Iterable[str]
+) -> list[Hit]:
+    """The index's nearest faces to the probe outside ``blocked`` sites, over-fetched so that
+    ``run_search`` can drop faces erased or blocked meanwhile and still fill ``top_k``.
+
+    Call it outside any unit of work: the index is not transactional, and holding the
+    database's write lock through the search would serialize concurrent searches. Nothing
+    found is disclosed unless ``run_search`` then records the search.
+    Raises IndexUnavailable, InvalidQuery.
+    """
+    return gallery.index.search(
+        probe.face.embedding,
+        parameters.top_k + _OVERFETCH,
+        exclude_sites=blocked,
+        min_score=parameters.threshold,
+    )
+
+
 def run_search(
     session: Session,
     *,
@@ -197,21 +217,19 @@ def run_search(
     principal: Principal,
     parameters: SearchParameters,
     probe: Probe,
+    hits: Sequence[Hit],
     now: datetime,
 ) -> SearchOutcome:
-    """Search the gallery under a legal basis and record it; returns results and a receipt.
+    """Record a search of the gallery under a legal basis; returns results and a receipt.
 
+    ``hits`` come from ``find_candidates``. In this unit of work the basis is spent, every hit
+    is checked against the gallery and the blocked sites as they are now, and the search and
+    its ledger entry are written together.
     Raises the legal-basis refusals of ``consume_search``, and LedgerUnavailable when the entry
     cannot be appended (the caller's transaction must roll back: nothing is disclosed).
     """
     use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
     blocked = blocked_sites(session)
-    hits = gallery.index.search(
-        probe.face.embedding,
-        parameters.top_k + _OVERFETCH,
-        exclude_sites=blocked,
-        min_score=parameters.threshold,
-    )
     rows = {
         str(f.id): f
         for f in session.scalars(

@@ -28,12 +28,19 @@ from biometrics.errors import BiometricsError
 from governance.audit import LedgerUnavailable
 from governance.credentials import SuspendedCaller
 from governance.errors import GovernanceError
-from governance.legal_basis import settle_basis
+from governance.legal_basis import check_usable, settle_basis
 from governance.permissions import Permission
 from governance.principals import Principal
 from governance.reviews import ReviewInput, record_reviews
 from governance.search_records import SearchView, candidate_media, get_search, list_searches
-from governance.searches import SearchParameters, prepare_probe, record_refusal, run_search
+from governance.searches import (
+    SearchParameters,
+    find_candidates,
+    prepare_probe,
+    record_refusal,
+    run_search,
+)
+from governance.sources import blocked_sites
 
 blp = Blueprint(
     "searches",
@@ -101,9 +108,18 @@ class Searches(MethodView):
                     keys=rt.keys,
                     now=rt.now(),
                 )
+            with transaction() as session:  # refuse before any biometric work
+                check_usable(
+                    session,
+                    principal=principal,
+                    basis_id=parameters.legal_basis_id,
+                    now=rt.now(),
+                )
+                blocked = blocked_sites(session)
             probe = prepare_probe(
                 g, data, face_index=form["face_index"], face_box=form.get("face_box")
             )
+            hits = find_candidates(g, probe, parameters, blocked=blocked)
             with transaction() as session:
                 outcome = run_search(
                     session,
@@ -111,6 +127,7 @@ class Searches(MethodView):
                     principal=principal,
                     parameters=parameters,
                     probe=probe,
+                    hits=hits,
                     now=rt.now(),
                 )
         except LedgerUnavailable:

@@ -229,6 +229,10 @@ def test_unusable_bases_are_refused_and_recorded(
     assert problem(search(client, team.inv, revoked["id"], probe), 403)["type"] == (
         "/problems/legal-basis-revoked"
     )
+    # The basis is checked before any biometric work: the image is not even decoded.
+    assert problem(search(client, team.inv, revoked["id"], b"GIF89a...."), 403)["type"] == (
+        "/problems/legal-basis-revoked"
+    )
     # Another agency's basis does not exist, as far as this agency can tell.
     foreign = problem(search(client, team.other, pending["id"], probe), 404)
     assert foreign["type"] == "/problems/legal-basis-not-found"
