@@ -33,6 +33,10 @@ def create_session(path: Path, *, threads: int | None = None) -> ort.InferenceSe
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Every session has its own pool, and a pool's workers spin between runs by default: with
+    # the pipeline's four sessions on two cores, the idle pools' spinning workers took the
+    # cores from the running one (detection + embedding ran 2x slower; bench/faces.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # warnings about unused initializers are noise here
     try:
         return ort.InferenceSession(
