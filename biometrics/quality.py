@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import cv2
-import numpy as np
 
 from biometrics.ports import Detection, ImageArray, Landmarks, Quality
 
@@ -24,7 +23,8 @@ def blur_score(crop: ImageArray) -> float:
     """Variance of the Laplacian of the grey crop: sharp faces score in the hundreds, blurred
     ones near zero."""
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))
+    return float(std[0, 0]) ** 2
 
 
 def estimate_pose(landmarks: Landmarks) -> tuple[float, float, float]:
@@ -35,21 +35,21 @@ def estimate_pose(landmarks: Landmarks) -> tuple[float, float, float]:
     height between the eye and mouth lines relative to the frontal template. Positive yaw: the
     face turns towards the image's right; positive pitch: the face looks up.
     """
-    pts = np.asarray(landmarks, dtype=np.float64)
-    left_eye, right_eye, nose = pts[0], pts[1], pts[2]
-    mouth = (pts[3] + pts[4]) / 2
-    eyes = (left_eye + right_eye) / 2
-    dx, dy = right_eye - left_eye
+    (lx, ly), (rx, ry), (nx, ny), (m1x, m1y), (m2x, m2y) = landmarks
+    ex, ey = (lx + rx) / 2, (ly + ry) / 2
+    dx, dy = rx - lx, ry - ly
     roll = math.degrees(math.atan2(dy, dx))
-    cos_r, sin_r = math.cos(-math.radians(roll)), math.sin(-math.radians(roll))
-    rotation = np.array([[cos_r, -sin_r], [sin_r, cos_r]])
-    nose_r = rotation @ (nose - eyes)
-    mouth_r = rotation @ (mouth - eyes)
+    # Undo the roll: rotate by -roll about the eye midpoint (plain floats: five points).
+    cos_r, sin_r = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+    nose_x, nose_y = nx - ex, ny - ey
+    mouth_x, mouth_y = (m1x + m2x) / 2 - ex, (m1y + m2y) / 2 - ey
+    nose_r = (cos_r * nose_x + sin_r * nose_y, -sin_r * nose_x + cos_r * nose_y)
+    mouth_depth = -sin_r * mouth_x + cos_r * mouth_y
     half_iod = max(math.hypot(dx, dy) / 2, 1e-6)
-    yaw = math.degrees(math.asin(float(np.clip(nose_r[0] / half_iod, -1.0, 1.0))))
-    depth = max(float(mouth_r[1]), 1e-6)
-    ratio = float(nose_r[1]) / depth
-    pitch = math.degrees(math.asin(float(np.clip((FRONTAL_NOSE_RATIO - ratio) * 2, -1.0, 1.0))))
+    yaw = math.degrees(math.asin(min(max(nose_r[0] / half_iod, -1.0), 1.0)))
+    depth = max(mouth_depth, 1e-6)
+    ratio = nose_r[1] / depth
+    pitch = math.degrees(math.asin(min(max((FRONTAL_NOSE_RATIO - ratio) * 2, -1.0), 1.0)))
     return yaw, pitch, roll
 
 

@@ -180,6 +180,38 @@ def test_align_maps_landmarks_onto_the_template() -> None:
         assert math.hypot(x - 56 - tx, y - 56 - ty) < 6
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`estimate` is deprecated:FutureWarning"
+)  # skimage, in norm_crop
+@pytest.mark.parametrize("size", [112, 128, 224])
+def test_align_is_insightface_norm_crop(size: int) -> None:
+    from insightface.utils.face_align import norm_crop
+
+    rng = np.random.default_rng(size)
+    image = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    for _ in range(20):
+        # The template moved, turned, scaled and jittered: where a detector would put it.
+        angle = rng.uniform(-0.6, 0.6)
+        rotation = np.array(
+            [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+        )
+        points = TEMPLATE @ rotation.T * rng.uniform(0.8, 2.0) + rng.uniform(20, 120, 2)
+        points += rng.normal(0, 2, points.shape)
+        landmarks = tuple((float(x), float(y)) for x, y in points)
+        ours = align(image, landmarks, size=size)  # type: ignore[arg-type]
+        theirs = norm_crop(image, landmark=points.astype(np.float32), image_size=size)
+        assert ours.shape == theirs.shape == (size, size, 3)
+        assert int(np.abs(ours.astype(np.int16) - theirs).max()) <= 1
+
+
+def test_align_refuses_degenerate_landmarks_and_odd_sizes() -> None:
+    image = np.zeros((50, 50, 3), dtype=np.uint8)
+    with pytest.raises(ModelError, match="degenerate"):
+        align(image, ((10.0, 10.0),) * 5)  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="112 or 128"):
+        align(image, tuple((float(x), float(y)) for x, y in TEMPLATE), size=100)  # type: ignore[arg-type]
+
+
 @pytest.mark.models
 @pytest.mark.parametrize("name", PACKS)
 def test_batches_agree_with_single_calls(name: str) -> None:
