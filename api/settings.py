@@ -45,7 +45,7 @@ class Settings:
     milvus_nprobe: int = 64
     milvus_hnsw_m: int = 16
     milvus_hnsw_ef_construction: int = 200
-    milvus_hnsw_ef: int = 128
+    milvus_hnsw_ef: int = 256
     ledger_key_path: Path = Path()
     ledger_key_passphrase: str | None = field(default=None, repr=False)
     ledger_origin: str = "facewarden.local/ledger"

@@ -9,6 +9,7 @@ same probes is measured in-process: decode + detect + embed + exact numpy search
 gallery matrix. Prints a table with medians, p95 and the ratio end-to-end p50 / raw p50.
 
     python bench/search.py --shared-dir ../shared [--distractors 100000] [--requests 60]
+    python bench/search.py --milvus-uri http://127.0.0.1:19530 [--index HNSW --ef 128]
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from vector_search import distractors  # noqa: E402
+from vector_search import distractors, wait_for_index  # noqa: E402
 
 from api.bootstrap import initialize  # noqa: E402
-from api.context import build_gallery  # noqa: E402
+from api.context import build_gallery, open_index  # noqa: E402
 from api.ingest import ingest_manifest  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from biometrics.images import decode_image  # noqa: E402
@@ -102,7 +103,18 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
         "FACEWARDEN_MAX_SEARCHES_PER_BASIS": "100000",
         "FACEWARDEN_LOG_LEVEL": "WARNING",
     }
+    if args.milvus_uri:
+        env |= {
+            "FACEWARDEN_MILVUS_URI": args.milvus_uri,
+            "FACEWARDEN_MILVUS_INDEX": args.index,
+            "FACEWARDEN_MILVUS_HNSW_EF": str(args.ef),
+            "FACEWARDEN_MILVUS_CONSISTENCY": args.consistency,
+        }
     settings = Settings.from_env(env)
+    if args.milvus_uri:  # a server outlives the run: start from an empty collection
+        stale = open_index(settings, load_pack(models / settings.model_pack))
+        stale._client.drop_collection(stale.collection)
+        stale.close()
     initialize(settings, progress=lambda _m: None)
     gallery_photos, _ = split(Path(args.shared_dir))
     manifest = data / "gallery.csv"
@@ -183,6 +195,8 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
             ]
         )
     gallery.index.flush()
+    if args.milvus_uri:
+        wait_for_index(gallery.index, len(real) + len(extra))
     gallery.index.close()
     engine.dispose()
     matrix = np.concatenate([real, extra]).astype(np.float32)
@@ -344,6 +358,10 @@ def main() -> None:
     parser.add_argument("--distractors", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=60, help="searches per client count")
     parser.add_argument("--clients", default="1,2,4")
+    parser.add_argument("--milvus-uri", default="", help="a Milvus server; default milvus-lite")
+    parser.add_argument("--index", default="HNSW", help="index type on a Milvus server")
+    parser.add_argument("--ef", type=int, default=256, help="HNSW search ef on a server")
+    parser.add_argument("--consistency", default="Session", help="read consistency on a server")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -388,7 +406,12 @@ def main() -> None:
 
     print(
         f"\nEnd-to-end HTTPS search, gallery {len(matrix):,} faces (dev set + distractors), "
-        f"top_k 20, 1 gunicorn worker x 4 threads"
+        f"top_k 20, 1 gunicorn worker x 4 threads, "
+        + (
+            f"Milvus server {args.index} ef={args.ef} {args.consistency}"
+            if args.milvus_uri
+            else "milvus-lite FLAT (exact)"
+        )
     )
     print(
         f"raw detect+embed+exact search, same probes in-process: p50 {raw_p50 * 1000:.1f} ms, "

@@ -101,7 +101,7 @@ class IndexTuning:
     nprobe: int = 64
     hnsw_m: int = 16
     ef_construction: int = 200
-    ef: int = 128
+    ef: int = 256
     consistency: str = "Strong"
 
     def build_params(self) -> dict[str, int]:

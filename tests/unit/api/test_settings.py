@@ -52,11 +52,11 @@ def test_a_milvus_server_may_use_hnsw_with_session_reads() -> None:
         {
             "FACEWARDEN_MILVUS_URI": "http://milvus:19530",
             "FACEWARDEN_MILVUS_INDEX": "HNSW",
-            "FACEWARDEN_MILVUS_HNSW_EF": "256",
+            "FACEWARDEN_MILVUS_HNSW_EF": "512",
             "FACEWARDEN_MILVUS_CONSISTENCY": "Session",
         }
     )
-    assert (s.milvus_index, s.milvus_hnsw_ef, s.milvus_consistency) == ("HNSW", 256, "Session")
+    assert (s.milvus_index, s.milvus_hnsw_ef, s.milvus_consistency) == ("HNSW", 512, "Session")
     default = Settings.from_env({})
     assert (default.milvus_index, default.milvus_consistency) == ("FLAT", "Strong")
 
