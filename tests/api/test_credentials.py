@@ -154,6 +154,9 @@ def test_expiry_and_last_used(
     ttl = timedelta(days=runtime_of(app).settings.credential_ttl_days)
     first = client.get("/v1/credentials", headers=supervisor.headers).get_json()["items"][0]
     used = datetime.fromisoformat(first["last_used_at"])
+    # Within a minute a request does not rewrite the timestamp (no write per request).
+    again = client.get("/v1/credentials", headers=supervisor.headers).get_json()["items"][0]
+    assert again["last_used_at"] == first["last_used_at"]
     shifted_clock.append(ttl - timedelta(minutes=1))
     later = client.get("/v1/credentials", headers=supervisor.headers).get_json()["items"][0]
     assert datetime.fromisoformat(later["last_used_at"]) > used + ttl - timedelta(minutes=2)
