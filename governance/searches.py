@@ -31,7 +31,6 @@ from governance.principals import Principal, actor_of
 from governance.search_models import Search, SearchCandidate
 from governance.sources import blocked_sites
 from ledger.entry import EntryType
-from ledger.storage import inclusion_proof
 
 __all__ = [
     "LEADS_STATEMENT",
@@ -341,7 +340,7 @@ def run_search(
     )
     search.ledger_seq = appended.seq
     size = appended.seq + 1
-    proof = inclusion_proof(session, seq=appended.seq, size=size)
+    proof = appended.inclusion
     return SearchOutcome(
         id=search.id,
         created_at=now,

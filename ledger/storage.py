@@ -145,13 +145,15 @@ class LedgerRangeError(LedgerError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """What an append produced: the entry's seq, leaf hash and bytes, and the new checkpoint."""
+    """What an append produced: the entry's seq, leaf hash and bytes, the new checkpoint, and
+    the entry's inclusion proof in that checkpoint's tree (its audit path, RFC 6962 2.1.1)."""
 
     seq: int
     leaf_hash: bytes
     entry: bytes
     checkpoint: str
     root: bytes
+    inclusion: tuple[bytes, ...] = ()
 
 
 def guard_ddl(dialect_name: str) -> list[str]:
@@ -413,7 +415,12 @@ def append(
     session.execute(
         insert(checkpoints).values(size=seq + 1, root=root, key_id=signer.key_id, note=note)
     )
-    return Appended(seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root)
+    # The newest leaf's audit path is the cover of [0, seq), smallest subtree first: the nodes
+    # just read, so a receipt needs no second query.
+    path = tuple(cover[n] for n in reversed(perfect_cover(0, seq))) if seq else ()
+    return Appended(
+        seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root, inclusion=path
+    )
 
 
 def create_tables(session: Session) -> None:

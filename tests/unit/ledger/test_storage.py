@@ -62,6 +62,8 @@ def test_roots_and_proofs_for_every_size(ledger_db: LedgerDB, signer: Signer) ->
         for size in range(1, 38):
             root = storage.root_at(session, size)
             assert root == tree.root(size) == appended[size - 1].root
+            # The proof an append returns for its own entry, without another query.
+            assert list(appended[size - 1].inclusion) == tree.inclusion(size - 1, size)
             for seq in range(size):
                 proof = storage.inclusion_proof(session, seq=seq, size=size)
                 assert proof == tree.inclusion(seq, size)
