@@ -28,7 +28,6 @@ from governance.basis_deadlines import (
     apply_lapse,
     effective_status,
     record_act,
-    rowcount,
     settle_basis,
     settle_row,
     sweep,
@@ -459,17 +458,16 @@ def consume_search(
 ) -> BasisUse:
     """Spend one search of an approved basis of the caller's agency, atomically.
 
-    One conditional UPDATE (status approved, unexpired, ratified or within its deadline,
-    searches left) increments the count, so concurrent searches never overspend the quota on
-    SQLite or PostgreSQL. Call it inside the search's unit of work; settle the basis first in
-    a unit of work of its own (``settle_basis``) so a due transition is recorded even when the
-    search is refused.
+    One conditional UPDATE ... RETURNING (status approved, unexpired, ratified or within its
+    deadline, searches left) increments the count, so concurrent searches never overspend the
+    quota on SQLite or PostgreSQL; only a refusal reads the basis again, to say why. Call it
+    inside the search's unit of work; settle the basis first in a unit of work of its own
+    (``settle_basis``) so a due transition is recorded even when the search is refused.
     Raises PermissionDenied, NotFound (legal-basis-not-found, also for another agency's basis),
     BasisUnusable (pending, rejected, expired, revoked, lapsed, exhausted).
     """
-    row = reach(session, principal, Permission.LEGAL_BASIS_USE, basis_id)
-    _refuse_unusable(row, now)
-    result = session.execute(
+    require_scope(principal, Permission.LEGAL_BASIS_USE)
+    spent = session.execute(
         update(LegalBasis)
         .where(
             LegalBasis.id == basis_id,
@@ -482,19 +480,31 @@ def consume_search(
             | (LegalBasis.ratification_deadline > now),
         )
         .values(searches_used=LegalBasis.searches_used + 1)
+        .returning(
+            LegalBasis.id,
+            LegalBasis.agency_id,
+            LegalBasis.case_number,
+            LegalBasis.offence_category,
+            LegalBasis.authorisation_kind,
+            LegalBasis.authorisation_reference,
+            LegalBasis.searches_used,
+            LegalBasis.max_searches,
+        )
         .execution_options(synchronize_session=False)
-    )
-    session.refresh(row)
-    if rowcount(result) != 1:  # a concurrent search took the last one, or the state changed
+    ).first()
+    if spent is None:
+        # Another agency's, unusable, or a concurrent search took the last one: say which.
+        row = reach(session, principal, Permission.LEGAL_BASIS_USE, basis_id)
+        session.refresh(row)
         _refuse_unusable(row, now)
         raise BasisUnusable(row.id, "exhausted")
     return BasisUse(
-        basis_id=row.id,
-        agency_id=row.agency_id,
-        case_number=row.case_number,
-        offence_category=row.offence_category,
-        authorisation_kind=AuthorisationKind(row.authorisation_kind),
-        authorisation_reference=row.authorisation_reference,
-        searches_used=row.searches_used,
-        searches_left=row.max_searches - row.searches_used,
+        basis_id=spent.id,
+        agency_id=spent.agency_id,
+        case_number=spent.case_number,
+        offence_category=spent.offence_category,
+        authorisation_kind=AuthorisationKind(spent.authorisation_kind),
+        authorisation_reference=spent.authorisation_reference,
+        searches_used=spent.searches_used,
+        searches_left=spent.max_searches - spent.searches_used,
     )
