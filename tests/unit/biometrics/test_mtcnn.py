@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from biometrics.mtcnn import MTCNN, _nms, _regress, _square
+from biometrics.mtcnn import MTCNN, _crops, _halved, _nms, _regress, _square
 from biometrics.ports import Detector, ImageArray
 from tests.unit.biometrics import face_models
 
@@ -42,6 +42,34 @@ def test_nms_min_mode_suppresses_a_box_inside_another() -> None:
     boxes = np.array([[0, 0, 100, 100, 0.9], [10, 10, 30, 30, 0.8]], dtype=np.float32)
     assert sorted(_nms(boxes, 0.7).tolist()) == [0, 1]  # IoU is small
     assert _nms(boxes, 0.7, mode="min").tolist() == [0]  # but it lies wholly inside
+
+
+def test_nms_with_levels_suppresses_only_within_a_level() -> None:
+    boxes = np.array([[0, 0, 10, 10, 0.9], [1, 1, 11, 11, 0.95]], dtype=np.float32)
+    assert _nms(boxes, 0.5, levels=np.array([0, 0], dtype=np.int32)).tolist() == [1]
+    assert sorted(_nms(boxes, 0.5, levels=np.array([0, 1], dtype=np.int32)).tolist()) == [0, 1]
+
+
+def test_crops_are_black_outside_the_image_and_width_first() -> None:
+    rng = np.random.default_rng(5)
+    image = rng.integers(1, 256, (40, 30, 3), dtype=np.uint8)  # no black pixel inside
+    # 1-based inclusive corners: (11, 6)-(20, 25) is columns 10..19, rows 5..24.
+    inside, across = [11, 6, 20, 25, 1.0], [-9, -9, 10, 10, 1.0]
+    out = _crops(image, np.array([inside, across], dtype=np.float32), 24)
+    assert out.shape == (2, 24, 24, 3)
+    expected = cv2.resize(image[5:25, 10:20], (24, 24), interpolation=cv2.INTER_LINEAR)
+    expected = (expected.transpose(1, 0, 2).astype(np.float32) - 127.5) * 0.0078125
+    np.testing.assert_array_equal(out[0], expected)
+    # The second box's top-left half lies outside: black there (-127.5 / 128), image elsewhere.
+    assert np.all(out[1, :10, :10] == -127.5 * 0.0078125)
+    assert np.all(out[1, 14:, 14:] > -127.5 * 0.0078125)
+
+
+def test_halving_stops_before_overshooting_the_scale() -> None:
+    image = np.zeros((200, 161, 3), dtype=np.uint8)
+    assert _halved(image, 0.2).shape == (50, 40, 3)  # 0.2 -> 0.4 -> 0.8 of it: two halvings
+    assert _halved(image, 0.6) is image
+    assert _halved(np.zeros((30, 30, 3), dtype=np.uint8), 0.1).shape == (15, 15, 3)
 
 
 def test_square_keeps_the_centre_and_takes_the_longer_side() -> None:
