@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
 
 from biometrics.errors import NoFaceFound
 from biometrics.images import decode_image
@@ -25,7 +25,7 @@ from biometrics.ports import Face
 from governance.audit import SigningKeys, record
 from governance.errors import InvalidInput
 from governance.gallery import Gallery, gallery_size
-from governance.gallery_models import GalleryFace
+from governance.gallery_models import GalleryFace, GalleryPhoto
 from governance.legal_basis import consume_search
 from governance.principals import Principal, actor_of
 from governance.search_models import Search, SearchCandidate
@@ -51,6 +51,11 @@ LEADS_STATEMENT = (
 MIN_PROBE_FACE_PX = 40
 MIN_PROBE_SCORE = 0.6
 _OVERFETCH = 16  # extra hits asked of the index, to fill top_k after dropping erased faces
+# The mapped tables, for Core statements on the search's hot path.
+_FACES = cast(Table, GalleryFace.__table__)
+_PHOTOS = cast(Table, GalleryPhoto.__table__)
+_SEARCHES = cast(Table, Search.__table__)
+_CANDIDATES = cast(Table, SearchCandidate.__table__)
 
 
 class MultipleFaces(InvalidInput):
@@ -229,12 +234,20 @@ def run_search(
     """
     use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
     blocked = blocked_sites(session)
+    # Core statements over the few columns needed: loading the gallery rows as ORM objects
+    # (with their embeddings) cost more than the rest of the search's unit of work.
     rows = {
-        str(f.id): f
-        for f in session.scalars(
-            select(GalleryFace)
-            .where(GalleryFace.id.in_([UUID(h.face_id) for h in hits]))
-            .options(selectinload(GalleryFace.photo))
+        str(row.id): row
+        for row in session.execute(
+            select(
+                _FACES.c.id,
+                _FACES.c.photo_id,
+                _FACES.c.source_site,
+                _PHOTOS.c.source_url,
+                _PHOTOS.c.collected_at,
+            )
+            .join(_PHOTOS, _PHOTOS.c.id == _FACES.c.photo_id)
+            .where(_FACES.c.id.in_([UUID(h.face_id) for h in hits]))
         )
     }
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
@@ -243,45 +256,21 @@ def run_search(
 
     model = gallery.analyzer.model
     q = probe.face.quality
-    search = Search(
-        id=uuid4(),
-        agency_id=principal.agency_id,
-        account_id=principal.account_id,
-        legal_basis_id=parameters.legal_basis_id,
-        purpose=parameters.purpose,
-        probe_sha256=probe.sha256,
-        x1=probe.face.box.x1,
-        y1=probe.face.box.y1,
-        x2=probe.face.box.x2,
-        y2=probe.face.box.y2,
-        detection_score=probe.face.score,
-        size_px=q.size_px,
-        blur=q.blur,
-        yaw=q.yaw,
-        pitch=q.pitch,
-        roll=q.roll,
-        pack_name=model.pack_name,
-        pack_version=model.pack_version,
-        recognizer_sha256=model.recognizer_sha256,
-        top_k=parameters.top_k,
-        threshold=parameters.threshold,
-        gallery_collection=gallery.index.collection,
-        gallery_size=gallery_size(session, model.recognizer_sha256),
-        ledger_seq=-1,
-        created_at=now,
-    )
-    search.candidates = [
-        SearchCandidate(
+    search_id = uuid4()
+    size = gallery_size(session, model.recognizer_sha256)
+    collection = gallery.index.collection
+    candidates = tuple(
+        Candidate(
             rank=rank,
             face_id=UUID(h.face_id),
-            score=h.score,
+            photo_id=rows[h.face_id].photo_id,
+            similarity=h.score,
             source_site=rows[h.face_id].source_site,
-            views=0,
+            source_url=rows[h.face_id].source_url,
+            collected_at=rows[h.face_id].collected_at,
         )
         for rank, h in enumerate(kept, start=1)
-    ]
-    session.add(search)
-    session.flush()
+    )
     probe_face = {
         "box": _box(probe.face),
         "quality": {
@@ -305,7 +294,7 @@ def run_search(
         entry_type=EntryType.SEARCH_RUN,
         actor=actor_of(principal),
         payload={
-            "search_id": str(search.id),
+            "search_id": str(search_id),
             "agency_id": str(principal.agency_id),
             "account_id": str(principal.account_id),
             "credential_id": str(principal.credential_id),
@@ -326,44 +315,75 @@ def run_search(
             },
             "top_k": parameters.top_k,
             "threshold": f"{parameters.threshold:.4f}",
-            "gallery": {"collection": search.gallery_collection, "size": search.gallery_size},
+            "gallery": {"collection": collection, "size": size},
             "candidates": [
                 {
                     "face_id": str(c.face_id),
-                    "score": f"{c.score:.6f}",
+                    "score": f"{c.similarity:.6f}",
                     "source_site": c.source_site,
                 }
-                for c in search.candidates
+                for c in candidates
             ],
         },
         now=now,
     )
-    search.ledger_seq = appended.seq
-    size = appended.seq + 1
-    proof = appended.inclusion
+    # The search row names its ledger entry; both commit together or neither does.
+    session.execute(
+        insert(_SEARCHES).values(
+            id=search_id,
+            agency_id=principal.agency_id,
+            account_id=principal.account_id,
+            legal_basis_id=parameters.legal_basis_id,
+            purpose=parameters.purpose,
+            probe_sha256=probe.sha256,
+            x1=probe.face.box.x1,
+            y1=probe.face.box.y1,
+            x2=probe.face.box.x2,
+            y2=probe.face.box.y2,
+            detection_score=probe.face.score,
+            size_px=q.size_px,
+            blur=q.blur,
+            yaw=q.yaw,
+            pitch=q.pitch,
+            roll=q.roll,
+            pack_name=model.pack_name,
+            pack_version=model.pack_version,
+            recognizer_sha256=model.recognizer_sha256,
+            top_k=parameters.top_k,
+            threshold=parameters.threshold,
+            gallery_collection=collection,
+            gallery_size=size,
+            ledger_seq=appended.seq,
+            created_at=now,
+        )
+    )
+    if candidates:
+        session.execute(
+            insert(_CANDIDATES),
+            [
+                {
+                    "search_id": search_id,
+                    "rank": c.rank,
+                    "face_id": c.face_id,
+                    "score": c.similarity,
+                    "source_site": c.source_site,
+                    "views": 0,
+                }
+                for c in candidates
+            ],
+        )
     return SearchOutcome(
-        id=search.id,
+        id=search_id,
         created_at=now,
         probe_face=probe_face,
-        candidates=tuple(
-            Candidate(
-                rank=c.rank,
-                face_id=c.face_id,
-                photo_id=rows[str(c.face_id)].photo_id,
-                similarity=c.score,
-                source_site=c.source_site,
-                source_url=rows[str(c.face_id)].photo.source_url,
-                collected_at=rows[str(c.face_id)].photo.collected_at,
-            )
-            for c in search.candidates
-        ),
+        candidates=candidates,
         pack={
             "name": model.pack_name,
             "version": model.pack_version,
             "recognizer_sha256": model.recognizer_sha256,
         },
-        gallery_collection=search.gallery_collection,
-        gallery_size=search.gallery_size,
+        gallery_collection=collection,
+        gallery_size=size,
         top_k=parameters.top_k,
         threshold=parameters.threshold,
         legal_basis_id=parameters.legal_basis_id,
@@ -373,8 +393,8 @@ def run_search(
             leaf_hash=appended.leaf_hash.hex(),
             entry=appended.entry.decode("utf-8"),
             checkpoint=appended.checkpoint,
-            tree_size=size,
-            inclusion_proof=tuple(h.hex() for h in proof),
+            tree_size=appended.seq + 1,
+            inclusion_proof=tuple(h.hex() for h in appended.inclusion),
         ),
     )
 
