@@ -106,6 +106,27 @@ def test_sig_lookalike_in_payload_does_not_confuse_signing_bytes(signer: Signer)
     assert signing_bytes(entry) == rfc8785.dumps({k: v for k, v in obj.items() if k != "sig"})
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"ts": "2020-01-01T00:00:00.000000Z", "nested": {"ts": ',"ts":"x', "sig": "y"}},
+        {"note": 'ends with ,"ts":"', "who": "Zoë"},
+        {"z": [{"ts": 1}, ',"sig":"'], "é": "non-ASCII key"},
+    ],
+)
+def test_sig_is_spliced_where_canonical_order_puts_it(
+    signer: Signer, payload: dict[str, object]
+) -> None:
+    raw = _entry(signer, **payload)
+    obj = json.loads(raw)
+    assert raw == rfc8785.dumps(obj)
+    assert obj["payload"] == payload
+    unsigned = rfc8785.dumps({k: v for k, v in obj.items() if k != "sig"})
+    Ed25519PublicKey.from_public_bytes(signer.public_key).verify(
+        parse_entry(raw).signature, unsigned
+    )
+
+
 def _mutations(raw: bytes) -> dict[str, bytes]:
     obj = json.loads(raw)
     return {
