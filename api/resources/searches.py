@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +48,10 @@ blp = Blueprint(
     url_prefix="/v1/searches",
     description="Governed face searches, their candidates, and two-person review.",
 )
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _record_refusal(
@@ -99,7 +103,9 @@ class Searches(MethodView):
         g = gallery()
         rt = runtime()
         try:
-            # A due expiry or lapse is recorded even if this search is then refused.
+            # One unit of work settles the basis (a due expiry or lapse) and checks it, before
+            # any biometric work; it commits the settlement even when the check refuses.
+            refused: GovernanceError | None = None
             with transaction() as session:
                 settle_basis(
                     session,
@@ -108,14 +114,18 @@ class Searches(MethodView):
                     keys=rt.keys,
                     now=rt.now(),
                 )
-            with transaction() as session:  # refuse before any biometric work
-                check_usable(
-                    session,
-                    principal=principal,
-                    basis_id=parameters.legal_basis_id,
-                    now=rt.now(),
-                )
+                try:
+                    check_usable(
+                        session,
+                        principal=principal,
+                        basis_id=parameters.legal_basis_id,
+                        now=rt.now(),
+                    )
+                except GovernanceError as exc:
+                    refused = exc
                 blocked = blocked_sites(session)
+            if refused is not None:
+                raise refused
             probe = prepare_probe(
                 g, data, face_index=form["face_index"], face_box=form.get("face_box")
             )
@@ -135,11 +145,17 @@ class Searches(MethodView):
         except (GovernanceError, BiometricsError) as exc:
             _record_refusal(principal, problem_code(exc), parameters.legal_basis_id, probe_sha256)
             raise
-        body = asdict(outcome)
-        for candidate in body["candidates"]:
-            candidate["thumbnail"] = url_for(
-                "searches.CandidateThumbnail", search_id=outcome.id, face_id=candidate["face_id"]
-            )
+        # Shallow: the schema reads the receipt's attributes; asdict's deep copy cost more.
+        body = _fields(outcome)
+        body["candidates"] = [
+            _fields(c)
+            | {
+                "thumbnail": url_for(
+                    "searches.CandidateThumbnail", search_id=outcome.id, face_id=c.face_id
+                )
+            }
+            for c in outcome.candidates
+        ]
         return body, 201, {"Location": url_for("searches.SearchById", search_id=outcome.id)}
 
     @require(Permission.SEARCH_READ)
