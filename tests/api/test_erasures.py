@@ -102,7 +102,7 @@ def test_erase_by_source_url_keeps_the_url_out_of_the_ledger(
     app: Flask, client: FlaskClient, people: tuple[Agent, Agent], shared_dir: Path
 ) -> None:
     admin, curator = people
-    url = "https://social.example.com/jane.doe/photo/42"
+    url = "https://social.example.net/jane.doe/photo/42"  # a site no other test blocks
     photo = enroll(
         client, curator, variant(dev_photos(shared_dir)["Bernie_Mac"][1]), url=url
     ).get_json()
