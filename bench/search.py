@@ -12,11 +12,13 @@ Prints a table with medians, p95 and the ratio end-to-end p50 / raw p50.
 
     python bench/search.py --shared-dir ../shared [--distractors 100000] [--requests 60]
     python bench/search.py --milvus-uri http://127.0.0.1:19530 [--index HNSW --ef 128]
+    python bench/search.py --keep DIR ...   # then again with --keep DIR: a settled deployment
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import http.client
 import json
@@ -383,6 +385,40 @@ def alternating(
     return raws, ends
 
 
+def deployment(
+    args: argparse.Namespace, data: Path
+) -> tuple[Settings, dict[str, str], np.ndarray, str, str]:
+    """Build the deployment in ``data``, or reuse the one a ``--keep`` run left there."""
+    state = data / "bench-state.json"
+    if not state.is_file():
+        settings, env, matrix = setup(args, data)
+        key, basis = people(settings)
+        if args.keep:
+            np.save(data / "bench-matrix.npy", matrix)
+            state.write_text(json.dumps({"env": env, "key": key, "basis": basis}))
+        return settings, env, matrix, key, basis
+    saved = json.loads(state.read_text())
+    env = saved["env"]
+    if "FACEWARDEN_MILVUS_URI" in env:  # search-time settings may change between runs
+        env |= {
+            "FACEWARDEN_MILVUS_HNSW_EF": str(args.ef),
+            "FACEWARDEN_MILVUS_CONSISTENCY": args.consistency,
+        }
+    settings = Settings.from_env(env)
+    matrix = np.load(data / "bench-matrix.npy")
+    index = open_index(settings, load_pack(settings.models_dir / settings.model_pack))
+    index.ensure_collection(matrix.shape[1])
+    held = index.count()
+    index.close()
+    if held != len(matrix):
+        sys.exit(
+            f"the index holds {held:,} faces, not the {len(matrix):,} this deployment enrolled "
+            f"(another run rebuilt it?): remove {data} and run again to rebuild"
+        )
+    print(f"reusing the deployment in {data} ({held:,} faces)", file=sys.stderr)
+    return settings, env, matrix, str(saved["key"]), str(saved["basis"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared-dir", default=str(REPO.parent / "shared"))
@@ -397,12 +433,20 @@ def main() -> None:
     parser.add_argument("--index", default="HNSW", help="index type on a Milvus server")
     parser.add_argument("--ef", type=int, default=256, help="HNSW search ef on a server")
     parser.add_argument("--consistency", default="Session", help="read consistency on a server")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="build the deployment in DIR and keep it; a later run with the same DIR measures "
+        "it again, settled, without rebuilding",
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "var"
-        settings, env, matrix = setup(args, data)
-        key, basis = people(settings)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            data = Path(args.keep).resolve()
+        else:
+            data = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "var"
+        settings, env, matrix, key, basis = deployment(args, data)
         _, probe_paths = split(Path(args.shared_dir))
         probes = [p.read_bytes() for p in probe_paths]
         port = free_port()
