@@ -24,7 +24,14 @@ from ledger.storage import entries
 from ledger.verify import VerificationError
 from tests.api.bases import Team, act, approved, create, make_team, ok
 from tests.api.faces import dev_photos, enroll, variant
-from tests.api.helpers import Agent, make_account, make_staff, problem, runtime_of
+from tests.api.helpers import (
+    Agent,
+    ledger_types,
+    make_account,
+    make_staff,
+    problem,
+    runtime_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -399,6 +406,29 @@ def clock(app: Flask) -> Iterator[list[timedelta]]:
         yield offset
     finally:
         rt.clock = utcnow
+
+
+def test_a_search_under_an_expired_basis_records_the_expiry_and_the_refusal(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+    clock: list[timedelta],
+) -> None:
+    basis = approved(client, app, team)  # expires in 3 days
+    clock.append(timedelta(days=3, seconds=-30))
+    ok(client.get("/v1/accounts/me", headers=team.inv.headers))  # the periodic sweep runs
+    clock.append(timedelta(days=3, seconds=1))  # expired; the next sweep is 30 s away
+    before = len(ledger_types(app))
+    body = problem(
+        search(client, team.inv, basis["id"], photos["Orlando_Bloom"][3].read_bytes()), 403
+    )
+    assert body["type"] == "/problems/legal-basis-expired"
+    # The settlement commits in the unit of work that refused the search; the refusal follows.
+    assert ledger_types(app)[before:] == ["legal_basis:expire", "search:refuse"]
+    shown = ok(client.get(f"/v1/legal-bases/{basis['id']}", headers=team.inv.headers))
+    assert (shown["status"], shown["searches_used"]) == ("expired", 0)
 
 
 def test_a_lapsed_urgent_basis_deletes_its_search_results(
