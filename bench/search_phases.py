@@ -49,26 +49,25 @@ def timed(timings: Timings, label: str, fn: Callable[..., Any]) -> Callable[...,
     return wrapper
 
 
-def timed_transactions(timings: Timings, labels: list[str], transaction: Any) -> Any:
-    """The view's units of work in order (basis checks, then the search), commit included."""
-    calls = iter(())  # type: Iterator[str]
+class TransactionTimer:
+    """Stands in for the view's ``transaction``: times its units of work in order (basis
+    checks, then the search), commit included; ``reset`` before each request."""
+
+    def __init__(self, timings: Timings, labels: list[str], transaction: Any) -> None:
+        self.timings, self.labels, self.transaction = timings, labels, transaction
+        self.calls: Iterator[str] = iter(())
+
+    def reset(self) -> None:
+        self.calls = iter(self.labels)
 
     @contextmanager
-    def wrapper() -> Iterator[Any]:
-        nonlocal calls
-        label = next(calls, None)
+    def __call__(self) -> Iterator[Any]:
+        label = next(self.calls, None)
         started = time.perf_counter()
-        with transaction() as session:
+        with self.transaction() as session:
             yield session
         if label is not None:
-            timings.setdefault(label, []).append(time.perf_counter() - started)
-
-    def reset() -> None:
-        nonlocal calls
-        calls = iter(labels)
-
-    wrapper.reset = reset  # type: ignore[attr-defined]
-    return wrapper
+            self.timings.setdefault(label, []).append(time.perf_counter() - started)
 
 
 def main() -> None:
@@ -113,12 +112,12 @@ def main() -> None:
     )
     view.prepare_probe = timed(timings, "decode + detect + embed", view.prepare_probe)
     view.find_candidates = timed(timings, "vector-index search", view.find_candidates)
-    units = timed_transactions(
+    units = TransactionTimer(
         timings,
         ["basis settle + check (unit of work)", "record the search (unit of work + commit)"],
         view.transaction,
     )
-    view.transaction = units
+    view.transaction = units  # type: ignore[assignment]
     total: list[float] = []
     for n in range(args.requests):
         units.reset()

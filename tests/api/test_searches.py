@@ -412,7 +412,6 @@ def test_a_search_under_an_expired_basis_records_the_expiry_and_the_refusal(
     client: FlaskClient,
     app: Flask,
     team: Team,
-    enrolled: dict[str, list[str]],
     photos: dict[str, list[Path]],
     clock: list[timedelta],
 ) -> None:
