@@ -205,6 +205,7 @@ def build_entry(
 
     Raises MalformedEntry when a field or the payload is not allowed in an entry.
     """
+    _check_header(seq=seq, ts=ts, prev=prev, key_id=signer.key_id)
     _check_json(payload, "payload")
     _check_json([actor.kind, actor.id, actor.agency], "actor")
     unsigned = _unsigned_object(
@@ -224,7 +225,34 @@ def build_entry(
     raw = message[:at] + b',"sig":"' + sig.encode("ascii") + b'"' + message[at:]
     if len(raw) > MAX_ENTRY_BYTES:
         raise MalformedEntry(f"entry is {len(raw)} bytes, over the {MAX_ENTRY_BYTES} limit")
-    return parse_entry(raw)
+    # Every field was checked above as ``parse_entry`` checks it, and the bytes are canonical by
+    # construction, so the entry is built as it stands instead of parsed back from ``raw``.
+    return Entry(
+        seq=seq,
+        ts=ts,
+        type=EntryType(entry_type),
+        actor=Actor(kind=actor.kind, id=actor.id, agency=actor.agency),
+        payload=unsigned["payload"],
+        prev=prev,
+        key_id=signer.key_id,
+        sig=sig,
+        raw=raw,
+    )
+
+
+def _check_header(*, seq: int, ts: str, prev: str, key_id: str) -> None:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= _SAFE_INT:
+        raise MalformedEntry("seq must be a non-negative integer in the JSON safe range")
+    if not isinstance(ts, str) or not _TS.fullmatch(ts):
+        raise MalformedEntry("ts must look like 2026-11-27T18:07:05.123456Z")
+    try:
+        datetime.fromisoformat(ts[:-1])
+    except ValueError as exc:
+        raise MalformedEntry(f"bad ts: {exc}") from exc
+    if not isinstance(prev, str) or not _HEX64.fullmatch(prev):
+        raise MalformedEntry("prev must be 64 lowercase hex digits")
+    if not isinstance(key_id, str) or not _HEX8.fullmatch(key_id):
+        raise MalformedEntry("key_id must be 8 lowercase hex digits")
 
 
 def signing_bytes(entry: Entry) -> bytes:

@@ -193,6 +193,32 @@ def test_build_refuses_payloads_an_entry_must_not_hold(
         _entry(signer, **payload)
 
 
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({"seq": -1}, "seq"),
+        ({"seq": True}, "seq"),
+        ({"seq": 2**53}, "seq"),
+        ({"ts": "2026-11-27T18:07:05Z"}, "ts"),
+        ({"ts": "2026-13-27T18:07:05.000000Z"}, "ts"),
+        ({"prev": "AB" * 32}, "prev"),
+        ({"prev": "ab" * 31}, "prev"),
+    ],
+)
+def test_build_refuses_a_header_an_entry_must_not_hold(
+    signer: Signer, header: dict[str, Any], message: str
+) -> None:
+    fields: dict[str, Any] = {"seq": 0, "ts": format_ts(T0), "prev": GENESIS_PREV} | header
+    with pytest.raises(MalformedEntry, match=message):
+        build_entry(
+            entry_type=EntryType.SEARCH_RUN,
+            actor=ACTOR,
+            payload={"search": "s-1"},
+            signer=signer,
+            **fields,
+        )
+
+
 def test_actor_without_agency(signer: Signer) -> None:
     entry = build_entry(
         seq=3,
@@ -232,7 +258,9 @@ def test_any_json_payload_round_trips_canonically(payload: dict[str, Any]) -> No
         signer=signer,
     )
     assert entry.raw == rfc8785.dumps(json.loads(entry.raw))
-    assert parse_entry(entry.raw).payload == payload
+    # build_entry does not parse its own bytes back: what it returns must be what they say.
+    assert parse_entry(entry.raw) == entry
+    assert entry.payload == payload
     spaced = json.dumps(json.loads(entry.raw), sort_keys=True, ensure_ascii=False).encode()
     if spaced != entry.raw:
         with pytest.raises(MalformedEntry):
