@@ -130,6 +130,13 @@ keys = Table(
 )
 LEDGER_TABLES = ("ledger_entries", "ledger_nodes", "ledger_checkpoints", "ledger_keys")
 
+# An append's statements, built once: building a statement costs more than running it.
+_HEAD = select(entries.c.seq, entries.c.body, entries.c.ts).order_by(entries.c.seq.desc()).limit(1)
+_CURRENT_KEY = select(keys.c.key_id, keys.c.vkey).order_by(keys.c.since_seq.desc()).limit(1)
+_INSERT_ENTRY = insert(entries)
+_INSERT_NODES = insert(nodes)
+_INSERT_CHECKPOINT = insert(checkpoints)
+
 
 class StaleSigningKey(LedgerError):
     """This process signs with a key the ledger has rotated away from: reload the key file."""
@@ -154,6 +161,39 @@ class Appended:
     checkpoint: str
     root: bytes
     inclusion: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Frontier:
+    """The perfect subtrees covering a log of ``size`` entries whose last body hashes to
+    ``head``: what the next append merges its leaf with."""
+
+    size: int
+    head: str
+    cover: Mapping[NodeID, bytes]
+
+
+class _FrontierCache:
+    """The frontier this process's last append left, so the next append need not read it.
+
+    Sound across processes and databases: each entry holds the SHA-256 of the one before, so
+    the last body's hash commits to the whole log, and a frontier is used only for the log
+    whose size and last-body hash it was computed for (a rolled-back append or another
+    writer's changes the head, and the nodes are read from the database instead).
+    """
+
+    def __init__(self) -> None:
+        self._last: _Frontier | None = None
+
+    def get(self, size: int, head: str) -> Mapping[NodeID, bytes] | None:
+        last = self._last
+        return last.cover if last is not None and (last.size, last.head) == (size, head) else None
+
+    def put(self, frontier: _Frontier) -> None:
+        self._last = frontier
+
+
+_FRONTIERS = _FrontierCache()
 
 
 def guard_ddl(dialect_name: str) -> list[str]:
@@ -318,9 +358,7 @@ def key_history(session: Session, *, size: int | None = None) -> list[str]:
 
 
 def _current_key(session: Session, signer: EntrySigner, seq: int) -> None:
-    row = session.execute(
-        select(keys.c.key_id, keys.c.vkey).order_by(keys.c.since_seq.desc()).limit(1)
-    ).first()
+    row = session.execute(_CURRENT_KEY).first()
     if row is None:
         if seq != 0:
             raise LedgerCorrupted("entries exist but no signing key is recorded")
@@ -365,9 +403,7 @@ def append(
     MalformedEntry for a payload an entry cannot hold, LedgerCorrupted, LedgerError.
     """
     _lock(session)
-    last = session.execute(
-        select(entries.c.seq, entries.c.body, entries.c.ts).order_by(entries.c.seq.desc()).limit(1)
-    ).first()
+    last = session.execute(_HEAD).first()
     seq = 0 if last is None else int(last.seq) + 1
     prev = GENESIS_PREV if last is None else hashlib.sha256(bytes(last.body)).hexdigest()
     ts = format_ts(now)
@@ -388,7 +424,9 @@ def append(
         _record_rotation(session, signer, entry.payload, seq)
 
     # The perfect cover of [0, seq) holds every left sibling the new leaf merges with.
-    cover = _fetch_nodes(session, root_plan(seq).node_ids())
+    cover = _FRONTIERS.get(seq, prev) if seq else {}
+    if cover is None:
+        cover = _fetch_nodes(session, root_plan(seq).node_ids())
     leaf = leaf_hash(entry.raw)
     new_nodes = {NodeID(0, seq): leaf}
     acc = leaf
@@ -396,28 +434,37 @@ def append(
         acc = node_hash(cover[NodeID(node.level - 1, node.index * 2)], acc)
         new_nodes[node] = acc
     known = {**cover, **new_nodes}
-    root = fold_subtrees([known[n] for n in perfect_cover(0, seq + 1)])
+    covering = perfect_cover(0, seq + 1)
+    root = fold_subtrees([known[n] for n in covering])
     note = sign_checkpoint(Checkpoint(origin=signer.name, size=seq + 1, root=root), signer)
 
     session.execute(
-        insert(entries).values(
-            seq=seq,
-            body=entry.raw,
-            leaf_hash=leaf,
-            type=str(entry.type),
-            ts=ts,
-            key_id=signer.key_id,
-        )
+        _INSERT_ENTRY,
+        {
+            "seq": seq,
+            "body": entry.raw,
+            "leaf_hash": leaf,
+            "type": str(entry.type),
+            "ts": ts,
+            "key_id": signer.key_id,
+        },
     )
     session.execute(
-        insert(nodes), [{"level": n.level, "idx": n.index, "hash": h} for n, h in new_nodes.items()]
+        _INSERT_NODES, [{"level": n.level, "idx": n.index, "hash": h} for n, h in new_nodes.items()]
     )
     session.execute(
-        insert(checkpoints).values(size=seq + 1, root=root, key_id=signer.key_id, note=note)
+        _INSERT_CHECKPOINT, {"size": seq + 1, "root": root, "key_id": signer.key_id, "note": note}
     )
     # The newest leaf's audit path is the cover of [0, seq), smallest subtree first: the nodes
     # just read, so a receipt needs no second query.
     path = tuple(cover[n] for n in reversed(perfect_cover(0, seq))) if seq else ()
+    _FRONTIERS.put(
+        _Frontier(
+            size=seq + 1,
+            head=hashlib.sha256(entry.raw).hexdigest(),
+            cover={n: known[n] for n in covering},
+        )
+    )
     return Appended(
         seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root, inclusion=path
     )

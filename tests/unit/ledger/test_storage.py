@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from governance.db import unit_of_work
+from governance.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher
 from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
@@ -104,6 +106,74 @@ def test_append_joins_the_callers_transaction(ledger_db: LedgerDB, signer: Signe
     with ledger_db.factory() as session:
         assert storage.tree_size(session) == 0
         assert session.execute(select(storage.keys)).all() == []
+
+
+def _leaves(db: LedgerDB) -> list[bytes]:
+    with db.factory() as session:
+        rows = session.execute(select(storage.entries.c.leaf_hash).order_by(storage.entries.c.seq))
+        return [bytes(h) for (h,) in rows]
+
+
+def _append_one(db: LedgerDB, signer: Signer, payload: dict[str, object]) -> storage.Appended:
+    with unit_of_work(db.factory) as session:
+        return storage.append(
+            session,
+            signer=signer,
+            entry_type=EntryType.SEARCH_RUN,
+            actor=ACTOR,
+            payload=payload,
+            now=T0,
+        )
+
+
+def test_interleaved_logs_of_one_size_keep_their_own_trees(
+    ledger_db: LedgerDB, signer: Signer, tmp_path: Path
+) -> None:
+    # An append reuses the frontier this process's last append left only for the same log:
+    # two logs growing in step (same sizes, other entries) must never borrow each other's.
+    engine = make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    other = LedgerDB("sqlite", engine, make_session_factory(engine))
+    with unit_of_work(other.factory) as session:
+        storage.create_tables(session)
+    for i in range(12):
+        for db, name in ((ledger_db, "one"), (other, "two")):
+            appended = _append_one(db, signer, {"log": name, "i": i})
+            leaves = _leaves(db)
+            tree = MemoryTree(leaves)
+            assert appended.seq == i and appended.root == tree.root()
+            assert list(appended.inclusion) == tree.inclusion(i, i + 1)
+    other.engine.dispose()
+
+
+def test_an_append_after_another_process_appended_reads_the_tree_again(
+    ledger_db: LedgerDB, signer: Signer, key_path: Path
+) -> None:
+    fill(ledger_db, signer, 3)
+    # This process appends at seq 3 and rolls back; another process then appends its own entry
+    # at seq 3. The next append here must build on that entry, not on the rolled-back one.
+    session = ledger_db.factory()
+    storage.append(
+        session, signer=signer, entry_type=EntryType.SEARCH_RUN, actor=ACTOR, payload={}, now=T0
+    )
+    session.rollback()
+    session.close()
+    url = ledger_db.engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from governance.db import make_engine, make_session_factory, unit_of_work\n"
+        "from ledger import storage\n"
+        "from ledger.keys import load_signer\n"
+        "from tests.unit.ledger.conftest import ACTOR, NAME, T0\n"
+        "signer = load_signer(Path(sys.argv[2]), name=NAME, passphrase=None)\n"
+        "with unit_of_work(make_session_factory(make_engine(sys.argv[1]))) as session:\n"
+        "    storage.append(session, signer=signer, entry_type='search:run', actor=ACTOR,\n"
+        "                   payload={'by': 'another process'}, now=T0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, url, str(key_path)], check=True, cwd=REPO)
+    appended = _append_one(ledger_db, signer, {"by": "this process"})
+    tree = MemoryTree(_leaves(ledger_db))
+    assert appended.seq == 4 and appended.root == tree.root()
+    assert list(appended.inclusion) == tree.inclusion(4, 5)
 
 
 @pytest.mark.parametrize(
