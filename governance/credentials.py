@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -28,6 +28,25 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 _CREDENTIALS = cast(Table, Credential.__table__)
 _ACCOUNTS = cast(Table, Account.__table__)
 _AGENCIES = cast(Table, Agency.__table__)
+# One Core query for the key, its account and agency: it runs on every request, so it is built
+# once (building a statement costs more than SQLite takes to run it).
+_KEY_LOOKUP = (
+    select(
+        _CREDENTIALS.c.id,
+        _CREDENTIALS.c.secret_hash,
+        _CREDENTIALS.c.expires_at,
+        _CREDENTIALS.c.revoked_at,
+        _CREDENTIALS.c.last_used_at,
+        _ACCOUNTS.c.id.label("account_id"),
+        _ACCOUNTS.c.role,
+        _ACCOUNTS.c.agency_id,
+        _ACCOUNTS.c.status,
+        _AGENCIES.c.status.label("agency_status"),
+    )
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
+    .outerjoin(_AGENCIES, _AGENCIES.c.id == _ACCOUNTS.c.agency_id)
+    .where(_CREDENTIALS.c.lookup_id == bindparam("lookup_id"))
+)
 
 __all__ = [
     "LAST_USED_PRECISION",
@@ -171,24 +190,7 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
     key = parse_api_key(token)
     row = None
     if key is not None:
-        # One Core query for the key, its account and agency: this runs on every request.
-        row = session.execute(
-            select(
-                _CREDENTIALS.c.id,
-                _CREDENTIALS.c.secret_hash,
-                _CREDENTIALS.c.expires_at,
-                _CREDENTIALS.c.revoked_at,
-                _CREDENTIALS.c.last_used_at,
-                _ACCOUNTS.c.id.label("account_id"),
-                _ACCOUNTS.c.role,
-                _ACCOUNTS.c.agency_id,
-                _ACCOUNTS.c.status,
-                _AGENCIES.c.status.label("agency_status"),
-            )
-            .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
-            .outerjoin(_AGENCIES, _AGENCIES.c.id == _ACCOUNTS.c.agency_id)
-            .where(_CREDENTIALS.c.lookup_id == key.lookup_id)
-        ).first()
+        row = session.execute(_KEY_LOOKUP, {"lookup_id": key.lookup_id}).first()
     # Compare even when nothing was found, so a miss costs the same time as a wrong secret.
     if not matches(key.secret if key else token, row.secret_hash if row else None) or row is None:
         raise Unauthenticated("The API key is not valid.", code="invalid-credential")

@@ -12,11 +12,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID, uuid4
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from biometrics.errors import BiometricsError, NoFaceFound
@@ -48,6 +48,10 @@ __all__ = [
     "remove_photos",
     "thumbnail_bytes",
 ]
+
+_STATS = cast(Table, GalleryStats.__table__)
+# Built once: every search reads the gallery size.
+_SIZE = select(_STATS.c.faces).where(_STATS.c.recognizer_sha256 == bindparam("recognizer_sha256"))
 
 
 class FaceAnalyzer(Protocol):
@@ -374,9 +378,7 @@ def thumbnail_bytes(session: Session, *, blobs: BlobStore, face_id: UUID) -> byt
 
 def gallery_size(session: Session, recognizer_sha256: str) -> int:
     """How many faces the gallery holds for one recognizer (kept by ``count_faces``)."""
-    faces = session.scalar(
-        select(GalleryStats.faces).where(GalleryStats.recognizer_sha256 == recognizer_sha256)
-    )
+    faces = session.scalar(_SIZE, {"recognizer_sha256": recognizer_sha256})
     return int(faces or 0)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from biometrics.errors import NoFaceFound
@@ -56,6 +56,21 @@ _FACES = cast(Table, GalleryFace.__table__)
 _PHOTOS = cast(Table, GalleryPhoto.__table__)
 _SEARCHES = cast(Table, Search.__table__)
 _CANDIDATES = cast(Table, SearchCandidate.__table__)
+# Built once (building a statement costs more than SQLite takes to run it): the columns a
+# candidate needs, for the hits the index returned.
+_HIT_ROWS = (
+    select(
+        _FACES.c.id,
+        _FACES.c.photo_id,
+        _FACES.c.source_site,
+        _PHOTOS.c.source_url,
+        _PHOTOS.c.collected_at,
+    )
+    .join(_PHOTOS, _PHOTOS.c.id == _FACES.c.photo_id)
+    .where(_FACES.c.id.in_(bindparam("face_ids", expanding=True)))
+)
+_INSERT_SEARCH = insert(_SEARCHES)
+_INSERT_CANDIDATES = insert(_CANDIDATES)
 
 
 class MultipleFaces(InvalidInput):
@@ -238,17 +253,7 @@ def run_search(
     # (with their embeddings) cost more than the rest of the search's unit of work.
     rows = {
         str(row.id): row
-        for row in session.execute(
-            select(
-                _FACES.c.id,
-                _FACES.c.photo_id,
-                _FACES.c.source_site,
-                _PHOTOS.c.source_url,
-                _PHOTOS.c.collected_at,
-            )
-            .join(_PHOTOS, _PHOTOS.c.id == _FACES.c.photo_id)
-            .where(_FACES.c.id.in_([UUID(h.face_id) for h in hits]))
-        )
+        for row in session.execute(_HIT_ROWS, {"face_ids": [UUID(h.face_id) for h in hits]})
     }
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
     kept = [h for h in hits if h.face_id in rows and rows[h.face_id].source_site not in blocked]
@@ -329,37 +334,38 @@ def run_search(
     )
     # The search row names its ledger entry; both commit together or neither does.
     session.execute(
-        insert(_SEARCHES).values(
-            id=search_id,
-            agency_id=principal.agency_id,
-            account_id=principal.account_id,
-            legal_basis_id=parameters.legal_basis_id,
-            purpose=parameters.purpose,
-            probe_sha256=probe.sha256,
-            x1=probe.face.box.x1,
-            y1=probe.face.box.y1,
-            x2=probe.face.box.x2,
-            y2=probe.face.box.y2,
-            detection_score=probe.face.score,
-            size_px=q.size_px,
-            blur=q.blur,
-            yaw=q.yaw,
-            pitch=q.pitch,
-            roll=q.roll,
-            pack_name=model.pack_name,
-            pack_version=model.pack_version,
-            recognizer_sha256=model.recognizer_sha256,
-            top_k=parameters.top_k,
-            threshold=parameters.threshold,
-            gallery_collection=collection,
-            gallery_size=size,
-            ledger_seq=appended.seq,
-            created_at=now,
-        )
+        _INSERT_SEARCH,
+        {
+            "id": search_id,
+            "agency_id": principal.agency_id,
+            "account_id": principal.account_id,
+            "legal_basis_id": parameters.legal_basis_id,
+            "purpose": parameters.purpose,
+            "probe_sha256": probe.sha256,
+            "x1": probe.face.box.x1,
+            "y1": probe.face.box.y1,
+            "x2": probe.face.box.x2,
+            "y2": probe.face.box.y2,
+            "detection_score": probe.face.score,
+            "size_px": q.size_px,
+            "blur": q.blur,
+            "yaw": q.yaw,
+            "pitch": q.pitch,
+            "roll": q.roll,
+            "pack_name": model.pack_name,
+            "pack_version": model.pack_version,
+            "recognizer_sha256": model.recognizer_sha256,
+            "top_k": parameters.top_k,
+            "threshold": parameters.threshold,
+            "gallery_collection": collection,
+            "gallery_size": size,
+            "ledger_seq": appended.seq,
+            "created_at": now,
+        },
     )
     if candidates:
         session.execute(
-            insert(_CANDIDATES),
+            _INSERT_CANDIDATES,
             [
                 {
                     "search_id": search_id,
