@@ -10,11 +10,12 @@ how many they deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -26,9 +27,12 @@ from ledger.entry import Actor, EntryType, format_ts
 __all__ = [
     "FINAL",
     "LIVE",
+    "Deadlines",
     "LapseHook",
+    "Standing",
     "apply_lapse",
     "effective_status",
+    "read_standing",
     "record_act",
     "rowcount",
     "settle_basis",
@@ -44,7 +48,57 @@ FINAL = (BasisStatus.REJECTED.value, BasisStatus.LAPSED.value)  # what nothing c
 _SWEEP_BATCH = 500
 
 
-def _lapse_due(row: LegalBasis, now: datetime) -> bool:
+class Deadlines(Protocol):
+    """What a basis's deadlines are decided on: a ``LegalBasis``, or its ``Standing``."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+    @property
+    def ratification_deadline(self) -> datetime | None: ...
+
+    @property
+    def ratification_outcome(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A basis as a search is decided on, read with one Core query (``read_standing``)."""
+
+    id: UUID
+    agency_id: UUID
+    status: str
+    expires_at: datetime
+    ratification_deadline: datetime | None
+    ratification_outcome: str | None
+    searches_used: int
+    max_searches: int
+
+
+_BASES = cast(Table, LegalBasis.__table__)
+# Built once: every search reads it, before any biometric work, and most often needs no more.
+_STANDING = select(
+    _BASES.c.id,
+    _BASES.c.agency_id,
+    _BASES.c.status,
+    _BASES.c.expires_at,
+    _BASES.c.ratification_deadline,
+    _BASES.c.ratification_outcome,
+    _BASES.c.searches_used,
+    _BASES.c.max_searches,
+).where(_BASES.c.id == bindparam("basis_id"))
+
+
+def read_standing(session: Session, basis_id: UUID) -> Standing | None:
+    """The basis's standing as stored (settled or not), or None when there is no such basis."""
+    row = session.execute(_STANDING, {"basis_id": basis_id}).first()
+    return None if row is None else Standing(*row)
+
+
+def _lapse_due(row: Deadlines, now: datetime) -> bool:
     return (
         row.ratification_deadline is not None
         and row.ratification_outcome is None
@@ -53,7 +107,7 @@ def _lapse_due(row: LegalBasis, now: datetime) -> bool:
     )
 
 
-def effective_status(row: LegalBasis, now: datetime) -> BasisStatus:
+def effective_status(row: Deadlines, now: datetime) -> BasisStatus:
     """The status ``row`` has at ``now`` once due deadlines are applied (settled or not)."""
     if _lapse_due(row, now):
         return BasisStatus.LAPSED
@@ -208,6 +262,10 @@ def settle_basis(
     approval), so the transition is recorded even though the act's transaction rolls back.
     Reveals nothing, so it needs no principal. Raises ledger errors.
     """
+    # A Core read first: most often nothing is due, and the ORM row is not needed.
+    standing = read_standing(session, basis_id)
+    if standing is None or effective_status(standing, now).value == standing.status:
+        return None
     row = session.get(LegalBasis, basis_id)
     if row is None:
         return None

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session
 
+from governance.basis_deadlines import Standing, read_standing
 from governance.basis_values import Authorisation, AuthorisationKind, BasisPolicy
 from governance.errors import NotFound, PermissionDenied, PolicyViolation
 from governance.models import LegalBasis
@@ -22,6 +23,7 @@ __all__ = [
     "authorisation_errors",
     "not_found",
     "reach",
+    "reach_standing",
     "second_person",
 ]
 
@@ -76,11 +78,30 @@ def reach(
     row = session.get(LegalBasis, basis_id, with_for_update=lock)
     if row is None:
         raise not_found()
+    _within_reach(principal, permission, row.agency_id)
+    return row
+
+
+def reach_standing(
+    session: Session, principal: Principal, permission: Permission, basis_id: UUID
+) -> Standing:
+    """``reach`` for reading only what deciding a search needs, with one Core query.
+
+    Raises PermissionDenied, NotFound (legal-basis-not-found).
+    """
+    require_scope(principal, permission)
+    standing = read_standing(session, basis_id)
+    if standing is None:
+        raise not_found()
+    _within_reach(principal, permission, standing.agency_id)
+    return standing
+
+
+def _within_reach(principal: Principal, permission: Permission, agency_id: UUID) -> None:
     try:
-        visible(principal, permission, agency_id=row.agency_id, what="legal basis")
+        visible(principal, permission, agency_id=agency_id, what="legal basis")
     except NotFound as exc:  # another agency's basis: as if it did not exist
         raise not_found() from exc
-    return row
 
 
 def second_person(principal: Principal, row: LegalBasis, act: str) -> None:

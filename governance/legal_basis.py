@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from governance.accounts import Page
 from governance.audit import SigningKeys
 from governance.basis_deadlines import (
     LapseHook,
+    Standing,
     apply_lapse,
     effective_status,
     record_act,
@@ -33,7 +34,13 @@ from governance.basis_deadlines import (
     settle_row,
     sweep,
 )
-from governance.basis_rules import BasisUnusable, authorisation_errors, reach, second_person
+from governance.basis_rules import (
+    BasisUnusable,
+    authorisation_errors,
+    reach,
+    reach_standing,
+    second_person,
+)
 from governance.basis_values import (
     JUSTIFICATION_MIN_CHARS,
     Authorisation,
@@ -83,6 +90,33 @@ __all__ = [
 ]
 
 _BASES = cast(Table, LegalBasis.__table__)
+_NOW: BindParameter[Any] = bindparam("now")
+# Spending a search: one conditional Core UPDATE (the ORM's bulk-update path costs more than
+# the statement), built once since every search runs it.
+_SPEND = (
+    update(_BASES)
+    .where(
+        _BASES.c.id == bindparam("basis_id"),
+        _BASES.c.agency_id == bindparam("caller_agency_id"),
+        _BASES.c.status == BasisStatus.APPROVED.value,
+        _BASES.c.searches_used < _BASES.c.max_searches,
+        _BASES.c.expires_at > _NOW,
+        (_BASES.c.ratification_deadline.is_(None))
+        | (_BASES.c.ratification_outcome == RatificationOutcome.GRANTED.value)
+        | (_BASES.c.ratification_deadline > _NOW),
+    )
+    .values(searches_used=_BASES.c.searches_used + 1)
+    .returning(
+        _BASES.c.id,
+        _BASES.c.agency_id,
+        _BASES.c.case_number,
+        _BASES.c.offence_category,
+        _BASES.c.authorisation_kind,
+        _BASES.c.authorisation_reference,
+        _BASES.c.searches_used,
+        _BASES.c.max_searches,
+    )
+)
 
 # --- creation and reads ----------------------------------------------------------------------
 
@@ -439,7 +473,7 @@ def ratify_basis(
 # --- use -------------------------------------------------------------------------------------
 
 
-def _refuse_unusable(row: LegalBasis, now: datetime) -> None:
+def _refuse_unusable(row: LegalBasis | Standing, now: datetime) -> None:
     state = effective_status(row, now)
     if state is not BasisStatus.APPROVED:
         raise BasisUnusable(row.id, state.value)
@@ -453,7 +487,7 @@ def check_usable(session: Session, *, principal: Principal, basis_id: UUID, now:
     Spends nothing: ``consume_search`` still decides, atomically, in the search's unit of work.
     Raises what ``consume_search`` raises.
     """
-    _refuse_unusable(reach(session, principal, Permission.LEGAL_BASIS_USE, basis_id), now)
+    _refuse_unusable(reach_standing(session, principal, Permission.LEGAL_BASIS_USE, basis_id), now)
 
 
 def consume_search(
@@ -470,30 +504,8 @@ def consume_search(
     BasisUnusable (pending, rejected, expired, revoked, lapsed, exhausted).
     """
     require_scope(principal, Permission.LEGAL_BASIS_USE)
-    t = _BASES  # a Core UPDATE: the ORM's bulk-update path costs more than the statement
     spent = session.execute(
-        update(t)
-        .where(
-            t.c.id == basis_id,
-            t.c.agency_id == principal.agency_id,
-            t.c.status == BasisStatus.APPROVED.value,
-            t.c.searches_used < t.c.max_searches,
-            t.c.expires_at > now,
-            (t.c.ratification_deadline.is_(None))
-            | (t.c.ratification_outcome == RatificationOutcome.GRANTED.value)
-            | (t.c.ratification_deadline > now),
-        )
-        .values(searches_used=t.c.searches_used + 1)
-        .returning(
-            t.c.id,
-            t.c.agency_id,
-            t.c.case_number,
-            t.c.offence_category,
-            t.c.authorisation_kind,
-            t.c.authorisation_reference,
-            t.c.searches_used,
-            t.c.max_searches,
-        )
+        _SPEND, {"basis_id": basis_id, "caller_agency_id": principal.agency_id, "now": now}
     ).first()
     if spent is None:
         # Another agency's, unusable, or a concurrent search took the last one: say which.
