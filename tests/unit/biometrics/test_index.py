@@ -149,6 +149,48 @@ def test_search_ranking_equals_exact_cosine_ranking(index: MilvusIndex) -> None:
     assert [h.face_id for h in one] == [h.face_id for h in results[0][:3]]
 
 
+def test_scores_are_cosine_similarities_whatever_the_vectors_norms(index: MilvusIndex) -> None:
+    # The index stores unit vectors and ranks by inner product: embeddings of any length must
+    # still be ranked and scored by their cosine similarity.
+    rng = np.random.default_rng(11)
+    unit = _unit(500, rng)
+    lengths = rng.uniform(0.05, 20.0, size=(500, 1)).astype(np.float32)
+    index.insert(_faces(unit * lengths))
+    probe = _unit(1, rng)[0]
+    hits = index.search(probe * 7.5, 10)
+    scores = unit @ probe
+    exact = np.argsort(-scores)[:10]
+    assert [h.face_id for h in hits] == [f"f{i}" for i in exact]
+    np.testing.assert_allclose([h.score for h in hits], scores[exact], atol=1e-4)
+    assert index.metric == "IP"
+
+
+def test_a_collection_built_with_cosine_keeps_its_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Galleries built before the index moved to inner products keep COSINE, and score the same.
+    uri, digest = str(tmp_path / "older.db"), _digest()
+    rng = np.random.default_rng(12)
+    vectors = _unit(300, rng)
+    with monkeypatch.context() as older:
+        older.setattr("biometrics.index._METRIC", "COSINE")
+        built = MilvusIndex(uri, recognizer_sha256=digest)
+        built.ensure_collection(DIM)
+        built.insert(_faces(vectors * 3.0))
+        built.flush()
+        built.close()
+    reopened = MilvusIndex(uri, recognizer_sha256=digest)
+    reopened.ensure_collection(DIM)
+    assert reopened.metric == "COSINE"
+    probe = _unit(1, rng)[0]
+    hits = reopened.search(probe, 5)
+    scores = vectors @ probe
+    exact = np.argsort(-scores)[:5]
+    assert [h.face_id for h in hits] == [f"f{i}" for i in exact]
+    np.testing.assert_allclose([h.score for h in hits], scores[exact], atol=1e-4)
+    reopened.close()
+
+
 def test_min_score_drops_weak_hits(index: MilvusIndex) -> None:
     rng = np.random.default_rng(2)
     vectors = _unit(200, rng)
