@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Row, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from biometrics.errors import NoFaceFound
@@ -69,6 +69,7 @@ _HIT_ROWS = (
     .join(_PHOTOS, _PHOTOS.c.id == _FACES.c.photo_id)
     .where(_FACES.c.id.in_(bindparam("face_ids", expanding=True)))
 )
+_HitRow = Row[Any, Any, Any, Any, Any]  # _HIT_ROWS's columns
 _INSERT_SEARCH = insert(_SEARCHES)
 _INSERT_CANDIDATES = insert(_CANDIDATES)
 
@@ -249,15 +250,13 @@ def run_search(
     """
     use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
     blocked = blocked_sites(session)
-    # Core statements over the few columns needed: loading the gallery rows as ORM objects
-    # (with their embeddings) cost more than the rest of the search's unit of work.
-    rows = {
-        str(row.id): row
-        for row in session.execute(_HIT_ROWS, {"face_ids": [UUID(h.face_id) for h in hits]})
-    }
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
-    kept = [h for h in hits if h.face_id in rows and rows[h.face_id].source_site not in blocked]
-    kept = kept[: parameters.top_k]
+    # The first top_k hits are looked up; the over-fetched rest only when some were dropped.
+    rows = _hit_rows(session, hits[: parameters.top_k])
+    kept = [h for h in hits[: parameters.top_k] if _still_shown(h, rows, blocked)]
+    if len(kept) < parameters.top_k < len(hits):
+        rows |= _hit_rows(session, hits[parameters.top_k :])
+        kept = [h for h in hits if _still_shown(h, rows, blocked)][: parameters.top_k]
 
     model = gallery.analyzer.model
     q = probe.face.quality
@@ -403,6 +402,20 @@ def run_search(
             inclusion_proof=tuple(h.hex() for h in appended.inclusion),
         ),
     )
+
+
+def _hit_rows(session: Session, hits: Sequence[Hit]) -> dict[str, _HitRow]:
+    # Core, over the few columns a candidate needs: loading the gallery rows as ORM objects
+    # (with their embeddings) cost more than the rest of the search's unit of work.
+    if not hits:
+        return {}
+    found = session.execute(_HIT_ROWS, {"face_ids": [UUID(h.face_id) for h in hits]})
+    return {str(row.id): row for row in found}
+
+
+def _still_shown(hit: Hit, rows: dict[str, _HitRow], blocked: frozenset[str]) -> bool:
+    row = rows.get(hit.face_id)
+    return row is not None and row.source_site not in blocked
 
 
 def record_refusal(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from flask import Flask
@@ -516,6 +517,62 @@ def test_faces_of_a_blocked_site_are_never_returned(
         )
     found = search(client, team.inv, basis["id"], probe, top_k="5").get_json()
     assert face not in [c["face_id"] for c in found["candidates"]]
+
+
+def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_takes_its_place(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    photos: dict[str, list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import api.resources.searches as view
+    from api.context import gallery
+    from governance.gallery import remove_photos
+    from governance.gallery_models import GalleryFace, GalleryPhoto
+
+    curator = make_staff(client, team.admin, "curator")
+    faces = [
+        enroll(
+            client, curator, variant(path), url=f"https://refill.example.org/{i}.jpg"
+        ).get_json()["faces"][0]["id"]
+        for i, path in enumerate(photos["Robert_Patrick"][:3])
+    ]
+    basis = approved(client, app, team)
+    probe = photos["Robert_Patrick"][3].read_bytes()
+    rt = runtime_of(app)
+
+    def remove(face_ids: list[str]) -> None:
+        with unit_of_work(rt.sessions) as session:
+            gone = [session.get(GalleryFace, UUID(f)) for f in face_ids]
+            photo_rows = [session.get(GalleryPhoto, f.photo_id) for f in gone if f is not None]
+            remove_photos(session, gallery=gallery(), photos=[p for p in photo_rows if p])
+
+    erased: list[str] = []
+    find = view.find_candidates
+
+    def erase_the_best_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        hits = find(*args, **kwargs)  # what the index answered ...
+        erased.append(hits[0].face_id)
+        remove([hits[0].face_id])  # ... then an erasure commits before the search is recorded
+        return hits
+
+    monkeypatch.setattr(view, "find_candidates", erase_the_best_meanwhile)
+    try:
+        answer = search(client, team.inv, basis["id"], probe, top_k="2")
+        assert answer.status_code == 201, answer.get_json()
+        found = answer.get_json()
+        shown = [c["face_id"] for c in found["candidates"]]
+        assert erased[0] in faces and erased[0] not in shown
+        # top_k is still filled, from the hits fetched beyond it, in rank order.
+        assert len(shown) == 2 and set(shown) <= set(faces)
+        assert [c["rank"] for c in found["candidates"]] == [1, 2]
+        recorded = json.loads(found["receipt"]["entry"])["payload"]["candidates"]
+        assert [c["face_id"] for c in recorded] == shown
+    finally:
+        monkeypatch.undo()
+        with app.app_context():
+            remove([f for f in faces if f not in erased])
 
 
 def test_facewarden_verify_accepts_a_saved_receipt_and_rejects_a_forged_one(
