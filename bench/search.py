@@ -10,7 +10,7 @@ gallery matrix), in blocks alternating with the single client's (``--rounds``), 
 same load on a noisy machine.
 Prints a table with medians, p95 and the ratio end-to-end p50 / raw p50.
 
-    python bench/search.py --shared-dir ../shared [--distractors 100000] [--requests 60]
+    python bench/search.py --shared-dir ../shared [--distractors 100000] [--requests 200]
     python bench/search.py --milvus-uri http://127.0.0.1:19530 [--index HNSW --ef 128]
     python bench/search.py --keep DIR ...   # then again with --keep DIR: a settled deployment
 """
@@ -426,9 +426,11 @@ def main() -> None:
         "--models-dir", default=str(Path.home() / ".cache" / "facewarden-test" / "models")
     )
     parser.add_argument("--distractors", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=60, help="searches per client count")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="searches per client count (the probes: 242)"
+    )
     parser.add_argument("--clients", default="1,2,4")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating raw / 1-client blocks")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating raw / 1-client blocks")
     parser.add_argument("--milvus-uri", default="", help="a Milvus server; default milvus-lite")
     parser.add_argument("--index", default="HNSW", help="index type on a Milvus server")
     parser.add_argument("--ef", type=int, default=256, help="HNSW search ef on a server")
