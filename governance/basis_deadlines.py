@@ -95,7 +95,7 @@ _STANDING = select(
 def read_standing(session: Session, basis_id: UUID) -> Standing | None:
     """The basis's standing as stored (settled or not), or None when there is no such basis."""
     row = session.execute(_STANDING, {"basis_id": basis_id}).first()
-    return None if row is None else Standing(*row)
+    return None if row is None else Standing(**row._mapping)
 
 
 def _lapse_due(row: Deadlines, now: datetime) -> bool:

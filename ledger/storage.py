@@ -178,8 +178,8 @@ class _FrontierCache:
 
     Sound across processes and databases: each entry holds the SHA-256 of the one before, so
     the last body's hash commits to the whole log, and a frontier is used only for the log
-    whose size and last-body hash it was computed for (a rolled-back append or another
-    writer's changes the head, and the nodes are read from the database instead).
+    whose size and last-body hash it was computed for. After a rolled-back append, or another
+    writer's append, the head differs and the nodes are read from the database instead.
     """
 
     def __init__(self) -> None:
