@@ -257,9 +257,7 @@ class MilvusIndex:
                     raise DimensionMismatch(
                         f"collection {self._name} holds {existing}-d vectors, not {dim}-d"
                     )
-                built, metric = self._described_index()
-                if metric is not None:
-                    self._metric = metric
+                built, self._metric = self._stored_metric()
                 if built not in (None, self._tuning.index_type):
                     raise IndexUnavailable(
                         f"collection {self._name} is indexed with {built}, not "
@@ -290,9 +288,17 @@ class MilvusIndex:
 
     @property
     def metric(self) -> str:
-        """The index's metric: IP over unit vectors (`_METRIC`), or COSINE for a collection
-        built before, which keeps it."""
+        """The metric searches use: IP over unit vectors (`_METRIC`) for a collection this
+        release created, or what an existing collection's index says (COSINE for one built
+        before, which keeps it)."""
         return self._metric
+
+    def _stored_metric(self) -> tuple[str | None, str]:
+        # An existing collection keeps its metric. Without an index (a rebuild that died between
+        # dropping and creating it) nothing says its vectors are unit vectors: COSINE is right
+        # for any vectors, IP only for unit ones.
+        built, metric = self._described_index()
+        return built, metric or "COSINE"
 
     def _described_index(self) -> tuple[str | None, str | None]:
         with _wrapped(f"describe the index of {self._name}"):
@@ -305,12 +311,14 @@ class MilvusIndex:
         )
 
     def rebuild_index(self) -> None:
-        """Replace the collection's index with one built as the tuning says; searches wait
-        until it is loaded again. On a large gallery this takes minutes (a server builds in the
-        background: see `index_progress`).
+        """Replace the collection's index with one built as the tuning says, with the metric
+        the collection already has (`metric`); searches wait until it is loaded again. On a
+        large gallery this takes minutes (a server builds in the background: see
+        `index_progress`).
 
         Raises IndexUnavailable.
         """
+        self._metric = self._stored_metric()[1]  # a rebuild keeps the collection's metric
         with _wrapped(f"rebuild the index of {self._name}"):
             self._client.release_collection(self._name)
             if _VECTOR in self._client.list_indexes(self._name):

@@ -165,30 +165,87 @@ def test_scores_are_cosine_similarities_whatever_the_vectors_norms(index: Milvus
     assert index.metric == "IP"
 
 
-def test_a_collection_built_with_cosine_keeps_its_metric(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _older_collection(uri: str, digest: str, vectors: npt.NDArray[np.float32]) -> None:
+    """A collection as an earlier release built it: metric COSINE, vectors stored as given."""
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(uri=uri)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("face_id", DataType.VARCHAR, max_length=64, is_primary=True)
+    schema.add_field("photo_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("source_site", DataType.VARCHAR, max_length=512)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
+    params = client.prepare_index_params()
+    params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
+    client.create_collection(collection_name(digest), schema=schema, index_params=params)
+    client.insert(
+        collection_name(digest),
+        [
+            {"face_id": f"f{i}", "photo_id": "p", "source_site": "a.example", "embedding": v}
+            for i, v in enumerate(vectors.tolist())
+        ],
+    )
+    client.flush(collection_name(digest))
+    client.close()
+
+
+def _assert_cosine_ranking(
+    index: MilvusIndex, stored: npt.NDArray[np.float32], probe: npt.NDArray[np.float32]
 ) -> None:
-    # Galleries built before the index moved to inner products keep COSINE, and score the same.
-    uri, digest = str(tmp_path / "older.db"), _digest()
-    rng = np.random.default_rng(12)
-    vectors = _unit(300, rng)
-    with monkeypatch.context() as older:
-        older.setattr("biometrics.index._METRIC", "COSINE")
-        built = MilvusIndex(uri, recognizer_sha256=digest)
-        built.ensure_collection(DIM)
-        built.insert(_faces(vectors * 3.0))
-        built.flush()
-        built.close()
-    reopened = MilvusIndex(uri, recognizer_sha256=digest)
-    reopened.ensure_collection(DIM)
-    assert reopened.metric == "COSINE"
-    probe = _unit(1, rng)[0]
-    hits = reopened.search(probe, 5)
-    scores = vectors @ probe
+    hits = index.search(probe, 5)
+    unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
+    scores = unit @ (probe / np.linalg.norm(probe))
     exact = np.argsort(-scores)[:5]
     assert [h.face_id for h in hits] == [f"f{i}" for i in exact]
     np.testing.assert_allclose([h.score for h in hits], scores[exact], atol=1e-4)
+
+
+def test_a_collection_built_with_cosine_keeps_its_metric_through_a_rebuild(
+    tmp_path: Path,
+) -> None:
+    # Galleries built before the index moved to inner products hold vectors of any length:
+    # they must keep COSINE, also when `facewarden gallery reindex` rebuilds their index (it
+    # does not call ensure_collection first).
+    uri, digest = str(tmp_path / "older.db"), _digest()
+    rng = np.random.default_rng(12)
+    stored = _unit(300, rng) * rng.uniform(0.05, 20.0, size=(300, 1)).astype(np.float32)
+    _older_collection(uri, digest, stored)
+    probe = _unit(1, rng)[0]
+
+    reopened = MilvusIndex(uri, recognizer_sha256=digest)
+    reopened.ensure_collection(DIM)
+    assert reopened.metric == "COSINE"
+    _assert_cosine_ranking(reopened, stored, probe)
     reopened.close()
+
+    rebuilt = MilvusIndex(uri, recognizer_sha256=digest)
+    rebuilt.rebuild_index()
+    assert rebuilt.metric == "COSINE"
+    rebuilt.ensure_collection(DIM)
+    _assert_cosine_ranking(rebuilt, stored, probe)
+    rebuilt.close()
+
+
+def test_a_collection_without_an_index_is_searched_with_cosine(tmp_path: Path) -> None:
+    # A rebuild that died between dropping and creating the index leaves no metric on record;
+    # nothing then says the stored vectors are unit vectors, so COSINE, right for any, is used.
+    from pymilvus import MilvusClient
+
+    uri, digest = str(tmp_path / "unindexed.db"), _digest()
+    rng = np.random.default_rng(13)
+    stored = _unit(200, rng) * rng.uniform(0.05, 20.0, size=(200, 1)).astype(np.float32)
+    _older_collection(uri, digest, stored)
+    client = MilvusClient(uri=uri)
+    client.release_collection(collection_name(digest))
+    client.drop_index(collection_name(digest), index_name="embedding")
+    client.close()
+
+    index = MilvusIndex(uri, recognizer_sha256=digest)
+    index.rebuild_index()
+    assert index.metric == "COSINE"
+    index.ensure_collection(DIM)
+    _assert_cosine_ranking(index, stored, _unit(1, rng)[0])
+    index.close()
 
 
 def test_min_score_drops_weak_hits(index: MilvusIndex) -> None:
