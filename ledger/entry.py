@@ -205,7 +205,6 @@ def build_entry(
 
     Raises MalformedEntry when a field or the payload is not allowed in an entry.
     """
-    _check_header(seq=seq, ts=ts, prev=prev, key_id=signer.key_id)
     _check_json(payload, "payload")
     _check_json([actor.kind, actor.id, actor.agency], "actor")
     unsigned = _unsigned_object(
@@ -225,34 +224,12 @@ def build_entry(
     raw = message[:at] + b',"sig":"' + sig.encode("ascii") + b'"' + message[at:]
     if len(raw) > MAX_ENTRY_BYTES:
         raise MalformedEntry(f"entry is {len(raw)} bytes, over the {MAX_ENTRY_BYTES} limit")
-    # Every field was checked above as ``parse_entry`` checks it, and the bytes are canonical by
-    # construction, so the entry is built as it stands instead of parsed back from ``raw``.
-    return Entry(
-        seq=seq,
-        ts=ts,
-        type=EntryType(entry_type),
-        actor=Actor(kind=actor.kind, id=actor.id, agency=actor.agency),
-        payload=unsigned["payload"],
-        prev=prev,
-        key_id=signer.key_id,
-        sig=sig,
-        raw=raw,
-    )
-
-
-def _check_header(*, seq: int, ts: str, prev: str, key_id: str) -> None:
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= _SAFE_INT:
-        raise MalformedEntry("seq must be a non-negative integer in the JSON safe range")
-    if not isinstance(ts, str) or not _TS.fullmatch(ts):
-        raise MalformedEntry("ts must look like 2026-11-27T18:07:05.123456Z")
-    try:
-        datetime.fromisoformat(ts[:-1])
-    except ValueError as exc:
-        raise MalformedEntry(f"bad ts: {exc}") from exc
-    if not isinstance(prev, str) or not _HEX64.fullmatch(prev):
-        raise MalformedEntry("prev must be 64 lowercase hex digits")
-    if not isinstance(key_id, str) or not _HEX8.fullmatch(key_id):
-        raise MalformedEntry("key_id must be 8 lowercase hex digits")
+    # The bytes are canonical by construction (tested against rfc8785), so only the fields are
+    # checked, with parse_entry's own checks, on the unsigned bytes read back: the entry then
+    # says exactly what its bytes say (lists where the payload held tuples, no shared objects).
+    obj = json.loads(message)
+    obj["sig"] = sig
+    return _entry_of(obj, raw)
 
 
 def signing_bytes(entry: Entry) -> bytes:
@@ -318,6 +295,11 @@ def parse_entry(data: bytes) -> Entry:
         raise MalformedEntry("entry must have exactly the fields " + ", ".join(sorted(_FIELDS)))
     if not _is_canonical(obj, data):
         raise MalformedEntry("not in canonical RFC 8785 form")
+    return _entry_of(obj, data)
+
+
+def _entry_of(obj: dict[str, Any], data: bytes) -> Entry:
+    # The checks every entry passes, parsed (parse_entry) or just built (build_entry).
     v, seq, ts, prev, key_id, sig = (obj[k] for k in ("v", "seq", "ts", "prev", "key_id", "sig"))
     if v != FORMAT_VERSION or isinstance(v, bool):
         raise MalformedEntry(f"unsupported format version {v!r}")

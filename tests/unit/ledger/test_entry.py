@@ -219,6 +219,64 @@ def test_build_refuses_a_header_an_entry_must_not_hold(
         )
 
 
+class _OddSigner:
+    """A signer whose key id or signature no entry may carry."""
+
+    def __init__(self, signer: Signer, *, key_id: str | None = None, sig_bytes: int = 64) -> None:
+        self._signer, self._key_id, self._sig_bytes = signer, key_id, sig_bytes
+        self.name, self.verifier_key = signer.name, signer.verifier_key
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id if self._key_id is not None else self._signer.key_id
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer.sign(message)[: self._sig_bytes]
+
+
+@pytest.mark.parametrize(
+    ("actor", "odd", "message"),
+    [
+        (Actor(kind="user", id=5), {}, "actor"),  # type: ignore[arg-type]
+        (Actor(kind=None, id="u-1"), {}, "actor"),  # type: ignore[arg-type]
+        (Actor(kind="user", id="u-1", agency=["a"]), {}, "actor"),  # type: ignore[arg-type]
+        (ACTOR, {"key_id": "XYZ"}, "key_id"),
+        (ACTOR, {"sig_bytes": 10}, "sig"),
+    ],
+)
+def test_build_refuses_an_actor_key_or_signature_no_entry_may_carry(
+    signer: Signer, actor: Actor, odd: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(MalformedEntry, match=message):
+        build_entry(
+            seq=0,
+            ts=format_ts(T0),
+            entry_type=EntryType.SEARCH_RUN,
+            actor=actor,
+            payload={"search": "s-1"},
+            prev=GENESIS_PREV,
+            signer=_OddSigner(signer, **odd),
+        )
+
+
+def test_a_built_entry_says_what_its_bytes_say(signer: Signer) -> None:
+    # Tuples become lists, and the caller's objects are not shared with the entry.
+    nested = {"boxes": (1, 2), "inner": {"k": "v"}}
+    entry = build_entry(
+        seq=0,
+        ts=format_ts(T0),
+        entry_type=EntryType.SEARCH_RUN,
+        actor=ACTOR,
+        payload=nested,
+        prev=GENESIS_PREV,
+        signer=signer,
+    )
+    assert entry == parse_entry(entry.raw)
+    assert entry.payload == {"boxes": [1, 2], "inner": {"k": "v"}}
+    nested["inner"]["k"] = "changed"  # type: ignore[index]
+    assert entry.payload["inner"] == {"k": "v"}
+
+
 def test_actor_without_agency(signer: Signer) -> None:
     entry = build_entry(
         seq=3,
