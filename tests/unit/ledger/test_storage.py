@@ -133,16 +133,17 @@ def test_interleaved_logs_of_one_size_keep_their_own_trees(
     # two logs growing in step (same sizes, other entries) must never borrow each other's.
     engine = make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
     other = LedgerDB("sqlite", engine, make_session_factory(engine))
-    with unit_of_work(other.factory) as session:
-        storage.create_tables(session)
-    for i in range(12):
-        for db, name in ((ledger_db, "one"), (other, "two")):
-            appended = _append_one(db, signer, {"log": name, "i": i})
-            leaves = _leaves(db)
-            tree = MemoryTree(leaves)
-            assert appended.seq == i and appended.root == tree.root()
-            assert list(appended.inclusion) == tree.inclusion(i, i + 1)
-    other.engine.dispose()
+    try:
+        with unit_of_work(other.factory) as session:
+            storage.create_tables(session)
+        for i in range(12):
+            for db, name in ((ledger_db, "one"), (other, "two")):
+                appended = _append_one(db, signer, {"log": name, "i": i})
+                tree = MemoryTree(_leaves(db))
+                assert appended.seq == i and appended.root == tree.root()
+                assert list(appended.inclusion) == tree.inclusion(i, i + 1)
+    finally:
+        engine.dispose()
 
 
 def test_an_append_after_another_process_appended_reads_the_tree_again(
