@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
 
 from api.auth import install_auth
-from api.context import EXTENSION, Runtime
+from api.context import EXTENSION, Runtime, signing_keys
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.ratelimit import init_rate_limits
@@ -21,7 +21,6 @@ from api.resources import BLUEPRINTS
 from api.settings import ConfigError, Settings
 from biometrics.errors import PackError
 from biometrics.packs import load_pack
-from governance.audit import SigningKeys
 from governance.db import make_engine, make_session_factory
 from ledger.keys import KeyFileError
 
@@ -97,11 +96,7 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
 
 def _build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
-    keys = SigningKeys(
-        settings.ledger_key_path,
-        name=settings.ledger_origin,
-        passphrase=settings.ledger_key_passphrase,
-    )
+    keys = signing_keys(settings)
     if not settings.ledger_key_path.exists():
         raise ConfigError(
             f"the ledger signing key {settings.ledger_key_path} does not exist: run "

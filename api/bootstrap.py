@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from api.settings import Settings
 from governance.db import make_engine
 from governance.migrate import upgrade
-from ledger.keys import generate_key
+from ledger.keys import generate_key, generate_log_secret
 
 __all__ = [
     "InitReport",
@@ -75,6 +75,13 @@ def initialize(settings: Settings, *, tls: bool = True, progress: Progress = pri
         )
         key_created = True
         progress(f"ledger key: created {settings.ledger_key_path} (owner-only)")
+
+    if settings.ledger_secret_path.exists():
+        progress(f"ledger hash secret: keeping {settings.ledger_secret_path}")
+    else:
+        settings.ledger_secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        generate_log_secret(settings.ledger_secret_path)
+        progress(f"ledger hash secret: created {settings.ledger_secret_path} (owner-only)")
 
     cert_created = False
     fingerprint = None

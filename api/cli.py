@@ -223,13 +223,9 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 
 def _keys(settings: Settings) -> SigningKeys:
-    from governance.audit import SigningKeys
+    from api.context import signing_keys
 
-    keys = SigningKeys(
-        settings.ledger_key_path,
-        name=settings.ledger_origin,
-        passphrase=settings.ledger_key_passphrase,
-    )
+    keys = signing_keys(settings)
     keys.current()
     return keys
 

@@ -27,7 +27,16 @@ from governance.db import unit_of_work
 from governance.gallery import Gallery
 from ledger.keys import Signer
 
-__all__ = ["Runtime", "build_gallery", "gallery", "pack", "runtime", "transaction", "utcnow"]
+__all__ = [
+    "Runtime",
+    "build_gallery",
+    "gallery",
+    "pack",
+    "runtime",
+    "signing_keys",
+    "transaction",
+    "utcnow",
+]
 
 EXTENSION = "facewarden"
 
@@ -57,6 +66,16 @@ class Runtime:
     def signer(self) -> Signer:
         """The current ledger signing key."""
         return self.keys.current()
+
+
+def signing_keys(settings: Settings) -> SigningKeys:
+    """The ledger's signing key and hash secret as ``settings`` name them (loaded on first use)."""
+    return SigningKeys(
+        settings.ledger_key_path,
+        name=settings.ledger_origin,
+        passphrase=settings.ledger_key_passphrase,
+        secret_path=settings.ledger_secret_path,
+    )
 
 
 def pack() -> Pack:

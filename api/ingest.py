@@ -19,11 +19,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from api.context import build_gallery
+from api.context import build_gallery, signing_keys
 from api.settings import Settings
 from biometrics.errors import BiometricsError
 from biometrics.packs import load_pack
-from governance.audit import SigningKeys
 from governance.db import make_engine, make_session_factory, unit_of_work
 from governance.errors import GovernanceError
 from governance.gallery import (
@@ -121,11 +120,7 @@ def ingest_manifest(settings: Settings, manifest: Path, *, batch_size: int = 16)
     Raises ManifestError, PackError, KeyFileError, IndexUnavailable.
     """
     rows = list(read_manifest(manifest))
-    keys = SigningKeys(
-        settings.ledger_key_path,
-        name=settings.ledger_origin,
-        passphrase=settings.ledger_key_passphrase,
-    )
+    keys = signing_keys(settings)
     gallery = build_gallery(
         settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
     )

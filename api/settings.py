@@ -49,6 +49,8 @@ class Settings:
     ledger_key_path: Path = Path()
     ledger_key_passphrase: str | None = field(default=None, repr=False)
     ledger_origin: str = "facewarden.local/ledger"
+    # Keys the digests the ledger keeps of personal data (URLs, e-mail addresses).
+    ledger_secret_path: Path = Path()
     models_dir: Path = Path()
     model_pack: str = "starter"
     photos_dir: Path = Path()
@@ -110,6 +112,7 @@ class Settings:
             "database_url": f"sqlite:///{(data_dir / 'facewarden.db').as_posix()}",
             "milvus_uri": str(data_dir / "milvus" / "gallery.db"),
             "ledger_key_path": data_dir / "keys" / "ledger.pem",
+            "ledger_secret_path": data_dir / "keys" / "ledger-secret.key",
             "models_dir": data_dir / "models",
             "photos_dir": data_dir / "photos",
             "tls_cert_path": data_dir / "tls" / "cert.pem",

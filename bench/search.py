@@ -44,13 +44,12 @@ sys.path.insert(0, str(REPO / "bench"))
 from vector_search import distractors, wait_for_index  # noqa: E402
 
 from api.bootstrap import initialize  # noqa: E402
-from api.context import build_gallery, open_index  # noqa: E402
+from api.context import build_gallery, open_index, signing_keys  # noqa: E402
 from api.ingest import ingest_manifest  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from biometrics.images import decode_image  # noqa: E402
 from biometrics.index import IndexedFace  # noqa: E402
 from biometrics.packs import install_pack, load_pack  # noqa: E402
-from governance.audit import SigningKeys  # noqa: E402
 from governance.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from governance.gallery import count_faces  # noqa: E402
 from governance.gallery_models import GalleryFace, GalleryPhoto  # noqa: E402
@@ -136,7 +135,7 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
         file=sys.stderr,
     )
 
-    keys = SigningKeys(settings.ledger_key_path, name=settings.ledger_origin)
+    keys = signing_keys(settings)
     pack = load_pack(settings.models_dir / settings.model_pack)
     gallery = build_gallery(settings, keys=keys, model_pack=pack)
     engine = make_engine(settings.database_url)
@@ -219,7 +218,7 @@ def people(settings: Settings) -> tuple[str, str]:
     from governance.principals import Principal
     from ledger.entry import Actor
 
-    keys = SigningKeys(settings.ledger_key_path, name=settings.ledger_origin)
+    keys = signing_keys(settings)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     now = datetime.now(UTC)

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from governance.errors import ServiceUnavailable
 from ledger.entry import Actor, EntryType, LedgerError, MalformedEntry
-from ledger.keys import Signer, load_signer
+from ledger.keys import Signer, keyed_digest, load_log_secret, load_signer
 from ledger.storage import Appended, StaleSigningKey, append
 
-__all__ = ["SYSTEM", "LedgerUnavailable", "SigningKeys", "record"]
+__all__ = ["SYSTEM", "LedgerUnavailable", "SigningKeys", "default_secret_path", "record"]
 
 SYSTEM = Actor(kind="system", id="facewarden", agency=None)
 
@@ -34,12 +34,19 @@ class LedgerUnavailable(ServiceUnavailable):
 
 @dataclass(slots=True)
 class SigningKeys:
-    """The ledger key file, loaded once and reloaded after a rotation."""
+    """The ledger key file, loaded once and reloaded after a rotation, and the log's hash secret.
+
+    The hash secret (``secret_path``, by default ``<key dir>/ledger-secret.key``) keys the
+    digests the ledger keeps of personal data; it never rotates, so that digests made years
+    apart still compare equal.
+    """
 
     path: Path
     name: str
     passphrase: str | None = field(default=None, repr=False)
+    secret_path: Path | None = None
     _signer: Signer | None = field(default=None, repr=False)
+    _secret: bytes | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def current(self) -> Signer:
@@ -54,6 +61,33 @@ class SigningKeys:
         with self._lock:
             self._signer = load_signer(self.path, name=self.name, passphrase=self.passphrase)
             return self._signer
+
+    @property
+    def resolved_secret_path(self) -> Path:
+        """Where the log's hash secret lives."""
+        return self.secret_path or default_secret_path(self.path)
+
+    def keyed(self, purpose: str, value: str) -> str:
+        """The keyed digest of ``value`` for ``purpose`` (see ledger.keys.keyed_digest).
+
+        Raises LedgerUnavailable when the secret file cannot be read.
+        """
+        with self._lock:
+            if self._secret is None:
+                try:
+                    self._secret = load_log_secret(self.resolved_secret_path)
+                except LedgerError as exc:
+                    raise LedgerUnavailable(
+                        f"{exc}: run `facewarden init` to create it, or set "
+                        "FACEWARDEN_LEDGER_SECRET_PATH"
+                    ) from exc
+            secret = self._secret
+        return keyed_digest(secret, purpose, value)
+
+
+def default_secret_path(key_path: Path) -> Path:
+    """The hash secret beside a signing key file: ``<dir>/ledger-secret.key``."""
+    return Path(key_path).with_name("ledger-secret.key")
 
 
 def record(

@@ -7,7 +7,10 @@ key; the key file is replaced only once the caller's transaction commits.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +24,18 @@ from ledger.checkpoint import ed25519_key_id, verifier_key_string
 from ledger.entry import Actor, EntryType, LedgerError
 from ledger.storage import Appended, append
 
-__all__ = ["KeyFileError", "Signer", "generate_key", "load_signer", "rotate_key"]
+__all__ = [
+    "KeyFileError",
+    "Signer",
+    "generate_key",
+    "generate_log_secret",
+    "keyed_digest",
+    "load_log_secret",
+    "load_signer",
+    "rotate_key",
+]
+
+LOG_SECRET_BYTES = 32
 
 
 class KeyFileError(LedgerError):
@@ -89,6 +103,43 @@ def generate_key(path: Path, *, name: str, passphrase: str | None) -> Signer:
     verifier_key_string(name, signer.public_key)  # validates the name
     _write_new(Path(path), _pem(signer.private_key, passphrase))
     return signer
+
+
+def generate_log_secret(path: Path) -> bytes:
+    """Create the log's keyed-hash secret at ``path`` (32 random bytes as hex, mode 0600).
+
+    The secret keys the hashes that the ledger holds in place of personal data (source URLs,
+    e-mail addresses), so that an erased value cannot be confirmed by hashing a guess.
+    Raises KeyFileError when the file exists or cannot be written.
+    """
+    secret = secrets.token_bytes(LOG_SECRET_BYTES)
+    _write_new(Path(path), secret.hex().encode() + b"\n")
+    return secret
+
+
+def load_log_secret(path: Path) -> bytes:
+    """Read the log's keyed-hash secret.
+
+    Raises KeyFileError when it is missing, unreadable or not 32 bytes of hex.
+    """
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+        secret = bytes.fromhex(text)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot load the ledger's hash secret {path}: {exc}") from exc
+    if len(secret) != LOG_SECRET_BYTES:
+        raise KeyFileError(f"{path} does not hold a {LOG_SECRET_BYTES}-byte hex secret")
+    return secret
+
+
+def keyed_digest(secret: bytes, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under ``secret``, separated by ``purpose``, as hex.
+
+    The purpose (``"url"``, ``"person"``, …) keeps a digest of one kind of value from standing
+    in for another's.
+    """
+    message = purpose.encode() + b"\x00" + value.encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def load_signer(path: Path, *, name: str, passphrase: str | None) -> Signer:

@@ -12,7 +12,16 @@ from governance.db import unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher
 from ledger.entry import EntryType, LedgerError, parse_entry
-from ledger.keys import KeyFileError, Signer, generate_key, load_signer, rotate_key
+from ledger.keys import (
+    KeyFileError,
+    Signer,
+    generate_key,
+    generate_log_secret,
+    keyed_digest,
+    load_log_secret,
+    load_signer,
+    rotate_key,
+)
 from ledger.verify import verify_log
 
 from .conftest import ACTOR, NAME, T0, LedgerDB, fill
@@ -146,3 +155,24 @@ def test_rotation_payload_is_checked(ledger_db: LedgerDB, signer: Signer) -> Non
             payload={"new_key": signer.verifier_key},
             now=T0,
         )
+
+
+def test_log_secret_is_owner_only_and_keys_distinct_purposes(tmp_path: Path) -> None:
+    path = tmp_path / "ledger-secret.key"
+    secret = generate_log_secret(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_log_secret(path) == secret
+    url = keyed_digest(secret, "url", "https://example.org/a")
+    assert url == keyed_digest(secret, "url", "https://example.org/a")
+    assert url != keyed_digest(secret, "person", "https://example.org/a")
+    assert url != keyed_digest(bytes(32), "url", "https://example.org/a")
+    with pytest.raises(KeyFileError):
+        generate_log_secret(path)
+
+
+def test_log_secret_refuses_a_short_or_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "short.key").write_text("abcd\n")
+    with pytest.raises(KeyFileError, match="32-byte"):
+        load_log_secret(tmp_path / "short.key")
+    with pytest.raises(KeyFileError, match="cannot load"):
+        load_log_secret(tmp_path / "missing.key")
