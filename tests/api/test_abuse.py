@@ -1,0 +1,183 @@
+"""No anonymous or suspended client floods the service: failed authentications lock out per key
+id and (for keys that do not exist) per address, costly requests are rate-limited per credential
+and per account, and refusals grow the ledger by a bounded number of entries."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.settings import Settings
+from governance.tokens import new_api_key
+from tests.api.bases import Team, create, make_team, ok
+from tests.api.faces import enroll
+from tests.api.helpers import (
+    Agent,
+    bearer,
+    fresh_address,
+    ledger_size,
+    make_account,
+    make_admin,
+    make_staff,
+    problem,
+    runtime_of,
+)
+
+Tighten = Callable[..., Settings]
+
+
+@pytest.fixture(scope="module")
+def team(app: Flask) -> Team:
+    return make_team(app)
+
+
+@pytest.fixture
+def tighten(app: Flask) -> Iterator[Tighten]:
+    """Swap the running app's settings for ones with other limits; restored after the test."""
+    rt = runtime_of(app)
+    original = rt.settings
+
+    def apply(**values: Any) -> Settings:
+        rt.settings = replace(original, **values)
+        return rt.settings
+
+    yield apply
+    rt.settings = original
+
+
+def _me(client: FlaskClient, token: str, address: str) -> Any:
+    return client.get(
+        "/v1/accounts/me", headers=bearer(token), environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def _limit(app: Flask) -> int:
+    return int(runtime_of(app).settings.auth_failure_rate_limit.split()[0])
+
+
+def test_garbage_keys_from_an_address_never_lock_out_a_valid_key_from_it(
+    app: Flask, client: FlaskClient, team: Team
+) -> None:
+    address = fresh_address()
+    for _ in range(_limit(app)):
+        assert _me(client, new_api_key().token, address).status_code == 401
+    assert _me(client, "not-a-key", address).status_code == 429  # malformed: per address too
+    refused = problem(_me(client, new_api_key().token, address), 429)
+    assert "address" in refused["detail"]
+    assert int(_me(client, new_api_key().token, address).headers["Retry-After"]) >= 1
+    # The valid key from the very same address keeps working while the garbage is refused.
+    assert _me(client, team.sup.token, address).status_code == 200
+    assert ok(_me(client, team.inv.token, address))["id"] == str(team.inv.account_id)
+
+
+def test_a_key_id_under_brute_force_is_locked_whatever_the_address(
+    app: Flask, client: FlaskClient, team: Team
+) -> None:
+    victim = make_account(client, team.admin, team.sup, "investigator")
+    lookup_id = victim.token.split("_")[1]
+    for _ in range(_limit(app)):
+        guess = f"fw_{lookup_id}_{new_api_key().secret}"
+        assert _me(client, guess, fresh_address()).status_code == 401
+    # Every address is refused for this key id now, with its right secret too ...
+    locked = _me(client, victim.token, fresh_address())
+    assert "this key" in problem(locked, 429)["detail"]
+    assert int(locked.headers["Retry-After"]) >= 1
+    # ... and no other key is.
+    assert _me(client, team.inv.token, fresh_address()).status_code == 200
+
+
+def _search(client: FlaskClient, agent: Agent, basis_id: str, image: bytes = b"GIF89a") -> Any:
+    return client.post(
+        "/v1/searches",
+        data={
+            "image": (io.BytesIO(image), "probe.jpg"),
+            "legal_basis_id": basis_id,
+            "purpose": "identify the suspect in the CCTV still of 2026-11-20",
+        },
+        content_type="multipart/form-data",
+        headers=agent.headers,
+    )
+
+
+def test_searches_are_rate_limited_per_credential_before_anything_is_recorded(
+    app: Flask, client: FlaskClient, team: Team, tighten: Tighten
+) -> None:
+    tighten(search_rate_limit="3 per minute")
+    investigator = make_account(client, team.admin, team.sup, "investigator")
+    pending = create(client, app, investigator)
+    for _ in range(3):
+        assert _search(client, investigator, pending["id"]).status_code == 403
+    before = ledger_size(app)
+    refused = problem(_search(client, investigator, pending["id"]), 429)
+    assert "this API key" in refused["detail"] and "3 per 1 minute" in refused["detail"]
+    assert int(client.post("/v1/searches", headers=investigator.headers).headers["Retry-After"]) > 0
+    assert ledger_size(app) == before  # a rate-limited attempt writes nothing
+    # A colleague's credential has its own budget.
+    colleague = make_account(client, team.admin, team.sup, "investigator")
+    assert _search(client, colleague, pending["id"]).status_code == 403
+
+
+def test_searches_are_rate_limited_per_account_across_its_credentials(
+    app: Flask, client: FlaskClient, team: Team, tighten: Tighten
+) -> None:
+    investigator = make_account(client, team.admin, team.sup, "investigator")
+    issued = client.post("/v1/credentials", json={}, headers=investigator.headers)
+    assert issued.status_code == 201
+    second = issued.get_json()
+    other_key = replace(investigator, token=second["api_key"])
+    tighten(search_rate_limit="3 per minute", account_rate_limit="5 per minute")
+    pending = create(client, app, investigator)
+    for agent in (investigator, investigator, investigator, other_key, other_key):
+        assert _search(client, agent, pending["id"]).status_code == 403
+    refused = problem(_search(client, other_key, pending["id"]), 429)
+    assert "this account" in refused["detail"]
+
+
+def test_a_suspended_key_is_rate_limited_too(
+    app: Flask, client: FlaskClient, team: Team, tighten: Tighten
+) -> None:
+    investigator = make_account(client, team.admin, team.sup, "investigator")
+    pending = create(client, app, investigator)
+    ok(
+        client.post(
+            f"/v1/accounts/{investigator.account_id}/suspend",
+            json={"reason": "under internal investigation"},
+            headers=team.admin.headers,
+        )
+    )
+    tighten(search_rate_limit="2 per minute")
+    for _ in range(2):
+        assert problem(_search(client, investigator, pending["id"]), 403)["type"] == (
+            "/problems/account-suspended"
+        )
+    before = ledger_size(app)
+    problem(_search(client, investigator, pending["id"]), 429)
+    assert ledger_size(app) == before
+
+
+def test_enrolment_and_erasure_previews_share_the_per_credential_limit(
+    app: Flask, client: FlaskClient, team: Team, tighten: Tighten
+) -> None:
+    tighten(search_rate_limit="1 per minute")
+    curator = make_staff(client, team.admin, "curator")
+    assert enroll(client, curator, b"GIF89a").status_code == 415
+    problem(enroll(client, curator, b"GIF89a"), 429)
+
+    admin = make_admin(app)
+    assert _preview(client, admin).status_code == 415
+    problem(_preview(client, admin), 429)
+
+
+def _preview(client: FlaskClient, admin: Agent) -> Any:
+    return client.post(
+        "/v1/erasures/preview",
+        data={"image": (io.BytesIO(b"GIF89a"), "p.jpg")},
+        content_type="multipart/form-data",
+        headers=admin.headers,
+    )
