@@ -5,17 +5,35 @@ and per account, and refusals grow the ledger by a bounded number of entries."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from api.context import utcnow
 from api.settings import Settings
+from governance.db import unit_of_work
+from governance.refusals import (
+    MAX_FULL_REFUSALS,
+    REFUSAL_WINDOW,
+    summarize_refusals,
+    window_start,
+)
+from governance.search_models import RefusalCount
+from governance.searches import record_refusal
 from governance.tokens import new_api_key
-from tests.api.bases import Team, create, make_team, ok
+from ledger.audit import Record, audit_records, load_records
+from ledger.entry import format_ts
+from ledger.report import build_report
+from ledger.storage import entries
+from tests.api.bases import Team, create, make_team, ok, principal_of
 from tests.api.faces import enroll
 from tests.api.helpers import (
     Agent,
@@ -181,3 +199,111 @@ def _preview(client: FlaskClient, admin: Agent) -> Any:
         content_type="multipart/form-data",
         headers=admin.headers,
     )
+
+
+@pytest.fixture
+def pinned(app: Flask) -> Iterator[Callable[[datetime], None]]:
+    """Pin the app's clock (the refusal windows follow it; the rate limiter does not)."""
+    rt = runtime_of(app)
+
+    def pin(when: datetime) -> None:
+        rt.clock = lambda: when
+
+    yield pin
+    rt.clock = utcnow
+
+
+def _records(app: Flask, credential_id: UUID | None, after: int = -1) -> list[Record]:
+    with runtime_of(app).engine.connect() as conn:
+        rows = conn.execute(
+            select(entries.c.body).where(entries.c.seq > after).order_by(entries.c.seq)
+        )
+        records = load_records(bytes(r.body) for r in rows)
+    return [
+        r
+        for r in records
+        if credential_id is None or r.payload.get("credential_id") == str(credential_id)
+    ]
+
+
+def _suspended(client: FlaskClient, team: Team) -> Agent:
+    investigator = make_account(client, team.admin, team.sup, "investigator")
+    ok(
+        client.post(
+            f"/v1/accounts/{investigator.account_id}/suspend",
+            json={"reason": "under internal investigation"},
+            headers=team.admin.headers,
+        )
+    )
+    return investigator
+
+
+def test_a_suspended_flood_adds_two_entries_and_every_refusal_is_accounted_for(
+    app: Flask,
+    client: FlaskClient,
+    team: Team,
+    tighten: Tighten,
+    pinned: Callable[[datetime], None],
+) -> None:
+    tighten(search_rate_limit="1000 per minute", account_rate_limit="1000 per minute")
+    basis = create(client, app, team.inv)
+    flooder = _suspended(client, team)
+    window = window_start(utcnow() + timedelta(minutes=5))
+    pinned(window + timedelta(seconds=1))
+    before = ledger_size(app)
+    started = time.perf_counter()
+    for _ in range(200):
+        assert _search(client, flooder, basis["id"]).status_code == 403
+    elapsed = time.perf_counter() - started
+    flood = _records(app, flooder.credential_id, after=before - 1)
+    assert [r.type for r in flood] == ["search:refuse"]  # 200 refusals, one entry so far
+    with runtime_of(app).engine.connect() as conn:  # the other 199 are counted, durably
+        counted = conn.execute(
+            select(RefusalCount.repeats).where(RefusalCount.credential_id == flooder.credential_id)
+        ).scalar_one()
+    assert counted == 199
+
+    # The next window's first refusal puts the closed window's count on record first.
+    pinned(window + REFUSAL_WINDOW + timedelta(seconds=1))
+    assert _search(client, flooder, basis["id"]).status_code == 403
+    mine = _records(app, flooder.credential_id)
+    assert [r.type for r in mine] == ["search:refuse", "search:refuse_repeats", "search:refuse"]
+    summary = mine[1].payload
+    assert summary["refusals"] == [
+        {"reason": "account-suspended", "first_seq": mine[0].seq, "repeats": 199}
+    ]
+    assert summary["window"]["start"] == format_ts(window)
+    # The content audit and the report count all 201 refusals, and find nothing wrong.
+    audit = audit_records(_records(app, None))
+    assert [v for v in audit.violations if v.rule == "refusal-count"] == []
+    report = build_report(mine)
+    assert report["refused"] == {
+        "total": 201,
+        "by_reason": {"account-suspended": 201},
+        "without_face": 0,
+    }
+    print(f"\n200 refusals in {elapsed:.2f} s: {len(flood)} entry in the window, then 1 summary")
+
+
+def test_refusals_of_many_reasons_add_at_most_the_cap_then_one_summary(
+    app: Flask, client: FlaskClient, team: Team
+) -> None:
+    agent = make_account(client, team.admin, team.sup, "investigator")
+    rt = runtime_of(app)
+    now = window_start(utcnow() + timedelta(minutes=10)) + timedelta(seconds=2)
+    for reason in [f"reason-{i}" for i in range(12)] * 3:
+        with unit_of_work(rt.sessions) as session:
+            record_refusal(
+                session,
+                keys=rt.keys,
+                principal=principal_of(agent),
+                legal_basis_id=None,
+                reason=reason,
+                probe_sha256=None,
+                now=now,
+            )
+    with unit_of_work(rt.sessions) as session:
+        assert summarize_refusals(session, keys=rt.keys, now=now + REFUSAL_WINDOW) >= 1
+    kinds = [r.type for r in _records(app, agent.credential_id)]
+    assert kinds == ["search:refuse"] * MAX_FULL_REFUSALS + ["search:refuse_repeats"]
+    assert build_report(_records(app, agent.credential_id))["refused"]["total"] == 36
