@@ -64,6 +64,8 @@ class Settings:
     tls_key_path: Path = Path()
     max_request_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Search probes (a CCTV still, a phone photo) need far fewer pixels than gallery photos.
+    max_probe_pixels: int = 12_000_000
     credential_ttl_days: int = 90
     ratelimit_storage_uri: str = "memory://"
     registration_rate_limit: str = "10 per hour"

@@ -155,7 +155,12 @@ def prepare_probe(
     Raises the image errors, NoFaceFound, MultipleFaces (listing the faces and their boxes),
     InvalidInput (a face_index or face_box that selects nothing), ProbeQualityTooLow.
     """
-    image = decode_image(data, max_bytes=gallery.max_bytes, max_pixels=gallery.max_pixels)
+    image = decode_image(
+        data,
+        max_bytes=gallery.max_bytes,
+        max_pixels=gallery.max_probe_pixels,
+        limit_name="FACEWARDEN_MAX_PROBE_PIXELS",
+    )
     faces = gallery.analyzer.analyze(image.pixels)
     if not faces:
         raise NoFaceFound("no face was found in the probe (check size, sharpness and framing)")

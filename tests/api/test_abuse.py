@@ -15,6 +15,7 @@ from uuid import UUID
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image as PILImage
 from sqlalchemy import select
 
 from api.context import utcnow
@@ -33,7 +34,7 @@ from ledger.audit import Record, audit_records, load_records
 from ledger.entry import format_ts
 from ledger.report import build_report
 from ledger.storage import entries
-from tests.api.bases import Team, create, make_team, ok, principal_of
+from tests.api.bases import Team, approved, create, make_team, ok, principal_of
 from tests.api.faces import enroll
 from tests.api.helpers import (
     Agent,
@@ -307,3 +308,21 @@ def test_refusals_of_many_reasons_add_at_most_the_cap_then_one_summary(
     kinds = [r.type for r in _records(app, agent.credential_id)]
     assert kinds == ["search:refuse"] * MAX_FULL_REFUSALS + ["search:refuse_repeats"]
     assert build_report(_records(app, agent.credential_id))["refused"]["total"] == 36
+
+
+def test_a_probe_over_the_probe_cap_is_refused_naming_it_and_still_rate_limited(
+    app: Flask, client: FlaskClient, team: Team, tighten: Tighten
+) -> None:
+    probe_cap = runtime_of(app).settings.max_probe_pixels
+    assert probe_cap < runtime_of(app).settings.max_image_pixels
+    width = 4000
+    height = probe_cap // width + 1  # just over the probe cap, far under the gallery's
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height)).save(buffer, "JPEG", quality=10)
+    investigator = make_account(client, team.admin, team.sup, "investigator")
+    basis = approved(client, app, team)
+    tighten(search_rate_limit="1 per minute")
+    refused = problem(_search(client, investigator, basis["id"], buffer.getvalue()), 413)
+    assert refused["type"] == "/problems/image-too-large"
+    assert "FACEWARDEN_MAX_PROBE_PIXELS" in refused["detail"]
+    problem(_search(client, investigator, basis["id"], buffer.getvalue()), 429)
