@@ -18,11 +18,18 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from api.context import runtime, transaction
-from api.ratelimit import check_auth_failures, record_auth_failure
-from governance.credentials import SuspendedCaller, authenticate
+from api.ratelimit import (
+    check_address_failures,
+    check_costly_request,
+    check_key_failures,
+    record_address_failure,
+    record_key_failure,
+)
+from governance.credentials import SuspendedCaller, UnknownCredential, authenticate
 from governance.errors import PermissionDenied, Unauthenticated
 from governance.permissions import Permission
 from governance.principals import Principal, require_scope
+from governance.tokens import parse_api_key
 
 __all__ = [
     "BEARER",
@@ -81,30 +88,45 @@ def _refuse_credentials_in_query() -> None:
 def authenticate_request() -> Principal:
     """Authenticate the current request and remember its principal on ``g.principal``.
 
+    A key id that failed too often is refused whatever the address; unknown keys are counted
+    against the address, and only they are refused there once it has sent too many, so a
+    valid key keeps working from an address that also sends garbage (``api.ratelimit``).
     Raises Unauthenticated (401) without or with a bad key, TooManyRequests (429) after too
-    many failures from this client, PermissionDenied (403) for a suspended account or agency.
+    many failures, PermissionDenied (403) for a suspended account or agency.
     """
     header = request.headers.get("Authorization", "")
     if not header:
         raise Unauthenticated(
             "Send an API key as `Authorization: Bearer fw_...`.", code="missing-credential"
         )
-    check_auth_failures()
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        record_auth_failure()
+        _unknown_key()
         raise Unauthenticated(
             "Only `Authorization: Bearer fw_...` is accepted.", code="malformed-credential"
         )
+    key = parse_api_key(token)
+    if key is not None:
+        check_key_failures(key.lookup_id)
     try:
         with transaction() as session:
             principal = authenticate(session, token=token, now=runtime().now())
+    except UnknownCredential:
+        _unknown_key()
+        raise
     except Unauthenticated:
-        record_auth_failure()
+        if key is not None:  # a wrong secret, or a revoked or expired key: this key's count
+            record_key_failure(key.lookup_id)
         raise
     g.principal = principal
     return principal
+
+
+def _unknown_key() -> None:
+    """Count a key no credential has against the address; refuse once it sent too many."""
+    check_address_failures()
+    record_address_failure()
 
 
 def current_principal() -> Principal:
@@ -117,11 +139,14 @@ def require(
     permission: Permission,
     *,
     on_suspended: Callable[[Principal, SuspendedCaller], None] | None = None,
+    costly: bool = False,
 ) -> Callable[[F], F]:
     """Guard a view: authenticate, then refuse roles that lack ``permission`` (403).
 
     ``on_suspended`` is told when a valid key of a suspended account or agency is refused, so
-    a view can put the refused attempt on record.
+    a view can put the refused attempt on record. A ``costly`` view (it decodes images or may
+    record a refusal) spends one request of the caller's per-credential and per-account rate
+    limits first, suspended callers included, and answers 429 when they are spent.
     """
 
     def decorator(view: F) -> F:
@@ -130,10 +155,14 @@ def require(
             try:
                 principal = authenticate_request()
             except SuspendedCaller as exc:
+                if costly:
+                    check_costly_request(exc.principal)
                 if on_suspended is not None:
                     on_suspended(exc.principal, exc)
                 raise
             require_scope(principal, permission)
+            if costly:
+                check_costly_request(principal)
             return view(*args, **kwargs)
 
         setattr(guarded, REQUIRED_ATTRIBUTE, permission)
@@ -158,9 +187,9 @@ def with_claim_attempt(call: Callable[[], T]) -> T:
 
     Raises TooManyRequests (429) after too many failures, and whatever ``call`` raises.
     """
-    check_auth_failures()
+    check_address_failures()
     try:
         return call()
     except PermissionDenied:
-        record_auth_failure()
+        record_address_failure()
         raise

@@ -487,10 +487,12 @@ def governance_sweep() -> None:
 
     The service settles legal bases as requests arrive; run this from cron, or after
     downtime, so lapsed bases lose their search results even while nobody uses the API, and
-    search records older than FACEWARDEN_SEARCH_RETENTION_DAYS are deleted.
+    search records older than FACEWARDEN_SEARCH_RETENTION_DAYS are deleted. It also records
+    the counts of refused searches of closed windows (search:refuse_repeats).
     """
     from api.resources.legal_bases import lapse_hooks
     from governance.legal_basis import BasisStatus, sweep
+    from governance.refusals import summarize_refusals
 
     settings = _settings()
     expired = lapsed = 0
@@ -511,7 +513,9 @@ def governance_sweep() -> None:
                     click.echo(f"expired {t.basis_id} (case {t.case_number})")
             if not batch:
                 break
-    click.echo(f"swept: {expired} expired, {lapsed} lapsed")
+        with _session(settings) as session:
+            summaries = summarize_refusals(session, keys=keys, now=datetime.now(UTC))
+    click.echo(f"swept: {expired} expired, {lapsed} lapsed, {summaries} refusal counts recorded")
     from datetime import timedelta
 
     from governance.search_records import purge_expired_searches

@@ -123,6 +123,7 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
         keys=keys,
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
+        max_probe_pixels=settings.max_probe_pixels,
     )
 
 

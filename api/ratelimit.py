@@ -1,13 +1,20 @@
-"""Rate limits (flask-limiter): registrations per client, and failed authentications per client.
+"""Rate limits (flask-limiter): registrations per client, failed authentications, costly work.
 
 The storage is ``settings.ratelimit_storage_uri`` (``memory://`` for one process; a Redis or
-Memcached URI when several workers must share counts). Failed authentications are *counted*
-with the limiter's own strategy and storage, so a client that keeps presenting bad keys or
-wrong claim secrets gets 429 with ``Retry-After`` until its window passes.
+Memcached URI when several workers must share counts). Counts use the limiter's own strategy
+and storage; a refused client gets 429 with ``Retry-After`` until its window passes.
+
+Failed authentications are counted where they cannot hurt a bystander: a wrong secret (or a
+revoked or expired key) against the key's lookup id, whatever the address, so a key under brute
+force is locked everywhere; a key that does not exist against the client address, so garbage
+from one address never locks out a valid key sent from the same address. Costly requests
+(searches, enrolments, erasures and their previews) are counted per credential and per
+account, suspended callers included, before any image is read or any refusal is recorded.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -19,17 +26,26 @@ from werkzeug.exceptions import TooManyRequests
 
 from api.context import runtime
 from api.settings import Settings
+from governance.principals import Principal
 
 __all__ = [
-    "check_auth_failures",
+    "check_address_failures",
+    "check_costly_request",
+    "check_key_failures",
     "client_address",
     "init_rate_limits",
     "limiter",
-    "record_auth_failure",
+    "record_address_failure",
+    "record_key_failure",
     "registration_limit",
 ]
 
-_AUTH_FAILURE_NAMESPACE = "auth-failure"
+_ADDRESS_FAILURES = "auth-failure"
+_KEY_FAILURES = "auth-failure-key"
+_COSTLY_PER_CREDENTIAL = "costly-credential"
+_COSTLY_PER_ACCOUNT = "costly-account"
+
+log = logging.getLogger("facewarden.api")
 
 
 def client_address() -> str:
@@ -54,26 +70,83 @@ def registration_limit() -> str:
     return runtime().settings.registration_rate_limit
 
 
+def _refuse_when_spent(item: RateLimitItem, namespace: str, key: str, what: str) -> None:
+    """Raise TooManyRequests (429, with Retry-After) when ``key`` has no request left."""
+    if limiter.limiter.test(item, namespace, key):
+        return
+    stats = limiter.limiter.get_window_stats(item, namespace, key)
+    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    raise TooManyRequests(description=f"{what}; at most {item}", retry_after=retry_after)
+
+
 def _failure_item() -> RateLimitItem:
     return parse(runtime().settings.auth_failure_rate_limit)
 
 
-def check_auth_failures() -> None:
-    """Refuse a client that has failed to authenticate too often in the current window.
+def check_address_failures() -> None:
+    """Refuse a client address that presented too many unknown keys or wrong claim secrets.
 
     Raises TooManyRequests (429) carrying Retry-After.
     """
-    item, key = _failure_item(), client_address()
-    if limiter.limiter.test(item, _AUTH_FAILURE_NAMESPACE, key):
-        return
-    stats = limiter.limiter.get_window_stats(item, _AUTH_FAILURE_NAMESPACE, key)
-    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-    raise TooManyRequests(
-        description=f"too many failed authentications; at most {item}",
-        retry_after=retry_after,
+    _refuse_when_spent(
+        _failure_item(),
+        _ADDRESS_FAILURES,
+        client_address(),
+        "too many failed authentications from this address",
     )
 
 
-def record_auth_failure() -> None:
-    """Count one failed authentication (bad key, wrong claim secret) against the client."""
-    limiter.limiter.hit(_failure_item(), _AUTH_FAILURE_NAMESPACE, client_address())
+def record_address_failure() -> None:
+    """Count one unknown key or wrong claim secret against the client address."""
+    limiter.limiter.hit(_failure_item(), _ADDRESS_FAILURES, client_address())
+
+
+def check_key_failures(lookup_id: str) -> None:
+    """Refuse a key whose lookup id was presented with a wrong secret too often, from anywhere.
+
+    Raises TooManyRequests (429) carrying Retry-After.
+    """
+    _refuse_when_spent(
+        _failure_item(),
+        _KEY_FAILURES,
+        lookup_id,
+        "too many failed authentications of this key; it is locked until the window passes",
+    )
+
+
+def record_key_failure(lookup_id: str) -> None:
+    """Count one failed authentication (wrong secret, revoked or expired) against a key id."""
+    limiter.limiter.hit(_failure_item(), _KEY_FAILURES, lookup_id)
+
+
+def check_costly_request(principal: Principal) -> None:
+    """Spend one costly request of the caller's credential and account, or refuse it.
+
+    Raises TooManyRequests (429) carrying Retry-After; nothing is counted then.
+    """
+    settings = runtime().settings
+    budgets = (
+        (
+            parse(settings.search_rate_limit),
+            _COSTLY_PER_CREDENTIAL,
+            str(principal.credential_id),
+            "too many searches, enrolments or erasures with this API key",
+        ),
+        (
+            parse(settings.account_rate_limit),
+            _COSTLY_PER_ACCOUNT,
+            str(principal.account_id),
+            "too many searches, enrolments or erasures by this account",
+        ),
+    )
+    try:
+        for item, namespace, key, what in budgets:
+            _refuse_when_spent(item, namespace, key, what)
+    except TooManyRequests:
+        log.warning(
+            "costly request rate-limited",
+            extra={"credential_id": str(principal.credential_id)},
+        )
+        raise
+    for item, namespace, key, _what in budgets:
+        limiter.limiter.hit(item, namespace, key)

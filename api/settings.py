@@ -23,6 +23,12 @@ PREFIX = "FACEWARDEN_"
 
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+_RATE_LIMITS = (
+    "registration_rate_limit",
+    "auth_failure_rate_limit",
+    "search_rate_limit",
+    "account_rate_limit",
+)
 
 
 class ConfigError(Exception):
@@ -58,10 +64,17 @@ class Settings:
     tls_key_path: Path = Path()
     max_request_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Search probes (a CCTV still, a phone photo) need far fewer pixels than gallery photos.
+    max_probe_pixels: int = 12_000_000
     credential_ttl_days: int = 90
     ratelimit_storage_uri: str = "memory://"
     registration_rate_limit: str = "10 per hour"
+    # Failed authentications: per key id (wrong secret), and per address (unknown keys only).
     auth_failure_rate_limit: str = "20 per minute"
+    # Costly requests (searches, enrolments, erasures and their previews) per credential and
+    # per account; suspended callers are counted too.
+    search_rate_limit: str = "30 per minute"
+    account_rate_limit: str = "60 per minute"
     urgent_ratification_hours: int = 48
     # Legal bases: the offence allowlist (see governance.offences), the policy caps, and how
     # often a request may trigger the sweep of due expiries and lapses.
@@ -131,6 +144,7 @@ class Settings:
                 kwargs[name] = secret
         settings = cls(**kwargs)
         settings._check_index()
+        settings._check_rate_limits()
         return settings
 
     def _check_index(self) -> None:
@@ -149,6 +163,18 @@ class Settings:
                 f"{PREFIX}MILVUS_INDEX=HNSW needs a Milvus server (milvus-lite has no HNSW): set "
                 f"{PREFIX}MILVUS_URI to http://host:19530, or use FLAT"
             )
+
+    def _check_rate_limits(self) -> None:
+        from limits import parse  # here, so reading settings stays free of third-party imports
+
+        for name in _RATE_LIMITS:
+            value = getattr(self, name)
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{PREFIX}{name.upper()}={value!r} is not a rate limit such as '30 per minute'"
+                ) from exc
 
     @property
     def milvus_is_local(self) -> bool:

@@ -1,8 +1,10 @@
 """Uploaded images in: identify by content, bound size before decoding, decode to BGR uint8.
 
 Only JPEG, PNG and WebP are accepted, recognised by their magic bytes, never by file name or
-Content-Type. Byte size and pixel dimensions are checked from the header alone, so a small file
-declaring a huge canvas is refused without allocating it.
+Content-Type. Byte size, pixel dimensions and bit depth are checked from the header alone (by
+our limit, with our message, before Pillow's own bomb check), so a small file declaring a huge
+canvas is refused without allocating it. Decoding then makes no float copy: at most a few bytes
+per pixel beyond Pillow's own buffer (``bench/decode.py`` measures it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from biometrics.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
 from biometrics.ports import ImageArray
@@ -22,6 +32,7 @@ from biometrics.ports import ImageArray
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_PROBE_PIXELS",
     "SUPPORTED_FORMATS",
     "DecodedImage",
     "decode_image",
@@ -30,9 +41,17 @@ __all__ = [
 
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS: Final = 40_000_000
+DEFAULT_MAX_PROBE_PIXELS: Final = 12_000_000
 SUPPORTED_FORMATS: Final = ("jpeg", "png", "webp")
 
-_PIL_NAMES: Final = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+# The format's own class parses the header without Pillow's bomb check, which would refuse
+# with its own text above its own limit; ours applies, naming the setting.
+_HEADER_READERS: Final[dict[str, type[ImageFile.ImageFile]]] = {
+    "jpeg": JpegImagePlugin.JpegImageFile,
+    "png": PngImagePlugin.PngImageFile,
+    "webp": WebPImagePlugin.WebPImageFile,
+}
+_ROWS_PER_CHUNK: Final = 256  # 16-bit rows rescaled at a time, to bound the temporary copy
 # Alpha is flattened onto white: the usual background of identity and custody photos.
 _BACKGROUND: Final = (255, 255, 255)
 _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
@@ -80,12 +99,14 @@ def decode_image(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    limit_name: str = "max_pixels",
 ) -> DecodedImage:
     """Validate and decode an uploaded image.
 
-    Checks, in order: byte size; format by magic bytes; pixel dimensions from the header; then a
-    full decode, EXIF orientation, and conversion of palette, alpha, grey, CMYK and 16-bit modes
-    to 8-bit RGB (returned as BGR).
+    Checks, in order: byte size; format by magic bytes; pixel dimensions and bit depth from the
+    header (a 16-bit PNG counts each pixel twice against ``max_pixels``, the setting
+    ``limit_name`` names in the message); then the first frame's full decode, EXIF orientation,
+    and conversion of palette, alpha, grey, CMYK and 16-bit modes to 8-bit RGB (as BGR).
 
     Raises ImageTooLarge, UnsupportedImageType, InvalidImage.
     """
@@ -102,28 +123,20 @@ def decode_image(
         with warnings.catch_warnings():
             # Our own pixel limit applies below; Pillow's bomb warning would only duplicate it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[_PIL_NAMES[fmt]])
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(
-            f"image declares too many pixels: {exc}", limit=max_pixels, actual=max_pixels + 1
-        ) from exc
+            image: Image.Image = _HEADER_READERS[fmt](io.BytesIO(data))
     except _DECODE_ERRORS as exc:
         raise InvalidImage(f"not a readable {fmt.upper()} image: {exc}") from exc
     with image:
         width, height = image.size
         if width <= 0 or height <= 0:
             raise InvalidImage(f"{fmt.upper()} image declares an empty {width}x{height} canvas")
-        if width * height > max_pixels:
-            raise ImageTooLarge(
-                f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
-                limit=max_pixels,
-                actual=width * height,
-            )
+        _check_pixels(fmt, data, width, height, max_pixels, limit_name)
         try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            rgb = _to_rgb(upright)
-            pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+            pixels = _bgr(_to_rgb(upright))
         except _DECODE_ERRORS as exc:
             raise InvalidImage(f"{fmt.upper()} image is truncated or corrupt: {exc}") from exc
     return DecodedImage(
@@ -135,13 +148,38 @@ def decode_image(
     )
 
 
+def _check_pixels(
+    fmt: str, data: bytes, width: int, height: int, max_pixels: int, limit_name: str
+) -> None:
+    # PNG's IHDR holds the bit depth at byte 24 (RFC 2083 §4.1.1); JPEG and WebP are 8-bit here.
+    sixteen = fmt == "png" and len(data) > 24 and data[24] == 16
+    cost = width * height * (2 if sixteen else 1)
+    # Pillow's own bomb limit stays a ceiling even when the setting is above it.
+    ceiling = 2 * (Image.MAX_IMAGE_PIXELS or max_pixels)
+    if cost > min(max_pixels, ceiling):
+        depth = " at 16 bits (each pixel counts twice)" if sixteen else ""
+        above = f", and none above {ceiling} is ever decoded" if cost > ceiling else ""
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels{depth}; the limit is "
+            f"{max_pixels} ({limit_name}){above}: send a smaller image",
+            limit=min(max_pixels, ceiling),
+            actual=cost,
+        )
+
+
+def _bgr(rgb: Image.Image) -> ImageArray:
+    """H x W x 3 BGR uint8 in one copy: the channels are swapped in place."""
+    pixels = np.array(rgb, dtype=np.uint8)
+    red = pixels[:, :, 0].copy()
+    pixels[:, :, 0] = pixels[:, :, 2]
+    pixels[:, :, 2] = red
+    return pixels
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """8-bit RGB from any Pillow mode; alpha flattened onto white, 16-bit scaled, not clipped."""
     if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        grey = np.clip(values * (255.0 / top), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
+        return Image.fromarray(_grey8(image)).convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
@@ -152,3 +190,15 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode != "RGB":
         return image.convert("RGB")
     return image
+
+
+def _grey8(image: Image.Image) -> ImageArray:
+    """16-bit (or 32-bit) grey scaled to 8 bits, rounded, in row chunks: no float64 copy."""
+    values = np.asarray(image)
+    wide = image.mode.startswith("I;16") or int(values.max(initial=0)) > 255
+    top = 65535 if wide else 255
+    grey = np.empty(values.shape, dtype=np.uint8)
+    for row in range(0, values.shape[0], _ROWS_PER_CHUNK):
+        chunk = np.clip(values[row : row + _ROWS_PER_CHUNK], 0, top).astype(np.int64)
+        grey[row : row + _ROWS_PER_CHUNK] = (chunk * 255 + top // 2) // top
+    return grey

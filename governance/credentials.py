@@ -54,6 +54,7 @@ __all__ = [
     "CredentialInfo",
     "IssuedCredential",
     "SuspendedCaller",
+    "UnknownCredential",
     "authenticate",
     "create_credential",
     "get_credential",
@@ -171,6 +172,15 @@ def issue_credential(
     return IssuedCredential(credential=_info(row, now), api_key=key.token)
 
 
+class UnknownCredential(Unauthenticated):
+    """No valid credential was presented.
+
+    Raised when no credential has the key's lookup id, or the text is not shaped like a key, so
+    the API can count such guesses per client address and a wrong secret per lookup id. It
+    answers exactly as a wrong secret does (same code, title and detail).
+    """
+
+
 class SuspendedCaller(PermissionDenied):
     """A valid key whose account or agency is suspended; ``principal`` says whose it is."""
 
@@ -183,7 +193,8 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
     """Check an API key and its account and agency; record when it was last used (to the
     minute: ``LAST_USED_PRECISION``).
 
-    Raises Unauthenticated for an unknown, malformed, wrong, revoked or expired key, and
+    Raises UnknownCredential (an Unauthenticated) for a malformed key or one whose lookup id
+    no credential has, Unauthenticated for a wrong secret or a revoked or expired key, and
     SuspendedCaller (a PermissionDenied) when the key is good but its account or agency is
     suspended.
     """
@@ -193,7 +204,8 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
         row = session.execute(_KEY_LOOKUP, {"lookup_id": key.lookup_id}).first()
     # Compare even when nothing was found, so a miss costs the same time as a wrong secret.
     if not matches(key.secret if key else token, row.secret_hash if row else None) or row is None:
-        raise Unauthenticated("The API key is not valid.", code="invalid-credential")
+        unknown = UnknownCredential if row is None else Unauthenticated
+        raise unknown("The API key is not valid.", code="invalid-credential")
     if row.revoked_at is not None:
         raise Unauthenticated("The API key has been revoked.", code="credential-revoked")
     if row.expires_at <= now:

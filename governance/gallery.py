@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from biometrics.errors import BiometricsError, NoFaceFound
-from biometrics.images import DecodedImage, decode_image
+from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
 from biometrics.index import IndexedFace, VectorIndex
 from biometrics.ports import Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
@@ -75,6 +75,8 @@ class Gallery:
     keys: SigningKeys
     max_bytes: int
     max_pixels: int
+    # Search probes are capped apart from (and below) gallery photos.
+    max_probe_pixels: int = DEFAULT_MAX_PROBE_PIXELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +132,21 @@ class PhotoInfo:
     faces: tuple[FaceInfo, ...]
 
 
+def _decode(gallery: Gallery, data: bytes) -> DecodedImage:
+    return decode_image(
+        data,
+        max_bytes=gallery.max_bytes,
+        max_pixels=gallery.max_pixels,
+        limit_name="FACEWARDEN_MAX_IMAGE_PIXELS",
+    )
+
+
 def prepare_photo(gallery: Gallery, data: bytes) -> PreparedPhoto:
     """Decode and analyse one photo.
 
     Raises UnsupportedImageType, ImageTooLarge, InvalidImage, NoFaceFound, ModelError.
     """
-    image = decode_image(data, max_bytes=gallery.max_bytes, max_pixels=gallery.max_pixels)
+    image = _decode(gallery, data)
     faces = gallery.analyzer.analyze(image.pixels)
     if not faces:
         raise NoFaceFound("no face was found in the photo (check size, sharpness and framing)")
@@ -153,7 +164,7 @@ def prepare_photos(
     decoded: list[tuple[int, bytes, DecodedImage]] = []
     for data in blobs_of_photos:
         try:
-            image = decode_image(data, max_bytes=gallery.max_bytes, max_pixels=gallery.max_pixels)
+            image = _decode(gallery, data)
         except BiometricsError as exc:
             results.append(exc)
             continue

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.models import Base, UtcDateTime
 
-__all__ = ["VERDICTS", "Review", "Search", "SearchCandidate"]
+__all__ = ["VERDICTS", "RefusalCount", "Review", "Search", "SearchCandidate"]
 
 VERDICTS = ("possible_match", "no_match", "inconclusive")
 
@@ -113,3 +113,25 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     search: Mapped[Search] = relationship(back_populates="reviews")
+
+
+class RefusalCount(Base):
+    """Searches refused to one credential in one window for one reason.
+
+    The first is recorded in full (``first_seq``, the ``search:refuse`` entry; None when the
+    window's cap on full entries was reached), the others are only counted in ``repeats``,
+    which a ``search:refuse_repeats`` entry (``summary_seq``) puts on record once the window
+    has closed. The count commits with each refusal, so a crash loses none.
+    """
+
+    __tablename__ = "refusal_counts"
+    __table_args__ = (CheckConstraint("repeats >= 0", name="repeats"),)
+
+    credential_id: Mapped[UUID] = mapped_column(ForeignKey("credentials.id"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True, index=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"))
+    first_seq: Mapped[int | None] = mapped_column(Integer)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    summary_seq: Mapped[int | None] = mapped_column(Integer)

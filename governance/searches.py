@@ -28,6 +28,7 @@ from governance.gallery import Gallery, gallery_size
 from governance.gallery_models import GalleryFace, GalleryPhoto
 from governance.legal_basis import consume_search
 from governance.principals import Principal, actor_of
+from governance.refusals import record_refusal_entry
 from governance.search_models import Search, SearchCandidate
 from governance.sources import blocked_sites
 from ledger.entry import EntryType
@@ -154,7 +155,12 @@ def prepare_probe(
     Raises the image errors, NoFaceFound, MultipleFaces (listing the faces and their boxes),
     InvalidInput (a face_index or face_box that selects nothing), ProbeQualityTooLow.
     """
-    image = decode_image(data, max_bytes=gallery.max_bytes, max_pixels=gallery.max_pixels)
+    image = decode_image(
+        data,
+        max_bytes=gallery.max_bytes,
+        max_pixels=gallery.max_probe_pixels,
+        limit_name="FACEWARDEN_MAX_PROBE_PIXELS",
+    )
     faces = gallery.analyzer.analyze(image.pixels)
     if not faces:
         raise NoFaceFound("no face was found in the probe (check size, sharpness and framing)")
@@ -427,13 +433,19 @@ def record_refusal(
     reason: str,
     probe_sha256: str | None,
     now: datetime,
-) -> None:
-    """Append ``search:refuse`` for a search that was refused (its own unit of work)."""
-    record(
+) -> int | None:
+    """Put a refused search on record (its own unit of work): ``search:refuse`` in full for the
+    first refusal of its reason in the credential's window, a count otherwise, summarized in
+    ``search:refuse_repeats`` when the window closes (``governance.refusals``).
+
+    Returns the seq of the full entry, or None when the refusal was counted.
+    Raises LedgerUnavailable.
+    """
+    return record_refusal_entry(
         session,
         keys=keys,
-        entry_type=EntryType.SEARCH_REFUSE,
-        actor=actor_of(principal),
+        principal=principal,
+        reason=reason,
         payload={
             "agency_id": str(principal.agency_id) if principal.agency_id else None,
             "account_id": str(principal.account_id),

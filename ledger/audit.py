@@ -53,6 +53,8 @@ RULES: Mapping[str, str] = {
     "lead-reviewers": "a confirmed lead lacks two distinct reviewers saying possible_match",
     "erased-face-returned": "a search returned a face after its erasure",
     "blocked-site-returned": "a search returned a face of a blocked source site",
+    "refusal-count": "a count of repeated refusals names no refusal of its credential and "
+    "reason, or counts a window twice",
 }
 
 _ENDED = {
@@ -103,6 +105,8 @@ class AuditReport:
     entries: int
     searches: int
     violations: tuple[Violation, ...]
+    # Refused searches: each search:refuse entry plus the repeats search:refuse_repeats counts.
+    refusals: int = 0
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,7 @@ class AuditReport:
             "ok": self.ok,
             "entries": self.entries,
             "searches": self.searches,
+            "refusals": self.refusals,
             "violations": [
                 {"seq": v.seq, "rule": v.rule, "message": v.message} for v in self.violations
             ],
@@ -180,6 +185,8 @@ class _Replay:
     erased: dict[str, int] = field(default_factory=dict)  # sha256(face id) -> erasure seq
     blocked: dict[str, int] = field(default_factory=dict)  # site -> seq of the block
     deleted: set[str] = field(default_factory=set)  # searches whose results were deleted
+    refused: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> credential, reason
+    counted: set[tuple[str, str]] = field(default_factory=set)  # (credential, window start)
     found: list[Violation] = field(default_factory=list)
 
     def flag(self, r: Record, rule: str, message: str) -> None:
@@ -367,6 +374,29 @@ def _settle_urgent(state: _Replay, last: Record | None, grace: timedelta) -> Non
             )
 
 
+def _check_refusal_counts(state: _Replay, r: Record) -> int:
+    """The repeats a ``search:refuse_repeats`` entry counts; flags what does not add up."""
+    credential = str(r.payload.get("credential_id"))
+    window = (credential, str((r.payload.get("window") or {}).get("start")))
+    if window in state.counted:
+        state.flag(r, "refusal-count", f"the window {window[1]} of {credential} is counted twice")
+    state.counted.add(window)
+    total = 0
+    for item in r.payload.get("refusals") or []:
+        repeats, first = int(item.get("repeats") or 0), item.get("first_seq")
+        if repeats <= 0 or (
+            first is not None and state.refused.get(int(first)) != (credential, item.get("reason"))
+        ):
+            state.flag(
+                r,
+                "refusal-count",
+                f"{repeats} repeat(s) of {item.get('reason')!r} point at entry {first}, "
+                f"which is no such refusal of credential {credential}",
+            )
+        total += max(repeats, 0)
+    return total
+
+
 def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRACE) -> AuditReport:
     """Replay ``records`` (in seq order) and list every violation.
 
@@ -375,7 +405,7 @@ def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRAC
     entries out of order.
     """
     state = _Replay()
-    count = searches = 0
+    count = searches = refusals = 0
     last: Record | None = None
     for r in records:
         if r.seq != count:
@@ -389,15 +419,21 @@ def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRAC
             _check_basis(state, r)
             _check_candidates(state, r)
         elif r.type == "search:refuse":
+            refusals += 1
             credential = str(r.payload.get("credential_id"))
+            state.refused[r.seq] = (credential, str(r.payload.get("reason")))
             if credential in state.revoked:
                 state.flag(r, "credential-revoked", f"credential {credential} was revoked")
+        elif r.type == "search:refuse_repeats":
+            refusals += _check_refusal_counts(state, r)
         elif r.type == "review:record":
             _check_review(state, r)
         _track(state, r)
     _settle_urgent(state, last, grace)
     ordered = sorted(state.found, key=lambda v: (v.seq, v.rule))
-    return AuditReport(entries=count, searches=searches, violations=tuple(ordered))
+    return AuditReport(
+        entries=count, searches=searches, violations=tuple(ordered), refusals=refusals
+    )
 
 
 def audit_entries(lines: Iterable[bytes], *, grace: timedelta = _DEFAULT_GRACE) -> AuditReport:

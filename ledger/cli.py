@@ -273,7 +273,7 @@ def _audit(args: argparse.Namespace) -> int:
         verdict = "OK " if result.ok else "FAILED"
         print(
             f"{verdict} {len(result.violations)} violation(s) in {result.entries} entries "
-            f"({result.searches} searches)"
+            f"({result.searches} searches, {result.refusals} refused)"
         )
         for v in result.violations:
             print(f"  seq {v.seq:<6} {v.rule:<22} {v.message}")

@@ -83,6 +83,9 @@ class EntryType(StrEnum):
     LEGAL_BASIS_LAPSE = "legal_basis:lapse"
     SEARCH_RUN = "search:run"
     SEARCH_REFUSE = "search:refuse"
+    # Refusals of one credential in one window counted, not recorded one by one (see
+    # docs/ledger.md): the total refused is the search:refuse entries plus these counts.
+    SEARCH_REFUSE_REPEATS = "search:refuse_repeats"
     SEARCH_PURGE = "search:purge"
     SEARCH_RESULTS_DELETE = "search:results_delete"
     REVIEW_RECORD = "review:record"

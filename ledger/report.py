@@ -63,7 +63,11 @@ def build_report(
     leads: set[tuple[str, str]] = set()
     candidates = searches = entries = erasures = erased_faces = purges = purged_faces = 0
     for r in records:
-        if (lo is not None and r.ts < lo) or (hi is not None and r.ts >= hi):
+        # Counted refusals belong to the window they happened in, not to when it was recorded.
+        when = r.ts
+        if r.type == "search:refuse_repeats":
+            when = str((r.payload.get("window") or {}).get("start") or r.ts)
+        if (lo is not None and when < lo) or (hi is not None and when >= hi):
             continue
         entries += 1
         p = r.payload
@@ -78,6 +82,9 @@ def build_report(
             packs[(str(pack.get("name")), str(pack.get("version")))] += 1
         elif r.type == "search:refuse":
             refused[str(p.get("reason"))] += 1
+        elif r.type == "search:refuse_repeats":
+            for item in p.get("refusals") or []:
+                refused[str(item.get("reason"))] += int(item.get("repeats") or 0)
         elif r.type == "review:record":
             leads.update((str(p.get("search_id")), str(f)) for f in p.get("confirmed_leads") or [])
         elif r.type == "legal_basis:ratify":

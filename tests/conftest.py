@@ -93,6 +93,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
             "database_url": database_url,
             "ledger_origin": "test.facewarden.local/ledger",
             "models_dir": str(models_dir_for_tests()),
+            # One investigator runs the suite's searches faster than any person would; the
+            # limits themselves are tested with tighter values (tests/api/test_abuse.py).
+            "search_rate_limit": "1000 per minute",
+            "account_rate_limit": "1000 per minute",
         }
     )
 

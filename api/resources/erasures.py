@@ -38,7 +38,7 @@ def _erasure_threshold() -> float:
 
 @blp.route("/preview")
 class ErasurePreview(MethodView):
-    @require(Permission.ERASURE)
+    @require(Permission.ERASURE, costly=True)
     @blp.arguments(ImageFileSchema, location="files")
     @blp.response(200, ProbePreviewSchema)
     def post(self, files: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class ErasurePreview(MethodView):
 
 @blp.route("")
 class Erasures(MethodView):
-    @require(Permission.ERASURE)
+    @require(Permission.ERASURE, costly=True)
     @blp.arguments(ProbeFileSchema, location="files")
     @blp.arguments(ErasureFormSchema, location="form")
     @blp.response(201, ErasureSchema)

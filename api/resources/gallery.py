@@ -34,7 +34,7 @@ blp = Blueprint(
 
 @blp.route("/photos")
 class Photos(MethodView):
-    @require(Permission.GALLERY_ENROLL)
+    @require(Permission.GALLERY_ENROLL, costly=True)
     @blp.arguments(ImageFileSchema, location="files")
     @blp.arguments(EnrollFormSchema, location="form")
     @blp.response(201, PhotoSchema)

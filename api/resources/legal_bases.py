@@ -37,6 +37,7 @@ from governance.audit import SigningKeys
 from governance.legal_basis import BasisDraft, BasisInfo, BasisPolicy, LapseHook, Ratification
 from governance.offences import OffenceCatalogue, OffenceCategory, parse_offence_categories
 from governance.permissions import Permission
+from governance.refusals import summarize_refusals
 from governance.search_records import lapse_hook
 
 __all__ = ["blp", "lapse_hooks", "policy"]
@@ -109,6 +110,10 @@ def _sweep_if_due() -> None:
     try:
         with transaction() as session:
             swept = service.sweep(session, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=now)
+        # The same throttle puts closed windows' refusal counts on record, so they reach the
+        # ledger within a sweep interval of their window's end even if the caller goes quiet.
+        with transaction() as session:
+            summarize_refusals(session, keys=rt.keys, now=now)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return

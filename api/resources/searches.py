@@ -76,7 +76,7 @@ def _refuse_suspended(principal: Principal, error: SuspendedCaller) -> None:
 
 @blp.route("")
 class Searches(MethodView):
-    @require(Permission.SEARCH_RUN, on_suspended=_refuse_suspended)
+    @require(Permission.SEARCH_RUN, on_suspended=_refuse_suspended, costly=True)
     @blp.arguments(ImageFileSchema, location="files")
     @blp.arguments(SearchFormSchema, location="form")
     @blp.response(201, SearchOutcomeSchema)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from api.context import utcnow
 from governance.credentials import MAX_ACTIVE_CREDENTIALS
 from governance.models import Credential
-from governance.tokens import digest, parse_api_key
+from governance.tokens import digest, new_api_key, parse_api_key
 from tests.api.helpers import (
     Agent,
     bearer,
@@ -174,19 +174,22 @@ def test_active_credentials_are_capped(client: FlaskClient, supervisor: Agent) -
     assert problem(capped, 409)["type"] == "/problems/too-many-credentials"
 
 
-def test_failed_authentications_are_rate_limited_per_client(
+def test_unknown_keys_are_rate_limited_per_client(
     app: Flask, client: FlaskClient, supervisor: Agent
 ) -> None:
     limit = int(runtime_of(app).settings.auth_failure_rate_limit.split()[0])
     address = fresh_address()
-    wrong = bearer(supervisor.token[:-4] + "aaaa")
     for _ in range(limit):
         response = client.get(
-            "/v1/accounts/me", headers=wrong, environ_base={"REMOTE_ADDR": address}
+            "/v1/accounts/me",
+            headers=bearer(new_api_key().token),
+            environ_base={"REMOTE_ADDR": address},
         )
         assert response.status_code == 401
     blocked = client.get(
-        "/v1/accounts/me", headers=supervisor.headers, environ_base={"REMOTE_ADDR": address}
+        "/v1/accounts/me",
+        headers=bearer(new_api_key().token),
+        environ_base={"REMOTE_ADDR": address},
     )
     problem(blocked, 429)
     assert int(blocked.headers["Retry-After"]) >= 1

@@ -46,6 +46,8 @@ def fresh_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
             "ledger_origin": "accuracy.facewarden.local/ledger",
             "models_dir": str(settings.models_dir),
             "max_searches_per_basis": "50",
+            "search_rate_limit": "100000 per minute",
+            "account_rate_limit": "100000 per minute",
         }
     )
     initialize(own, tls=False, progress=lambda _m: None)

@@ -277,3 +277,39 @@ def test_corrupted_real_images_decode_or_fail_cleanly(
     except ImageError:
         return
     assert decoded.pixels.ndim == 3
+
+
+def _grey16(width: int, height: int) -> bytes:
+    ramp = np.tile((np.arange(width, dtype=np.uint32) * 65535 // max(width - 1, 1)), (height, 1))
+    return _encode(Image.fromarray(ramp.astype(np.uint16)), "PNG")
+
+
+def test_a_sixteen_bit_png_counts_each_pixel_twice_from_its_header() -> None:
+    data = _grey16(1000, 1000)
+    with pytest.raises(ImageTooLarge, match=r"16 bits .* the limit is 1500000 \(LIMIT\)"):
+        decode_image(data, max_pixels=1_500_000, limit_name="LIMIT")
+    assert decode_image(data, max_pixels=2_000_000).width == 1000
+
+
+def test_sixteen_bit_decoding_makes_no_float_copy() -> None:
+    data = _grey16(2000, 2000)
+    tracemalloc.start()
+    decoded = decode_image(data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert (decoded.pixels[0, 0, 0], decoded.pixels[0, -1, 0]) == (0, 255)
+    # Six bytes a pixel (the 16-bit copy, the 8-bit grey and the BGR result); a float64
+    # rescale took 24.
+    assert peak < 8 * 2000 * 2000
+
+
+def test_above_pillows_own_limit_the_message_is_ours() -> None:
+    with pytest.raises(ImageTooLarge) as refused:
+        decode_image(
+            _png_header_only(50_000, 50_000),
+            max_pixels=10**12,
+            limit_name="FACEWARDEN_MAX_IMAGE_PIXELS",
+        )
+    message = str(refused.value)
+    assert "the limit is 1000000000000 (FACEWARDEN_MAX_IMAGE_PIXELS)" in message
+    assert "decompression bomb" not in message.lower()

@@ -317,3 +317,42 @@ def test_entry_lines_are_read_and_checked_for_order() -> None:
         audit_entries(lines[1:])
     with pytest.raises(AuditError, match="line 1"):
         audit_entries([b"[1, 2]"])
+
+
+def _repeats(h: History, first: int | None, repeats: int, *, reason: str = "no-face") -> int:
+    return h.add(
+        "search:refuse_repeats",
+        "facewarden",
+        credential_id=CRED[INV],
+        account_id=INV,
+        agency_id=AGENCY,
+        window={"start": ts(T0), "end": ts(T0 + timedelta(minutes=1))},
+        refusals=[{"reason": reason, "first_seq": first, "repeats": repeats}],
+    )
+
+
+def test_counted_refusals_are_added_to_the_recorded_ones() -> None:
+    h = lawful()
+    first = next(r.seq for r in h.records if r.type == "search:refuse")
+    _repeats(h, first, 41)
+    report = audit_records(h.records)
+    assert report.ok and report.refusals == 42
+    assert report.to_json()["refusals"] == 42
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h, first: _repeats(h, first + 1, 3),  # points at no refusal
+        lambda h, first: _repeats(h, first, 3, reason="legal-basis-pending"),  # another reason
+        lambda h, first: (_repeats(h, first, 3), _repeats(h, first, 3))[1],  # a window twice
+        lambda h, first: _repeats(h, first, 0),  # counts nothing
+    ],
+    ids=["wrong-entry", "wrong-reason", "window-twice", "zero"],
+)
+def test_a_count_that_does_not_add_up_is_flagged(tamper: Callable[[History, int], int]) -> None:
+    h = lawful()
+    first = next(r.seq for r in h.records if r.type == "search:refuse")
+    seq = tamper(h, first)
+    report = audit_records(h.records)
+    assert [(v.seq, v.rule) for v in report.violations] == [(seq, "refusal-count")]

@@ -78,3 +78,21 @@ def test_svg_chart_is_well_formed_with_a_bar_per_month() -> None:
     assert float(bars[0].get("height", 0)) == 5 * float(bars[1].get("height", 0))
     empty = ET.fromstring(report_svg(build_report([])))
     assert "no searches" in ET.tostring(empty, encoding="unicode")
+
+
+def test_counted_refusals_are_in_the_figures_of_their_window() -> None:
+    h = lawful()
+    first = next(r.seq for r in h.records if r.type == "search:refuse")
+    h.later(timedelta(days=40))  # recorded in December, for a window of November
+    h.add(
+        "search:refuse_repeats",
+        "facewarden",
+        credential_id="cred-inv",
+        account_id=INV,
+        agency_id=AGENCY,
+        window={"start": "2026-11-30T23:59:00.000000Z", "end": "2026-12-01T00:00:00.000000Z"},
+        refusals=[{"reason": "no-face", "first_seq": first, "repeats": 9}],
+    )
+    november = build_report(h.records, end="2026-12-01")
+    assert november["refused"] == {"total": 10, "by_reason": {"no-face": 10}, "without_face": 10}
+    assert build_report(h.records, start="2026-12-01")["refused"]["total"] == 0
