@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from biometrics.index import Hit
@@ -266,9 +266,14 @@ def _reach(
         raise NotFound("No such erasure request.")
     if principal.account_id != row.requested_by:
         if row.confirmer_id is None:
-            row.confirmer_id = principal.account_id
-            session.flush()
-        elif row.confirmer_id != principal.account_id:
+            # Conditional, so that of two admins opening it at once only one becomes confirmer.
+            session.execute(
+                update(ErasureRequest)
+                .where(ErasureRequest.id == row.id, ErasureRequest.confirmer_id.is_(None))
+                .values(confirmer_id=principal.account_id)
+            )
+            session.refresh(row, ["confirmer_id"])
+        if row.confirmer_id != principal.account_id:
             # Its matches stay between the two administrators deciding it.
             raise NotFound("No such erasure request.")
     if pending and row.status != "pending":
