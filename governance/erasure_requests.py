@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from biometrics.index import Hit
+from biometrics.ports import Face
 from governance.audit import record
 from governance.erasure import ErasureResult, erase_photos, photos_where
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -37,7 +38,9 @@ from ledger.entry import EntryType
 __all__ = [
     "MAX_PROBE_MATCHES",
     "ErasureRequestView",
+    "MultipleFaces",
     "ProbeMatch",
+    "choose_face",
     "confirm_erasure",
     "find_matches",
     "open_erasure_request",
@@ -70,18 +73,45 @@ class ErasureRequestView:
     matches: tuple[ProbeMatch, ...]
 
 
-def find_matches(gallery: Gallery, prepared: PreparedPhoto, threshold: float) -> list[Hit]:
-    """Every gallery face matching any face of the probe at or above ``threshold``, best first.
+class MultipleFaces(InvalidInput):
+    """The probe holds several faces: say which one is the data subject's."""
+
+    code = "multiple-faces"
+
+
+def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
+    """The data subject's face in the probe: the only one, or the one ``face_index`` names.
+
+    Only that face is compared: the others are bystanders, whom nothing entitles anyone to
+    look for. Raises MultipleFaces (listing the faces and their boxes), InvalidInput.
+    """
+    faces = prepared.faces
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise InvalidInput(
+                "face_index selects no face",
+                fields={"face_index": [f"Must be between 0 and {len(faces) - 1}."]},
+            )
+        return faces[face_index]
+    if len(faces) > 1:
+        error = MultipleFaces(
+            f"the probe holds {len(faces)} faces: resend with face_index",
+            fields={"face_index": ["Choose the data subject's face among `faces`."]},
+        )
+        error.problem_extra = {  # type: ignore[attr-defined]
+            "faces": [{"index": i, "box": _box(f)} for i, f in enumerate(faces)]
+        }
+        raise error
+    return faces[0]
+
+
+def find_matches(gallery: Gallery, face: Face, threshold: float) -> list[Hit]:
+    """Every gallery face matching the probe face at or above ``threshold``, best first.
 
     Call it outside any unit of work, like ``searches.find_candidates``: nothing found is
     disclosed unless ``record_preview`` then records the preview. Raises IndexUnavailable.
     """
-    best: dict[str, Hit] = {}
-    for face in prepared.faces:
-        for hit in gallery.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold):
-            if hit.face_id not in best or best[hit.face_id].score < hit.score:
-                best[hit.face_id] = hit
-    return sorted(best.values(), key=lambda h: -h.score)[:MAX_PROBE_MATCHES]
+    return gallery.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold)
 
 
 def record_preview(
@@ -90,6 +120,7 @@ def record_preview(
     gallery: Gallery,
     principal: Principal,
     prepared: PreparedPhoto,
+    face: Face,
     hits: Sequence[Hit],
     threshold: float,
     request_reference: str,
@@ -132,6 +163,7 @@ def record_preview(
             "credential_id": str(principal.credential_id),
             "probe_sha256": prepared.image.sha256,
             "probe_faces": len(prepared.faces),
+            "probe_face": {"box": [round(v) for v in _box(face)]},
             "pack": {
                 "name": model.pack_name,
                 "version": model.pack_version,
@@ -294,6 +326,10 @@ def _view(row: ErasureRequest) -> ErasureRequestView:
         created_at=row.created_at,
         matches=tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces),
     )
+
+
+def _box(face: Face) -> list[float]:
+    return [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
 
 
 def _face_digest(face_id: UUID) -> str:

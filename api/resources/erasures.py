@@ -73,18 +73,22 @@ class ErasurePreview(MethodView):
         A face search: recorded in the ledger (`erasure:preview`) with the probe's SHA-256, the
         data-subject request reference, the reason's SHA-256 and the matches' hashed face ids.
         Answers an erasure request with face ids, scores and thumbnail links only, never
-        provenance. Another administrator confirms it.
+        provenance. Another administrator confirms it. Only the data subject's face is compared:
+        a probe with several faces answers 422 (multiple-faces) listing them; resend with
+        `face_index`.
         """
         g = gallery()
         threshold = _erasure_threshold()
         prepared = prepare_photo(g, files["image"].read())
-        hits = requests.find_matches(g, prepared, threshold)
+        face = requests.choose_face(prepared, form.get("face_index"))
+        hits = requests.find_matches(g, face, threshold)
         with transaction() as session:
             view = requests.record_preview(
                 session,
                 gallery=g,
                 principal=current_principal(),
                 prepared=prepared,
+                face=face,
                 hits=hits,
                 threshold=threshold,
                 request_reference=form["request_reference"],

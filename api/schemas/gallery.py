@@ -115,6 +115,10 @@ class ErasurePreviewFormSchema(ma.Schema):
         },
     )
     reason = Text(max_length=2000, required=True)
+    face_index = ma.fields.Integer(
+        load_default=None,
+        metadata={"description": "Which face of the probe is the data subject's, when several."},
+    )
 
 
 class ErasureMatchSchema(ma.Schema):

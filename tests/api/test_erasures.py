@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 from sqlalchemy import func, select
 
 from api.context import gallery
@@ -360,3 +361,37 @@ def test_preview_thumbnails_are_for_the_two_deciding_admins_and_each_view_is_rec
         "erasure_request_id": request_id,
         "face_id_sha256": hashlib.sha256(face.encode()).hexdigest(),
     }
+
+
+def _side_by_side(left: Path, right: Path) -> bytes:
+    images = [Image.open(p).convert("RGB") for p in (left, right)]
+    height = max(i.height for i in images)
+    out = Image.new("RGB", (sum(i.width for i in images) + 40, height), "white")
+    out.paste(images[0], (0, 0))
+    out.paste(images[1], (images[0].width + 40, 0))
+    buffer = io.BytesIO()
+    out.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_only_the_data_subjects_face_of_the_probe_is_compared(
+    app: Flask, client: FlaskClient, people: tuple[Agent, Agent], shared_dir: Path
+) -> None:
+    admin, curator = people
+    subject, _ = _person(client, curator, shared_dir, "Frances_Fisher", "subject.example")
+    bystander, _ = _person(client, curator, shared_dir, "Billy_Boyd", "bystander.example")
+    photos = dev_photos(shared_dir)
+    probe = _side_by_side(photos["Frances_Fisher"][2], photos["Billy_Boyd"][2])
+    before = ledger_size(app)
+
+    refused = problem(_preview(client, admin, probe), 422)
+    assert refused["type"] == "/problems/multiple-faces" and len(refused["faces"]) == 2
+    assert ledger_size(app) == before  # nothing was compared
+
+    left = min(refused["faces"], key=lambda f: f["box"][0])["index"]
+    response = _preview(client, admin, probe, face_index=str(left))
+    assert response.status_code == 201, response.get_json()
+    matched = {m["face_id"] for m in response.get_json()["matches"]}
+    assert {f["id"] for p in subject for f in p["faces"]} <= matched
+    assert not {f["id"] for p in bystander for f in p["faces"]} & matched
+    assert _last_payload(app, "erasure:preview")["probe_faces"] == 2
