@@ -117,7 +117,11 @@ class SourcePolicy(Base):
 
 
 class Erasure(Base):
-    """A data-subject erasure: what was asked (as a hash) and how much was removed."""
+    """A data-subject erasure: what was asked (as a digest) and how much was removed.
+
+    ``target_sha256`` holds the SHA-256 of the photo id or of the probe, or for a source URL
+    its HMAC under the log's secret (before keyed digests: its SHA-256).
+    """
 
     __tablename__ = "erasures"
     __table_args__ = (CheckConstraint("kind IN ('photo', 'source_url', 'probe')", name="kind"),)
