@@ -1,18 +1,21 @@
-"""Data-subject erasure: by photo id, by source URL, or by a probe photo of the person.
+"""Data-subject erasure by photo id or by source URL, and the removal every erasure ends with.
 
-A probe erasure has two steps: ``preview_probe_erasure`` shows the administrator every gallery
-face that matches the probe above the erasure threshold; ``erase`` with the probe and the faces
-the administrator confirmed then removes them. Whole photos are removed (a photo of the person
-is personal data even where other faces appear in it). The ledger keeps hashes and counts only,
-plus the SHA-256 of each erased face id so an audit can prove no later search returned one.
+An erasure by a probe photo of the person compares a face with the gallery, so it is a search in
+the governance sense: it goes through ``governance.erasure_requests`` (a preview on the record
+under a data-subject request, confirmed by a second administrator) and ends here, in
+``erase_photos``. Whole photos are removed (a photo of the person is personal data even where
+other faces appear in it). The ledger keeps hashes and counts only, plus the SHA-256 of each
+erased face id so an audit can prove no later search returned one; a source URL appears only as
+its HMAC under the log's secret, so an erased URL cannot be confirmed by guessing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import select
@@ -20,22 +23,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from governance.audit import record
 from governance.errors import InvalidInput, NotFound
-from governance.gallery import Gallery, prepare_photo, remove_photos
-from governance.gallery_models import Erasure, GalleryFace, GalleryPhoto
+from governance.gallery import Gallery, remove_photos
+from governance.gallery_models import Erasure, GalleryPhoto
 from ledger.entry import Actor, EntryType
 
-__all__ = ["ErasureResult", "ProbeMatch", "erase", "preview_probe_erasure"]
+__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure", "photos_where"]
 
-MAX_PROBE_MATCHES = 200
-KINDS = ("photo", "source_url", "probe")
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeMatch:
-    face_id: UUID
-    photo_id: UUID
-    score: float
-    source_site: str
+KINDS = ("photo", "source_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,32 +39,6 @@ class ErasureResult:
     photos_erased: int
     faces_erased: int
     created_at: datetime
-
-
-def preview_probe_erasure(
-    session: Session, *, gallery: Gallery, probe: bytes, threshold: float
-) -> list[ProbeMatch]:
-    """Every gallery face matching any face of ``probe`` at or above ``threshold``.
-
-    Raises the image errors and NoFaceFound of ``prepare_photo``.
-    """
-    prepared = prepare_photo(gallery, probe)
-    best: dict[str, ProbeMatch] = {}
-    for face in prepared.faces:
-        for hit in gallery.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold):
-            if hit.face_id not in best or best[hit.face_id].score < hit.score:
-                best[hit.face_id] = ProbeMatch(
-                    face_id=UUID(hit.face_id),
-                    photo_id=UUID(hit.photo_id),
-                    score=hit.score,
-                    source_site=hit.source_site,
-                )
-    present = set(
-        session.scalars(
-            select(GalleryFace.id).where(GalleryFace.id.in_([m.face_id for m in best.values()]))
-        )
-    )
-    return sorted((m for m in best.values() if m.face_id in present), key=lambda m: -m.score)
 
 
 def erase(
@@ -83,61 +51,70 @@ def erase(
     now: datetime,
     photo_id: UUID | None = None,
     source_url: str | None = None,
-    probe: bytes | None = None,
-    face_ids: Sequence[UUID] = (),
-    threshold: float | None = None,
 ) -> ErasureResult:
-    """Erase what the request names and append ``erasure:run`` with hashes and counts.
+    """Erase the photo or the photos of the source URL named, and append ``erasure:run``.
 
-    For ``probe``, only the confirmed ``face_ids`` that still match the probe are erased.
-    Raises InvalidInput (missing or inconsistent arguments), NotFound (nothing to erase).
+    Raises InvalidInput (missing or inconsistent arguments, or kind=probe, which needs a
+    confirmed erasure request), NotFound (nothing to erase).
     """
-    if not reason.strip():
-        raise InvalidInput("a reason is required", fields={"reason": ["A reason is required."]})
     if kind == "photo" and photo_id is not None:
-        target = str(photo_id)
-        photos = _photos(session, GalleryPhoto.id == photo_id)
-    elif kind == "source_url" and source_url:
-        target = source_url.strip()
-        photos = _photos(session, GalleryPhoto.source_url == target)
-    elif kind == "probe" and probe is not None and threshold is not None and face_ids:
-        target = hashlib.sha256(probe).hexdigest()
-        matching = {
-            m.face_id
-            for m in preview_probe_erasure(
-                session, gallery=gallery, probe=probe, threshold=threshold
-            )
-        }
-        confirmed = [f for f in face_ids if f in matching]
-        if len(confirmed) != len(set(face_ids)):
-            raise InvalidInput(
-                "some confirmed faces no longer match the probe",
-                fields={"face_ids": ["Preview again and confirm only faces from the preview."]},
-            )
-        photo_ids = set(
-            session.scalars(select(GalleryFace.photo_id).where(GalleryFace.id.in_(confirmed)))
-        )
-        photos = _photos(session, GalleryPhoto.id.in_(photo_ids))
+        digest = hashlib.sha256(str(photo_id).encode()).hexdigest()
+        target: dict[str, Any] = {"target_sha256": digest}
+        photos = photos_where(session, GalleryPhoto.id == photo_id)
+    elif kind == "source_url" and source_url and source_url.strip():
+        digest = gallery.keys.keyed("url", source_url.strip())
+        target = {"source_url_hmac": digest}
+        photos = photos_where(session, GalleryPhoto.source_url == source_url.strip())
     else:
         raise InvalidInput(
             "the erasure request is incomplete",
             fields={
                 "kind": [
-                    "Give kind=photo with photo_id, kind=source_url with source_url, or "
-                    "kind=probe with the probe image and the confirmed face_ids."
+                    "Give kind=photo with photo_id or kind=source_url with source_url. To erase "
+                    "by a probe photo, preview it at POST /v1/erasures/preview under the "
+                    "data-subject request; a second administrator then confirms it."
                 ]
             },
         )
     if not photos:
         raise NotFound("nothing in the gallery matches this erasure request")
+    return erase_photos(
+        session,
+        gallery=gallery,
+        photos=photos,
+        kind=kind,
+        target_digest=digest,
+        reason=reason,
+        actor=actor,
+        now=now,
+        payload=target,
+    )
 
+
+def erase_photos(
+    session: Session,
+    *,
+    gallery: Gallery,
+    photos: list[GalleryPhoto],
+    kind: str,
+    target_digest: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    payload: Mapping[str, Any],
+) -> ErasureResult:
+    """Remove ``photos`` and append ``erasure:run`` with ``payload``, hashes and counts.
+
+    Raises InvalidInput (no reason).
+    """
+    if not reason.strip():
+        raise InvalidInput("a reason is required", fields={"reason": ["A reason is required."]})
     erased_faces = sorted(str(f.id) for p in photos for f in p.faces)
     n_photos, n_faces = remove_photos(session, gallery=gallery, photos=photos)
-    target_sha = hashlib.sha256(target.encode()).hexdigest() if kind != "probe" else target
     row = Erasure(
         id=uuid4(),
         kind=kind,
-        target_sha256=target_sha,
+        target_sha256=target_digest,
         reason=reason.strip(),
         photos_erased=n_photos,
         faces_erased=n_faces,
@@ -154,7 +131,7 @@ def erase(
         payload={
             "erasure_id": str(row.id),
             "kind": kind,
-            "target_sha256": target_sha,
+            **payload,
             "photos": n_photos,
             "faces": n_faces,
             "face_id_sha256": [hashlib.sha256(f.encode()).hexdigest() for f in erased_faces],
@@ -164,7 +141,8 @@ def erase(
     return ErasureResult(row.id, kind, n_photos, n_faces, now)
 
 
-def _photos(session: Session, condition: object) -> list[GalleryPhoto]:
+def photos_where(session: Session, condition: object) -> list[GalleryPhoto]:
+    """The gallery photos matching ``condition``, with their faces loaded."""
     return list(
         session.scalars(
             select(GalleryPhoto).where(condition).options(selectinload(GalleryPhoto.faces))  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 A photo is stored content-addressed with a thumbnail of each face; each face's embedding goes to
 the vector index and, as bytes, to the database (so the index can be rebuilt). Enrolment is
-recorded in the ledger with hashes and ids only: the source URL itself stays out of the ledger,
-so that erasing a photo leaves nothing about it in an append-only log.
+recorded in the ledger with hashes and ids only: the source URL appears only as its HMAC under the
+log's secret, so that erasing a photo leaves nothing about it in an append-only log that a guess
+could confirm.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def enroll_photo(
             "photo_id": str(photo.id),
             "photo_sha256": sha,
             "source_site": site,
-            "source_url_sha256": hashlib.sha256(photo.source_url.encode()).hexdigest(),
+            "source_url_hmac": gallery.keys.keyed("url", photo.source_url),
             "collection_basis": provenance.collection_basis,
             "face_ids": [str(f.id) for f in photo.faces],
             "pack": {"name": model.pack_name, "version": model.pack_version},

@@ -17,6 +17,8 @@ from governance.models import Base, UtcDateTime
 __all__ = [
     "COLLECTION_BASES",
     "Erasure",
+    "ErasureRequest",
+    "ErasureRequestFace",
     "GalleryFace",
     "GalleryPhoto",
     "GalleryStats",
@@ -115,7 +117,11 @@ class SourcePolicy(Base):
 
 
 class Erasure(Base):
-    """A data-subject erasure: what was asked (as a hash) and how much was removed."""
+    """A data-subject erasure: what was asked (as a digest) and how much was removed.
+
+    ``target_sha256`` holds the SHA-256 of the photo id or of the probe, or for a source URL
+    its HMAC under the log's secret (before keyed digests: its SHA-256).
+    """
 
     __tablename__ = "erasures"
     __table_args__ = (CheckConstraint("kind IN ('photo', 'source_url', 'probe')", name="kind"),)
@@ -128,3 +134,48 @@ class Erasure(Base):
     faces_erased: Mapped[int] = mapped_column(Integer)
     requested_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ErasureRequest(Base):
+    """A probe erasure asked for under a data-subject request, awaiting a second admin.
+
+    The preview's matches are kept until the decision (``ErasureRequestFace``); the probe image
+    is not. ``confirmer_id`` is the one other admin who may read, view and confirm the request:
+    the first to open it.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed')", name="status"),
+        CheckConstraint("confirmer_id IS NULL OR confirmer_id <> requested_by", name="four_eyes"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    request_reference: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    confirmer_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    erasure_id: Mapped[UUID | None] = mapped_column(ForeignKey("erasures.id"))
+    ledger_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    faces: Mapped[list[ErasureRequestFace]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ErasureRequestFace.rank"
+    )
+
+
+class ErasureRequestFace(Base):
+    """One gallery face a probe erasure's preview matched, with its rank and score."""
+
+    __tablename__ = "erasure_request_faces"
+
+    request_id: Mapped[UUID] = mapped_column(
+        ForeignKey("erasure_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[UUID] = mapped_column(primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)

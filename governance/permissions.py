@@ -113,7 +113,9 @@ _TABLE: dict[Permission, dict[Role, Scope]] = {
         _C: Scope.SELF,
     },
     Permission.GALLERY_ENROLL: {_C: Scope.ANY},
-    Permission.GALLERY_READ: {_A: Scope.ANY, _C: Scope.ANY},
+    # Provenance (source URLs, subject references) is the curators' alone: an admin who can
+    # compare a probe with the gallery (erasure:run) must not turn a face id into a person.
+    Permission.GALLERY_READ: {_C: Scope.ANY},
     Permission.SOURCE_POLICY_SET: {_A: Scope.ANY},
     Permission.SOURCE_POLICY_READ: {_A: Scope.ANY, _O: Scope.ANY, _C: Scope.ANY},
     Permission.ERASURE: {_A: Scope.ANY},
@@ -149,10 +151,16 @@ _DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.CREDENTIAL_ISSUE: "Create another API credential for oneself (rotation)",
     Permission.CREDENTIAL_REVOKE: "Revoke API credentials",
     Permission.GALLERY_ENROLL: "Enrol gallery photos with their provenance",
-    Permission.GALLERY_READ: "List and read gallery photos, faces and thumbnails",
+    Permission.GALLERY_READ: (
+        "List and read gallery photos with their provenance (source URL, subject reference), "
+        "faces and thumbnails"
+    ),
     Permission.SOURCE_POLICY_SET: "Block or allow a source site (a block purges its faces)",
     Permission.SOURCE_POLICY_READ: "List and read source-site policies",
-    Permission.ERASURE: "Erase a data subject's photos (by photo, source URL or probe)",
+    Permission.ERASURE: (
+        "Erase a data subject's photos by photo or source URL; by probe: preview under a "
+        "data-subject request (recorded), confirmed by a second admin"
+    ),
     Permission.LEGAL_BASIS_CREATE: "Record a legal basis (case, offence, authorisation, quota)",
     Permission.LEGAL_BASIS_READ: "List and read legal bases, their state and remaining searches",
     Permission.LEGAL_BASIS_DECIDE: "Approve or reject a legal basis someone else recorded",

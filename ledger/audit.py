@@ -2,9 +2,10 @@
 
 Computed from the entries alone (no server state, no database): replay the log in seq order,
 keep what each rule needs (accounts, agencies, credentials, legal bases, reviews, erasures,
-source policies) and list every ``search:run`` or ``review:record`` that broke a rule, with its
-seq. Run it on a log that ``ledger.verify`` accepted; it checks content, not signatures.
-Imports only the standard library.
+source policies) and list every entry that broke a rule, with its seq: searches, reviews, and
+any face compared with the gallery outside ``search:run`` and ``erasure:preview``. Run it on a
+log that ``ledger.verify`` accepted; it checks content, not signatures. Imports only the
+standard library.
 """
 
 from __future__ import annotations
@@ -55,7 +56,21 @@ RULES: Mapping[str, str] = {
     "blocked-site-returned": "a search returned a face of a blocked source site",
     "refusal-count": "a count of repeated refusals names no refusal of its credential and "
     "reason, or counts a window twice",
+    "comparison-ungoverned": "an entry other than search:run or erasure:preview compared a face "
+    "with the gallery (it carries a probe or a comparison's results)",
+    "preview-no-reference": "an erasure preview names no data-subject request",
+    "erasure-request-unknown": "a probe erasure names no erasure preview of the log",
+    "erasure-four-eyes": "a probe erasure was confirmed by the admin who asked for its preview",
+    "erased-url-enrolled": "a photo was enrolled from a source URL erased before",
 }
+
+# The two entry types that may record a comparison of a face with the gallery.
+_GOVERNED_COMPARISONS = frozenset({"search:run", "erasure:preview"})
+# Payload members that carry a comparison's results, or the probe compared.
+_RESULT_MEMBERS = ("candidates", "matches", "hits", "scores")
+_PROBE_MEMBERS = ("probe_sha256", "probe")
+# A refused search names its probe but compared nothing.
+_PROBE_WITHOUT_RESULTS = frozenset({"search:refuse"})
 
 _ENDED = {
     "legal_basis:revoke",
@@ -187,6 +202,10 @@ class _Replay:
     deleted: set[str] = field(default_factory=set)  # searches whose results were deleted
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> credential, reason
     counted: set[tuple[str, str]] = field(default_factory=set)  # (credential, window start)
+    previews: dict[str, str] = field(default_factory=dict)  # erasure request -> requester
+    # Erased source URLs, keyed by the field that holds the digest: an HMAC under the log's
+    # secret (``source_url_hmac``) or, in older entries, a plain SHA-256; like with like.
+    erased_urls: dict[tuple[str, str], int] = field(default_factory=dict)
     found: list[Violation] = field(default_factory=list)
 
     def flag(self, r: Record, rule: str, message: str) -> None:
@@ -209,6 +228,10 @@ def _track(state: _Replay, r: Record) -> None:
     elif r.type == "erasure:run":
         for digest in p.get("face_id_sha256") or []:
             state.erased.setdefault(str(digest), r.seq)
+        for member, digest in _url_digests(p, erasure=True):
+            state.erased_urls.setdefault((member, digest), r.seq)
+    elif r.type == "erasure:preview":
+        state.previews[str(p.get("erasure_request_id"))] = r.actor_id
     elif r.type == "source_policy:set":
         if p.get("status") == "blocked":
             state.blocked.setdefault(str(p["site"]), r.seq)
@@ -328,6 +351,58 @@ def _check_candidates(state: _Replay, r: Record) -> None:
             )
 
 
+def _url_digests(p: Mapping[str, Any], *, erasure: bool) -> list[tuple[str, str]]:
+    """The source-URL digests an enrolment or an erasure carries, with their kind."""
+    found = [(m, str(p[m])) for m in ("source_url_hmac", "source_url_sha256") if p.get(m)]
+    if erasure and p.get("kind") == "source_url" and p.get("target_sha256"):
+        found.append(("source_url_sha256", str(p["target_sha256"])))  # before keyed digests
+    return found
+
+
+def _check_comparison(state: _Replay, r: Record) -> None:
+    """Every face compared with the gallery is a governed search or an erasure preview."""
+    p = r.payload
+    if r.type == "erasure:preview" and not str(p.get("request_reference") or "").strip():
+        state.flag(r, "preview-no-reference", "the erasure preview names no data-subject request")
+    if r.type in _GOVERNED_COMPARISONS:
+        return
+    results = [m for m in _RESULT_MEMBERS if p.get(m)]
+    probes = [m for m in _PROBE_MEMBERS if p.get(m)]
+    if results or (probes and r.type not in _PROBE_WITHOUT_RESULTS):
+        state.flag(
+            r,
+            "comparison-ungoverned",
+            f"{r.type} carries {', '.join(results + probes)} outside a governed search",
+        )
+    elif r.type == "erasure:run" and p.get("kind") == "probe":
+        request = p.get("erasure_request_id")
+        if request is None:
+            state.flag(
+                r,
+                "comparison-ungoverned",
+                "a probe erasure compared its probe with the gallery without a preview",
+            )
+        elif str(request) not in state.previews:
+            state.flag(r, "erasure-request-unknown", f"erasure request {request} has no preview")
+        elif state.previews[str(request)] == r.actor_id:
+            state.flag(
+                r,
+                "erasure-four-eyes",
+                f"erasure request {request} was confirmed by its requester {r.actor_id}",
+            )
+
+
+def _check_enrolment(state: _Replay, r: Record) -> None:
+    for key in _url_digests(r.payload, erasure=False):
+        if key in state.erased_urls:
+            state.flag(
+                r,
+                "erased-url-enrolled",
+                f"photo {r.payload.get('photo_id')} comes from a source URL erased at seq "
+                f"{state.erased_urls[key]}",
+            )
+
+
 def _check_review(state: _Replay, r: Record) -> None:
     p = r.payload
     search = str(p.get("search_id"))
@@ -428,6 +503,9 @@ def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRAC
             refusals += _check_refusal_counts(state, r)
         elif r.type == "review:record":
             _check_review(state, r)
+        elif r.type == "gallery:enroll":
+            _check_enrolment(state, r)
+        _check_comparison(state, r)
         _track(state, r)
     _settle_urgent(state, last, grace)
     ordered = sorted(state.found, key=lambda v: (v.seq, v.rule))

@@ -92,7 +92,9 @@ class EntryType(StrEnum):
     GALLERY_ENROLL = "gallery:enroll"
     SOURCE_POLICY_SET = "source_policy:set"
     SOURCE_PURGE = "source:purge"
+    ERASURE_PREVIEW = "erasure:preview"
     ERASURE_RUN = "erasure:run"
+    ERASURE_THUMBNAIL_VIEW = "erasure:thumbnail_view"
     THUMBNAIL_VIEW = "thumbnail:view"
 
 

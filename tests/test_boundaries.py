@@ -49,3 +49,33 @@ def test_the_ledger_verifier_runs_without_the_server_stack() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# Comparing a face with the gallery identifies people: only the governed search and the erasure
+# preview may do it, and each records itself in the ledger (a new path must join them there).
+COMPARERS = {"governance/searches.py", "governance/erasure_requests.py"}
+_COMPARING_METHODS = {"search", "search_many"}
+
+
+def _compares_with_the_index(path: Path) -> bool:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "biometrics.evaluation":
+            return True
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+        if node.func.attr in _COMPARING_METHODS and "index" in name.lower():
+            return True
+    return False
+
+
+def test_only_the_governed_paths_compare_faces_with_the_gallery() -> None:
+    comparing = {
+        str(path.relative_to(REPO))
+        for package in ("api", "governance")
+        for path in sorted((REPO / package).rglob("*.py"))
+        if _compares_with_the_index(path)
+    }
+    assert comparing == COMPARERS

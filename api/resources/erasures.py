@@ -1,25 +1,30 @@
-"""Data-subject erasure: by photo, by source URL, or by a probe photo shown first for review."""
+"""Data-subject erasure: by photo or source URL, or by a probe photo previewed on the record and
+confirmed by a second administrator."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
+from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
 from api.context import gallery, pack, runtime, transaction
 from api.schemas.gallery import (
+    ErasureConfirmSchema,
     ErasureFormSchema,
+    ErasurePreviewFormSchema,
+    ErasureRequestSchema,
     ErasureSchema,
     ImageFileSchema,
-    ProbeFileSchema,
-    ProbePreviewSchema,
 )
 from governance import erasure as service
+from governance import erasure_requests as requests
 from governance.erasure import ErasureResult
-from governance.errors import InvalidInput
+from governance.erasure_requests import ErasureRequestView
+from governance.gallery import prepare_photo
 from governance.permissions import Permission
 from governance.principals import actor_of
 
@@ -36,37 +41,135 @@ def _erasure_threshold() -> float:
     return chosen.match_threshold if chosen.erasure_threshold is None else chosen.erasure_threshold
 
 
+def _shown(view: ErasureRequestView) -> dict[str, Any]:
+    matches = [
+        {
+            "rank": m.rank,
+            "face_id": m.face_id,
+            "score": m.score,
+            "thumbnail": url_for(
+                "erasures.ErasureRequestThumbnail", request_id=view.id, face_id=m.face_id
+            ),
+        }
+        for m in view.matches
+    ]
+    return {
+        **{k: getattr(view, k) for k in ErasureRequestSchema().fields if k != "matches"},
+        "matches": matches,
+    }
+
+
 @blp.route("/preview")
 class ErasurePreview(MethodView):
     @require(Permission.ERASURE, costly=True)
     @blp.arguments(ImageFileSchema, location="files")
-    @blp.response(200, ProbePreviewSchema)
-    def post(self, files: dict[str, Any]) -> dict[str, Any]:
-        """Show every gallery face matching a probe photo, before erasing any."""
+    @blp.arguments(ErasurePreviewFormSchema, location="form")
+    @blp.response(201, ErasureRequestSchema)
+    def post(
+        self, files: dict[str, Any], form: dict[str, Any]
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Compare a probe photo with the gallery for a data-subject erasure request.
+
+        A face search: recorded in the ledger (`erasure:preview`) with the probe's SHA-256, the
+        data-subject request reference, the reason's SHA-256 and the matches' hashed face ids.
+        Answers an erasure request with face ids, scores and thumbnail links only, never
+        provenance. Another administrator confirms it. Only the data subject's face is compared:
+        a probe with several faces answers 422 (multiple-faces) listing them; resend with
+        `face_index`.
+        """
+        g = gallery()
         threshold = _erasure_threshold()
+        prepared = prepare_photo(g, files["image"].read())
+        face = requests.choose_face(prepared, form.get("face_index"))
+        hits = requests.find_matches(g, face, threshold)
         with transaction() as session:
-            matches = service.preview_probe_erasure(
-                session, gallery=gallery(), probe=files["image"].read(), threshold=threshold
+            view = requests.record_preview(
+                session,
+                gallery=g,
+                principal=current_principal(),
+                prepared=prepared,
+                face=face,
+                hits=hits,
+                threshold=threshold,
+                request_reference=form["request_reference"],
+                reason=form["reason"],
+                now=runtime().now(),
             )
-        return {"threshold": threshold, "matches": matches}
+        location = url_for("erasures.ErasureRequestById", request_id=view.id)
+        return _shown(view), 201, {"Location": location}
+
+
+@blp.route("/requests/<uuid:request_id>")
+class ErasureRequestById(MethodView):
+    @require(Permission.ERASURE)
+    @blp.response(200, ErasureRequestSchema)
+    def get(self, request_id: UUID) -> dict[str, Any]:
+        """Read an erasure request: for its requester, or the one other admin who confirms it.
+
+        The first administrator other than the requester to open the request becomes its
+        confirmer; it is then hidden (404) from every other administrator.
+        """
+        with transaction() as session:
+            view = requests.open_erasure_request(
+                session, principal=current_principal(), request_id=request_id
+            )
+        return _shown(view)
+
+
+@blp.route("/requests/<uuid:request_id>/faces/<uuid:face_id>/thumbnail")
+class ErasureRequestThumbnail(MethodView):
+    @require(Permission.ERASURE)
+    @blp.response(200, description="A JPEG thumbnail of the matched face.")
+    def get(self, request_id: UUID, face_id: UUID) -> Response:
+        """View a matched face's thumbnail (requester or confirmer; every view is recorded)."""
+        rt = runtime()
+        g = gallery()
+        with transaction() as session:
+            data = requests.preview_thumbnail(
+                session,
+                gallery=g,
+                principal=current_principal(),
+                request_id=request_id,
+                face_id=face_id,
+                now=rt.now(),
+            )
+        return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@blp.route("/requests/<uuid:request_id>/confirm")
+class ErasureRequestConfirm(MethodView):
+    @require(Permission.ERASURE)
+    @blp.arguments(ErasureConfirmSchema)
+    @blp.response(201, ErasureSchema)
+    def post(self, body: dict[str, Any], request_id: UUID) -> ErasureResult:
+        """Confirm a probe erasure: erase the photos of the chosen matches (four eyes).
+
+        Only an administrator other than the requester may confirm; nothing is compared again.
+        """
+        rt = runtime()
+        with transaction() as session:
+            return requests.confirm_erasure(
+                session,
+                gallery=gallery(),
+                principal=current_principal(),
+                request_id=request_id,
+                face_ids=body["face_ids"],
+                reason=body["reason"],
+                now=rt.now(),
+            )
 
 
 @blp.route("")
 class Erasures(MethodView):
     @require(Permission.ERASURE, costly=True)
-    @blp.arguments(ProbeFileSchema, location="files")
     @blp.arguments(ErasureFormSchema, location="form")
     @blp.response(201, ErasureSchema)
-    def post(self, files: dict[str, Any], form: dict[str, Any]) -> ErasureResult:
-        """Erase by photo id, by source URL, or (kind=probe) the faces confirmed from a preview.
+    def post(self, form: dict[str, Any]) -> ErasureResult:
+        """Erase by photo id (kind=photo) or by source URL (kind=source_url).
 
-        Send multipart form fields; for kind=probe also the ``probe`` image file.
+        Send multipart form fields. To erase by a probe photo, use the preview and a second
+        administrator's confirmation instead.
         """
-        probe_file = files.get("probe")
-        if form["kind"] == "probe" and probe_file is None:
-            raise InvalidInput(
-                "the probe image is missing", fields={"probe": ["Attach the probe."]}
-            )
         with transaction() as session:
             return service.erase(
                 session,
@@ -77,9 +180,6 @@ class Erasures(MethodView):
                 now=runtime().now(),
                 photo_id=form.get("photo_id"),
                 source_url=form.get("source_url"),
-                probe=probe_file.read() if probe_file else None,
-                face_ids=form.get("face_ids", []),
-                threshold=_erasure_threshold(),
             )
 
 

@@ -27,13 +27,6 @@ class ImageFileSchema(ma.Schema):
     image = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
-class ProbeFileSchema(ma.Schema):
-    probe = ma.fields.Raw(
-        load_default=None,
-        metadata={"type": "string", "format": "binary", "description": "For kind=probe."},
-    )
-
-
 class FaceSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     photo_id = ma.fields.UUID(required=True)
@@ -96,26 +89,71 @@ class SourcePolicySchema(ma.Schema):
 
 class ErasureFormSchema(ma.Schema):
     kind = ma.fields.String(
-        required=True, validate=ma.validate.OneOf(("photo", "source_url", "probe"))
+        required=True,
+        validate=ma.validate.OneOf(
+            ("photo", "source_url"),
+            error=(
+                "Must be photo or source_url. To erase by a probe photo, preview it at "
+                "POST /v1/erasures/preview; a second administrator confirms the request."
+            ),
+        ),
     )
     reason = Text(max_length=2000, required=True)
     photo_id = ma.fields.UUID()
     source_url = ma.fields.String(validate=ma.validate.Length(max=2048))
-    face_ids = ma.fields.List(
-        ma.fields.UUID(), metadata={"description": "Confirmed faces (probe)."}
+
+
+class ErasurePreviewFormSchema(ma.Schema):
+    """Multipart fields sent with the probe ``image``."""
+
+    request_reference = Text(
+        max_length=128,
+        required=True,
+        metadata={
+            "description": "The data-subject request this erasure answers (its reference in "
+            "the register of such requests, never the person's name). It goes to the ledger."
+        },
+    )
+    reason = Text(max_length=2000, required=True)
+    face_index = ma.fields.Integer(
+        load_default=None,
+        metadata={"description": "Which face of the probe is the data subject's, when several."},
     )
 
 
-class ProbeMatchSchema(ma.Schema):
+class ErasureMatchSchema(ma.Schema):
+    rank = ma.fields.Integer()
     face_id = ma.fields.UUID()
-    photo_id = ma.fields.UUID()
     score = ma.fields.Float()
-    source_site = ma.fields.String()
+    thumbnail = ma.fields.String(
+        metadata={"description": "Its thumbnail, for the two deciding admins; views are recorded."}
+    )
 
 
-class ProbePreviewSchema(ma.Schema):
+class ErasureRequestSchema(ma.Schema):
+    id = ma.fields.UUID()
+    request_reference = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "pending or confirmed."})
     threshold = ma.fields.Float()
-    matches = ma.fields.List(ma.fields.Nested(ProbeMatchSchema))
+    requested_by = ma.fields.UUID()
+    confirmer_id = ma.fields.UUID(
+        allow_none=True,
+        metadata={"description": "The other admin who opened the request; only they confirm."},
+    )
+    erasure_id = ma.fields.UUID(allow_none=True)
+    ledger_seq = ma.fields.Integer(metadata={"description": "The erasure:preview entry."})
+    created_at = ma.fields.DateTime()
+    matches = ma.fields.List(
+        ma.fields.Nested(ErasureMatchSchema),
+        metadata={"description": "Face ids, scores and thumbnails only: never provenance."},
+    )
+
+
+class ErasureConfirmSchema(ma.Schema):
+    face_ids = ma.fields.List(
+        ma.fields.UUID(), required=True, validate=ma.validate.Length(min=1, max=100)
+    )
+    reason = Text(max_length=2000, required=True)
 
 
 class ErasureSchema(ma.Schema):

@@ -196,7 +196,11 @@ def test_enrolment_and_erasure_previews_share_the_per_credential_limit(
 def _preview(client: FlaskClient, admin: Agent) -> Any:
     return client.post(
         "/v1/erasures/preview",
-        data={"image": (io.BytesIO(b"GIF89a"), "p.jpg")},
+        data={
+            "image": (io.BytesIO(b"GIF89a"), "p.jpg"),
+            "request_reference": "DSR-2026-0001",
+            "reason": "Data-subject erasure request received by post",
+        },
         content_type="multipart/form-data",
         headers=admin.headers,
     )

@@ -57,6 +57,7 @@ class World:
     agents: dict[str, Agent]
     supervisors: dict[str, Agent]  # "own" (agency A, the callers') and "other" (agency B)
     investigators: dict[str, Agent]
+    requester: Agent  # an admin who asks for probe erasures the admin caller then confirms
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,12 @@ def world(app: Flask) -> World:
         "investigator": inv_a,
     }
     return World(
-        client, admin, agents, {"own": sup_a, "other": sup_b}, {"own": inv_a, "other": inv_b}
+        client,
+        admin,
+        agents,
+        {"own": sup_a, "other": sup_b},
+        {"own": inv_a, "other": inv_b},
+        make_admin(app),
     )
 
 
@@ -192,6 +198,38 @@ def _erasure(w: World) -> str:
         assert response.status_code == 201, response.get_json()
         _made["erasure"] = response.get_json()["id"]
     return f"/v1/erasures/{_made['erasure']}"
+
+
+def _preview_form() -> dict[str, Any]:
+    return _multipart(
+        image=(io.BytesIO(_face_photo()), "probe.png"), request_reference="DSR-M", reason="matrix"
+    )
+
+
+def _previewed(w: World) -> dict[str, Any]:
+    """A fresh probe erasure request, asked for by an admin other than the matrix's callers,
+    and ``face``: its match on a photo of its own (other requests' erasures leave it alone)."""
+    face = _photo(w, fresh=True)["faces"][0]["id"]
+    response = _call(w, "POST", "/v1/erasures/preview", _preview_form(), w.requester)
+    assert response.status_code == 201, response.get_json()
+    assert face in {m["face_id"] for m in response.get_json()["matches"]}
+    return {**response.get_json(), "face": face}
+
+
+def _erasure_request(w: World, suffix: str = "") -> str:
+    if "erasure-request" not in _made:
+        _made["erasure-request"] = json.dumps(_previewed(w))
+    made = json.loads(_made["erasure-request"])
+    return f"/v1/erasures/requests/{made['id']}" + suffix.format(face=made["face"])
+
+
+def _confirm_fresh(w: World, _t: str, fresh: bool) -> Request:
+    made = _previewed(w) if fresh else json.loads(_made.get("erasure-request") or "{}")
+    if not made:
+        _erasure_request(w)
+        made = json.loads(_made["erasure-request"])
+    body = {"face_ids": [made["face"]], "reason": "matrix"}
+    return f"/v1/erasures/requests/{made['id']}/confirm", body
 
 
 def _erase_fresh(w: World, _t: str, fresh: bool) -> Request:
@@ -400,22 +438,22 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         ),
         only({"curator": 201}),
     ),
-    ("/v1/gallery/photos", "GET"): (at("/v1/gallery/photos"), only({"admin": 200, "curator": 200})),
+    ("/v1/gallery/photos", "GET"): (at("/v1/gallery/photos"), only({"curator": 200})),
     ("/v1/gallery/photos/<uuid:photo_id>", "GET"): (
         lambda w, _t, _f: (f"/v1/gallery/photos/{_photo(w)['id']}", None),
-        only({"admin": 200, "curator": 200}),
+        only({"curator": 200}),
     ),
     ("/v1/gallery/photos/<uuid:photo_id>/image", "GET"): (
         lambda w, _t, _f: (f"/v1/gallery/photos/{_photo(w)['id']}/image", None),
-        only({"admin": 200, "curator": 200}),
+        only({"curator": 200}),
     ),
     ("/v1/gallery/faces/<uuid:face_id>", "GET"): (
         lambda w, _t, _f: (f"/v1/gallery/faces/{_photo(w)['faces'][0]['id']}", None),
-        only({"admin": 200, "curator": 200}),
+        only({"curator": 200}),
     ),
     ("/v1/gallery/faces/<uuid:face_id>/thumbnail", "GET"): (
         lambda w, _t, _f: (f"/v1/gallery/faces/{_photo(w)['faces'][0]['id']}/thumbnail", None),
-        only({"admin": 200, "curator": 200}),
+        only({"curator": 200}),
     ),
     ("/v1/source-policies", "POST"): (
         lambda _w, _t, _f: (
@@ -438,11 +476,20 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         only({"admin": 200, "oversight": 200, "curator": 200}),
     ),
     ("/v1/erasures/preview", "POST"): (
-        lambda _w, _t, _f: (
-            "/v1/erasures/preview",
-            _multipart(image=(io.BytesIO(_face_photo()), "probe.png")),
-        ),
+        lambda _w, _t, _f: ("/v1/erasures/preview", _preview_form()),
+        only({"admin": 201}),
+    ),
+    ("/v1/erasures/requests/<uuid:request_id>", "GET"): (
+        lambda w, _t, _f: (_erasure_request(w), None),
         only({"admin": 200}),
+    ),
+    ("/v1/erasures/requests/<uuid:request_id>/faces/<uuid:face_id>/thumbnail", "GET"): (
+        lambda w, _t, _f: (_erasure_request(w, "/faces/{face}/thumbnail"), None),
+        only({"admin": 200}),
+    ),
+    ("/v1/erasures/requests/<uuid:request_id>/confirm", "POST"): (
+        _confirm_fresh,
+        only({"admin": 201}),
     ),
     ("/v1/erasures", "POST"): (_erase_fresh, only({"admin": 201})),
     ("/v1/searches", "POST"): (

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_refusal_counts"
-down_revision = "0006_gallery_stats"
+down_revision = "0008_erasure_requests"
 branch_labels = None
 depends_on = None
 

@@ -356,3 +356,108 @@ def test_a_count_that_does_not_add_up_is_flagged(tamper: Callable[[History, int]
     seq = tamper(h, first)
     report = audit_records(h.records)
     assert [(v.seq, v.rule) for v in report.violations] == [(seq, "refusal-count")]
+
+
+ADMIN2 = "acct-admin-2"
+URL_HMAC, URL_SHA = "a1" * 32, "b2" * 32
+
+
+def erasures(h: History) -> History:
+    """Probe erasures as the service writes them: a preview under a data-subject request,
+    confirmed by a second admin; erasures by source URL, keyed and (older) plain. Lawful: each
+    injection below must be the only violation."""
+    h.add("admin:create", "cli", account=ADMIN2, role="admin")
+    h.add(
+        "erasure:preview",
+        ADMIN,
+        erasure_request_id="er-1",
+        request_reference="DSR-2026-0001",
+        reason_sha256="c3" * 32,
+        account_id=ADMIN,
+        probe_sha256="d4" * 32,
+        threshold="0.4000",
+        matches=[{"face_id_sha256": "e5" * 32, "score": "0.712000"}],
+    )
+    h.add("erasure:thumbnail_view", ADMIN2, erasure_request_id="er-1", face_id_sha256="e5" * 32)
+    h.add(
+        "erasure:run",
+        ADMIN2,
+        kind="probe",
+        erasure_request_id="er-1",
+        requested_by=ADMIN,
+        photos=1,
+        faces=1,
+        face_id_sha256=["e5" * 32],
+    )
+    h.add("gallery:enroll", "acct-cur", photo_id="p-1", source_url_hmac=URL_HMAC, face_ids=["f"])
+    h.add("erasure:run", ADMIN, kind="source_url", source_url_hmac=URL_HMAC, photos=1, faces=1)
+    h.add("gallery:enroll", "acct-cur", photo_id="p-2", source_url_sha256=URL_SHA, face_ids=["g"])
+    h.add("erasure:run", ADMIN, kind="source_url", target_sha256=URL_SHA, photos=1, faces=1)
+    return h
+
+
+def _comparison_in(type_: str, **payload: Any) -> Callable[[History], int]:
+    return lambda h: h.add(type_, ADMIN, **payload)
+
+
+def _legacy_probe_erasure(h: History) -> int:
+    return h.add("erasure:run", ADMIN, kind="probe", target_sha256="d4" * 32, photos=1, faces=1)
+
+
+def _preview_without_reference(h: History) -> int:
+    return h.add(
+        "erasure:preview", ADMIN, erasure_request_id="er-9", request_reference=" ", matches=[]
+    )
+
+
+def _self_confirmed(h: History) -> int:
+    h.add("erasure:preview", ADMIN, erasure_request_id="er-9", request_reference="DSR-9")
+    return h.add("erasure:run", ADMIN, kind="probe", erasure_request_id="er-9", faces=1)
+
+
+def _unknown_request(h: History) -> int:
+    return h.add("erasure:run", ADMIN2, kind="probe", erasure_request_id="er-404", faces=1)
+
+
+def _keyed_url_enrolled_again(h: History) -> int:
+    return h.add("gallery:enroll", "acct-cur", photo_id="p-3", source_url_hmac=URL_HMAC)
+
+
+def _plain_url_enrolled_again(h: History) -> int:
+    return h.add("gallery:enroll", "acct-cur", photo_id="p-4", source_url_sha256=URL_SHA)
+
+
+ERASURE_INJECTIONS: dict[str, tuple[str, Callable[[History], int]]] = {
+    "candidates in an enrolment": (
+        "comparison-ungoverned",
+        _comparison_in("gallery:enroll", photo_id="p", candidates=[{"face_id": "face-1"}]),
+    ),
+    "matches in a thumbnail view": (
+        "comparison-ungoverned",
+        _comparison_in("erasure:thumbnail_view", matches=[{"face_id_sha256": "e5" * 32}]),
+    ),
+    "a probe in a new entry type": (
+        "comparison-ungoverned",
+        _comparison_in("gallery:dedupe", probe_sha256="d4" * 32),
+    ),
+    "results in a refusal": (
+        "comparison-ungoverned",
+        _comparison_in("search:refuse", probe_sha256="d4" * 32, candidates=[{"face_id": "f"}]),
+    ),
+    "a probe erasure without a preview": ("comparison-ungoverned", _legacy_probe_erasure),
+    "a preview without its request": ("preview-no-reference", _preview_without_reference),
+    "a self-confirmed erasure": ("erasure-four-eyes", _self_confirmed),
+    "an erasure of no preview": ("erasure-request-unknown", _unknown_request),
+    "an erased keyed URL enrolled": ("erased-url-enrolled", _keyed_url_enrolled_again),
+    "an erased plain URL enrolled": ("erased-url-enrolled", _plain_url_enrolled_again),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERASURE_INJECTIONS))
+def test_each_ungoverned_comparison_or_erasure_is_caught_at_its_seq(case: str) -> None:
+    rule, inject = ERASURE_INJECTIONS[case]
+    h = erasures(lawful())
+    seq = inject(h)
+    report = audit_records(h.records)
+    assert {(v.seq, v.rule) for v in report.violations} == {(seq, rule)}, report.violations
+    assert rule in RULES
