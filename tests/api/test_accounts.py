@@ -14,6 +14,7 @@ from tests.api.helpers import (
     make_admin,
     make_agency,
     problem,
+    two_admins,
 )
 
 
@@ -52,15 +53,27 @@ def test_agency_suspension_stops_every_member(
 ) -> None:
     supervisor = make_agency(client, admin)
     investigator = make_account(client, admin, supervisor, "investigator")
+    alone = client.post(
+        f"/v1/agencies/{supervisor.agency_id}/suspend",
+        json={"reason": "misuse reported"},
+        headers=admin.headers,
+    )
+    assert problem(alone, 403)["type"] == "/problems/two-administrators-required"
     before = ledger_size(app)
-    assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/suspend") == 200
+    two_admins(client, admin, "agency:suspend", supervisor.agency_id)
     for member in (supervisor, investigator):
         body = problem(client.get("/v1/accounts/me", headers=member.headers), 403)
         assert body["type"] == "/problems/agency-suspended"
     assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/reinstate", "resolved") == 200
     for member in (supervisor, investigator):
         assert client.get("/v1/accounts/me", headers=member.headers).status_code == 200
-    assert ledger_types(app, after=before - 1) == ["agency:suspend", "agency:reinstate"]
+    assert ledger_types(app, after=before - 1) == [
+        "proposal:create",
+        "admin:create",  # the second administrator
+        "credential:issue",
+        "agency:suspend",
+        "agency:reinstate",
+    ]
     assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/reinstate") == 409
 
 
