@@ -176,9 +176,15 @@ def make_agency(client: FlaskClient, admin: Agent) -> Agent:
     )
 
 
-def make_account(client: FlaskClient, admin: Agent, supervisor: Agent, role: str) -> Agent:
+def make_account(
+    client: FlaskClient,
+    admin: Agent,
+    supervisor: Agent,
+    role: str,
+    someone: dict[str, Any] | None = None,
+) -> Agent:
     """Request, approve and claim an account of ``role`` in the supervisor's agency."""
-    someone = person()
+    someone = someone or person()
     response = client.post(
         "/v1/account-requests",
         json={"role": role, "person": someone},

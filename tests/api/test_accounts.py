@@ -8,13 +8,13 @@ from flask.testing import FlaskClient
 
 from tests.api.helpers import (
     Agent,
+    decide,
     ledger_size,
     ledger_types,
     make_account,
     make_admin,
     make_agency,
     problem,
-    two_admins,
 )
 
 
@@ -53,14 +53,16 @@ def test_agency_suspension_stops_every_member(
 ) -> None:
     supervisor = make_agency(client, admin)
     investigator = make_account(client, admin, supervisor, "investigator")
-    alone = client.post(
+    before = ledger_size(app)
+    proposed = client.post(
         f"/v1/agencies/{supervisor.agency_id}/suspend",
         json={"reason": "misuse reported"},
         headers=admin.headers,
     )
-    assert problem(alone, 403)["type"] == "/problems/two-administrators-required"
-    before = ledger_size(app)
-    two_admins(client, admin, "agency:suspend", supervisor.agency_id)
+    assert proposed.status_code == 202 and proposed.get_json()["status"] == "pending"
+    assert client.get("/v1/accounts/me", headers=supervisor.headers).status_code == 200
+    second = make_admin(app)
+    decide(client, second, f"/v1/proposals/{proposed.get_json()['id']}", "confirm")
     for member in (supervisor, investigator):
         body = problem(client.get("/v1/accounts/me", headers=member.headers), 403)
         assert body["type"] == "/problems/agency-suspended"

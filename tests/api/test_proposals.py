@@ -49,11 +49,6 @@ def test_one_admin_alone_cannot_suspend_oversight_or_revoke_its_key(
             f"/v1/accounts/{oversight.account_id}/suspend", json=REASON, headers=admin.headers
         ),
         client.delete(f"/v1/credentials/{oversight.credential_id}", headers=admin.headers),
-        client.post(
-            f"/v1/agencies/{make_agency(client, admin).agency_id}/suspend",
-            json=REASON,
-            headers=admin.headers,
-        ),
     ]
     for response in alone:
         body = problem(response, 403)
