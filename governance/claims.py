@@ -8,6 +8,7 @@ unknown claim id and a wrong secret get the same answer, so ids cannot be probed
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -72,17 +73,26 @@ def _letter(
 ) -> str:
     expires = format_ts(row.claim_expires_at) if row.claim_expires_at else ""
     claim = f"{url.rstrip('/')}/v1/{_PATHS[what]}/{row.id}/claim"
-    return (
-        f"Hello {row.first_name} {row.last_name},\n\n"
-        f"{headline}\n\n"
-        "To receive the account's first API key, send the one-time claim secret below before "
-        f"{expires} (UTC):\n\n"
-        f"  curl -s {claim} -H 'Content-Type: application/json' \\\n"
-        f'       -d \'{{"claim_secret": "{secret}"}}\'\n\n'
-        f"Claim secret: {secret}\n\n"
+    paragraphs = [
+        f"Hello {row.first_name} {row.last_name},",
+        headline,
+        "To receive the account's first API key, send the one-time claim secret below to the "
+        f"claim address before {expires} (UTC).",
+    ]
+    closing = (
         "The answer holds your API key, shown once: keep it in a file only you can read. The "
         "secret works once, and it was sent to you alone. If you did not expect this message, "
-        "do not use it and tell the service's administrators.\n"
+        "do not use it and tell the service's administrators."
+    )
+    return (
+        "\n\n".join(textwrap.fill(p, width=72) for p in paragraphs)
+        + f"\n\nClaim address: {claim}\nClaim secret: {secret}\n\n"
+        + "For example:\n\n"
+        + "  curl -s -H 'Content-Type: application/json' \\\n"
+        + f"       -d '{{\"claim_secret\": \"{secret}\"}}' \\\n"
+        + f"       {claim}\n\n"
+        + textwrap.fill(closing, width=72)
+        + "\n"
     )
 
 

@@ -174,7 +174,9 @@ def _message(row: MailMessage, sender: str, now: datetime) -> EmailMessage:
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
-    message.set_content(row.body or "")
+    # 8bit (RFC 6152): names need not be ASCII, and a claim address must not be split by
+    # quoted-printable soft breaks when a person copies it.
+    message.set_content(row.body or "", cte="8bit")
     return message
 
 
