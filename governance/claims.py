@@ -89,7 +89,7 @@ def _letter(
         + f"\n\nClaim address: {claim}\nClaim secret: {secret}\n\n"
         + "For example:\n\n"
         + "  curl -s -H 'Content-Type: application/json' \\\n"
-        + f"       -d '{{\"claim_secret\": \"{secret}\"}}' \\\n"
+        + f'       -d \'{{"claim_secret": "{secret}"}}\' \\\n'
         + f"       {claim}\n\n"
         + textwrap.fill(closing, width=72)
         + "\n"
