@@ -74,7 +74,6 @@ class EntryType(StrEnum):
     AGENCY_REINSTATE = "agency:reinstate"
     OVERSIGHT_CREATE = "oversight:create"
     PROPOSAL_CREATE = "proposal:create"
-    PROPOSAL_CONFIRM = "proposal:confirm"
     PROPOSAL_REJECT = "proposal:reject"
     CREDENTIAL_ISSUE = "credential:issue"
     CREDENTIAL_REVOKE = "credential:revoke"
