@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
 
 from api.auth import install_auth
-from api.context import EXTENSION, Runtime, signing_keys
+from api.context import EXTENSION, Runtime, build_mailer, signing_keys
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.ratelimit import init_rate_limits
@@ -122,6 +122,7 @@ def _build_runtime(settings: Settings) -> Runtime:
         sessions=make_session_factory(engine),
         keys=keys,
         model_pack=model_pack,
+        mailer=build_mailer(settings),
     )
 
 

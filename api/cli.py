@@ -534,6 +534,38 @@ def governance_sweep() -> None:
     click.echo(f"purged: {purged} search records older than {retention.days} days")
 
 
+@cli.group("mail")
+def mail_group() -> None:
+    """Mail to people (claim secrets), queued with the act it announces."""
+
+
+@mail_group.command("deliver")
+def mail_deliver() -> None:
+    """Deliver every message not delivered yet (after an SMTP outage); exit 1 if any fails.
+
+    Messages go out after the act that queued them commits; a failed delivery is logged and
+    kept, and this command retries it. Run it from cron.
+    """
+    from api.context import build_mailer
+    from governance.db import make_engine, make_session_factory
+    from governance.mail import deliver
+
+    settings = _settings()
+    with _explained():
+        engine = make_engine(settings.database_url)
+        try:
+            report = deliver(
+                make_session_factory(engine),
+                build_mailer(settings),
+                clock=lambda: datetime.now(UTC),
+            )
+        finally:
+            engine.dispose()
+    click.echo(f"delivered: {report.sent} sent, {report.failed} failed")
+    if report.failed:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="facewarden")

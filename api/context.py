@@ -1,8 +1,8 @@
-"""The runtime a request works with: database, signing key, clock — and its unit of work.
+"""The runtime a request works with: database, signing key, clock, mail — and its unit of work.
 
 ``Runtime`` is built once by ``create_app``; views reach it through ``runtime()`` and open one
 transaction per request with ``transaction()``, so a governed change and its ledger entry commit
-together or not at all.
+together or not at all. Mail the unit of work queued is delivered once it has committed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -21,8 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import Settings
 from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
+from governance import mail
 from governance.audit import SigningKeys
 from governance.blobs import FileBlobStore
+from governance.claims import ClaimPolicy
 from governance.db import unit_of_work
 from governance.gallery import Gallery
 from ledger.keys import Signer
@@ -30,6 +33,8 @@ from ledger.keys import Signer
 __all__ = [
     "Runtime",
     "build_gallery",
+    "build_mailer",
+    "claim_policy",
     "gallery",
     "pack",
     "runtime",
@@ -55,6 +60,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     keys: SigningKeys
     model_pack: Pack
+    mailer: mail.Mailer
     clock: Callable[[], datetime] = utcnow
     lazy: dict[str, Any] = field(default_factory=dict)
     lazy_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,6 +72,34 @@ class Runtime:
     def signer(self) -> Signer:
         """The current ledger signing key."""
         return self.keys.current()
+
+    @property
+    def claims(self) -> ClaimPolicy:
+        """How claim secrets are issued and redeemed."""
+        return claim_policy(self.settings)
+
+
+def claim_policy(settings: Settings) -> ClaimPolicy:
+    """The claim TTL, first-key TTL and public address ``settings`` name."""
+    return ClaimPolicy(
+        ttl=timedelta(days=settings.claim_ttl_days),
+        credential_ttl=timedelta(days=settings.credential_ttl_days),
+        public_url=settings.public_url,
+    )
+
+
+def build_mailer(settings: Settings) -> mail.Mailer:
+    """SMTP when ``FACEWARDEN_SMTP_URL`` is set, else ``.eml`` files in the outbox directory."""
+    transport: mail.Transport
+    if settings.smtp_url:
+        transport = mail.SmtpTransport(
+            mail.parse_smtp_url(settings.smtp_url),
+            password=settings.smtp_password,
+            ca_file=Path(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+        )
+    else:
+        transport = mail.FileTransport(settings.mail_outbox_dir)
+    return mail.Mailer(transport=transport, sender=settings.mail_from)
 
 
 def signing_keys(settings: Settings) -> SigningKeys:
@@ -159,6 +193,12 @@ def runtime() -> Runtime:
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """One unit of work for the current request: commit on success, roll back on error."""
-    with unit_of_work(runtime().sessions) as session:
+    """One unit of work for the current request: commit on success, roll back on error; then
+    deliver the mail it queued (a failed delivery is logged and kept for a retry).
+    """
+    rt = runtime()
+    with unit_of_work(rt.sessions) as session:
         yield session
+        queued = mail.queued(session)
+    if queued:
+        mail.deliver(rt.sessions, rt.mailer, clock=rt.clock, ids=queued)

@@ -179,7 +179,21 @@ def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
     )
 
 
+# Written titles of problem types, by code; other domain errors take their class's summary.
+TITLE_BY_CODE: Mapping[str, str] = {
+    "wrong-claim-secret": "The claim id or the claim secret is wrong",
+    "claim-expired": "The claim secret has expired",
+    "person-has-account": "The person already holds an active account in this agency",
+    "four-eyes-required": "A second person must take this decision",
+    "two-administrators-required": "This act needs two administrators",
+    "duplicate-proposal": "The same act is already proposed",
+}
+
+
 def _title_of(error: Exception) -> str | None:
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code in TITLE_BY_CODE:
+        return TITLE_BY_CODE[code]
     doc = type(error).__doc__
     return doc.strip().splitlines()[0].rstrip(".") if doc else None
 

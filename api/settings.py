@@ -67,6 +67,15 @@ class Settings:
     # Search probes (a CCTV still, a phone photo) need far fewer pixels than gallery photos.
     max_probe_pixels: int = 12_000_000
     credential_ttl_days: int = 90
+    # Claim secrets: how long one may be claimed, and the mail that delivers it to its person.
+    # Without an SMTP URL, messages are written as .eml files into mail_outbox_dir.
+    claim_ttl_days: int = 7
+    public_url: str = "https://127.0.0.1:8443"
+    mail_from: str = "FaceWarden <facewarden@localhost>"
+    mail_outbox_dir: Path = Path()
+    smtp_url: str = ""
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_ca_file: str = ""
     ratelimit_storage_uri: str = "memory://"
     registration_rate_limit: str = "10 per hour"
     # Failed authentications: per key id (wrong secret), and per address (unknown keys only).
@@ -106,7 +115,7 @@ class Settings:
         Raises ConfigError naming the variable to fix.
         """
         known = {f.name for f in fields(cls)}
-        secrets = {"milvus_token", "ledger_key_passphrase"}
+        secrets = {"milvus_token", "ledger_key_passphrase", "smtp_password"}
         unknown = sorted(
             k
             for k in values
@@ -128,11 +137,12 @@ class Settings:
             "ledger_secret_path": data_dir / "keys" / "ledger-secret.key",
             "models_dir": data_dir / "models",
             "photos_dir": data_dir / "photos",
+            "mail_outbox_dir": data_dir / "mail" / "outbox",
             "tls_cert_path": data_dir / "tls" / "cert.pem",
             "tls_key_path": data_dir / "tls" / "key.pem",
         }
         for f in fields(cls):
-            if f.name in ("data_dir", "milvus_token", "ledger_key_passphrase"):
+            if f.name in ("data_dir", *secrets):
                 continue
             if f.name in values:
                 kwargs[f.name] = _convert(f.name, values[f.name], f.type)
@@ -145,6 +155,7 @@ class Settings:
         settings = cls(**kwargs)
         settings._check_index()
         settings._check_rate_limits()
+        settings._check_mail()
         return settings
 
     def _check_index(self) -> None:
@@ -175,6 +186,19 @@ class Settings:
                 raise ConfigError(
                     f"{PREFIX}{name.upper()}={value!r} is not a rate limit such as '30 per minute'"
                 ) from exc
+
+    def _check_mail(self) -> None:
+        from governance.mail import parse_smtp_url
+
+        if self.smtp_url:
+            try:
+                parse_smtp_url(self.smtp_url)
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}SMTP_URL {exc}") from exc
+        if "@" not in self.mail_from:
+            raise ConfigError(f"{PREFIX}MAIL_FROM={self.mail_from!r} is not an e-mail address")
+        if not self.public_url.startswith(("https://", "http://")):
+            raise ConfigError(f"{PREFIX}PUBLIC_URL={self.public_url!r} must be an http(s) URL")
 
     @property
     def milvus_is_local(self) -> bool:

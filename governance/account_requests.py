@@ -1,14 +1,17 @@
 """Requests for more accounts: a supervisor asks, a platform admin decides, the person claims.
 
-Staff accounts (oversight, curator) have no agency and no supervisor: a platform admin creates
-them directly, already approved, and passes the one-time claim secret on out of band; the person
-then claims the first API key, which the admin never sees.
+Staff accounts have no agency and no supervisor. A platform admin creates a curator directly,
+already approved; an oversight account would let one admin hold the key of the body meant to
+watch them, so it is proposed by one admin and created only when a different person approves.
+On approval the one-time claim secret is mailed to the person named on the request, never
+returned to the requester or the approver; the person claims the first API key. One person
+holds at most one active account per agency (``governance.persons``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -17,11 +20,19 @@ from sqlalchemy.orm import Session
 from governance import audit
 from governance.accounts import Page, create_account
 from governance.audit import SigningKeys
+from governance.claims import (
+    ClaimPolicy,
+    issue_claim,
+    redeem_claim,
+    reissue_claim,
+    sealed_claim_hash,
+)
 from governance.contact import Person
 from governance.credentials import IssuedCredential
-from governance.errors import Conflict, InvalidInput, NotFound
+from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.models import AccountRequest, Agency
 from governance.permissions import AGENCY_ROLES, Permission, Role, Scope
+from governance.persons import person_key, person_of, person_ref, refuse_second_account
 from governance.principals import (
     Principal,
     actor_of,
@@ -29,9 +40,8 @@ from governance.principals import (
     require_scope,
     visible,
 )
-from governance.registrations import RegistrationStatus, Submitted, redeem_claim
-from governance.tokens import digest, new_claim_secret
-from ledger.entry import EntryType
+from governance.registrations import RegistrationStatus, Submitted
+from ledger.entry import EntryType, format_ts
 
 __all__ = [
     "STAFF_ROLES",
@@ -43,12 +53,10 @@ __all__ = [
     "list_requests",
     "reject_request",
     "request_account",
+    "resend_claim",
 ]
 
 STAFF_ROLES = frozenset({Role.OVERSIGHT, Role.CURATOR})
-# TODO(ledger): a dedicated "curator:create" type; until then a curator's creation is recorded
-# as the admin approving an account of role curator.
-_STAFF_ENTRY = {Role.OVERSIGHT: EntryType.OVERSIGHT_CREATE, Role.CURATOR: EntryType.ACCOUNT_APPROVE}
 _PENDING = RegistrationStatus.PENDING.value
 
 
@@ -99,7 +107,6 @@ def _new_row(
     agency_id: UUID | None,
     actor: Principal,
     person: Person,
-    secret: str,
     now: datetime,
 ) -> AccountRequest:
     return AccountRequest(
@@ -112,7 +119,7 @@ def _new_row(
         phone=person.phone,
         email=person.email,
         job_title=person.job_title,
-        claim_hash=digest(secret),
+        claim_hash=sealed_claim_hash(),
         requested_at=now,
     )
 
@@ -126,10 +133,11 @@ def request_account(
     keys: SigningKeys,
     now: datetime,
 ) -> Submitted:
-    """Ask for another account in the caller's agency; return the claim secret once.
+    """Ask for another account in the caller's agency, for a person who holds none in it.
 
-    Raises PermissionDenied, InvalidInput (a role agencies cannot have), Conflict (the same
-    email already waits for approval in this agency).
+    Raises PermissionDenied, InvalidInput (a role agencies cannot have), PersonHasAccount (the
+    person already holds an active account in the agency), Conflict (the same email already
+    waits for approval in this agency).
     """
     require_scope(actor, Permission.ACCOUNT_REQUEST_CREATE)
     if role not in AGENCY_ROLES or actor.agency_id is None:
@@ -149,10 +157,8 @@ def request_account(
             "An account request for this email already waits for approval.",
             code="duplicate-request",
         )
-    secret = new_claim_secret()
-    row = _new_row(
-        role=role, agency_id=actor.agency_id, actor=actor, person=person, secret=secret, now=now
-    )
+    refuse_second_account(session, agency_id=actor.agency_id, email=person.email)
+    row = _new_row(role=role, agency_id=actor.agency_id, actor=actor, person=person, now=now)
     session.add(row)
     session.flush()
     audit.record(
@@ -160,10 +166,15 @@ def request_account(
         keys=keys,
         entry_type=EntryType.ACCOUNT_REQUEST,
         actor=actor_of(actor),
-        payload={"request": str(row.id), "agency": str(actor.agency_id), "role": role.value},
+        payload={
+            "request": str(row.id),
+            "agency": str(actor.agency_id),
+            "role": role.value,
+            "person": person_ref(keys, person_key(person.email)),
+        },
         now=now,
     )
-    return Submitted(id=row.id, status=RegistrationStatus.PENDING, claim_secret=secret)
+    return Submitted(id=row.id, status=RegistrationStatus.PENDING)
 
 
 def create_staff(
@@ -172,12 +183,16 @@ def create_staff(
     actor: Principal,
     role: Role,
     person: Person,
+    reason: str | None,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
 ) -> Submitted:
-    """Create an oversight or curator account, approved at once; return its claim secret.
+    """Create a curator account (approved at once, its claim secret mailed to the person), or
+    propose an oversight account, which waits for the approval of a second administrator.
 
-    Raises PermissionDenied, InvalidInput (not a staff role).
+    Raises PermissionDenied, InvalidInput (not a staff role; an oversight proposal without a
+    reason), PersonHasAccount (the person already holds a platform account).
     """
     require_scope(actor, Permission.STAFF_CREATE)
     if role not in STAFF_ROLES:
@@ -185,34 +200,35 @@ def create_staff(
             "Staff accounts are oversight or curator accounts.",
             fields={"role": ["Must be one of: curator, oversight."]},
         )
-    secret = new_claim_secret()
-    row = _new_row(role=role, agency_id=None, actor=actor, person=person, secret=secret, now=now)
-    account = create_account(
-        session,
-        role=role,
-        agency_id=None,
-        name=person.full_name,
-        email=person.email,
-        phone=person.phone,
-        job_title=person.job_title,
-        now=now,
-    )
-    row.status = RegistrationStatus.APPROVED.value
-    row.decided_at = now
-    row.decided_by = actor.account_id
-    row.decision_reason = "created by a platform administrator"
-    row.account_id = account.id
+    if role is Role.OVERSIGHT and not reason:
+        raise InvalidInput(
+            "An oversight account is proposed with a reason, for a second administrator.",
+            fields={"reason": ["Required for an oversight account."]},
+        )
+    refuse_second_account(session, agency_id=None, email=person.email)
+    row = _new_row(role=role, agency_id=None, actor=actor, person=person, now=now)
     session.add(row)
     session.flush()
-    audit.record(
-        session,
-        keys=keys,
-        entry_type=_STAFF_ENTRY[role],
-        actor=actor_of(actor),
-        payload={"request": str(row.id), "account": str(account.id), "role": role.value},
-        now=now,
-    )
-    return Submitted(id=row.id, status=RegistrationStatus.APPROVED, claim_secret=secret)
+    ref = person_ref(keys, person_key(person.email))
+    if role is Role.OVERSIGHT:
+        audit.record(
+            session,
+            keys=keys,
+            entry_type=EntryType.ACCOUNT_REQUEST,
+            actor=actor_of(actor),
+            payload={
+                "request": str(row.id),
+                "agency": None,
+                "role": role.value,
+                "person": ref,
+                "reason_sha256": reason_digest(reason or ""),
+            },
+            now=now,
+        )
+        return Submitted(id=row.id, status=RegistrationStatus.PENDING)
+    _decide_row(row, actor=actor, reason=reason or "created by a platform administrator", now=now)
+    _approve(session, row, actor=actor, claims=claims, keys=keys, now=now)
+    return Submitted(id=row.id, status=RegistrationStatus.APPROVED)
 
 
 def _load(
@@ -263,6 +279,20 @@ def list_requests(
     return Page([_info(r) for r in rows], total, limit, offset)
 
 
+def _decide_row(
+    row: AccountRequest,
+    *,
+    actor: Principal,
+    reason: str,
+    now: datetime,
+    status: RegistrationStatus = RegistrationStatus.APPROVED,
+) -> None:
+    row.decided_at = now
+    row.decided_by = actor.account_id
+    row.decision_reason = reason
+    row.status = status.value
+
+
 def _decide(
     session: Session,
     *,
@@ -275,34 +305,25 @@ def _decide(
     row = _load(session, actor, request_id, Permission.ACCOUNT_REQUEST_DECIDE, lock=True)
     if row.status != _PENDING:
         raise Conflict(f"This request was already decided ({row.status}).", code="already-decided")
-    row.decided_at = now
-    row.decided_by = actor.account_id
-    row.decision_reason = reason
-    row.status = status.value
+    if person_of(session, actor.account_id) == person_of(session, row.requested_by):
+        raise PermissionDenied(
+            "An administrator other than the requester must decide this request (four eyes).",
+            code="four-eyes-required",
+        )
+    _decide_row(row, actor=actor, reason=reason, now=now, status=status)
     return row
 
 
-def approve_request(
+def _approve(
     session: Session,
+    row: AccountRequest,
     *,
     actor: Principal,
-    request_id: UUID,
-    reason: str,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
-) -> AccountRequestInfo:
-    """Approve a pending request and create the account.
-
-    Raises PermissionDenied, NotFound, Conflict (already decided, or the agency is suspended).
-    """
-    row = _decide(
-        session,
-        actor=actor,
-        request_id=request_id,
-        reason=reason,
-        status=RegistrationStatus.APPROVED,
-        now=now,
-    )
+) -> None:
+    """Create the account of a request just approved, mail its claim secret, record the act."""
     agency = session.get(Agency, row.agency_id) if row.agency_id else None
     if agency is not None and agency.status != "active":
         raise Conflict("The agency is suspended; reinstate it first.", code="agency-suspended")
@@ -318,20 +339,62 @@ def approve_request(
         now=now,
     )
     row.account_id = account.id
+    where = f" at {agency.name}" if agency is not None else " on the FaceWarden platform"
+    person = issue_claim(
+        session,
+        row,
+        what="account_request",
+        headline=f"An account of role {row.role}{where} was approved for you.",
+        policy=claims,
+        keys=keys,
+        now=now,
+    )
     audit.record(
         session,
         keys=keys,
-        entry_type=EntryType.ACCOUNT_APPROVE,
+        entry_type=(
+            EntryType.OVERSIGHT_CREATE if info.role is Role.OVERSIGHT else EntryType.ACCOUNT_APPROVE
+        ),
         actor=actor_of(actor),
         payload={
             "request": str(row.id),
             "account": str(account.id),
             "agency": str(row.agency_id) if row.agency_id else None,
             "role": row.role,
-            "reason_sha256": reason_digest(reason),
+            "person": person,
+            "requested_by": str(row.requested_by),
+            "claim_expires_at": format_ts(now + claims.ttl),
+            "reason_sha256": reason_digest(row.decision_reason or ""),
         },
         now=now,
     )
+
+
+def approve_request(
+    session: Session,
+    *,
+    actor: Principal,
+    request_id: UUID,
+    reason: str,
+    claims: ClaimPolicy,
+    keys: SigningKeys,
+    now: datetime,
+) -> AccountRequestInfo:
+    """Approve a pending request, create the account and mail its claim secret to the person.
+
+    The approver is never the requester (compared as persons): for an oversight account, that
+    makes two administrators. Raises PermissionDenied (four-eyes-required), NotFound,
+    PersonHasAccount, Conflict (already decided, or the agency is suspended).
+    """
+    row = _decide(
+        session,
+        actor=actor,
+        request_id=request_id,
+        reason=reason,
+        status=RegistrationStatus.APPROVED,
+        now=now,
+    )
+    _approve(session, row, actor=actor, claims=claims, keys=keys, now=now)
     return _info(row)
 
 
@@ -376,25 +439,55 @@ def claim_request(
     *,
     request_id: UUID,
     claim_secret: str,
-    ttl: timedelta,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
 ) -> IssuedCredential:
     """Trade the claim secret of an approved request for the account's first API key, once.
 
-    Raises NotFound, PermissionDenied (wrong secret, checked in constant time first),
-    Conflict (pending, rejected or already claimed).
+    Raises WrongClaim (unknown request or wrong secret, alike), Conflict (expired, pending,
+    rejected or already claimed).
     """
     row = session.get(AccountRequest, request_id, with_for_update=True)
-    if row is None:
-        raise NotFound("No such account request.")
     return redeem_claim(
         session,
         row=row,
         what="account_request",
         claim_secret=claim_secret,
         entry_type=EntryType.ACCOUNT_CLAIM,
-        ttl=ttl,
+        policy=claims,
         keys=keys,
         now=now,
     )
+
+
+def resend_claim(
+    session: Session,
+    *,
+    actor: Principal,
+    request_id: UUID,
+    claims: ClaimPolicy,
+    keys: SigningKeys,
+    now: datetime,
+) -> AccountRequestInfo:
+    """Mail a new claim secret to the person of an approved, unclaimed request (the old one
+    stops working), after an expiry or a lost message, and record ``claim:reissue``.
+
+    Raises PermissionDenied, NotFound, Conflict (not approved, or already claimed).
+    """
+    row = _load(session, actor, request_id, Permission.ACCOUNT_REQUEST_DECIDE, lock=True)
+    person = reissue_claim(session, row, what="account_request", policy=claims, keys=keys, now=now)
+    audit.record(
+        session,
+        keys=keys,
+        entry_type=EntryType.CLAIM_REISSUE,
+        actor=actor_of(actor),
+        payload={
+            "request": str(row.id),
+            "account": str(row.account_id),
+            "person": person,
+            "claim_expires_at": format_ts(now + claims.ttl),
+        },
+        now=now,
+    )
+    return _info(row)

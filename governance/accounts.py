@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -20,7 +21,15 @@ from governance.audit import SigningKeys
 from governance.errors import Conflict, NotFound
 from governance.models import Account
 from governance.permissions import AGENCY_ROLES, Permission, Role, Scope
-from governance.principals import Principal, actor_of, reason_digest, require_scope, visible
+from governance.persons import PersonHasAccount, person_key, refuse_second_account, scope_key
+from governance.principals import (
+    Principal,
+    TwoAdministratorsRequired,
+    actor_of,
+    reason_digest,
+    require_scope,
+    visible,
+)
 from ledger.entry import EntryType
 
 __all__ = [
@@ -94,10 +103,13 @@ def create_account(
 ) -> Account:
     """Insert an active account (callers record the act that created it).
 
-    Raises ValueError when the role and the agency do not go together.
+    Raises PersonHasAccount when the person already holds an active account in the agency (or
+    on the platform), also when a concurrent approval won the race; ValueError when the role
+    and the agency do not go together.
     """
     if (role in AGENCY_ROLES) != (agency_id is not None):
         raise ValueError(f"role {role} {'needs' if role in AGENCY_ROLES else 'excludes'} an agency")
+    refuse_second_account(session, agency_id=agency_id, email=email)
     row = Account(
         role=role.value,
         agency_id=agency_id,
@@ -106,11 +118,19 @@ def create_account(
         email=email,
         phone=phone,
         job_title=job_title,
+        person_key=person_key(email),
+        scope_key=scope_key(agency_id),
         created_at=now,
         status_changed_at=now,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:  # a concurrent twin won uq_accounts_active_person
+        raise PersonHasAccount(
+            "This person already holds an active account in this agency: one person holds at "
+            "most one active account per agency."
+        ) from exc
     return row
 
 
@@ -172,15 +192,26 @@ def _set_status(
     reason: str,
     keys: SigningKeys,
     now: datetime,
+    proposal: UUID | None = None,
 ) -> AccountInfo:
     row = _load(session, actor, account_id, Permission.ACCOUNT_SUSPEND)
+    if status == "suspended" and row.role == Role.OVERSIGHT.value and proposal is None:
+        raise TwoAdministratorsRequired("Suspending an oversight account")
     if row.id == actor.account_id:
         raise Conflict("You cannot change the status of your own account.", code="own-account")
     if row.status == status:
         raise Conflict(f"The account is already {status}.", code=f"already-{status}")
-    row.status = status
-    row.status_reason = reason
-    row.status_changed_at = now
+    if status == "active":
+        refuse_second_account(session, agency_id=row.agency_id, email=row.email)
+    try:
+        with session.begin_nested():
+            row.status = status
+            row.status_reason = reason
+            row.status_changed_at = now
+    except IntegrityError as exc:  # the person's other account was approved meanwhile
+        raise PersonHasAccount(
+            "This person holds another active account in this agency; suspend it first."
+        ) from exc
     audit.record(
         session,
         keys=keys,
@@ -192,6 +223,7 @@ def _set_status(
             "account": str(row.id),
             "agency": str(row.agency_id) if row.agency_id else None,
             "reason_sha256": reason_digest(reason),
+            **({"proposal": str(proposal)} if proposal else {}),
         },
         now=now,
     )
@@ -206,10 +238,13 @@ def suspend_account(
     reason: str,
     keys: SigningKeys,
     now: datetime,
+    proposal: UUID | None = None,
 ) -> AccountInfo:
-    """Suspend an account: its credentials stop working on their next request.
+    """Suspend an account: its credentials stop working on their next request. An oversight
+    account is suspended only by a confirmed ``proposal`` (``governance.proposals``).
 
-    Raises PermissionDenied, NotFound, Conflict (already suspended, or one's own account).
+    Raises PermissionDenied, NotFound, Conflict (already suspended, or one's own account),
+    TwoAdministratorsRequired (an oversight account, without a confirmed proposal).
     """
     return _set_status(
         session,
@@ -219,6 +254,7 @@ def suspend_account(
         reason=reason,
         keys=keys,
         now=now,
+        proposal=proposal,
     )
 
 

@@ -17,6 +17,7 @@ from governance.contact import clean_name, normalize_email
 from governance.credentials import issue_credential
 from governance.errors import InvalidInput
 from governance.permissions import Role
+from governance.persons import person_key, person_ref
 from governance.principals import CLI_ACTOR
 from ledger.entry import EntryType
 
@@ -65,7 +66,11 @@ def create_admin(
         keys=keys,
         entry_type=EntryType.ADMIN_CREATE,
         actor=CLI_ACTOR,
-        payload={"account": str(row.id), "role": Role.ADMIN.value},
+        payload={
+            "account": str(row.id),
+            "role": Role.ADMIN.value,
+            "person": person_ref(keys, person_key(clean_email)),
+        },
         now=now,
     )
     issued = issue_credential(

@@ -20,7 +20,14 @@ from governance.audit import SigningKeys
 from governance.errors import Conflict, NotFound
 from governance.models import Agency
 from governance.permissions import Permission, Scope
-from governance.principals import Principal, actor_of, reason_digest, require_scope, visible
+from governance.principals import (
+    Principal,
+    TwoAdministratorsRequired,
+    actor_of,
+    reason_digest,
+    require_scope,
+    visible,
+)
 from ledger.entry import EntryType
 
 __all__ = [
@@ -145,8 +152,11 @@ def _set_status(
     reason: str,
     keys: SigningKeys,
     now: datetime,
+    proposal: UUID | None = None,
 ) -> AgencyInfo:
     row = _load(session, actor, agency_id, Permission.AGENCY_SUSPEND)
+    if status == "suspended" and proposal is None:
+        raise TwoAdministratorsRequired("Suspending an agency")
     if row.status == status:
         raise Conflict(f"The agency is already {status}.", code=f"already-{status}")
     row.status = status
@@ -159,7 +169,11 @@ def _set_status(
             EntryType.AGENCY_SUSPEND if status == "suspended" else EntryType.AGENCY_REINSTATE
         ),
         actor=actor_of(actor),
-        payload={"agency": str(row.id), "reason_sha256": reason_digest(reason)},
+        payload={
+            "agency": str(row.id),
+            "reason_sha256": reason_digest(reason),
+            **({"proposal": str(proposal)} if proposal else {}),
+        },
         now=now,
     )
     return _info(row)
@@ -173,10 +187,13 @@ def suspend_agency(
     reason: str,
     keys: SigningKeys,
     now: datetime,
+    proposal: UUID | None = None,
 ) -> AgencyInfo:
-    """Suspend an agency: every credential of its accounts stops on its next request.
+    """Suspend an agency: every credential of its accounts stops on its next request. It
+    silences the agency's oversight of itself too, so only a confirmed ``proposal`` does it.
 
-    Raises PermissionDenied, NotFound, Conflict (already suspended).
+    Raises PermissionDenied, NotFound, Conflict (already suspended),
+    TwoAdministratorsRequired (without a confirmed proposal).
     """
     return _set_status(
         session,
@@ -186,6 +203,7 @@ def suspend_agency(
         reason=reason,
         keys=keys,
         now=now,
+        proposal=proposal,
     )
 
 

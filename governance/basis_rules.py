@@ -16,6 +16,7 @@ from governance.basis_values import Authorisation, AuthorisationKind, BasisPolic
 from governance.errors import NotFound, PermissionDenied, PolicyViolation
 from governance.models import LegalBasis
 from governance.permissions import Permission
+from governance.persons import same_person
 from governance.principals import Principal, require_scope, visible
 
 __all__ = [
@@ -104,12 +105,13 @@ def _within_reach(principal: Principal, permission: Permission, agency_id: UUID)
         raise not_found() from exc
 
 
-def second_person(principal: Principal, row: LegalBasis, act: str) -> None:
-    """Refuse the author of ``row`` a decision only a second person may take.
+def second_person(session: Session, principal: Principal, row: LegalBasis, act: str) -> None:
+    """Refuse the author of ``row`` a decision only a second person may take: persons are
+    compared, so the author's other account (one person, two accounts) is refused too.
 
     Raises PermissionDenied (four-eyes-required).
     """
-    if row.created_by == principal.account_id:
+    if same_person(session, row.created_by, principal.account_id):
         raise PermissionDenied(
             f"A supervisor other than the author must {act} this legal basis (four eyes).",
             code="four-eyes-required",

@@ -20,7 +20,7 @@ from governance.audit import SigningKeys
 from governance.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from governance.models import Account, Agency, Credential
 from governance.permissions import Permission, Role
-from governance.principals import Principal, actor_of, visible
+from governance.principals import Principal, TwoAdministratorsRequired, actor_of, visible
 from governance.tokens import digest, matches, new_api_key, parse_api_key
 from ledger.entry import Actor, EntryType, format_ts
 
@@ -324,12 +324,16 @@ def revoke_credential(
     credential_id: UUID,
     keys: SigningKeys,
     now: datetime,
+    proposal: UUID | None = None,
 ) -> CredentialInfo:
-    """Revoke a credential at once and record ``credential:revoke``.
+    """Revoke a credential at once and record ``credential:revoke``. Another person's revoking
+    an oversight account's credential takes a confirmed ``proposal`` (two administrators).
 
-    Raises PermissionDenied, NotFound, Conflict (already revoked).
+    Raises PermissionDenied, NotFound, Conflict (already revoked), TwoAdministratorsRequired.
     """
     row, account = _load(session, actor, credential_id, Permission.CREDENTIAL_REVOKE)
+    if account.role == Role.OVERSIGHT.value and account.id != actor.account_id and not proposal:
+        raise TwoAdministratorsRequired("Revoking an oversight account's credential")
     if row.revoked_at is not None:
         raise Conflict("This credential is already revoked.", code="already-revoked")
     row.revoked_at = now
@@ -339,7 +343,11 @@ def revoke_credential(
         keys=keys,
         entry_type=EntryType.CREDENTIAL_REVOKE,
         actor=actor_of(actor),
-        payload={"credential": str(row.id), "account": str(account.id)},
+        payload={
+            "credential": str(row.id),
+            "account": str(account.id),
+            **({"proposal": str(proposal)} if proposal else {}),
+        },
         now=now,
     )
     return _info(row, now)

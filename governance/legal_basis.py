@@ -272,7 +272,7 @@ def _decide(
     now: datetime,
 ) -> BasisInfo:
     row = reach(session, actor, Permission.LEGAL_BASIS_DECIDE, basis_id, lock=True)
-    second_person(actor, row, "approve or reject")
+    second_person(session, actor, row, "approve or reject")
     _refuse_unless(row, now, BasisStatus.PENDING)
     row.status = (BasisStatus.APPROVED if approve else BasisStatus.REJECTED).value
     row.decided_at = now
@@ -409,7 +409,7 @@ def ratify_basis(
     already ratified), BasisUnusable (rejected, lapsed — also when the deadline has passed).
     """
     row = reach(session, actor, Permission.LEGAL_BASIS_RATIFY, basis_id, lock=True)
-    second_person(actor, row, "record the ratification of")
+    second_person(session, actor, row, "record the ratification of")
     if row.authorisation_kind != AuthorisationKind.URGENT.value:
         raise Conflict(
             "Only an urgent legal basis is ratified; this one names its authorisation.",

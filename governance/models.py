@@ -34,6 +34,8 @@ __all__ = [
     "Base",
     "Credential",
     "LegalBasis",
+    "MailMessage",
+    "Proposal",
     "Registration",
     "UtcDateTime",
 ]
@@ -98,7 +100,12 @@ class Agency(Base):
 
 
 class Account(Base):
-    """A person's account. Agency roles need an agency; platform roles must have none."""
+    """A person's account. Agency roles need an agency; platform roles must have none.
+
+    ``person_key`` is the holder's normalised e-mail and ``scope_key`` the agency id (or
+    ``platform``): one person holds at most one active account per agency, and one on the
+    platform, even when two approvals race.
+    """
 
     __tablename__ = "accounts"
     __table_args__ = (
@@ -108,6 +115,14 @@ class Account(Base):
             "(role IN ('supervisor', 'investigator') AND agency_id IS NOT NULL) OR "
             "(role IN ('admin', 'oversight', 'curator') AND agency_id IS NULL)",
             name="agency_matches_role",
+        ),
+        Index(
+            "uq_accounts_active_person",
+            "scope_key",
+            "person_key",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
         ),
     )
 
@@ -120,6 +135,8 @@ class Account(Base):
     email: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
     job_title: Mapped[str | None] = mapped_column(String(200))
+    person_key: Mapped[str] = mapped_column(String(254))
+    scope_key: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -158,7 +175,12 @@ class Registration(Base):
     email: Mapped[str] = mapped_column(String(254))
     job_title: Mapped[str] = mapped_column(String(200))
     intended_use: Mapped[str] = mapped_column(Text)
+    # The claim secret is made on approval and mailed to the person named here; only its
+    # digest is kept, with whom it was issued to and until when it may be claimed. Until then
+    # the digest is of a discarded random secret, and ``claim_expires_at`` is NULL.
     claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    claim_issued_to: Mapped[str | None] = mapped_column(String(254))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
@@ -171,8 +193,8 @@ class Registration(Base):
 class AccountRequest(Base):
     """A request for one more account: by a supervisor for its agency, or by an admin for staff.
 
-    Staff requests (oversight, curator; no agency) are born approved: the admin who creates
-    them passes the claim secret on out of band.
+    Curator requests (no agency) are born approved; oversight requests wait, like agency
+    ones, for a second administrator. The claim secret is mailed to the person on approval.
     """
 
     __tablename__ = "account_requests"
@@ -194,7 +216,12 @@ class AccountRequest(Base):
     phone: Mapped[str] = mapped_column(String(20))
     email: Mapped[str] = mapped_column(String(254))
     job_title: Mapped[str] = mapped_column(String(200))
+    # The claim secret is made on approval and mailed to the person named here; only its
+    # digest is kept, with whom it was issued to and until when it may be claimed. Until then
+    # the digest is of a discarded random secret, and ``claim_expires_at`` is NULL.
     claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    claim_issued_to: Mapped[str | None] = mapped_column(String(254))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
@@ -297,3 +324,62 @@ class LegalBasis(Base):
     lapsed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lapse_cause: Mapped[str | None] = mapped_column(String(16))
     results_deleted: Mapped[int | None] = mapped_column(Integer)
+
+
+_PROPOSED_ACTS = "('account:suspend', 'credential:revoke', 'agency:suspend')"
+
+
+class Proposal(Base):
+    """An act that would silence oversight, proposed by one administrator and pending until a
+    different person confirms (or rejects) it: the four-eyes rule of legal bases, for admins.
+    """
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        CheckConstraint(f"action IN {_PROPOSED_ACTS}", name="action"),
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
+        CheckConstraint(
+            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
+        ),
+        CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="four_eyes"),
+        # One pending proposal per act and target.
+        Index(
+            "uq_proposals_pending",
+            "action",
+            "target_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    action: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[UUID] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    proposed_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MailMessage(Base):
+    """A message queued in the transaction of the act it announces, delivered after commit.
+
+    The body (it may hold a claim secret) is erased once the message is delivered; a failed
+    delivery keeps it, with the attempts and the last error, for the next delivery run.
+    """
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

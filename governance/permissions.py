@@ -57,6 +57,8 @@ class Permission(StrEnum):
     ACCOUNT_SUSPEND = "account:suspend"
     AGENCY_READ = "agency:read"
     AGENCY_SUSPEND = "agency:suspend"
+    PROPOSAL_READ = "proposal:read"
+    PROPOSAL_DECIDE = "proposal:decide"
     CREDENTIAL_READ = "credential:read"
     CREDENTIAL_ISSUE = "credential:issue"
     CREDENTIAL_REVOKE = "credential:revoke"
@@ -97,6 +99,8 @@ _TABLE: dict[Permission, dict[Role, Scope]] = {
     Permission.ACCOUNT_SUSPEND: {_A: Scope.ANY},
     Permission.AGENCY_READ: {_A: Scope.ANY, _O: Scope.ANY, _S: Scope.AGENCY, _I: Scope.AGENCY},
     Permission.AGENCY_SUSPEND: {_A: Scope.ANY},
+    Permission.PROPOSAL_READ: {_A: Scope.ANY, _O: Scope.ANY},
+    Permission.PROPOSAL_DECIDE: {_A: Scope.ANY},
     Permission.CREDENTIAL_READ: {
         _A: Scope.ANY,
         _O: Scope.SELF,
@@ -144,9 +148,11 @@ _DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.ACCOUNT_REQUEST_DECIDE: "Approve or reject account requests",
     Permission.STAFF_CREATE: "Create oversight and curator accounts",
     Permission.ACCOUNT_READ: "List and read accounts",
-    Permission.ACCOUNT_SUSPEND: "Suspend and reinstate accounts",
+    Permission.ACCOUNT_SUSPEND: "Suspend and reinstate accounts (oversight: by a proposal)",
     Permission.AGENCY_READ: "List and read agencies",
-    Permission.AGENCY_SUSPEND: "Suspend and reinstate agencies",
+    Permission.AGENCY_SUSPEND: "Suspend (with a confirmed proposal) and reinstate agencies",
+    Permission.PROPOSAL_READ: "List and read proposals of acts that need two administrators",
+    Permission.PROPOSAL_DECIDE: "Propose such an act, or confirm or reject another's proposal",
     Permission.CREDENTIAL_READ: "List and read API credentials (never their secrets)",
     Permission.CREDENTIAL_ISSUE: "Create another API credential for oneself (rotation)",
     Permission.CREDENTIAL_REVOKE: "Revoke API credentials",

@@ -11,13 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from uuid import UUID
 
-from governance.errors import NotFound, PermissionDenied
+from governance.errors import NotFound, PermissionDenied, PolicyViolation
 from governance.permissions import Permission, Role, Scope, scope_for
 from ledger.entry import Actor
 
 __all__ = [
     "CLI_ACTOR",
     "Principal",
+    "TwoAdministratorsRequired",
     "actor_of",
     "applicant_actor",
     "reason_digest",
@@ -51,6 +52,18 @@ def actor_of(principal: Principal) -> Actor:
 def applicant_actor(kind: str, object_id: UUID) -> Actor:
     """The ledger actor of an unauthenticated act, named by the object it concerns."""
     return Actor(kind=kind, id=str(object_id), agency=None)
+
+
+class TwoAdministratorsRequired(PolicyViolation):
+    """The act would silence oversight: one administrator proposes it, another confirms"""
+
+    code = "two-administrators-required"
+
+    def __init__(self, act: str) -> None:
+        super().__init__(
+            f"{act} needs two administrators: propose it at POST /v1/proposals with a reason; "
+            "a different administrator confirms it."
+        )
 
 
 def reason_digest(reason: str) -> str:

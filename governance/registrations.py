@@ -1,14 +1,16 @@
 """Agency registrations: submit (public), review by a platform admin, claim the first key.
 
-Approval creates the agency and its first account (a supervisor); the applicant then trades
-the one-time claim secret it got on submission for the first API key, which no administrator
-ever sees. A wrong secret is refused before the registration's state is revealed.
+Approval creates the agency and its first account (a supervisor) and mails a one-time claim
+secret to the contact (the applicant) at the address on the registration; the contact trades
+it for the first API key, which no administrator ever sees. Nothing secret is returned to the
+anonymous submitter, who could have named someone else's address. A wrong secret is refused
+before the registration's state is revealed (``governance.claims``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -20,10 +22,17 @@ from governance import audit
 from governance.accounts import Page, create_account
 from governance.agencies import AgencyDetails, AgencyKind, create_agency
 from governance.audit import SigningKeys
+from governance.claims import (
+    ClaimPolicy,
+    issue_claim,
+    redeem_claim,
+    reissue_claim,
+    sealed_claim_hash,
+)
 from governance.contact import Person
-from governance.credentials import IssuedCredential, issue_credential
-from governance.errors import Conflict, NotFound, PermissionDenied
-from governance.models import AccountRequest, Registration
+from governance.credentials import IssuedCredential
+from governance.errors import Conflict, NotFound
+from governance.models import Registration
 from governance.permissions import Permission, Role
 from governance.principals import (
     Principal,
@@ -32,8 +41,7 @@ from governance.principals import (
     reason_digest,
     require_scope,
 )
-from governance.tokens import digest, matches, new_claim_secret
-from ledger.entry import EntryType
+from ledger.entry import EntryType, format_ts
 
 __all__ = [
     "RegistrationInfo",
@@ -43,8 +51,8 @@ __all__ = [
     "claim_registration",
     "get_registration",
     "list_registrations",
-    "redeem_claim",
     "reject_registration",
+    "resend_claim",
     "submit_registration",
 ]
 
@@ -60,11 +68,10 @@ class RegistrationStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """A submission's receipt: its id, status, and the claim secret (shown this once)."""
+    """A submission's receipt: its id and status (the claim secret goes by mail, on approval)."""
 
     id: UUID
     status: RegistrationStatus
-    claim_secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +133,7 @@ def submit_registration(
     keys: SigningKeys,
     now: datetime,
 ) -> Submitted:
-    """Record a pending registration and ``registration:submit``; return its claim secret.
+    """Record a pending registration and ``registration:submit``.
 
     Raises Conflict when the same agency name and email already wait for review.
     """
@@ -143,7 +150,6 @@ def submit_registration(
             "A registration for this agency and email is already waiting for review.",
             code="duplicate-registration",
         )
-    secret = new_claim_secret()
     row = Registration(
         status=RegistrationStatus.PENDING.value,
         agency_name=agency.name,
@@ -157,7 +163,7 @@ def submit_registration(
         email=contact.email,
         job_title=contact.job_title,
         intended_use=intended_use,
-        claim_hash=digest(secret),
+        claim_hash=sealed_claim_hash(),
         submitted_at=now,
     )
     try:
@@ -180,7 +186,7 @@ def submit_registration(
         },
         now=now,
     )
-    return Submitted(id=row.id, status=RegistrationStatus.PENDING, claim_secret=secret)
+    return Submitted(id=row.id, status=RegistrationStatus.PENDING)
 
 
 def list_registrations(
@@ -254,10 +260,12 @@ def approve_registration(
     actor: Principal,
     registration_id: UUID,
     reason: str,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
 ) -> RegistrationInfo:
-    """Approve a pending registration: create the agency and its first supervisor account.
+    """Approve a pending registration: create the agency and its first supervisor account,
+    and mail the claim secret to the contact.
 
     Raises PermissionDenied, NotFound, Conflict (already decided).
     """
@@ -283,6 +291,18 @@ def approve_registration(
     )
     row.agency_id = agency.id
     row.account_id = account.id
+    person = issue_claim(
+        session,
+        row,
+        what="registration",
+        headline=(
+            f"The registration of {row.agency_name} was approved; you hold its first account "
+            "(supervisor)."
+        ),
+        policy=claims,
+        keys=keys,
+        now=now,
+    )
     audit.record(
         session,
         keys=keys,
@@ -293,6 +313,8 @@ def approve_registration(
             "agency": str(agency.id),
             "account": str(account.id),
             "role": Role.SUPERVISOR.value,
+            "person": person,
+            "claim_expires_at": format_ts(now + claims.ttl),
             "reason_sha256": reason_digest(reason),
         },
         now=now,
@@ -337,78 +359,56 @@ def claim_registration(
     *,
     registration_id: UUID,
     claim_secret: str,
-    ttl: timedelta,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
 ) -> IssuedCredential:
     """Trade the claim secret of an approved registration for the first API key, once.
 
-    Raises NotFound, PermissionDenied (wrong secret, checked in constant time before anything
-    else is revealed), Conflict (not approved yet, rejected, or already claimed).
+    Raises WrongClaim (unknown registration or wrong secret, alike), Conflict (expired, not
+    approved yet, rejected, or already claimed).
     """
-    row = _load(session, registration_id, lock=True)
+    row = session.get(Registration, registration_id, with_for_update=True)
     return redeem_claim(
         session,
         row=row,
         what="registration",
         claim_secret=claim_secret,
         entry_type=EntryType.REGISTRATION_CLAIM,
-        ttl=ttl,
+        policy=claims,
         keys=keys,
         now=now,
     )
 
 
-def redeem_claim(
+def resend_claim(
     session: Session,
     *,
-    row: Registration | AccountRequest,
-    what: str,
-    claim_secret: str,
-    entry_type: EntryType,
-    ttl: timedelta,
+    actor: Principal,
+    registration_id: UUID,
+    claims: ClaimPolicy,
     keys: SigningKeys,
     now: datetime,
-) -> IssuedCredential:
-    """Trade the claim secret of an approved registration or account request for the first
-    key of its account, once, and record the claim (``what`` names the object in messages and
-    in the entry's payload).
+) -> RegistrationInfo:
+    """Mail a new claim secret to the contact of an approved, unclaimed registration (the old
+    one stops working), after an expiry or a lost message, and record ``claim:reissue``.
 
-    Raises PermissionDenied (wrong secret, checked in constant time before anything else is
-    revealed), Conflict (not approved yet, rejected, or already claimed).
+    Raises PermissionDenied, NotFound, Conflict (not approved, or already claimed).
     """
-    if not matches(claim_secret, row.claim_hash):
-        raise PermissionDenied("The claim secret is wrong.", code="wrong-claim-secret")
-    label = what.replace("_", " ")
-    if row.status == RegistrationStatus.CLAIMED.value:
-        raise Conflict(f"This {label} was already claimed.", code="already-claimed")
-    if row.status != RegistrationStatus.APPROVED.value or row.account_id is None:
-        raise Conflict(
-            f"This {label} is {row.status}; only an approved one can be claimed.",
-            code="not-approved",
-        )
-    actor = applicant_actor("claimant", row.id)
-    issued = issue_credential(
-        session,
-        account_id=row.account_id,
-        ttl=ttl,
-        actor=actor,
-        keys=keys,
-        now=now,
-        label="first key",
-    )
-    row.status = RegistrationStatus.CLAIMED.value
-    row.claimed_at = now
+    require_scope(actor, Permission.REGISTRATION_REVIEW)
+    row = _load(session, registration_id, lock=True)
+    person = reissue_claim(session, row, what="registration", policy=claims, keys=keys, now=now)
     audit.record(
         session,
         keys=keys,
-        entry_type=entry_type,
-        actor=actor,
+        entry_type=EntryType.CLAIM_REISSUE,
+        actor=actor_of(actor),
         payload={
-            "registration" if what == "registration" else "request": str(row.id),
+            "registration": str(row.id),
             "account": str(row.account_id),
-            "credential": str(issued.credential.id),
+            "person": person,
+            "claim_expires_at": format_ts(now + claims.ttl),
         },
         now=now,
     )
-    return issued
+    return _info(row)

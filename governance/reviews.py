@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from governance.audit import SigningKeys, record
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.permissions import Permission
+from governance.persons import same_person
 from governance.principals import Principal, actor_of, visible
 from governance.search_models import VERDICTS, Review, Search
 from governance.search_records import SearchView, view_of
@@ -55,9 +56,10 @@ def record_reviews(
     if search is None:
         raise NotFound("No such search.")
     visible(principal, Permission.SEARCH_REVIEW, agency_id=search.agency_id, what="search")
-    if search.account_id == principal.account_id:
+    if same_person(session, search.account_id, principal.account_id):
         raise PermissionDenied(
-            "The person who ran a search may not review it: ask two colleagues.",
+            "The person who ran a search may not review it, from any of their accounts: ask "
+            "two colleagues.",
             code="reviewer-is-searcher",
         )
     if search.results_deleted_at is not None:

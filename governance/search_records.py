@@ -21,6 +21,7 @@ from governance.blobs import BlobStore
 from governance.errors import NotFound
 from governance.gallery_models import GalleryFace
 from governance.permissions import Permission
+from governance.persons import persons_of
 from governance.principals import Principal, actor_of, visible
 from governance.search_models import Review, Search, SearchCandidate
 from ledger.entry import EntryType
@@ -102,6 +103,8 @@ def view_of(session: Session, search: Search) -> SearchView:
             .options(selectinload(GalleryFace.photo))
         )
     }
+    persons = persons_of(session, {r.reviewer_id for r in search.reviews} | {search.account_id})
+    searcher = persons.get(search.account_id, str(search.account_id))
     candidates = []
     for c in search.candidates:
         reviews = tuple(
@@ -109,11 +112,13 @@ def view_of(session: Session, search: Search) -> SearchView:
             for r in search.reviews
             if r.face_id == c.face_id
         )
+        # Two distinct persons, neither the searcher: one person's two accounts count once.
         votes = len(
             {
-                r.reviewer_id
+                persons.get(r.reviewer_id, str(r.reviewer_id))
                 for r in reviews
-                if r.verdict == "possible_match" and r.reviewer_id != search.account_id
+                if r.verdict == "possible_match"
+                and persons.get(r.reviewer_id, str(r.reviewer_id)) != searcher
             }
         )
         face = faces.get(c.face_id)

@@ -50,8 +50,14 @@ RULES: Mapping[str, str] = {
     "ratification-late": "an urgent basis was ratified after its deadline",
     "urgent-not-lapsed": "an urgent basis passed its deadline unratified and never lapsed",
     "lapse-results-kept": "a lapsed basis's searches were not all deleted",
-    "self-review": "a searcher reviewed their own search",
+    "self-review": "a searcher reviewed their own search (from any of their accounts)",
     "lead-reviewers": "a confirmed lead lacks two distinct reviewers saying possible_match",
+    "basis-same-person": "a legal basis was approved by another account of its author's person",
+    "lead-same-person": "a confirmed lead's two reviewers, or a reviewer and the searcher, are "
+    "one person",
+    "account-self-claimed": "an account was claimed by the person who requested it",
+    "oversight-four-eyes": "an act silencing oversight was done without a second, distinct "
+    "administrator",
     "erased-face-returned": "a search returned a face after its erasure",
     "blocked-site-returned": "a search returned a face of a blocked source site",
     "refusal-count": "a count of repeated refusals names no refusal of its credential and "
@@ -86,6 +92,9 @@ _ACCOUNT_CREATED = {
     "admin:create",
     "oversight:create",
 }
+_CLAIMS = {"registration:claim", "account:claim"}
+# Acts that need two administrators: the entry must name a proposal made by someone else.
+_SILENCING = {"agency:suspend", "account:suspend", "credential:revoke"}
 _DEFAULT_GRACE = timedelta(hours=1)
 
 
@@ -190,6 +199,12 @@ class _Replay:
     """What the log has said so far, as the audit walks it."""
 
     accounts: dict[str, str | None] = field(default_factory=dict)  # account -> agency
+    roles: dict[str, str] = field(default_factory=dict)  # account -> role
+    # account -> keyed person references (creation, claim): the ledger's only view of people
+    persons: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    requests: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # -> requester
+    requested_by: dict[str, str] = field(default_factory=dict)  # account -> requesting account
+    proposals: dict[str, str] = field(default_factory=dict)  # proposal -> proposer
     suspended: set[str] = field(default_factory=set)
     agencies_suspended: set[str] = field(default_factory=set)
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> account, expiry
@@ -211,9 +226,72 @@ class _Replay:
     def flag(self, r: Record, rule: str, message: str) -> None:
         self.found.append(Violation(r.seq, rule, message))
 
+    def same_person(self, first: str, second: str) -> bool:
+        """Whether two accounts are one person, as far as the log tells (an account is its
+        own person; without person references the log cannot tell otherwise).
+        """
+        return first == second or bool(
+            self.persons.get(first, set()) & self.persons.get(second, set())
+        )
+
+
+def _track_person(state: _Replay, r: Record) -> None:
+    p = r.payload
+    account = str(p.get("account"))
+    if p.get("person"):
+        state.persons[account].add(str(p["person"]))
+    if r.type in _ACCOUNT_CREATED:
+        state.roles[account] = str(p.get("role"))
+        requester = p.get("requested_by") or state.requests.get(str(p.get("request")), ("",))[0]
+        if requester:
+            state.requested_by[account] = str(requester)
+    if r.type == "oversight:create":
+        requester = state.requested_by.get(account)
+        if requester is None or state.same_person(requester, r.actor_id):
+            state.flag(
+                r,
+                "oversight-four-eyes",
+                f"oversight account {account} was created by the person who proposed it",
+            )
+    if r.type in _CLAIMS:
+        requester = state.requested_by.get(account)
+        if requester is not None and state.same_person(requester, account) and p.get("person"):
+            # The claim went to the requester's own person: one person, two accounts.
+            state.flag(
+                r,
+                "account-self-claimed",
+                f"account {account} was claimed by the person of account {requester}, "
+                "who requested it",
+            )
+
+
+def _check_silencing(state: _Replay, r: Record) -> None:
+    p = r.payload
+    if r.type == "account:suspend" and state.roles.get(str(p.get("account"))) != "oversight":
+        return
+    if r.type == "credential:revoke":
+        owner = str(p.get("account"))
+        if state.roles.get(owner) != "oversight" or state.same_person(owner, r.actor_id):
+            return
+    proposer = state.proposals.get(str(p.get("proposal")))
+    if proposer is None or state.same_person(proposer, r.actor_id):
+        state.flag(
+            r,
+            "oversight-four-eyes",
+            f"{r.type} by account {r.actor_id} without a proposal of another administrator",
+        )
+
 
 def _track(state: _Replay, r: Record) -> None:
     p = r.payload
+    if r.type == "account:request":
+        state.requests[str(p.get("request"))] = (r.actor_id, p.get("person"))
+    elif r.type == "proposal:create":
+        state.proposals[str(p.get("proposal"))] = r.actor_id
+    if r.type in _ACCOUNT_CREATED or r.type in _CLAIMS:
+        _track_person(state, r)
+    if r.type in _SILENCING:
+        _check_silencing(state, r)
     if r.type in _ACCOUNT_CREATED and p.get("account"):
         state.accounts[str(p["account"])] = p.get("agency")
     elif r.type in _SUSPEND:
@@ -261,6 +339,13 @@ def _track_basis(state: _Replay, r: Record) -> None:
         return
     if r.type == "legal_basis:approve":
         basis.approver = r.actor_id
+        if r.actor_id != basis.author and state.same_person(r.actor_id, basis.author):
+            state.flag(
+                r,
+                "basis-same-person",
+                f"legal basis {basis_id} was approved by account {r.actor_id}, held by the "
+                f"person of its author {basis.author}",
+            )
     elif r.type == "legal_basis:ratify":
         basis.ratified = str(p.get("outcome"))
         if basis.deadline is not None and r.ts > basis.deadline:
@@ -408,8 +493,10 @@ def _check_review(state: _Replay, r: Record) -> None:
     search = str(p.get("search_id"))
     searcher = state.searchers.get(search, str(p.get("searcher_id")))
     reviewer = str(p.get("reviewer_id") or r.actor_id)
-    if reviewer == searcher:
-        state.flag(r, "self-review", f"account {reviewer} reviewed its own search {search}")
+    if state.same_person(reviewer, searcher):
+        state.flag(
+            r, "self-review", f"account {reviewer} reviewed the search {search} of its person"
+        )
     else:
         for item in p.get("reviews") or []:
             if item.get("verdict") == "possible_match":
@@ -423,6 +510,23 @@ def _check_review(state: _Replay, r: Record) -> None:
                 f"face {face} of search {search} confirmed with {len(reviewers)} "
                 "independent possible_match verdict(s)",
             )
+        elif _distinct_persons(state, reviewers) < 2:
+            state.flag(
+                r,
+                "lead-same-person",
+                f"face {face} of search {search} confirmed by accounts "
+                f"{', '.join(sorted(reviewers))} of one person",
+            )
+
+
+def _distinct_persons(state: _Replay, accounts: set[str]) -> int:
+    groups: list[set[str]] = []
+    for account in sorted(accounts):
+        if not any(any(state.same_person(account, a) for a in g) for g in groups):
+            groups.append({account})
+        else:
+            next(g for g in groups if any(state.same_person(account, a) for a in g)).add(account)
+    return len(groups)
 
 
 def _settle_urgent(state: _Replay, last: Record | None, grace: timedelta) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -42,8 +41,8 @@ class AccountRequests(MethodView):
     def post(self, body: dict[str, Any]) -> Submitted:
         """Request another account in one's agency.
 
-        Answers with a one-time claim secret to hand to the person, who claims the account's
-        first API key once a platform admin has approved the request.
+        Once a platform admin approves it, a one-time claim secret is mailed to the person's
+        address (never to the requester); the person claims the account's first API key.
         """
         with transaction() as session:
             return service.request_account(
@@ -87,6 +86,7 @@ class ApproveAccountRequest(MethodView):
                 actor=current_principal(),
                 request_id=request_id,
                 reason=body["reason"],
+                claims=runtime().claims,
                 keys=runtime().keys,
                 now=runtime().now(),
             )
@@ -124,9 +124,29 @@ class ClaimAccountRequest(MethodView):
                     session,
                     request_id=request_id,
                     claim_secret=body["claim_secret"],
-                    ttl=timedelta(days=runtime().settings.credential_ttl_days),
+                    claims=runtime().claims,
                     keys=runtime().keys,
                     now=runtime().now(),
                 )
 
         return with_claim_attempt(claim)
+
+
+@blp.route("/<uuid:request_id>/resend")
+class ResendAccountClaim(MethodView):
+    @require(Permission.ACCOUNT_REQUEST_DECIDE)
+    @blp.response(200, AccountRequestSchema)
+    def post(self, request_id: UUID) -> AccountRequestInfo:
+        """Mail a new claim secret to the person of an approved, unclaimed account request.
+
+        The previous secret stops working; use it after an expiry or a lost message.
+        """
+        with transaction() as session:
+            return service.resend_claim(
+                session,
+                actor=current_principal(),
+                request_id=request_id,
+                claims=runtime().claims,
+                keys=runtime().keys,
+                now=runtime().now(),
+            )

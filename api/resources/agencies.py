@@ -12,10 +12,13 @@ from api.auth import current_principal, require
 from api.context import runtime, transaction
 from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySchema
 from api.schemas.fields import ReasonSchema
+from api.schemas.proposals import ProposalSchema
 from governance import agencies as service
+from governance import proposals
 from governance.accounts import Page
 from governance.agencies import AgencyInfo
 from governance.permissions import Permission
+from governance.proposals import ProposalInfo, ProposedAct
 
 blp = Blueprint("agencies", __name__, url_prefix="/v1/agencies", description="Approved agencies.")
 
@@ -45,14 +48,20 @@ class AgencyById(MethodView):
 class SuspendAgency(MethodView):
     @require(Permission.AGENCY_SUSPEND)
     @blp.arguments(ReasonSchema)
-    @blp.response(200, AgencySchema)
-    def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
-        """Suspend an agency; every key of its accounts stops on its next request."""
+    @blp.response(202, ProposalSchema)
+    def post(self, body: dict[str, Any], agency_id: UUID) -> ProposalInfo:
+        """Propose to suspend an agency; a second administrator confirms it.
+
+        Answers with the pending proposal. Once a different administrator confirms it at
+        ``POST /v1/proposals/{id}/confirm``, every key of the agency's accounts stops on its
+        next request.
+        """
         with transaction() as session:
-            return service.suspend_agency(
+            return proposals.propose(
                 session,
                 actor=current_principal(),
-                agency_id=agency_id,
+                action=ProposedAct.AGENCY_SUSPEND,
+                target_id=agency_id,
                 reason=body["reason"],
                 keys=runtime().keys,
                 now=runtime().now(),

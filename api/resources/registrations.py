@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -45,8 +44,8 @@ class Registrations(MethodView):
     def post(self, body: dict[str, Any]) -> Submitted:
         """Apply for an agency account.
 
-        Answers with the registration id and a one-time claim secret: keep it, it is shown
-        once and needed to claim the first API key after approval.
+        Answers with the registration id. Nothing secret is returned: on approval, a one-time
+        claim secret is mailed to the contact's address, to claim the first API key with.
         """
         with transaction() as session:
             return service.submit_registration(
@@ -92,6 +91,7 @@ class ApproveRegistration(MethodView):
                 actor=current_principal(),
                 registration_id=registration_id,
                 reason=body["reason"],
+                claims=runtime().claims,
                 keys=runtime().keys,
                 now=runtime().now(),
             )
@@ -129,9 +129,29 @@ class ClaimRegistration(MethodView):
                     session,
                     registration_id=registration_id,
                     claim_secret=body["claim_secret"],
-                    ttl=timedelta(days=runtime().settings.credential_ttl_days),
+                    claims=runtime().claims,
                     keys=runtime().keys,
                     now=runtime().now(),
                 )
 
         return with_claim_attempt(claim)
+
+
+@blp.route("/<uuid:registration_id>/resend")
+class ResendRegistrationClaim(MethodView):
+    @require(Permission.REGISTRATION_REVIEW)
+    @blp.response(200, RegistrationSchema)
+    def post(self, registration_id: UUID) -> RegistrationInfo:
+        """Mail a new claim secret to the contact of an approved, unclaimed registration.
+
+        The previous secret stops working; use it after an expiry or a lost message.
+        """
+        with transaction() as session:
+            return service.resend_claim(
+                session,
+                actor=current_principal(),
+                registration_id=registration_id,
+                claims=runtime().claims,
+                keys=runtime().keys,
+                now=runtime().now(),
+            )

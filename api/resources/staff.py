@@ -29,10 +29,12 @@ class Staff(MethodView):
     @blp.arguments(StaffCreateSchema)
     @blp.response(201, SubmittedSchema)
     def post(self, body: dict[str, Any]) -> Submitted:
-        """Create an oversight or curator account.
+        """Create a curator account, or propose an oversight account.
 
-        Answers with an account request (already approved) and its one-time claim secret. Pass
-        the secret to the person out of band; they claim their first API key at
+        A curator's request is approved at once; an oversight account (``reason`` required)
+        waits until a second administrator approves it at
+        ``POST /v1/account-requests/{id}/approve``. On approval a one-time claim secret is
+        mailed to the person, who claims their first API key at
         ``POST /v1/account-requests/{id}/claim``, so no administrator ever holds it.
         """
         with transaction() as session:
@@ -41,6 +43,8 @@ class Staff(MethodView):
                 actor=current_principal(),
                 role=body["role"],
                 person=body["person"],
+                reason=body.get("reason"),
+                claims=runtime().claims,
                 keys=runtime().keys,
                 now=runtime().now(),
             )

@@ -48,11 +48,10 @@ class RegistrationSubmitSchema(ma.Schema):
 
 
 class SubmittedSchema(ma.Schema):
-    """A receipt: keep ``claim_secret``, it is shown once and needed to claim the first key."""
+    """A receipt. The claim secret is never in it: it is mailed to the person on approval."""
 
     id = ma.fields.UUID(required=True)
     status = ma.fields.Enum(RegistrationStatus, by_value=True, required=True)
-    claim_secret = ma.fields.String(required=True)
 
 
 class ClaimSchema(ma.Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PersonSchema
+from api.schemas.fields import PersonSchema, Text
 from governance.permissions import Role
 
 __all__ = ["StaffCreateSchema"]
@@ -18,3 +18,9 @@ class StaffCreateSchema(ma.Schema):
         validate=ma.validate.OneOf([Role.OVERSIGHT, Role.CURATOR]),
     )
     person = ma.fields.Nested(PersonSchema, required=True)
+    reason = Text(
+        max_length=2000,
+        min_length=3,
+        multiline=True,
+        metadata={"description": "Why the account is needed (required for oversight)."},
+    )

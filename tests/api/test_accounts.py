@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from tests.api.helpers import (
     Agent,
+    decide,
     ledger_size,
     ledger_types,
     make_account,
@@ -53,14 +54,28 @@ def test_agency_suspension_stops_every_member(
     supervisor = make_agency(client, admin)
     investigator = make_account(client, admin, supervisor, "investigator")
     before = ledger_size(app)
-    assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/suspend") == 200
+    proposed = client.post(
+        f"/v1/agencies/{supervisor.agency_id}/suspend",
+        json={"reason": "misuse reported"},
+        headers=admin.headers,
+    )
+    assert proposed.status_code == 202 and proposed.get_json()["status"] == "pending"
+    assert client.get("/v1/accounts/me", headers=supervisor.headers).status_code == 200
+    second = make_admin(app)
+    decide(client, second, f"/v1/proposals/{proposed.get_json()['id']}", "confirm")
     for member in (supervisor, investigator):
         body = problem(client.get("/v1/accounts/me", headers=member.headers), 403)
         assert body["type"] == "/problems/agency-suspended"
     assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/reinstate", "resolved") == 200
     for member in (supervisor, investigator):
         assert client.get("/v1/accounts/me", headers=member.headers).status_code == 200
-    assert ledger_types(app, after=before - 1) == ["agency:suspend", "agency:reinstate"]
+    assert ledger_types(app, after=before - 1) == [
+        "proposal:create",
+        "admin:create",  # the second administrator
+        "credential:issue",
+        "agency:suspend",
+        "agency:reinstate",
+    ]
     assert _act(client, admin, f"/v1/agencies/{supervisor.agency_id}/reinstate") == 409
 
 

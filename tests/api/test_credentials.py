@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from tests.api.helpers import (
     fresh_address,
     ledger_size,
     ledger_types,
+    mailed_secret,
     make_admin,
     make_agency,
     make_staff,
@@ -203,6 +205,7 @@ def test_wrong_claim_secrets_count_as_failures(
     app: Flask, client: FlaskClient, admin: Agent
 ) -> None:
     limit = int(runtime_of(app).settings.auth_failure_rate_limit.split()[0])
+    kim = f"kim-{uuid.uuid4().hex[:8]}@example.org"
     staff = client.post(
         "/v1/staff",
         json={
@@ -211,12 +214,13 @@ def test_wrong_claim_secrets_count_as_failures(
                 "first_name": "Kim",
                 "last_name": "Ng",
                 "phone": "+4930901820",
-                "email": "kim@example.org",
+                "email": kim,
                 "job_title": "Curator",
             },
         },
         headers=admin.headers,
     ).get_json()
+    secret = mailed_secret(client, kim)
     address = fresh_address()
     path = f"/v1/account-requests/{staff['id']}/claim"
     for _ in range(limit):
@@ -225,12 +229,12 @@ def test_wrong_claim_secrets_count_as_failures(
         )
         assert wrong.status_code == 403
     blocked = client.post(
-        path, json={"claim_secret": staff["claim_secret"]}, environ_base={"REMOTE_ADDR": address}
+        path, json={"claim_secret": secret}, environ_base={"REMOTE_ADDR": address}
     )
     problem(blocked, 429)
     ok = client.post(
         path,
-        json={"claim_secret": staff["claim_secret"]},
+        json={"claim_secret": secret},
         environ_base={"REMOTE_ADDR": fresh_address()},
     )
     assert ok.status_code == 201

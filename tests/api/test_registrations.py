@@ -23,6 +23,8 @@ from tests.api.helpers import (
     fresh_address,
     ledger_size,
     ledger_types,
+    mail_to,
+    mailed_secret,
     make_admin,
     person,
     problem,
@@ -43,20 +45,28 @@ def _post(client: FlaskClient, body: Any, address: str | None = None) -> Any:
     )
 
 
-def test_submission_is_pending_with_a_one_time_secret_stored_only_as_a_hash(
-    app: Flask, client: FlaskClient
+def test_submission_answers_no_secret_and_approval_mails_it_to_the_contact(
+    app: Flask, client: FlaskClient, admin: Agent
 ) -> None:
+    # An anonymous submitter may name anyone's address: the secret goes to that address only,
+    # and only once an administrator has approved.
+    body = registration_body()
     before = ledger_size(app)
-    receipt = submit(client)
-    assert receipt["status"] == "pending"
-    assert receipt["claim_secret"].startswith("fwc_") and len(receipt["claim_secret"]) == 56
+    receipt = submit(client, body)
+    assert set(receipt) == {"id", "status"} and receipt["status"] == "pending"
+    assert ledger_types(app, after=before - 1) == ["registration:submit"]
+    address = body["contact"]["email"]
+    assert mail_to(app, address) == []
+    decide(client, admin, f"/v1/registrations/{receipt['id']}", "approve")
+    secret = mailed_secret(client, address)
+    assert secret.startswith("fwc_") and len(secret) == 56
     with runtime_of(app).sessions() as session:
         row = session.get(Registration, UUID(receipt["id"]))
         assert row is not None
         stored = [getattr(row, c.key) for c in Registration.__table__.columns]
-    assert receipt["claim_secret"] not in [str(v) for v in stored]
-    assert row.claim_hash == digest(receipt["claim_secret"])
-    assert ledger_types(app, after=before - 1) == ["registration:submit"]
+        assert row.claim_hash == digest(secret) and row.claim_issued_to == address.casefold()
+        assert row.claim_expires_at is not None
+    assert secret not in [str(v) for v in stored]
 
 
 def test_fields_are_normalized(app: Flask, client: FlaskClient, admin: Agent) -> None:
@@ -193,10 +203,12 @@ def test_approval_needs_a_reason(client: FlaskClient, admin: Agent) -> None:
 def test_approval_creates_the_agency_and_its_supervisor_then_claim_gives_the_key_once(
     app: Flask, client: FlaskClient, admin: Agent
 ) -> None:
-    receipt = submit(client)
+    body = registration_body()
+    receipt = submit(client, body)
     path = f"/v1/registrations/{receipt['id']}"
     before = ledger_size(app)
     approved = decide(client, admin, path, "approve")
+    secret = mailed_secret(client, body["contact"]["email"])
     assert (
         approved["status"] == "approved" and approved["decision_reason"] == "approve after review"
     )
@@ -206,7 +218,7 @@ def test_approval_creates_the_agency_and_its_supervisor_then_claim_gives_the_key
     account = client.get(f"/v1/accounts/{approved['account_id']}", headers=admin.headers)
     assert account.get_json()["role"] == "supervisor"
 
-    issued = claim(client, path, receipt["claim_secret"])
+    issued = claim(client, path, secret)
     key = issued["api_key"]
     assert key.startswith("fw_") and issued["credential"]["account_id"] == approved["account_id"]
     me = client.get("/v1/accounts/me", headers=bearer(key)).get_json()
@@ -217,15 +229,16 @@ def test_approval_creates_the_agency_and_its_supervisor_then_claim_gives_the_key
         "registration:claim",
     ]
     # Replay: the secret was right but is spent.
-    replay = client.post(f"{path}/claim", json={"claim_secret": receipt["claim_secret"]})
+    replay = client.post(f"{path}/claim", json={"claim_secret": secret})
     assert problem(replay, 409)["type"] == "/problems/already-claimed"
     # The registration never shows the key, and admins see no secret at all.
     shown = client.get(path, headers=admin.headers).get_data(as_text=True)
-    assert key not in shown and receipt["claim_secret"] not in shown
+    assert key not in shown and secret not in shown
 
 
 def test_rejection_is_final(app: Flask, client: FlaskClient, admin: Agent) -> None:
-    receipt = submit(client)
+    body = registration_body()
+    receipt = submit(client, body)
     path = f"/v1/registrations/{receipt['id']}"
     before = ledger_size(app)
     assert decide(client, admin, path, "reject")["status"] == "rejected"
@@ -233,35 +246,44 @@ def test_rejection_is_final(app: Flask, client: FlaskClient, admin: Agent) -> No
     for verdict in ("approve", "reject"):
         again = client.post(f"{path}/{verdict}", json={"reason": "again"}, headers=admin.headers)
         assert problem(again, 409)["type"] == "/problems/already-decided"
-    refused = client.post(f"{path}/claim", json={"claim_secret": receipt["claim_secret"]})
-    assert problem(refused, 409)["type"] == "/problems/not-approved"
+    assert mail_to(app, body["contact"]["email"]) == []
 
 
-def test_claims_refuse_wrong_secrets_and_pending_registrations(
+def test_claims_refuse_wrong_secrets_and_unknown_registrations_alike(
     client: FlaskClient, admin: Agent
 ) -> None:
-    receipt = submit(client)
+    body = registration_body()
+    receipt = submit(client, body)
     path = f"/v1/registrations/{receipt['id']}"
-    pending = client.post(f"{path}/claim", json={"claim_secret": receipt["claim_secret"]})
-    assert problem(pending, 409)["type"] == "/problems/not-approved"
     decide(client, admin, path, "approve")
-    for wrong in ("fwc_" + "a" * 52, receipt["claim_secret"][:-1] + "b", "", "x" * 201):
+    secret = mailed_secret(client, body["contact"]["email"])
+    answers = []
+    for wrong in ("fwc_" + "a" * 52, secret[:-1] + "b", "", "x" * 201):
         response = client.post(f"{path}/claim", json={"claim_secret": wrong})
         assert response.status_code in (403, 422)
         if wrong and len(wrong) <= 200:
-            assert problem(response, 403)["type"] == "/problems/wrong-claim-secret"
+            answers.append(problem(response, 403))
     unknown = client.post(
         "/v1/registrations/00000000-0000-4000-8000-000000000000/claim",
-        json={"claim_secret": receipt["claim_secret"]},
+        json={"claim_secret": secret},
     )
-    problem(unknown, 404)
-    claim(client, path, receipt["claim_secret"])
+    answers.append(problem(unknown, 403))
+    assert {(a["type"], a["title"], a["detail"], tuple(sorted(a))) for a in answers} == {
+        (
+            "/problems/wrong-claim-secret",
+            "The claim id or the claim secret is wrong",
+            "The claim id or the claim secret is wrong.",
+            ("detail", "instance", "request_id", "status", "title", "type"),
+        )
+    }
+    claim(client, path, secret)
 
 
-def test_a_failed_ledger_append_rolls_the_change_back(
+def test_a_failed_ledger_append_rolls_the_change_back_and_mails_nothing(
     app: Flask, client: FlaskClient, admin: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    receipt = submit(client)
+    body = registration_body()
+    receipt = submit(client, body)
     path = f"/v1/registrations/{receipt['id']}"
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
@@ -274,6 +296,7 @@ def test_a_failed_ledger_append_rolls_the_change_back(
     failed_submit = _post(client, registration_body())
     assert failed_submit.status_code == 500
     monkeypatch.undo()
+    assert mail_to(app, body["contact"]["email"]) == []  # no mail announces a rolled-back act
 
     shown = client.get(path, headers=admin.headers).get_json()
     assert shown["status"] == "pending" and shown["agency_id"] is None
@@ -287,6 +310,7 @@ def test_a_failed_ledger_append_rolls_the_change_back(
             == []
         )
     assert decide(client, admin, path, "approve")["status"] == "approved"
+    assert len(mail_to(app, body["contact"]["email"])) == 1
 
 
 def test_ledger_payloads_hold_ids_not_personal_data(app: Flask, client: FlaskClient) -> None:

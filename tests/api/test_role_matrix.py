@@ -28,6 +28,7 @@ from tests.api.helpers import (
     Agent,
     decide,
     fresh_address,
+    mailed_secret,
     make_account,
     make_admin,
     make_agency,
@@ -35,6 +36,7 @@ from tests.api.helpers import (
     person,
     registration_body,
     submit,
+    two_admins,
 )
 from tests.conftest import shared_path
 
@@ -54,6 +56,7 @@ INFRASTRUCTURE = {
 class World:
     client: FlaskClient
     admin: Agent
+    proposer: Agent  # a second administrator, whose proposals the callers decide
     agents: dict[str, Agent]
     supervisors: dict[str, Agent]  # "own" (agency A, the callers') and "other" (agency B)
     investigators: dict[str, Agent]
@@ -77,6 +80,7 @@ def world(app: Flask) -> World:
     return World(
         client,
         admin,
+        make_admin(app),
         agents,
         {"own": sup_a, "other": sup_b},
         {"own": inv_a, "other": inv_b},
@@ -93,27 +97,55 @@ def _pending_registration(w: World) -> str:
     return f"/v1/registrations/{submit(w.client)['id']}"
 
 
-def _claimable_registration(w: World, _t: str, _f: bool) -> Request:
-    receipt = submit(w.client)
+def _approved_registration(w: World) -> tuple[str, str]:
+    body = registration_body()
+    receipt = submit(w.client, body)
     path = f"/v1/registrations/{receipt['id']}"
     decide(w.client, w.admin, path, "approve")
-    return f"{path}/claim", {"claim_secret": receipt["claim_secret"]}
+    return path, body["contact"]["email"]
+
+
+def _claimable_registration(w: World, _t: str, _f: bool) -> Request:
+    path, address = _approved_registration(w)
+    return f"{path}/claim", {"claim_secret": mailed_secret(w.client, address)}
 
 
 def _pending_request(w: World, target: str) -> tuple[str, str]:
+    someone = person()
     response = w.client.post(
         "/v1/account-requests",
-        json={"role": "investigator", "person": person()},
+        json={"role": "investigator", "person": someone},
         headers=w.supervisors[target].headers,
     )
     body = response.get_json()
-    return f"/v1/account-requests/{body['id']}", body["claim_secret"]
+    return f"/v1/account-requests/{body['id']}", someone["email"]
+
+
+def _approved_request(w: World, target: str) -> tuple[str, str]:
+    path, address = _pending_request(w, target)
+    decide(w.client, w.admin, path, "approve")
+    return path, address
 
 
 def _claimable_request(w: World, target: str, _f: bool) -> Request:
-    path, secret = _pending_request(w, target)
-    decide(w.client, w.admin, path, "approve")
-    return f"{path}/claim", {"claim_secret": secret}
+    path, address = _approved_request(w, target)
+    return f"{path}/claim", {"claim_secret": mailed_secret(w.client, address)}
+
+
+def _proposal(w: World, target: str, fresh: bool) -> str:
+    """A proposal of the second administrator: to suspend a fresh agency when ``fresh``."""
+    agency = _agency(w, target, fresh).rsplit("/", 1)[1]
+    response = w.client.post(
+        "/v1/proposals",
+        json={"action": "agency:suspend", "target_id": agency, **REASON},
+        headers=w.proposer.headers,
+    )
+    if response.status_code == 409:  # the shared agency's proposal, made before
+        pending = w.client.get("/v1/proposals?status=pending&limit=100", headers=w.admin.headers)
+        made = next(p for p in pending.get_json()["items"] if p["target_id"] == agency)
+        return f"/v1/proposals/{made['id']}"
+    assert response.status_code == 201, response.get_json()
+    return f"/v1/proposals/{response.get_json()['id']}"
 
 
 def _account(w: World, target: str, fresh: bool, *, suspended: bool = False) -> str:
@@ -132,7 +164,7 @@ def _agency(w: World, target: str, fresh: bool, *, suspended: bool = False) -> s
     approved = decide(w.client, w.admin, _pending_registration(w), "approve")
     path = f"/v1/agencies/{approved['agency_id']}"
     if suspended:
-        decide(w.client, w.admin, path, "suspend")
+        two_admins(w.client, w.admin, "agency:suspend", approved["agency_id"])
     return path
 
 
@@ -362,6 +394,10 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         only({"admin": 200}),
     ),
     ("/v1/registrations/<uuid:registration_id>/claim", "POST"): (_claimable_registration, PUBLIC),
+    ("/v1/registrations/<uuid:registration_id>/resend", "POST"): (
+        lambda w, _t, _f: (_approved_registration(w)[0] + "/resend", None),
+        only({"admin": 200}),
+    ),
     ("/v1/account-requests", "POST"): (
         lambda _w, _t, _f: ("/v1/account-requests", {"role": "investigator", "person": person()}),
         only({"supervisor": 202}),
@@ -383,6 +419,10 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         only({"admin": 200}),
     ),
     ("/v1/account-requests/<uuid:request_id>/claim", "POST"): (_claimable_request, PUBLIC),
+    ("/v1/account-requests/<uuid:request_id>/resend", "POST"): (
+        lambda w, t, _f: (_approved_request(w, t)[0] + "/resend", None),
+        only({"admin": 200}),
+    ),
     ("/v1/staff", "POST"): (
         lambda _w, _t, _f: ("/v1/staff", {"role": "curator", "person": person()}),
         only({"admin": 201}),
@@ -410,6 +450,30 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
     ),
     ("/v1/agencies/<uuid:agency_id>/suspend", "POST"): (
         lambda w, t, f: (_agency(w, t, f) + "/suspend", REASON),
+        only({"admin": 202}),
+    ),
+    ("/v1/proposals", "POST"): (
+        lambda w, t, f: (
+            "/v1/proposals",
+            {
+                "action": "agency:suspend",
+                "target_id": _agency(w, t, f).rsplit("/", 1)[1],
+                **REASON,
+            },
+        ),
+        only({"admin": 201}),
+    ),
+    ("/v1/proposals", "GET"): (at("/v1/proposals"), only({"admin": 200, "oversight": 200})),
+    ("/v1/proposals/<uuid:proposal_id>", "GET"): (
+        lambda w, t, _f: (_proposal(w, t, False), None),
+        only({"admin": 200, "oversight": 200}),
+    ),
+    ("/v1/proposals/<uuid:proposal_id>/confirm", "POST"): (
+        lambda w, t, f: (_proposal(w, t, f) + "/confirm", REASON),
+        only({"admin": 200}),
+    ),
+    ("/v1/proposals/<uuid:proposal_id>/reject", "POST"): (
+        lambda w, t, f: (_proposal(w, t, f) + "/reject", REASON),
         only({"admin": 200}),
     ),
     ("/v1/agencies/<uuid:agency_id>/reinstate", "POST"): (

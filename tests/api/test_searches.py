@@ -27,9 +27,11 @@ from tests.api.bases import Team, act, approved, create, make_team, ok
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import (
     Agent,
+    decide,
     ledger_types,
     make_account,
     make_staff,
+    person,
     problem,
     runtime_of,
 )
@@ -369,6 +371,38 @@ def test_two_person_review_confirms_a_lead(
     problem(bad, 422)
     listed = client.get("/v1/searches", headers=team.sup.headers).get_json()
     assert body["id"] in [s["id"] for s in listed["items"]]
+
+
+def test_one_persons_two_accounts_are_one_reviewer_and_never_the_searchers_colleague(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    searcher_person, reviewer_person = person(), person()
+    searcher = make_account(client, team.admin, team.sup, "investigator", searcher_person)
+    reviewer = make_account(client, team.admin, team.sup, "investigator", reviewer_person)
+    basis = approved(client, app, team)
+    body = search(
+        client, searcher, basis["id"], photos["Samuel_L_Jackson"][2].read_bytes(), top_k="3"
+    ).get_json()
+    face = body["candidates"][0]["face_id"]
+    path = f"/v1/searches/{body['id']}/reviews"
+    verdict = {"reviews": [{"face_id": face, "verdict": "possible_match", "note": "same scar"}]}
+    assert client.post(path, json=verdict, headers=reviewer.headers).status_code == 201
+    # Each person's first account is suspended and a second one given to the same person.
+    for agent in (searcher, reviewer):
+        decide(client, team.admin, f"/v1/accounts/{agent.account_id}", "suspend")
+    searcher_again = make_account(client, team.admin, team.sup, "supervisor", searcher_person)
+    reviewer_again = make_account(client, team.admin, team.sup, "supervisor", reviewer_person)
+    own = client.post(path, json=verdict, headers=searcher_again.headers)
+    assert problem(own, 403)["type"] == "/problems/reviewer-is-searcher"
+    twice = client.post(path, json=verdict, headers=reviewer_again.headers)
+    assert twice.status_code == 201, twice.get_json()
+    candidate = twice.get_json()["candidates"][0]
+    assert candidate["possible_match_votes"] == 1 and candidate["confirmed_lead"] is False
+    assert last_entry(app)["payload"]["confirmed_leads"] == []
 
 
 def test_concurrent_searches_never_exceed_the_quota(

@@ -23,14 +23,20 @@ def admin(app: Flask) -> Agent:
 
 
 @pytest.mark.parametrize(
-    ("role", "entry"), [("oversight", "oversight:create"), ("curator", "account:approve")]
+    ("role", "entries"),
+    [
+        # proposed by one admin, approved by a second (created from the command line)
+        ("oversight", ["account:request", "admin:create", "credential:issue", "oversight:create"]),
+        ("curator", ["account:approve"]),
+    ],
 )
-def test_staff_are_created_approved_and_claimed_by_the_person(
-    app: Flask, client: FlaskClient, admin: Agent, role: str, entry: str
+def test_staff_are_created_and_claimed_by_the_person(
+    app: Flask, client: FlaskClient, admin: Agent, role: str, entries: list[str]
 ) -> None:
     before = ledger_size(app)
     staff = make_staff(client, admin, role)
-    assert ledger_types(app, after=before - 1) == [entry, "credential:issue", "account:claim"]
+    claimed = ["credential:issue", "account:claim"]
+    assert ledger_types(app, after=before - 1) == entries + claimed
     me = client.get("/v1/accounts/me", headers=staff.headers).get_json()
     assert me["role"] == role and me["agency_id"] is None
 

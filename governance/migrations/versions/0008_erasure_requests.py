@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_erasure_requests"
-down_revision = "0006_gallery_stats"
+down_revision = "0007_persons_and_mail"
 branch_labels = None
 depends_on = None
 

@@ -79,6 +79,12 @@ def test_settings_are_frozen() -> None:
         ({"FACEWARDEN_MILVUS_CONSISTENCY": "strong"}, "FACEWARDEN_MILVUS_CONSISTENCY"),
         ({"FACEWARDEN_MILVUS_HNSW_EF": "0"}, "FACEWARDEN_MILVUS_HNSW_EF"),
         ({"FACEWARDEN_MILVUS_INDEX": "HNSW"}, "HNSW needs a Milvus server"),
+        ({"FACEWARDEN_SMTP_URL": "mail.example.org:25"}, "FACEWARDEN_SMTP_URL must start with"),
+        ({"FACEWARDEN_SMTP_URL": "smtp://u:pw@mail.example.org"}, "must not hold a password"),
+        ({"FACEWARDEN_SMTP_PASSWORD_FILE": "/nonexistent/pw"}, "FACEWARDEN_SMTP_PASSWORD_FILE"),
+        ({"FACEWARDEN_CLAIM_TTL_DAYS": "0"}, "FACEWARDEN_CLAIM_TTL_DAYS"),
+        ({"FACEWARDEN_MAIL_FROM": "facewarden"}, "FACEWARDEN_MAIL_FROM"),
+        ({"FACEWARDEN_PUBLIC_URL": "127.0.0.1:8443"}, "FACEWARDEN_PUBLIC_URL"),
     ],
 )
 def test_bad_settings_name_the_variable_to_fix(env: dict[str, str], message: str) -> None:
@@ -91,3 +97,18 @@ def test_a_malformed_config_file_is_refused(tmp_path: Path) -> None:
     config.write_text("model_pack = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         Settings.from_env({"FACEWARDEN_CONFIG": str(config)})
+
+
+def test_mail_defaults_to_an_outbox_under_the_data_directory(tmp_path: Path) -> None:
+    password = tmp_path / "smtp-password"
+    password.write_text("s3cret\n")
+    default = Settings.from_env({"FACEWARDEN_DATA_DIR": "/srv/fw"})
+    assert default.mail_outbox_dir == Path("/srv/fw/mail/outbox")
+    assert (default.smtp_url, default.claim_ttl_days) == ("", 7)
+    relay = Settings.from_env(
+        {
+            "FACEWARDEN_SMTP_URL": "smtp://facewarden@relay.example.org",
+            "FACEWARDEN_SMTP_PASSWORD_FILE": str(password),
+        }
+    )
+    assert relay.smtp_password == "s3cret" and "s3cret" not in repr(relay)

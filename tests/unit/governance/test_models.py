@@ -115,9 +115,44 @@ def test_the_database_refuses_roles_that_do_not_fit_the_agency(
             status="active",
             name="X",
             email="x@example.org",
+            person_key="x@example.org",
+            scope_key=str(agency.id) if with_agency else "platform",
             created_at=NOW,
             status_changed_at=NOW,
         )
     )
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def _person_account(agency: Agency, status: str, email: str = "p@example.org") -> Account:
+    return Account(
+        id=uuid4(),
+        role="investigator",
+        agency_id=agency.id,
+        status=status,
+        name="P",
+        email=email,
+        person_key=email.casefold(),
+        scope_key=str(agency.id),
+        created_at=NOW,
+        status_changed_at=NOW,
+    )
+
+
+def test_the_database_keeps_one_active_account_per_person_and_agency(session: Session) -> None:
+    # What two racing approvals would do after both passed the service's check.
+    agency, other = _agency(), _agency()
+    session.add_all([agency, other])
+    session.flush()
+    session.add_all(
+        [
+            _person_account(agency, "active"),
+            _person_account(agency, "suspended"),
+            _person_account(other, "active"),
+        ]
+    )
+    session.flush()  # a suspended twin and another agency's account are allowed
+    session.add(_person_account(agency, "active"))
     with pytest.raises(IntegrityError):
         session.flush()

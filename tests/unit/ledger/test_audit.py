@@ -17,6 +17,12 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 AGENCY, OTHER = "agency-g", "agency-h"
 ADMIN, SUP, SUP2, INV, INV_B = "acct-admin", "acct-sup", "acct-sup2", "acct-inv", "acct-inv-b"
 CRED = {SUP: "cred-sup", SUP2: "cred-sup2", INV: "cred-inv", INV_B: "cred-inv-b"}
+ADMIN2, OVERSIGHT, TWIN = "acct-admin2", "acct-oversight", "acct-twin"
+
+
+def person(account: str) -> str:
+    """The keyed person reference the ledger records for an account (a stand-in)."""
+    return hashlib.sha256(f"person:{account}".encode()).hexdigest()
 
 
 def ts(when: datetime) -> str:
@@ -100,12 +106,47 @@ def lawful() -> History:
     """Agencies, accounts, keys, bases (judicial, urgent ratified, urgent lapsed), searches,
     a confirmed lead, an erasure and an opt-out: every act within the rules."""
     h = History()
-    h.add("admin:create", "cli", account=ADMIN, role="admin")
-    h.add("registration:approve", ADMIN, account=SUP, agency=AGENCY, role="supervisor")
+    h.add("admin:create", "cli", account=ADMIN, role="admin", person=person(ADMIN))
+    h.add("admin:create", "cli", account=ADMIN2, role="admin", person=person(ADMIN2))
+    h.add(
+        "registration:approve",
+        ADMIN,
+        account=SUP,
+        agency=AGENCY,
+        role="supervisor",
+        person=person(SUP),
+    )
+    h.add("registration:claim", "claimant", account=SUP, person=person(SUP))
     h.add("registration:approve", ADMIN, account="acct-o", agency=OTHER, role="supervisor")
     for account in (INV, SUP2, INV_B):
         agency = OTHER if account == INV_B else AGENCY
-        h.add("account:approve", ADMIN, account=account, agency=agency, role="investigator")
+        h.add("account:request", SUP, request=f"req-{account}", person=person(account))
+        h.add(
+            "account:approve",
+            ADMIN,
+            request=f"req-{account}",
+            account=account,
+            agency=agency,
+            role="investigator",
+            person=person(account),
+            requested_by=SUP,
+        )
+        h.add("account:claim", "claimant", account=account, person=person(account))
+    # An oversight body, proposed by one admin and approved by another; an agency suspended
+    # by a proposal of one admin that another confirmed.
+    h.add("account:request", ADMIN, request="req-o", role="oversight", person=person(OVERSIGHT))
+    h.add(
+        "oversight:create",
+        ADMIN2,
+        request="req-o",
+        account=OVERSIGHT,
+        role="oversight",
+        person=person(OVERSIGHT),
+        requested_by=ADMIN,
+    )
+    h.add("proposal:create", ADMIN, proposal="prop-1", action="agency:suspend", target=OTHER)
+    h.add("agency:suspend", ADMIN2, agency=OTHER, proposal="prop-1")
+    h.add("agency:reinstate", ADMIN, agency=OTHER)
     for account, credential in CRED.items():
         h.add(
             "credential:issue",
@@ -261,7 +302,87 @@ def _results_kept(h: History) -> int:
     return h.add("legal_basis:lapse", "system", legal_basis="lb-9", agency=AGENCY)
 
 
+def _second_account(h: History, of: str) -> None:
+    """Another account, TWIN, held by the person of ``of`` (one person, two accounts)."""
+    h.add("account:request", SUP2, request="req-twin", person=person(of))
+    h.add(
+        "account:approve",
+        ADMIN,
+        request="req-twin",
+        account=TWIN,
+        agency=AGENCY,
+        role="supervisor",
+        person=person(of),
+        requested_by=SUP2,
+    )
+    h.add(
+        "credential:issue",
+        TWIN,
+        credential="cred-twin",
+        account=TWIN,
+        expires_at=ts(T0 + timedelta(days=90)),
+    )
+
+
+def _same_person_basis(h: History) -> int:
+    _second_account(h, INV)
+    h.basis("lb-9")
+    return h.approve("lb-9", by=TWIN)
+
+
+def _same_person_lead(h: History) -> int:
+    _second_account(h, SUP)
+    search = h.searches + 1
+    h.search("lb-1", faces=("face-7",))
+    h.review(search, SUP, "face-7")
+    return h.review(search, TWIN, "face-7", confirmed=True)
+
+
+def _self_review_by_person(h: History) -> int:
+    _second_account(h, INV)
+    search = h.searches + 1
+    h.search("lb-1", faces=("face-7",))
+    return h.review(search, TWIN, "face-7")
+
+
+def _self_claimed(h: History) -> int:
+    h.add("account:request", SUP, request="req-self", person=person(SUP))
+    h.add(
+        "account:approve",
+        ADMIN,
+        request="req-self",
+        account=TWIN,
+        agency=AGENCY,
+        role="investigator",
+        person=person(SUP),
+        requested_by=SUP,
+    )
+    return h.add("account:claim", "claimant", account=TWIN, person=person(SUP))
+
+
+def _one_admin_oversight(h: History) -> int:
+    h.add("account:request", ADMIN, request="req-o2", role="oversight", person=person(TWIN))
+    return h.add(
+        "oversight:create",
+        ADMIN,
+        request="req-o2",
+        account=TWIN,
+        role="oversight",
+        person=person(TWIN),
+        requested_by=ADMIN,
+    )
+
+
+def _one_admin_suspension(h: History) -> int:
+    h.add("proposal:create", ADMIN, proposal="prop-2", action="account:suspend", target=OVERSIGHT)
+    return h.add("account:suspend", ADMIN, account=OVERSIGHT, proposal="prop-2")
+
+
 INJECTIONS: dict[str, Callable[[History], int]] = {
+    "basis-same-person": _same_person_basis,
+    "lead-same-person": _same_person_lead,
+    "account-self-claimed": _self_claimed,
+    "oversight-four-eyes": _one_admin_oversight,
     "account-suspended": _suspended,
     "agency-suspended": _agency_suspended,
     "basis-not-approved": _unapproved,
@@ -293,6 +414,22 @@ def test_each_violation_is_caught_at_its_seq(rule: str) -> None:
     assert rule in RULES and not report.ok
 
 
+@pytest.mark.parametrize(
+    ("inject", "rule"),
+    [
+        (_self_review_by_person, "self-review"),
+        (_one_admin_suspension, "oversight-four-eyes"),
+    ],
+)
+def test_one_person_behind_two_accounts_is_caught(
+    inject: Callable[[History], int], rule: str
+) -> None:
+    h = lawful()
+    seq = inject(h)
+    report = audit_records(h.records)
+    assert (seq, rule) in {(v.seq, v.rule) for v in report.violations}, report.violations
+
+
 def test_a_missing_lapse_waits_for_the_grace_period() -> None:
     h = lawful()
     h.basis("lb-9", urgent=True)
@@ -312,7 +449,7 @@ def test_entry_lines_are_read_and_checked_for_order() -> None:
         for p in [dict(r.payload)]
     ]
     assert audit_entries(lines).ok
-    assert load_records(lines)[3].type == "account:approve"
+    assert load_records(lines)[3].type == "registration:claim"
     with pytest.raises(AuditError, match="expected seq 0"):
         audit_entries(lines[1:])
     with pytest.raises(AuditError, match="line 1"):

@@ -1,0 +1,106 @@
+"""Proposals: acts that would silence oversight, confirmed by a second administrator."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require
+from api.context import runtime, transaction
+from api.schemas.fields import ReasonSchema
+from api.schemas.proposals import (
+    ProposalCreateSchema,
+    ProposalPageSchema,
+    ProposalQuerySchema,
+    ProposalSchema,
+)
+from governance import proposals as service
+from governance.accounts import Page
+from governance.permissions import Permission
+from governance.proposals import ProposalInfo
+
+blp = Blueprint(
+    "proposals",
+    __name__,
+    url_prefix="/v1/proposals",
+    description=(
+        "Suspending an agency or an oversight account, and revoking an oversight account's "
+        "key: one administrator proposes, a different one confirms."
+    ),
+)
+
+
+@blp.route("")
+class Proposals(MethodView):
+    @require(Permission.PROPOSAL_DECIDE)
+    @blp.arguments(ProposalCreateSchema)
+    @blp.response(201, ProposalSchema)
+    def post(self, body: dict[str, Any]) -> ProposalInfo:
+        """Propose an act that needs two administrators; it waits for another's confirmation."""
+        with transaction() as session:
+            return service.propose(
+                session,
+                actor=current_principal(),
+                action=body["action"],
+                target_id=body["target_id"],
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+    @require(Permission.PROPOSAL_READ)
+    @blp.arguments(ProposalQuerySchema, location="query")
+    @blp.response(200, ProposalPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[ProposalInfo]:
+        """List proposals, oldest first (admins and oversight bodies)."""
+        with transaction() as session:
+            return service.list_proposals(session, actor=current_principal(), **query)
+
+
+@blp.route("/<uuid:proposal_id>")
+class ProposalById(MethodView):
+    @require(Permission.PROPOSAL_READ)
+    @blp.response(200, ProposalSchema)
+    def get(self, proposal_id: UUID) -> ProposalInfo:
+        """Read one proposal."""
+        with transaction() as session:
+            return service.get_proposal(session, actor=current_principal(), proposal_id=proposal_id)
+
+
+@blp.route("/<uuid:proposal_id>/confirm")
+class ConfirmProposal(MethodView):
+    @require(Permission.PROPOSAL_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, ProposalSchema)
+    def post(self, body: dict[str, Any], proposal_id: UUID) -> ProposalInfo:
+        """Confirm another administrator's proposal: the act is carried out now."""
+        with transaction() as session:
+            return service.confirm_proposal(
+                session,
+                actor=current_principal(),
+                proposal_id=proposal_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
+
+
+@blp.route("/<uuid:proposal_id>/reject")
+class RejectProposal(MethodView):
+    @require(Permission.PROPOSAL_DECIDE)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, ProposalSchema)
+    def post(self, body: dict[str, Any], proposal_id: UUID) -> ProposalInfo:
+        """Reject another administrator's proposal (final)."""
+        with transaction() as session:
+            return service.reject_proposal(
+                session,
+                actor=current_principal(),
+                proposal_id=proposal_id,
+                reason=body["reason"],
+                keys=runtime().keys,
+                now=runtime().now(),
+            )
