@@ -123,6 +123,8 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
         keys=keys,
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
+        match_threshold=model_pack.match_threshold,
+        match_far=model_pack.match_far,
     )
 
 

@@ -75,6 +75,10 @@ class Gallery:
     keys: SigningKeys
     max_bytes: int
     max_pixels: int
+    match_threshold: float
+    """The pack's calibrated threshold: the floor of every search."""
+    match_far: float
+    """The false-accept rate measured at ``match_threshold``."""
 
 
 @dataclass(frozen=True, slots=True)
