@@ -2,7 +2,8 @@
 
 Two photos of every identity of the labelled dev set are enrolled through the HTTP API and
 every other photo is searched with. Rank-1 and TAR at FAR 1e-3 are computed from the answers,
-and from the same models run directly on the same split; the API must keep >= 99% of both.
+and from the same models run directly on the same split, both keeping only what the service
+may return (nothing below the pack's calibrated threshold); the API must keep >= 99% of both.
 The gallery is a fresh one of its own, so other tests' faces cannot interfere.
 """
 
