@@ -32,6 +32,7 @@ from tests.api.helpers import (
     make_staff,
     problem,
     runtime_of,
+    sql_statements,
 )
 
 
@@ -710,24 +711,6 @@ def test_candidates_of_a_revoked_basis_are_no_longer_viewable(
     assert len(ledger_types(app)) == before  # nothing viewed, nothing recorded as viewed
 
 
-def _statements(app: Flask, call: Any) -> tuple[Any, list[str]]:
-    """The response of ``call()`` and the SQL statements it ran, without their parameters."""
-    from sqlalchemy import event
-
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    engine = runtime_of(app).engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return response, seen
-
-
 def test_another_agencys_search_costs_what_a_missing_one_costs(
     client: FlaskClient,
     app: Flask,
@@ -748,7 +731,7 @@ def test_another_agencys_search_costs_what_a_missing_one_costs(
     missing = str(UUID(int=7))
     for suffix in ("", f"/candidates/{face}/thumbnail", f"/candidates/{face}/photo", "/reviews"):
         ok(client.get("/v1/accounts/me", headers=team.other.headers))  # the periodic sweep runs
-        theirs, queried_theirs = _statements(app, lambda s=suffix: call(made["id"], s))
-        absent, queried_absent = _statements(app, lambda s=suffix: call(missing, s))
+        theirs, queried_theirs = sql_statements(app, lambda s=suffix: call(made["id"], s))
+        absent, queried_absent = sql_statements(app, lambda s=suffix: call(missing, s))
         assert problem(theirs, 404)["detail"] == problem(absent, 404)["detail"]
         assert queried_theirs == queried_absent, suffix
