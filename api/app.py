@@ -7,14 +7,17 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import flask_swagger_ui
 from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter, Map
 
 from api.auth import install_auth
 from api.context import EXTENSION, Runtime, build_mailer, signing_keys
 from api.errors import install_error_handlers
+from api.headers import secure_response
 from api.logs import configure_logging
 from api.ratelimit import init_rate_limits
 from api.resources import BLUEPRINTS
@@ -61,8 +64,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
+MAX_PATH_INTEGER = 2**53 - 1
+"""The largest integer a path accepts: exact in JSON, within a SQL BIGINT (so never a 500)."""
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:...>`` of every route: 0 to MAX_PATH_INTEGER, else the route does not match (404).
+
+    Registered as ``int`` itself, so no route can forget the bound; the OpenAPI shows it.
+    """
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        asked = kwargs.get("max")
+        kwargs["max"] = MAX_PATH_INTEGER if asked is None else min(asked, MAX_PATH_INTEGER)
+        kwargs.setdefault("min", 0)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def configure_api(app: Flask, *, max_request_bytes: int) -> None:
     """Set the flask-smorest and Flask options shared by the service and the spec generator."""
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config.update(
         API_TITLE="FaceWarden",
         API_VERSION=API_VERSION,
@@ -134,8 +155,7 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Cache-Control", "no-store")
+    secure_response(request, response)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     principal = g.get("principal")

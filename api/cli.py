@@ -313,18 +313,72 @@ def models_install(name: str) -> None:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="Name to install the pack under.")
 @click.option("--licence", default=None, help="Licence statement to record in pack.json.")
-@click.option("--threshold", type=click.FloatRange(-1, 1), default=None, help="Match threshold.")
-def models_import(source: Path, name: str, licence: str | None, threshold: float | None) -> None:
-    """Import an insightface-style pack from a directory or zip (e.g. buffalo_l.zip)."""
+@click.option(
+    "--match-threshold",
+    "--threshold",
+    "threshold",
+    type=click.FloatRange(-1, 1, min_open=True),
+    default=None,
+    help="Calibrated match threshold: the floor of every search (with --match-far).",
+)
+@click.option(
+    "--match-far",
+    "far",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="The false-accept rate measured at --match-threshold.",
+)
+def models_import(
+    source: Path, name: str, licence: str | None, threshold: float | None, far: float | None
+) -> None:
+    """Import an insightface-style pack from a directory or zip (e.g. buffalo_l.zip).
+
+    Files calibrated here (the CI pack's) take that calibration; any others need
+    --match-threshold and --match-far, as measured by `facewarden models calibrate`.
+    """
     from biometrics.packs import import_pack
 
     settings = _settings()
-    kwargs: dict[str, object] = {"name": name, "licence": licence}
-    if threshold is not None:
-        kwargs["match_threshold"] = threshold
     with _explained():
-        imported = import_pack(source, settings.models_dir, **kwargs)  # type: ignore[arg-type]
-    click.echo(f"imported {imported.name} ({imported.dimension}-d) in {imported.directory}")
+        imported = import_pack(
+            source,
+            settings.models_dir,
+            name=name,
+            licence=licence,
+            match_threshold=threshold,
+            match_far=far,
+        )
+    click.echo(
+        f"imported {imported.name} ({imported.dimension}-d) in {imported.directory}, threshold "
+        f"{imported.match_threshold:.2f} at FAR {imported.match_far:.1e}"
+    )
+
+
+@models.command("calibrate")
+@click.argument("name")
+@click.option(
+    "--set",
+    "labelled",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A labelled set: manifest.csv (file, identity); photos in MISLABELLED.txt are left out.",
+)
+@click.option("--far", default=1e-3, show_default=True, type=click.FloatRange(1e-6, 0.5))
+@click.option("--write", is_flag=True, help="Record the result in the pack's pack.json.")
+def models_calibrate(name: str, labelled: Path, far: float, write: bool) -> None:
+    """Measure an installed pack's match threshold at a false-accept rate on a labelled set."""
+    from biometrics.evaluation import calibrate_set
+    from biometrics.packs import build_pipeline, load_pack, record_calibration
+
+    settings = _settings()
+    with _explained():
+        pack = load_pack(settings.models_dir / name, calibrated=False)
+        result = calibrate_set(build_pipeline(pack), labelled, target_far=far)
+        click.echo(result.table(name))
+        if write:
+            fields = result.manifest_fields()
+            record_calibration(pack, fields["match_threshold"], fields["match_far"])
+            click.echo(f"recorded in {pack.directory / 'pack.json'}")
 
 
 @models.command("list")
@@ -342,7 +396,7 @@ def models_list() -> None:
         star = "*" if p.name == settings.model_pack else " "
         click.echo(
             f"{star} {p.name:<12} {p.version:<8} {p.detector_kind:<6} {p.dimension}-d "
-            f"threshold {p.match_threshold:.2f}  {p.licence}"
+            f"threshold {p.match_threshold:.2f} FAR {p.match_far:.1e}  {p.licence}"
         )
 
 

@@ -158,6 +158,8 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
         max_probe_pixels=settings.max_probe_pixels,
+        match_threshold=model_pack.match_threshold,
+        match_far=model_pack.match_far,
     )
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "install_error_handlers",
     "problem_code",
     "problem_response",
+    "title_of",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -77,6 +78,78 @@ CODE_BY_ERROR: Mapping[type[Exception], str] = {
     ModelError: "model-unavailable",
     PackError: "model-unavailable",
     BiometricsError: "biometrics-error",
+}
+
+# Problem titles, written for people (RFC 9457 §3.1.3): by problem code first, then by error
+# class along the MRO. Never a docstring, which is written for the code's readers.
+TITLE_BY_CODE: Mapping[str, str] = {
+    "account-suspended": "Account suspended",
+    "agency-suspended": "Agency suspended",
+    "already-active": "Already active",
+    "already-claimed": "Already claimed",
+    "already-decided": "Already decided",
+    "already-ratified": "Already ratified",
+    "already-reviewed": "Already reviewed",
+    "already-revoked": "Already revoked",
+    "already-suspended": "Already suspended",
+    "checkpoint-not-found": "No such checkpoint",
+    "credential-expired": "API key expired",
+    "credential-revoked": "API key revoked",
+    "duplicate-registration": "Registration already made",
+    "duplicate-request": "Request already made",
+    "entry-not-found": "No such ledger entry",
+    "four-eyes-required": "A second person must decide",
+    "claim-expired": "Claim secret expired",
+    "person-has-account": "The person already holds an active account here",
+    "two-administrators-required": "Two administrators must take this act",
+    "duplicate-proposal": "The same act is already proposed",
+    "image-too-large": "Image too large",
+    "invalid-credential": "Invalid API key",
+    "invalid-image": "Unreadable image",
+    "ledger-empty": "The ledger is empty",
+    "ledger-unavailable": "The ledger cannot record now",
+    "legal-basis-exhausted": "Legal basis has no searches left",
+    "legal-basis-expired": "Legal basis expired",
+    "legal-basis-lapsed": "Legal basis lapsed",
+    "legal-basis-not-found": "No such legal basis",
+    "legal-basis-not-urgent": "Legal basis is not urgent",
+    "legal-basis-pending": "Legal basis not yet approved",
+    "legal-basis-rejected": "Legal basis rejected",
+    "legal-basis-revoked": "Legal basis revoked",
+    "malformed-credential": "Malformed Authorization header",
+    "missing-credential": "API key required",
+    "model-unavailable": "Face models unavailable",
+    "multiple-faces": "Several faces in the probe",
+    "no-face": "No face found",
+    "not-approved": "Not approved",
+    "own-account": "Not on your own account",
+    "photo-already-enrolled": "Photo already enrolled",
+    "probe-quality-too-low": "Probe face too small or unclear",
+    "results-deleted": "Search results deleted",
+    "reviewer-is-searcher": "The searcher cannot review",
+    "source-blocked": "Source site blocked",
+    "threshold-below-floor": "Threshold below the calibrated floor",
+    "too-many-credentials": "Too many API keys",
+    "tree-size-not-reached": "Tree size not reached",
+    "unsupported-image-type": "Unsupported image type",
+    "vector-index-unavailable": "Vector index unavailable",
+    "wrong-claim-secret": "Wrong claim id or secret",
+}
+TITLE_BY_ERROR: Mapping[type[Exception], str] = {
+    NotFound: "Not found",
+    Unauthenticated: "Authentication required",
+    PermissionDenied: "Forbidden",
+    Conflict: "Conflict with the current state",
+    PolicyViolation: "Not allowed by the rules",
+    InvalidInput: "Invalid input",
+    ServiceUnavailable: "Service unavailable",
+    GovernanceError: "Request refused",
+    NoFaceFound: "No face found",
+    InvalidImage: "Unreadable image",
+    IndexUnavailable: "Vector index unavailable",
+    ModelError: "Face models unavailable",
+    PackError: "Face models unavailable",
+    BiometricsError: "Face analysis failed",
 }
 
 _TITLES = {
@@ -174,28 +247,17 @@ def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
         status,
         detail=getattr(error, "detail", None) or str(error),
         type_=PROBLEM_BASE + code,
-        title=_title_of(error),
+        title=title_of(error),
         extra=extra,
     )
 
 
-# Written titles of problem types, by code; other domain errors take their class's summary.
-TITLE_BY_CODE: Mapping[str, str] = {
-    "wrong-claim-secret": "The claim id or the claim secret is wrong",
-    "claim-expired": "The claim secret has expired",
-    "person-has-account": "The person already holds an active account in this agency",
-    "four-eyes-required": "A second person must take this decision",
-    "two-administrators-required": "This act needs two administrators",
-    "duplicate-proposal": "The same act is already proposed",
-}
-
-
-def _title_of(error: Exception) -> str | None:
-    code = getattr(error, "code", None)
-    if isinstance(code, str) and code in TITLE_BY_CODE:
+def title_of(error: GovernanceError | BiometricsError) -> str:
+    """The written title of a domain error's problem: by its code, else by its class."""
+    code = problem_code(error)
+    if code in TITLE_BY_CODE:
         return TITLE_BY_CODE[code]
-    doc = type(error).__doc__
-    return doc.strip().splitlines()[0].rstrip(".") if doc else None
+    return next(TITLE_BY_ERROR[c] for c in type(error).__mro__ if c in TITLE_BY_ERROR)
 
 
 def _handle_http_exception(error: HTTPException) -> Response:

@@ -27,7 +27,7 @@ from biometrics.evaluation import read_manifest  # noqa: E402
 from biometrics.faces import ArcFaceEmbedder, FacePipeline, ScrfdDetector  # noqa: E402
 from biometrics.images import decode_image  # noqa: E402
 from biometrics.mtcnn import MTCNN  # noqa: E402
-from biometrics.packs import build_pipeline, import_pack, install_pack, load_pack  # noqa: E402
+from biometrics.packs import Pack, build_pipeline, import_pack, install_pack, load_pack  # noqa: E402
 
 
 class Recorder:
@@ -112,6 +112,15 @@ def timed_pipeline(pipe: FacePipeline, images: list[Any]) -> float:
     return time.perf_counter() - started
 
 
+def bench_pack(name: str, models_dir: Path, shared: Path) -> Pack:
+    """The pack `name` under `models_dir`: installed (starter) or imported (ci-pack) if absent."""
+    if name == "ci-pack" and not (models_dir / name / "pack.json").is_file():
+        import_pack(shared / "models" / "ci-pack", models_dir, name=name)
+    if (models_dir / name).is_dir():
+        return load_pack(models_dir / name)
+    return install_pack(name, models_dir)
+
+
 def main() -> None:
     shared = Path(os.environ.get("FACEWARDEN_TEST_SHARED_DIR", REPO.parent / "shared"))
     cache = Path.home() / ".cache" / "facewarden-test" / "models"
@@ -139,14 +148,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name in args.packs.split(","):
-        if name == "ci-pack" and not (args.models_dir / name / "pack.json").is_file():
-            import_pack(shared / "models" / "ci-pack", args.models_dir, name=name)
-        pack = (
-            load_pack(args.models_dir / name)
-            if (args.models_dir / name).is_dir()
-            else install_pack(name, args.models_dir)
-        )
-        pipe = build_pipeline(pack)
+        pipe = build_pipeline(bench_pack(name, args.models_dir, shared))
         timed_pipeline(pipe, images[:4])  # warm-up: first runs allocate arenas
         calls, faces = record(pipe, images)
         outputs = [session.run(names, feed) for session, names, feed in calls]

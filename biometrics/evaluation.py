@@ -19,14 +19,22 @@ from biometrics.images import decode_image
 from biometrics.ports import Embedding, Face, ImageArray
 
 __all__ = [
+    "EXCLUDED_LIST",
     "AccuracyReport",
     "Analyzer",
+    "Calibration",
     "LabelledPhoto",
+    "calibrate",
+    "calibrate_set",
     "embed_photos",
     "evaluate",
     "identification_scores",
+    "read_excluded",
     "read_manifest",
 ]
+
+EXCLUDED_LIST = "MISLABELLED.txt"
+"""Beside a set's manifest.csv: file names (one a line, `#` comments) whose label is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,21 @@ def read_manifest(directory: Path) -> list[LabelledPhoto]:
         return [LabelledPhoto(directory / row["file"], row["identity"]) for row in rows]
     except (OSError, KeyError) as exc:
         raise BiometricsError(f"{path}: unreadable or without file/identity columns") from exc
+
+
+def read_excluded(directory: Path) -> frozenset[str]:
+    """The file names `directory/MISLABELLED.txt` lists (none when the file is absent).
+
+    Raises BiometricsError when the list exists but cannot be read.
+    """
+    path = directory / EXCLUDED_LIST
+    if not path.exists():
+        return frozenset()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BiometricsError(f"{path}: unreadable ({exc})") from exc
+    return frozenset(s for line in lines if (s := line.strip()) and not s.startswith("#"))
 
 
 class Analyzer(Protocol):
@@ -241,4 +264,87 @@ def search_accuracy(
         threshold=float(threshold),
         genuine_pairs=genuine_total,
         impostor_pairs=impostor_total,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A pack's match threshold measured on a labelled set, and the FAR it lets through.
+
+    threshold: the target-FAR threshold rounded up to the next 0.01, so that a round figure
+    never lets through more than the target. far: share of impostor pairs scoring at or above
+    `threshold` (what a search at that threshold accepts), tar: share of genuine pairs doing so.
+    """
+
+    threshold: float
+    far: float
+    target_far: float
+    tar: float
+    photos: int
+    excluded: int
+    detected: int
+    genuine_pairs: int
+    impostor_pairs: int
+
+    def manifest_fields(self) -> dict[str, float]:
+        """The members of pack.json that declare this calibration."""
+        return {"match_threshold": self.threshold, "match_far": float(f"{self.far:.3g}")}
+
+    def table(self, title: str) -> str:
+        return (
+            f"{title}: threshold {self.threshold:.2f} at FAR {self.far:.2e} (target "
+            f"{self.target_far:g}), TAR {self.tar:.3f}; {self.detected} of {self.photos} photos "
+            f"detected ({self.excluded} mislabelled excluded), {self.genuine_pairs} genuine and "
+            f"{self.impostor_pairs} impostor pairs"
+        )
+
+
+def calibrate(
+    embeddings: Embedding,
+    identities: Sequence[str],
+    *,
+    photos: int,
+    excluded: int,
+    target_far: float = 1e-3,
+) -> Calibration:
+    """The match threshold of these embeddings at `target_far` (see `Calibration`).
+
+    Raises BiometricsError when there are no genuine or no impostor pairs to score.
+    """
+    report = evaluate(embeddings, identities, photos=photos, far=target_far)
+    genuine, impostor, _ = identification_scores(embeddings, identities)
+    # Round up: scores strictly above report.threshold pass at the target FAR, and so do those
+    # at or above any higher value. The small epsilon keeps 0.35 from becoming 0.36 by float.
+    threshold = float(np.ceil(report.threshold * 100 - 1e-9) / 100)
+    if threshold <= report.threshold:
+        threshold = round(threshold + 0.01, 2)
+    return Calibration(
+        threshold=threshold,
+        far=float((impostor >= threshold).mean()),
+        target_far=target_far,
+        tar=float((genuine >= threshold).mean()),
+        photos=photos,
+        excluded=excluded,
+        detected=len(identities),
+        genuine_pairs=int(genuine.size),
+        impostor_pairs=int(impostor.size),
+    )
+
+
+def calibrate_set(pipeline: Analyzer, directory: Path, *, target_far: float = 1e-3) -> Calibration:
+    """Calibrate `pipeline` on the labelled set in `directory` (its manifest.csv), leaving out
+    the photos its MISLABELLED.txt lists.
+
+    Raises BiometricsError (an unreadable set, decoding, the models, too few pairs).
+    """
+    photos = read_manifest(directory)
+    excluded = read_excluded(directory)
+    kept = [p for p in photos if p.path.name not in excluded]
+    embeddings, identities, _ = embed_photos(pipeline, kept)
+    return calibrate(
+        embeddings,
+        identities,
+        photos=len(kept),
+        excluded=len(photos) - len(kept),
+        target_far=target_far,
     )

@@ -34,6 +34,7 @@ __all__ = [
     "install_pack",
     "list_packs",
     "load_pack",
+    "record_calibration",
 ]
 
 PACK_FORMAT: Final = 1
@@ -47,7 +48,28 @@ _DETECTOR_ROLES: Final = {"mtcnn": ("pnet", "rnet", "onet"), "scrfd": ("scrfd",)
 # a border (measured on faces/dev: 192 of 200 missed unpadded, 1 of 424 with 0.3); MTCNN finds
 # them all unpadded, and a border would double its pyramid's cost.
 _DEFAULT_PAD: Final = {"mtcnn": 0.0, "scrfd": 0.3}
-DEFAULT_MATCH_THRESHOLD: Final = 0.35
+
+# Calibrations measured here for known model files (`python bench/calibrate.py`, faces/dev less
+# its MISLABELLED.txt; docs/models.md), keyed by the sorted sha256 of the detector files and
+# then the recognizer's. They apply to an import of those files, and to a pack.json written
+# before packs declared match_far (its threshold can only be raised by it, never lowered).
+_CALIBRATED: Final[dict[tuple[tuple[str, ...], str], tuple[float, float]]] = {
+    # starter: MTCNN + fr_feature
+    (
+        (*sorted(sources.MTCNN_SHA256.values()),),
+        sources.FR_FEATURE_SHA256,
+    ): (sources.STARTER_MATCH_THRESHOLD, sources.STARTER_MATCH_FAR),
+    # ci-pack: SCRFD-2.5G + fr_feature
+    (
+        (sources.SCRFD_2_5G_SHA256,),
+        sources.FR_FEATURE_SHA256,
+    ): (0.35, 0.000887),
+}
+_UNCALIBRATED = (
+    "is not calibrated: measure its threshold on a labelled set (`facewarden models calibrate "
+    "NAME --set DIR`) and record it with `--write`, or import it with --match-threshold and "
+    "--match-far"
+)
 _REINSTALL = "reinstall it with `facewarden models install NAME` or `facewarden models import`"
 
 
@@ -74,6 +96,9 @@ class Pack:
     licence: str
     provenance: tuple[sources.Provenance, ...]
     match_threshold: float
+    """The calibrated floor: no search returns a face scoring below it."""
+    match_far: float
+    """The false-accept rate measured at `match_threshold` on the calibration set."""
     erasure_threshold: float | None
     pad_ratio: float
 
@@ -99,12 +124,14 @@ def file_sha256(path: Path) -> str:
     return sources.file_sha256(path)
 
 
-def load_pack(directory: Path) -> Pack:
+def load_pack(directory: Path, *, calibrated: bool = True) -> Pack:
     """Parse `directory/pack.json` and verify every file's sha256 against it.
 
+    A pack must declare its calibration (match_threshold and match_far); `calibrated=False`
+    loads one that does not (its FAR then reads 1.0), only to calibrate it.
     Raises PackError naming the file at fault and what to do.
     """
-    pack = _parse(directory)
+    pack = _parse(directory, calibrated=calibrated)
     for model in (*pack.detector_files, pack.recognizer):
         path = pack.path(model)
         if not path.is_file():
@@ -173,7 +200,8 @@ def import_pack(
     name: str,
     version: str = "1",
     licence: str | None = None,
-    match_threshold: float = DEFAULT_MATCH_THRESHOLD,
+    match_threshold: float | None = None,
+    match_far: float | None = None,
     erasure_threshold: float | None = None,
 ) -> Pack:
     """Adopt an insightface-style model directory or zip as pack `name` under `root`.
@@ -182,6 +210,10 @@ def import_pack(
     detector; a square input of 112 or more: a recognizer; 192/96 inputs: landmark and attribute
     models, which are left out). Exactly one SCRFD detector with landmarks and one recognizer
     must be found. The licence, unless given, is inferred from known files and names.
+
+    The match threshold and the FAR it was measured at are given together, or taken from the
+    calibration measured here for the same files; a pack of other files without them is
+    refused (calibrate it: `facewarden models calibrate`).
 
     Raises PackError.
     """
@@ -197,6 +229,9 @@ def import_pack(
         staging = Path(staging_dir)
         onnx_files = _gather_onnx(source, staging / "in")
         detector, recognizer = _classify(onnx_files, source)
+        calibration = _import_calibration(
+            name, (file_sha256(detector),), file_sha256(recognizer), match_threshold, match_far
+        )
         (staging / "pack").mkdir()
         for path in (detector, recognizer):
             shutil.copyfile(path, staging / "pack" / path.name)
@@ -219,7 +254,8 @@ def import_pack(
                 }
                 for p in (detector, recognizer)
             ],
-            "match_threshold": match_threshold,
+            "match_threshold": calibration[0],
+            "match_far": calibration[1],
         }
         if erasure_threshold is not None:
             manifest["erasure_threshold"] = erasure_threshold
@@ -264,6 +300,31 @@ def build_pipeline(
         )
     except ModelError as exc:
         raise PackError(f"pack {pack.name}: {exc}") from exc
+
+
+def _import_calibration(
+    name: str,
+    detectors: tuple[str, ...],
+    recognizer: str,
+    threshold: float | None,
+    far: float | None,
+) -> tuple[float, float]:
+    if (threshold is None) != (far is None):
+        raise PackError(f"pack {name}: give --match-threshold and --match-far together")
+    if threshold is not None and far is not None:
+        return _checked_calibration(threshold, far)
+    known = _CALIBRATED.get((tuple(sorted(detectors)), recognizer))
+    if known is None:
+        raise PackError(f"pack {name} {_UNCALIBRATED}")
+    return known
+
+
+def _checked_calibration(threshold: float, far: float) -> tuple[float, float]:
+    if not -1.0 < threshold <= 1.0:
+        raise PackError(f"match threshold {threshold} must be in (-1, 1]")
+    if not 0.0 <= far <= 1.0:
+        raise PackError(f"match FAR {far} must be in [0, 1]")
+    return threshold, far
 
 
 def _quiet(step: str, done: int, total: int) -> None:
@@ -345,7 +406,23 @@ def _dimension(recognizer: Path) -> int:
         raise PackError(f"{recognizer.name}: {exc}") from exc
 
 
-def _parse(directory: Path) -> Pack:
+def record_calibration(pack: Pack, threshold: float, far: float) -> Pack:
+    """Write a measured calibration into the pack's pack.json; the pack reloaded and verified.
+
+    Raises PackError.
+    """
+    threshold, far = _checked_calibration(threshold, far)
+    manifest_path = pack.directory / MANIFEST
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackError(f"{manifest_path} is unreadable or not JSON ({exc}); {_REINSTALL}") from exc
+    raw["match_threshold"], raw["match_far"] = threshold, far
+    _write_manifest(pack.directory, raw)
+    return load_pack(pack.directory)
+
+
+def _parse(directory: Path, *, calibrated: bool = True) -> Pack:
     """A Pack from pack.json, types checked, files not yet hashed."""
     manifest_path = directory / MANIFEST
     try:
@@ -358,7 +435,7 @@ def _parse(directory: Path) -> Pack:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackError(f"{manifest_path} is unreadable or not JSON ({exc}); {_REINSTALL}") from exc
     try:
-        return _from_manifest(directory, raw)
+        return _from_manifest(directory, raw, calibrated=calibrated)
     except (KeyError, TypeError, ValueError) as exc:
         raise PackError(f"{manifest_path} is malformed ({exc!r}); {_REINSTALL}") from exc
 
@@ -379,7 +456,7 @@ def _model_file(raw: Any, field: str) -> ModelFile:
     return ModelFile(role=_str(raw.get("role", field), f"{field}.role"), file=file, sha256=digest)
 
 
-def _from_manifest(directory: Path, raw: Any) -> Pack:
+def _from_manifest(directory: Path, raw: Any, *, calibrated: bool = True) -> Pack:
     if raw.get("format") != PACK_FORMAT:
         raise ValueError(f"format must be {PACK_FORMAT}")
     detector = raw["detector"]
@@ -393,17 +470,40 @@ def _from_manifest(directory: Path, raw: Any) -> Pack:
     if not isinstance(dimension, int) or dimension <= 0:
         raise ValueError("embedding_dimension must be a positive integer")
     erasure = raw.get("erasure_threshold")
+    name = _str(raw["name"], "name")
+    recognizer = _model_file({"role": "recognizer", **raw["recognizer"]}, "recognizer")
+    threshold, far = _declared_calibration(raw, files, recognizer, required=calibrated)
     return Pack(
         directory=directory,
-        name=_str(raw["name"], "name"),
+        name=name,
         version=_str(str(raw["version"]), "version"),
         detector_kind=kind,
         detector_files=files,
-        recognizer=_model_file({"role": "recognizer", **raw["recognizer"]}, "recognizer"),
+        recognizer=recognizer,
         dimension=dimension,
         licence=_str(raw["licence"], "licence"),
         provenance=tuple(sources.Provenance(**p) for p in raw.get("provenance", [])),
-        match_threshold=float(raw["match_threshold"]),
+        match_threshold=threshold,
+        match_far=far,
         erasure_threshold=None if erasure is None else float(erasure),
         pad_ratio=float(detector.get("pad_ratio", _DEFAULT_PAD[kind])),
     )
+
+
+def _declared_calibration(
+    raw: Any, detectors: tuple[ModelFile, ...], recognizer: ModelFile, *, required: bool
+) -> tuple[float, float]:
+    """(match_threshold, match_far) of a manifest; one without match_far takes the calibration
+    measured here for its files, never lower than its own threshold."""
+    threshold = float(raw["match_threshold"])
+    if "match_far" in raw:
+        try:
+            return _checked_calibration(threshold, float(raw["match_far"]))
+        except PackError as exc:
+            raise ValueError(str(exc)) from exc
+    known = _CALIBRATED.get((tuple(sorted(d.sha256 for d in detectors)), recognizer.sha256))
+    if known is None:
+        if not required:
+            return threshold, 1.0
+        raise ValueError(f"match_far is missing: the pack {_UNCALIBRATED}")
+    return max(threshold, known[0]), known[1]

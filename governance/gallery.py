@@ -76,6 +76,10 @@ class Gallery:
     keys: SigningKeys
     max_bytes: int
     max_pixels: int
+    match_threshold: float
+    """The pack's calibrated threshold: the floor of every search."""
+    match_far: float
+    """The false-accept rate measured at ``match_threshold``."""
     # Search probes are capped apart from (and below) gallery photos.
     max_probe_pixels: int = DEFAULT_MAX_PROBE_PIXELS
 

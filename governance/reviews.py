@@ -14,15 +14,15 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from governance.audit import SigningKeys, record
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.permissions import Permission
 from governance.persons import same_person
-from governance.principals import Principal, actor_of, visible
-from governance.search_models import VERDICTS, Review, Search
-from governance.search_records import SearchView, view_of
+from governance.principals import Principal, actor_of
+from governance.search_models import VERDICTS, Review
+from governance.search_records import SearchView, reach_search, view_of
 from ledger.entry import EntryType
 
 __all__ = ["ReviewInput", "record_reviews"]
@@ -50,12 +50,7 @@ def record_reviews(
     PermissionDenied (the searcher reviewing their own search), Conflict (a verdict already
     given, results deleted), InvalidInput (unknown verdict, duplicate face in one request).
     """
-    search = session.get(
-        Search, search_id, options=[selectinload(Search.candidates), selectinload(Search.reviews)]
-    )
-    if search is None:
-        raise NotFound("No such search.")
-    visible(principal, Permission.SEARCH_REVIEW, agency_id=search.agency_id, what="search")
+    search = reach_search(session, principal, search_id, Permission.SEARCH_REVIEW)
     if same_person(session, search.account_id, principal.account_id):
         raise PermissionDenied(
             "The person who ran a search may not review it, from any of their accounts: ask "

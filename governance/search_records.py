@@ -17,9 +17,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from governance.audit import SYSTEM, SigningKeys, record
+from governance.basis_values import BasisStatus
 from governance.blobs import BlobStore
 from governance.errors import NotFound
 from governance.gallery_models import GalleryFace
+from governance.models import LegalBasis
 from governance.permissions import Permission
 from governance.persons import persons_of
 from governance.principals import Principal, actor_of, visible
@@ -34,7 +36,10 @@ __all__ = [
     "lapse_hook",
     "list_searches",
     "purge_expired_searches",
+    "reach_search",
 ]
+
+_WITHDRAWN = frozenset({BasisStatus.REVOKED.value, BasisStatus.LAPSED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +85,25 @@ class SearchView:
     candidates: tuple[CandidateView, ...]
 
 
-def _load(
+def reach_search(
     session: Session, principal: Principal, search_id: UUID, permission: Permission
 ) -> Search:
-    search = session.get(
-        Search,
-        search_id,
-        options=[selectinload(Search.candidates), selectinload(Search.reviews)],
-    )
+    """A search within the principal's reach, its candidates and reviews loaded.
+
+    The scope is checked on the bare row, before any child is read: another agency's search
+    costs the same one lookup as a search that does not exist, so timing tells them apart no
+    better than the answer does.
+    Raises NotFound (also for another agency's search), PermissionDenied.
+    """
+    search = session.get(Search, search_id)
     if search is None:
         raise NotFound("No such search.")
     visible(principal, permission, agency_id=search.agency_id, what="search")
+    session.scalars(
+        select(Search)
+        .where(Search.id == search_id)
+        .options(selectinload(Search.candidates), selectinload(Search.reviews))
+    ).one()
     return search
 
 
@@ -177,7 +190,7 @@ def get_search(session: Session, *, principal: Principal, search_id: UUID) -> Se
 
     Raises NotFound (also for another agency's search), PermissionDenied.
     """
-    return view_of(session, _load(session, principal, search_id, Permission.SEARCH_READ))
+    return view_of(session, reach_search(session, principal, search_id, Permission.SEARCH_READ))
 
 
 def list_searches(
@@ -212,12 +225,20 @@ def candidate_media(
     """A candidate's thumbnail or photo, for the searching agency only; counted and recorded.
 
     Raises NotFound when the search is another agency's, the face was not among its
-    candidates, its results were deleted, or the face has since been erased.
+    candidates, its results were deleted, its legal basis was revoked or lapsed, or the face
+    has since been erased.
     """
-    search = _load(session, principal, search_id, Permission.CANDIDATE_VIEW)
+    search = reach_search(session, principal, search_id, Permission.CANDIDATE_VIEW)
     candidate = next((c for c in search.candidates if c.face_id == face_id), None)
     if candidate is None or search.results_deleted_at is not None:
         raise NotFound("This face is not among this search's candidates.")
+    # One rule for a basis that ended before its time: revoked (withdrawn) or lapsed
+    # (unratified), its results are no longer shown, even before a lapse deletes them.
+    status = session.scalar(select(LegalBasis.status).where(LegalBasis.id == search.legal_basis_id))
+    if status in _WITHDRAWN:
+        raise NotFound(
+            f"This search's legal basis was {status}: its candidates can no longer be viewed."
+        )
     face = session.get(GalleryFace, face_id, options=[selectinload(GalleryFace.photo)])
     if face is None:
         raise NotFound("This face has been erased from the gallery.")

@@ -40,9 +40,11 @@ __all__ = [
     "Receipt",
     "SearchOutcome",
     "SearchParameters",
+    "ThresholdBelowFloor",
     "prepare_probe",
     "record_refusal",
     "run_search",
+    "search_parameters",
 ]
 
 LEADS_STATEMENT = (
@@ -87,12 +89,44 @@ class ProbeQualityTooLow(InvalidInput):
     code = "probe-quality-too-low"
 
 
+class ThresholdBelowFloor(InvalidInput):
+    """A threshold below the model pack's calibrated one: it would return non-matches."""
+
+    code = "threshold-below-floor"
+
+    def __init__(self, threshold: float, floor: float, far: float) -> None:
+        super().__init__(
+            f"threshold {threshold:g} is below {floor:g}, the model pack's calibrated threshold "
+            f"(false-accept rate {far:.1e}): ask for {floor:g} or more, or leave it out",
+            fields={"threshold": [f"Must be at least {floor:g}."]},
+        )
+        self.problem_extra = {"threshold_floor": floor, "threshold_floor_far": far}
+
+
 @dataclass(frozen=True, slots=True)
 class SearchParameters:
     legal_basis_id: UUID
     purpose: str
     top_k: int
     threshold: float
+
+
+def search_parameters(
+    gallery: Gallery, *, legal_basis_id: UUID, purpose: str, top_k: int, threshold: float | None
+) -> SearchParameters:
+    """The parameters of a search; no threshold means the pack's calibrated one, the floor.
+
+    Raises ThresholdBelowFloor for a threshold below that floor (a stricter one is kept).
+    """
+    floor = gallery.match_threshold
+    if threshold is not None and threshold < floor:
+        raise ThresholdBelowFloor(threshold, floor, gallery.match_far)
+    return SearchParameters(
+        legal_basis_id=legal_basis_id,
+        purpose=purpose,
+        top_k=top_k,
+        threshold=floor if threshold is None else threshold,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,9 +285,14 @@ def run_search(
     ``hits`` come from ``find_candidates``. In this unit of work the basis is spent, every hit
     is checked against the gallery and the blocked sites as they are now, and the search and
     its ledger entry are written together.
-    Raises the legal-basis refusals of ``consume_search``, and LedgerUnavailable when the entry
-    cannot be appended (the caller's transaction must roll back: nothing is disclosed).
+    Raises ThresholdBelowFloor (parameters not made by ``search_parameters``), the legal-basis
+    refusals of ``consume_search``, and LedgerUnavailable when the entry cannot be appended (the
+    caller's transaction must roll back: nothing is disclosed).
     """
+    if parameters.threshold < gallery.match_threshold:
+        raise ThresholdBelowFloor(parameters.threshold, gallery.match_threshold, gallery.match_far)
+    # Whatever the index answered, nothing below the threshold is disclosed.
+    hits = [h for h in hits if h.score >= parameters.threshold]
     use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
     blocked = blocked_sites(session)
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
@@ -322,6 +361,9 @@ def run_search(
                 "name": model.pack_name,
                 "version": model.pack_version,
                 "recognizer_sha256": model.recognizer_sha256,
+                # The floor in force, so an audit can check the threshold against it offline.
+                "match_threshold": f"{gallery.match_threshold:.4f}",
+                "match_far": f"{gallery.match_far:.2e}",
             },
             "top_k": parameters.top_k,
             "threshold": f"{parameters.threshold:.4f}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 __all__ = [
+    "KNOWN_FLOORS",
     "RULES",
     "AuditError",
     "AuditReport",
@@ -68,6 +70,16 @@ RULES: Mapping[str, str] = {
     "erasure-request-unknown": "a probe erasure names no erasure preview of the log",
     "erasure-four-eyes": "a probe erasure was confirmed by the admin who asked for its preview",
     "erased-url-enrolled": "a photo was enrolled from a source URL erased before",
+    "threshold-below-floor": (
+        "a search's threshold was below its model pack's calibrated one, or it names no floor"
+    ),
+}
+
+# Calibrated floors of known recognizers (docs/models.md), by sha256: an entry cannot lower
+# them by declaring a smaller match_threshold, and entries written before entries carried
+# their floor are checked against them.
+KNOWN_FLOORS: Mapping[str, float] = {
+    "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581": 0.35,
 }
 
 # The two entry types that may record a comparison of a face with the gallery.
@@ -488,6 +500,37 @@ def _check_enrolment(state: _Replay, r: Record) -> None:
             )
 
 
+def _check_threshold(state: _Replay, r: Record) -> None:
+    p = r.payload
+    raw = p.get("pack")
+    pack: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    floors: list[float | None] = []
+    if pack.get("match_threshold") is not None:
+        floors.append(_number(pack["match_threshold"]))
+    known = KNOWN_FLOORS.get(str(pack.get("recognizer_sha256")))
+    if known is not None:
+        floors.append(known)
+    threshold = _number(p.get("threshold"))
+    name = f"{pack.get('name')} {pack.get('version')}"
+    if not floors or None in floors or threshold is None:
+        state.flag(r, "threshold-below-floor", f"no threshold and floor to compare for {name}")
+        return
+    floor = max(f for f in floors if f is not None)
+    if threshold < floor:
+        state.flag(
+            r, "threshold-below-floor", f"threshold {threshold:g} below {floor:g} of pack {name}"
+        )
+
+
+def _number(value: Any) -> float | None:
+    """A decimal string's value; None for anything else (NaN would compare as no violation)."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _check_review(state: _Replay, r: Record) -> None:
     p = r.payload
     search = str(p.get("search_id"))
@@ -597,6 +640,7 @@ def audit_records(records: Iterable[Record], *, grace: timedelta = _DEFAULT_GRAC
             _check_caller(state, r)
             _check_basis(state, r)
             _check_candidates(state, r)
+            _check_threshold(state, r)
         elif r.type == "search:refuse":
             refusals += 1
             credential = str(r.payload.get("credential_id"))

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ledger.entry import LedgerError
 
@@ -249,17 +249,23 @@ Transport = Callable[[str, Mapping[str, str]], bytes]
 
 
 def urllib_transport(*, cafile: Path | None = None, timeout: float = 30.0) -> Transport:
-    """GET with urllib; HTTPS is checked against ``cafile`` (or the system's CAs)."""
+    """GET with urllib; HTTPS is checked against ``cafile`` (or the system's CAs).
+
+    Redirects are followed only within the origin (scheme, host and port) of the URL asked
+    for: urllib would otherwise send the ``Authorization`` header, the API key, to wherever a
+    server or a proxy redirects. A redirect elsewhere is refused with BundleError.
+    """
     context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), _SameOriginRedirects()
+    )
 
     def get(url: str, headers: Mapping[str, str]) -> bytes:
         if not url.startswith(("http://", "https://")):
             raise BundleError(f"not an http(s) URL: {url}")
         request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310
         try:
-            with urllib.request.urlopen(  # noqa: S310 (the scheme is checked above)
-                request, timeout=timeout, context=context if url.startswith("https") else None
-            ) as response:
+            with opener.open(request, timeout=timeout) as response:
                 body: bytes = response.read()
         except urllib.error.HTTPError as exc:
             detail = _problem_detail(exc.read())
@@ -269,6 +275,37 @@ def urllib_transport(*, cafile: Path | None = None, timeout: float = 30.0) -> Tr
         return body
 
     return get
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the origin asked for; refuse any other (BundleError)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if _origin(target) != _origin(req.full_url):
+            raise BundleError(
+                f"GET {req.full_url} was redirected ({code}) to another origin, {target}: "
+                "refused, so that the API key is never sent there; give the final URL"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _problem_detail(body: bytes) -> str:

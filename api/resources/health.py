@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
@@ -12,6 +14,7 @@ from api.context import gallery, pack, runtime
 from api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
+log = logging.getLogger("facewarden.api")
 
 
 @blp.route("/healthz")
@@ -67,5 +70,12 @@ _CHECKS = {
 def _run(check: Any) -> dict[str, Any]:
     try:
         return {"ok": True, "detail": check()}
-    except Exception as exc:  # a probe reports failures, it does not raise them
-        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+    except Exception:  # a probe reports failures, it does not raise them
+        # The exception names files, hosts and versions: it goes to the log, not to callers
+        # (the probe is public).
+        request_id = g.get("request_id")
+        log.exception("readiness check failed", extra={"request_id": request_id})
+        return {
+            "ok": False,
+            "detail": f"not usable; the server log has the cause (request id {request_id})",
+        }

@@ -2,8 +2,9 @@
 earlier checkpoints and RFC 6962 proofs (``ledger:read``, oversight and admins).
 
 What is immutable (entries and proofs within the current size, earlier checkpoints) is served
-with ``Cache-Control: public, max-age=31536000, immutable`` and a strong ETag; the latest
-checkpoint with ``no-cache``. ``facewarden-verify live`` (``ledger.bundle.HttpFetcher``) reads
+with ``Cache-Control: private, max-age=31536000, immutable`` (a key read it: no shared cache
+may keep it) and a strong ETag; the public latest checkpoint and keys with ``no-cache``.
+``facewarden-verify live`` (``ledger.bundle.HttpFetcher``) reads
 exactly these endpoints.
 """
 
@@ -41,7 +42,7 @@ blp = Blueprint(
     description="The signed Merkle audit log, for oversight bodies and independent verifiers.",
 )
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE = "private, max-age=31536000, immutable"  # for the caller alone: a key read it
 JSONL = "application/jsonl"
 TEXT = "text/plain; charset=utf-8"
 

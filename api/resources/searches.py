@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
-from api.context import gallery, pack, runtime, transaction
+from api.context import gallery, runtime, transaction
 from api.errors import problem_code
 from api.resources.legal_bases import lapse_hooks
 from api.schemas.gallery import ImageFileSchema
@@ -34,11 +34,11 @@ from governance.principals import Principal
 from governance.reviews import ReviewInput, record_reviews
 from governance.search_records import SearchView, candidate_media, get_search, list_searches
 from governance.searches import (
-    SearchParameters,
     find_candidates,
     prepare_probe,
     record_refusal,
     run_search,
+    search_parameters,
 )
 from governance.sources import blocked_sites
 
@@ -88,21 +88,23 @@ class Searches(MethodView):
         Consumes one search from the basis. Answers the candidates in rank order (leads only:
         each needs two-person review) and a ledger receipt that proves, offline, that the
         search and its result were recorded. A probe with several faces answers 422 listing
-        them: resend with `face_index` or `face_box`. Every refusal is recorded too.
+        them: resend with `face_index` or `face_box`. No candidate scores below the model
+        pack's calibrated threshold: `threshold` may be stricter, and one below that floor is
+        refused with 422 `threshold-below-floor` naming it. Every refusal is recorded too.
         """
         principal = current_principal()
         data = files["image"].read()
         probe_sha256 = hashlib.sha256(data).hexdigest()
-        threshold = form["threshold"]
-        parameters = SearchParameters(
-            legal_basis_id=form["legal_basis_id"],
-            purpose=form["purpose"],
-            top_k=form["top_k"],
-            threshold=pack().match_threshold if threshold is None else threshold,
-        )
         g = gallery()
         rt = runtime()
         try:
+            parameters = search_parameters(
+                g,
+                legal_basis_id=form["legal_basis_id"],
+                purpose=form["purpose"],
+                top_k=form["top_k"],
+                threshold=form["threshold"],
+            )
             # One unit of work settles the basis (a due expiry or lapse) and checks it, before
             # any biometric work; it commits the settlement even when the check refuses.
             refused: GovernanceError | None = None
@@ -143,7 +145,7 @@ class Searches(MethodView):
         except LedgerUnavailable:
             raise  # nothing can be recorded, and nothing was disclosed
         except (GovernanceError, BiometricsError) as exc:
-            _record_refusal(principal, problem_code(exc), parameters.legal_basis_id, probe_sha256)
+            _record_refusal(principal, problem_code(exc), form["legal_basis_id"], probe_sha256)
             raise
         # Shallow: the schema reads the receipt's attributes; asdict's deep copy cost more.
         body = _fields(outcome)

@@ -8,18 +8,32 @@ from webargs.fields import DelimitedList
 from api.schemas.fields import PageQuerySchema, Text, page_schema
 from governance.search_models import VERDICTS
 
+MAX_TOP_K = 20
+"""A lead list two reviewers can work through; the floor, not top_k, keeps non-matches out."""
+
 
 class SearchFormSchema(ma.Schema):
     """Multipart fields sent with the ``image`` file."""
 
     legal_basis_id = ma.fields.UUID(required=True)
     purpose = Text(max_length=1000, required=True)
-    top_k = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=50))
+    top_k = ma.fields.Integer(
+        load_default=10,
+        validate=ma.validate.Range(min=1, max=MAX_TOP_K),
+        metadata={"description": "At most this many candidates, all at or above `threshold`."},
+    )
     threshold = ma.fields.Float(
         load_default=None,
         allow_none=True,
         validate=ma.validate.Range(min=-1.0, max=1.0),
-        metadata={"description": "Minimum cosine similarity; default from the model pack."},
+        metadata={
+            "description": (
+                "Minimum cosine similarity. Default and floor: the model pack's calibrated "
+                "threshold (see `threshold` in the answer). A stricter one is applied; one below "
+                "the floor is refused with 422 `/problems/threshold-below-floor`, whose "
+                "`threshold_floor` names it (it is not clamped)."
+            )
+        },
     )
     face_index = ma.fields.Integer(
         load_default=None, allow_none=True, validate=ma.validate.Range(min=0, max=100)

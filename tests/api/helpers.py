@@ -286,3 +286,21 @@ def ledger_size(app: Flask) -> int:
 
     with runtime_of(app).engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+
+def sql_statements(app: Flask, call: Any) -> tuple[Any, list[str]]:
+    """The response of ``call()`` and the SQL statements it ran, without their parameters."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    engine = runtime_of(app).engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return response, seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from uuid import uuid4
 
 import pytest
 from flask import Flask
@@ -26,6 +27,7 @@ from tests.api.helpers import (
     make_staff,
     problem,
     runtime_of,
+    sql_statements,
 )
 
 
@@ -248,3 +250,22 @@ def test_staff_keep_their_own_credentials(client: FlaskClient, admin: Agent) -> 
         client.get(f"/v1/credentials?account_id={admin.account_id}", headers=oversight.headers),
         404,
     )
+
+
+def test_another_agencys_credential_costs_what_a_missing_one_costs(
+    app: Flask, client: FlaskClient, admin: Agent, supervisor: Agent
+) -> None:
+    other = make_agency(client, admin)
+
+    def measured(method: str, credential: object) -> tuple[object, list[str]]:
+        client.get("/v1/accounts/me", headers=supervisor.headers)  # last_used_at is now fresh
+        path = f"/v1/credentials/{credential}"
+        return sql_statements(
+            app, lambda: client.open(path, method=method, headers=supervisor.headers)
+        )
+
+    for method in ("GET", "DELETE"):
+        theirs, queried_theirs = measured(method, other.credential_id)
+        absent, queried_absent = measured(method, uuid4())
+        assert problem(theirs, 404)["detail"] == problem(absent, 404)["detail"]
+        assert queried_theirs == queried_absent

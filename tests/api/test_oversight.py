@@ -63,7 +63,6 @@ def _search(client: FlaskClient, agent: Any, basis_id: str, image: bytes) -> Any
             "legal_basis_id": basis_id,
             "purpose": PURPOSE,
             "top_k": "3",
-            "threshold": "-1",
         },
         content_type="multipart/form-data",
         headers=agent.headers,
@@ -422,6 +421,10 @@ def test_each_injected_violation_is_caught_at_its_seq(history: History) -> None:
         inv,
     )
     expected.add((seq, "blocked-site-returned"))
+    # A gallery dump: every face, whatever its score (the server refuses it; a forged or
+    # older entry is caught by the audit alone, against the floor the entry carries).
+    seq = _append(h, EntryType.SEARCH_RUN, _forged_search(h, threshold="-1.0000"), inv)
+    expected.add((seq, "threshold-below-floor"))
 
     # Last: an urgent basis whose deadline passes with no request to settle it.
     urgent = approved(client, h.app, team, kind="urgent")

@@ -329,7 +329,6 @@ def _search_form(basis_id: str) -> dict[str, Any]:
         legal_basis_id=basis_id,
         purpose="matrix check",
         top_k="1",
-        threshold="-1",
     )
 
 

@@ -34,6 +34,7 @@ from tests.api.helpers import (
     person,
     problem,
     runtime_of,
+    sql_statements,
 )
 
 
@@ -298,6 +299,17 @@ def test_when_the_ledger_cannot_record_nothing_is_disclosed_or_spent(
     assert client.get("/v1/searches", headers=team.inv.headers).get_json()["total"] >= 0
 
 
+def _ryan_reynolds_searched(
+    client: FlaskClient, app: Flask, team: Team, photos: dict[str, list[Path]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(basis, search): a new basis and a search under it with one candidate."""
+    basis = approved(client, app, team)
+    body = search(
+        client, team.inv, basis["id"], photos["Ryan_Reynolds"][2].read_bytes(), top_k="1"
+    ).get_json()
+    return basis, body
+
+
 def test_thumbnails_only_for_the_searching_agency_and_only_candidates(
     client: FlaskClient,
     app: Flask,
@@ -305,10 +317,7 @@ def test_thumbnails_only_for_the_searching_agency_and_only_candidates(
     enrolled: dict[str, list[str]],
     photos: dict[str, list[Path]],
 ) -> None:
-    basis = approved(client, app, team)
-    body = search(
-        client, team.inv, basis["id"], photos["Ryan_Reynolds"][2].read_bytes(), top_k="1"
-    ).get_json()
+    _, body = _ryan_reynolds_searched(client, app, team, photos)
     face = body["candidates"][0]["face_id"]
     base = f"/v1/searches/{body['id']}/candidates"
     thumb = client.get(f"{base}/{face}/thumbnail", headers=team.sup.headers)
@@ -631,9 +640,132 @@ def test_facewarden_verify_accepts_a_saved_receipt_and_rejects_a_forged_one(
 
     forged = answer.get_json()
     forged["receipt"]["inclusion_proof"] = list(reversed(forged["receipt"]["inclusion_proof"]))
-    forged["receipt"]["entry"] = forged["receipt"]["entry"].replace('"top_k":20', '"top_k":50')
+    forged["receipt"]["entry"] = forged["receipt"]["entry"].replace('"top_k":10', '"top_k":20')
     bad = tmp_path / "forged.json"
     bad.write_text(json.dumps(forged))
     assert verify_main(["receipt", str(bad), "--key", key]) == 1
     other_key = "other.example/log+00000000+AXQn0U1fCP5n5x6m3cO/9dLJrZpPaRrMQwQW3t5aXy7U"
     assert verify_main(["receipt", str(saved), "--key", other_key]) != 0
+
+
+def test_no_search_returns_a_candidate_below_the_packs_calibrated_threshold(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    pack = runtime_of(app).model_pack
+    floor = pack.match_threshold
+    basis = approved(client, app, team)
+    probe = photos["Orlando_Bloom"][2].read_bytes()
+
+    # A lower threshold is refused, naming the floor; the refusal is recorded, nothing spent.
+    for lower in ("-1", str(round(floor - 0.01, 2))):
+        body = problem(search(client, team.inv, basis["id"], probe, threshold=lower), 422)
+        assert body["type"] == "/problems/threshold-below-floor"
+        assert body["threshold_floor"] == floor
+        assert body["threshold_floor_far"] == pack.match_far
+        assert f"below {floor:g}" in body["detail"]
+        refusal = last_entry(app)
+        assert refusal["type"] == "search:refuse"
+        assert refusal["payload"]["reason"] == "threshold-below-floor"
+    used = ok(client.get(f"/v1/legal-bases/{basis['id']}", headers=team.inv.headers))
+    assert used["searches_used"] == 0
+
+    # Left out, the threshold is the floor: only faces at or above it, not the gallery.
+    made = search(client, team.inv, basis["id"], probe, top_k="20")
+    assert made.status_code == 201, made.get_json()
+    answer = made.get_json()
+    assert answer["threshold"] == floor
+    assert answer["candidates"], "Orlando Bloom's enrolled faces match"
+    assert all(c["similarity"] >= floor for c in answer["candidates"])
+    assert len(answer["candidates"]) < answer["gallery_size"]
+    payload = json.loads(answer["receipt"]["entry"])["payload"]
+    assert payload["threshold"] == f"{floor:.4f}"
+    assert payload["pack"]["match_threshold"] == f"{floor:.4f}"
+    assert payload["pack"]["match_far"] == f"{pack.match_far:.2e}"
+
+    # A stricter threshold is applied as asked.
+    strict = search(client, team.inv, basis["id"], probe, threshold="0.95").get_json()
+    assert strict["threshold"] == 0.95
+    assert all(c["similarity"] >= 0.95 for c in strict["candidates"])
+
+    # top_k is bounded.
+    too_many = problem(search(client, team.inv, basis["id"], probe, top_k="50"), 422)
+    assert too_many["type"] == "/problems/validation-error"
+    assert too_many["errors"][0]["field"] == "top_k"
+
+
+def test_run_search_refuses_parameters_below_the_floor_whoever_built_them(
+    app: Flask, team: Team, photos: dict[str, list[Path]]
+) -> None:
+    from api.context import gallery
+    from governance.searches import (
+        SearchParameters,
+        ThresholdBelowFloor,
+        prepare_probe,
+        run_search,
+    )
+    from tests.api.bases import principal_of
+
+    with app.app_context():
+        g = gallery()
+    probe = prepare_probe(g, photos["Orlando_Bloom"][2].read_bytes())
+    parameters = SearchParameters(
+        legal_basis_id=UUID(int=1), purpose="p", top_k=5, threshold=g.match_threshold - 0.2
+    )
+    with unit_of_work(runtime_of(app).sessions) as session, pytest.raises(ThresholdBelowFloor):
+        run_search(
+            session,
+            gallery=g,
+            principal=principal_of(team.inv),
+            parameters=parameters,
+            probe=probe,
+            hits=[],
+            now=utcnow(),
+        )
+
+
+def test_candidates_of_a_revoked_basis_are_no_longer_viewable(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    basis, made = _ryan_reynolds_searched(client, app, team, photos)
+    base = f"/v1/searches/{made['id']}/candidates/{made['candidates'][0]['face_id']}"
+    assert client.get(f"{base}/thumbnail", headers=team.inv.headers).status_code == 200
+    ok(act(client, team.sup, basis, "revoke"))
+    before = len(ledger_types(app))
+    for kind in ("thumbnail", "photo"):
+        body = problem(client.get(f"{base}/{kind}", headers=team.inv.headers), 404)
+        assert "legal basis was revoked" in body["detail"]
+    assert len(ledger_types(app)) == before  # nothing viewed, nothing recorded as viewed
+
+
+def test_another_agencys_search_costs_what_a_missing_one_costs(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    _, made = _ryan_reynolds_searched(client, app, team, photos)
+    face = made["candidates"][0]["face_id"]
+    review = {"reviews": [{"face_id": face, "verdict": "possible_match", "note": "n"}]}
+
+    def call(search_id: str, suffix: str) -> Any:
+        path, headers = f"/v1/searches/{search_id}{suffix}", team.other.headers
+        if suffix == "/reviews":
+            return client.post(path, json=review, headers=headers)
+        return client.get(path, headers=headers)
+
+    missing = str(UUID(int=7))
+    for suffix in ("", f"/candidates/{face}/thumbnail", f"/candidates/{face}/photo", "/reviews"):
+        ok(client.get("/v1/accounts/me", headers=team.other.headers))  # the periodic sweep runs
+        theirs, queried_theirs = sql_statements(app, lambda s=suffix: call(made["id"], s))
+        absent, queried_absent = sql_statements(app, lambda s=suffix: call(missing, s))
+        assert problem(theirs, 404)["detail"] == problem(absent, 404)["detail"]
+        assert queried_theirs == queried_absent, suffix

@@ -45,16 +45,54 @@ def test_models_import_an_insightface_directory(tmp_path: Path, shared_dir: Path
             str(shared_dir / "models" / "ci-pack"),
             "--name",
             "ci",
-            "--threshold",
+            "--match-threshold",
             "0.4",
+            "--match-far",
+            "0.0005",
         ],
         env=env,
     )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "models" / "ci" / "pack.json").read_text())
     assert manifest["name"] == "ci"
+    assert (manifest["match_threshold"], manifest["match_far"]) == (0.4, 0.0005)
     listed = runner.invoke(cli, ["models", "list"], env=env)
-    assert "ci" in listed.output and "0.40" in listed.output
+    assert "ci" in listed.output and "threshold 0.40 FAR 5.0e-04" in listed.output
+
+
+def test_models_calibrate_measures_and_records_a_pack(tmp_path: Path, shared_dir: Path) -> None:
+    env = {"FACEWARDEN_MODELS_DIR": str(tmp_path / "models")}
+    runner = CliRunner()
+    imported = runner.invoke(
+        cli, ["models", "import", str(shared_dir / "models" / "ci-pack"), "--name", "ci"], env=env
+    )
+    assert imported.exit_code == 0, imported.output
+    assert "threshold 0.35 at FAR 8.9e-04" in imported.output  # the calibration of its files
+    # A small labelled set of its own: 8 identities of the dev set, one photo listed as mislabelled.
+    dev = shared_dir / "faces" / "dev"
+    with (dev / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    identities = sorted({r["identity"] for r in rows})[:8]
+    labelled = tmp_path / "set"
+    labelled.mkdir()
+    with (labelled / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "identity"])
+        writer.writeheader()
+        for row in rows:
+            if row["identity"] in identities:
+                writer.writerow({"file": str(dev / row["file"]), "identity": row["identity"]})
+    first = next(r["file"] for r in rows if r["identity"] == identities[0])
+    (labelled / "MISLABELLED.txt").write_text(f"# wrong\n{first}\n")
+    result = runner.invoke(
+        cli,
+        ["models", "calibrate", "ci", "--set", str(labelled), "--far", "0.01", "--write"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "photos detected (1 mislabelled excluded)" in result.output
+    manifest = json.loads((tmp_path / "models" / "ci" / "pack.json").read_text())
+    assert f"threshold {manifest['match_threshold']:.2f} at FAR" in result.output
+    assert 0 < manifest["match_far"] <= 0.01
 
 
 def test_models_install_an_unknown_pack_fails_clearly(tmp_path: Path) -> None:

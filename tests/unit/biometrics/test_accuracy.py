@@ -6,10 +6,18 @@ Runs every photo through `decode_image` and the full pipeline, then scores all p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from biometrics.evaluation import embed_photos, evaluate
+from biometrics.evaluation import (
+    calibrate,
+    calibrate_set,
+    embed_photos,
+    evaluate,
+    read_excluded,
+)
 from tests.unit.biometrics import face_models
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
@@ -35,6 +43,48 @@ def test_identification_accuracy_on_dev_faces(name: str) -> None:
     assert report.tar >= tar_floor
     assert report.genuine_mean > report.threshold > report.impostor_mean
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["starter", "ci-pack"])
+def test_the_declared_calibration_is_what_the_dev_set_measures(name: str) -> None:
+    pack = face_models.pack(name)
+    measured = calibrate_set(face_models.pipeline(name), face_models.dev_dir(), target_far=1e-3)
+    print()
+    print(measured.table(name))
+    assert measured.excluded == 5 and measured.photos == 419
+    assert measured.manifest_fields() == {
+        "match_threshold": pack.match_threshold,
+        "match_far": pack.match_far,
+    }
+    assert measured.far <= 1e-3
+
+
+def test_the_mislabelled_photos_are_read_from_the_set() -> None:
+    excluded = read_excluded(face_models.dev_dir())
+    assert len(excluded) == 5 and "Colin_Hanks_25412.jpg" in excluded
+    assert {p.path.name for p in face_models.dev_photos()} >= excluded
+
+
+def test_calibration_rounds_up_and_reports_the_far_at_its_threshold(tmp_path: Path) -> None:
+    # Four identities, three photos each, near their own axis.
+    rng = np.random.default_rng(1)
+    base = np.eye(8, dtype=np.float32)[np.repeat(np.arange(4), 3)]
+    base += rng.normal(0, 0.2, base.shape).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    labels = [str(i) for i in np.repeat(np.arange(4), 3)]
+    report = evaluate(base, labels, photos=12, far=0.1)
+    result = calibrate(base, labels, photos=12, excluded=0, target_far=0.1)
+    assert result.threshold > report.threshold
+    assert result.threshold == pytest.approx(np.ceil(report.threshold * 100) / 100)
+    sims = base @ base.T
+    same = np.array(labels)[:, None] == np.array(labels)[None, :]
+    upper = np.triu(np.ones_like(same), k=1)
+    impostor = sims[~same & upper]
+    assert result.far == pytest.approx(float((impostor >= result.threshold).mean()))
+    assert result.far <= 0.1
+    assert read_excluded(tmp_path) == frozenset()
+    (tmp_path / "MISLABELLED.txt").write_text("# wrong labels\n\na.jpg\n b.jpg \n")
+    assert read_excluded(tmp_path) == {"a.jpg", "b.jpg"}
 
 
 def test_evaluation_on_a_constructed_case() -> None:

@@ -23,6 +23,7 @@ from biometrics.packs import (
     install_pack,
     list_packs,
     load_pack,
+    record_calibration,
 )
 from tests.unit.biometrics import face_models
 
@@ -110,6 +111,11 @@ def test_a_missing_file_is_named(starter_copy: Path) -> None:
         (lambda m: m.update(embedding_dimension=-3), "positive integer"),
         (lambda m: m["detector"]["files"].pop(), "roles"),
         (lambda m: m.pop("licence"), "licence"),
+        (lambda m: m.update(match_far=2.0), r"match FAR 2\.0 must be in \[0, 1\]"),
+        (
+            lambda m: m.update(match_threshold=-1.0, match_far=0.001),
+            r"threshold -1\.0 must be in \(-1, 1\]",
+        ),
     ],
 )
 def test_malformed_manifests_are_refused(starter_copy: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -250,3 +256,59 @@ def test_fresh_starter_install_from_registries(tmp_path: Path) -> None:
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)
     assert file_sha256(pack.path(pack.recognizer)) == sources.FR_FEATURE_SHA256
     assert sorted(p.name for p in tmp_path.iterdir()) == ["starter"]  # no staging left behind
+
+
+def test_each_pack_declares_its_calibrated_threshold_and_far() -> None:
+    # Measured by `python bench/calibrate.py` on faces/dev less MISLABELLED.txt (docs/models.md).
+    starter, ci = face_models.starter_pack(), face_models.ci_pack()
+    assert (starter.match_threshold, starter.match_far) == (0.35, sources.STARTER_MATCH_FAR)
+    assert sources.STARTER_MATCH_FAR == 0.000795
+    assert (ci.match_threshold, ci.match_far) == (0.35, 0.000887)
+
+
+def test_a_manifest_without_match_far_takes_its_files_calibration_and_never_lowers_it(
+    starter_copy: Path,
+) -> None:
+    manifest = _manifest(starter_copy)
+    manifest.pop("match_far", None)  # a pack.json written before packs declared it
+    manifest["match_threshold"] = -1.0
+    _write_manifest(starter_copy, manifest)
+    loaded = load_pack(starter_copy)
+    assert (loaded.match_threshold, loaded.match_far) == (0.35, 0.000795)
+    manifest["match_threshold"] = 0.5
+    _write_manifest(starter_copy, manifest)
+    assert load_pack(starter_copy).match_threshold == 0.5
+
+
+def _uncalibrated_source(tmp_path: Path, shared_dir: Path) -> Path:
+    """SCRFD with MobileFaceNet: real models, a combination nobody calibrated here."""
+    source = tmp_path / "mobile"
+    source.mkdir()
+    shutil.copy(shared_dir / "models" / "ci-pack" / "det_scrfd_2.5g_kps_640.onnx", source)
+    shutil.copy(shared_dir / "models" / "extra" / "mobilefacenet_128.onnx", source)
+    return source
+
+
+def test_importing_uncalibrated_files_needs_a_measured_threshold(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    source = _uncalibrated_source(tmp_path, shared_dir)
+    root = tmp_path / "packs"
+    with pytest.raises(PackError, match=r"not calibrated.*facewarden models calibrate"):
+        import_pack(source, root, name="mobile")
+    with pytest.raises(PackError, match="together"):
+        import_pack(source, root, name="mobile", match_threshold=0.4)
+    assert not (root / "mobile").exists()
+    pack = import_pack(source, root, name="mobile", match_threshold=0.42, match_far=0.0009)
+    assert (pack.match_threshold, pack.match_far) == (0.42, 0.0009)
+
+    # An older pack.json of such files, without match_far, is refused until calibrated.
+    manifest = _manifest(pack.directory)
+    del manifest["match_far"]
+    _write_manifest(pack.directory, manifest)
+    with pytest.raises(PackError, match=r"match_far is missing.*not calibrated"):
+        load_pack(pack.directory)
+    assert load_pack(pack.directory, calibrated=False).match_far == 1.0
+    recorded = record_calibration(load_pack(pack.directory, calibrated=False), 0.45, 0.0008)
+    assert (recorded.match_threshold, recorded.match_far) == (0.45, 0.0008)
+    assert _manifest(pack.directory)["match_far"] == 0.0008

@@ -74,6 +74,8 @@ class History:
         site: str = "a.example",
         agency: str = AGENCY,
         credential: str | None = None,
+        threshold: str = "0.3500",
+        pack: dict[str, str] | None = None,
     ) -> int:
         self.searches += 1
         return self.add(
@@ -86,7 +88,8 @@ class History:
             legal_basis_id=basis,
             offence_category="kidnapping_hostage_taking",
             authorisation={"kind": "judicial", "reference": "JLD-1"},
-            pack={"name": "starter", "version": "1.0.0"},
+            pack=pack or {"name": "starter", "version": "1.0.0", "match_threshold": "0.3500"},
+            threshold=threshold,
             candidates=[{"face_id": f, "score": "0.61", "source_site": site} for f in faces],
         )
 
@@ -378,6 +381,29 @@ def _one_admin_suspension(h: History) -> int:
     return h.add("account:suspend", ADMIN, account=OVERSIGHT, proposal="prop-2")
 
 
+def _below_floor(h: History) -> int:
+    return h.search("lb-1", threshold="-1.0000")
+
+
+def _floor_lowered_by_the_entry(h: History) -> int:
+    # A server that declares a lower floor for a recognizer calibrated at 0.35 is still caught.
+    pack = {
+        "name": "starter",
+        "version": "1",
+        "recognizer_sha256": "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
+        "match_threshold": "0.1000",
+    }
+    return h.search("lb-1", threshold="0.2000", pack=pack)
+
+
+def _no_floor(h: History) -> int:
+    return h.search("lb-1", pack={"name": "other", "version": "1"})
+
+
+def _nan_threshold(h: History) -> int:
+    return h.search("lb-1", threshold="nan")
+
+
 INJECTIONS: dict[str, Callable[[History], int]] = {
     "basis-same-person": _same_person_basis,
     "lead-same-person": _same_person_lead,
@@ -402,6 +428,14 @@ INJECTIONS: dict[str, Callable[[History], int]] = {
     "urgent-not-lapsed": _never_lapsed,
     "ratification-late": _late_ratification,
     "lapse-results-kept": _results_kept,
+    "threshold-below-floor": _below_floor,
+}
+
+# Each breaks the same rule another way.
+MORE_INJECTIONS: dict[str, tuple[str, Callable[[History], int]]] = {
+    "floor-lowered-by-the-entry": ("threshold-below-floor", _floor_lowered_by_the_entry),
+    "no-floor": ("threshold-below-floor", _no_floor),
+    "nan-threshold": ("threshold-below-floor", _nan_threshold),
 }
 
 
@@ -428,6 +462,20 @@ def test_one_person_behind_two_accounts_is_caught(
     seq = inject(h)
     report = audit_records(h.records)
     assert (seq, rule) in {(v.seq, v.rule) for v in report.violations}, report.violations
+
+
+@pytest.mark.parametrize("case", sorted(MORE_INJECTIONS))
+def test_each_way_of_breaking_a_rule_is_caught(case: str) -> None:
+    rule, inject = MORE_INJECTIONS[case]
+    h = lawful()
+    seq = inject(h)
+    assert (seq, rule) in {(v.seq, v.rule) for v in audit_records(h.records).violations}
+
+
+def test_a_stricter_threshold_passes() -> None:
+    h = lawful()
+    h.search("lb-1", threshold="0.6000")
+    assert audit_records(h.records).ok
 
 
 def test_a_missing_lapse_waits_for_the_grace_period() -> None:
