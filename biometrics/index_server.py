@@ -1,4 +1,4 @@
-"""One milvus-lite index server that several gunicorn workers share over a loopback address.
+"""One milvus-lite index server that several serve workers share over a loopback address.
 
 A milvus-lite file is locked by the one process that opens it, so workers cannot each open it.
 Run `python -m biometrics.index_server --data var/index.db --port 19530` once, and give every

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServerAddress]:
-    """`python -m biometrics.index_server` as gunicorn's operator would run it."""
+    """`python -m biometrics.index_server` as the operator of several serve workers would run it."""
     port = _free_port()
     process = subprocess.Popen(
         [
