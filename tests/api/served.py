@@ -48,15 +48,19 @@ def environment(settings: Settings, extra: Mapping[str, str] | None = None) -> d
 
 
 def start(
-    settings: Settings, *args: str, env: Mapping[str, str] | None = None
+    settings: Settings, *args: str, env: Mapping[str, str] | None = None, umask: int = -1
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``facewarden serve --port <free> *args``; return once it accepts connections."""
+    """Start ``facewarden serve --port <free> *args``; return once it accepts connections.
+
+    ``umask`` is the one the command starts with (default: this process's).
+    """
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port), *args],
         env=environment(settings, env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        umask=umask,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
