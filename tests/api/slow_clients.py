@@ -23,12 +23,17 @@ SLOW_BODY = (
 
 
 def hold(
-    port: int, context: ssl.SSLContext | None, count: int, opening: bytes
+    port: int,
+    context: ssl.SSLContext | None,
+    count: int,
+    opening: bytes,
+    *,
+    source: str = "127.0.0.1",
 ) -> list[socket.socket]:
     """Open ``count`` connections (TLS when ``context``) that each send ``opening`` and stop."""
     conns: list[socket.socket] = []
     for _ in range(count):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
         conn = context.wrap_socket(raw, server_hostname="localhost") if context else raw
         conn.sendall(opening)
         conns.append(conn)
