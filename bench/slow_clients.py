@@ -44,6 +44,7 @@ def main() -> None:
         rows = []
         with served(settings) as port:
             url = f"https://127.0.0.1:{port}/healthz"
+            latency(url, context, 3)  # warm up: the first requests pay for imports and caches
             rows.append(("none", 0, latency(url, context, args.requests)))
             started = time.monotonic()
             conns = hold(port, context, args.heads, HALF_LINE)
