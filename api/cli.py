@@ -64,8 +64,6 @@ def cli() -> None:
 
     Settings come from FACEWARDEN_* environment variables (see the README).
     """
-    # Everything a command writes (database, WAL, index, photos, keys, mail) is the owner's alone.
-    os.umask(0o077)
 
 
 @cli.command()
@@ -541,6 +539,9 @@ def governance_sweep() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # Everything a command writes under the data directory (database, WAL, index, photos, keys,
+    # mail) is the owner's alone. Here rather than in ``cli``, which tests invoke in-process.
+    os.umask(0o077)
     cli(prog_name="facewarden")
 
 

@@ -30,7 +30,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, S
 from hypercorn.utils import check_multiprocess_shutdown_event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.settings import Networks, Settings
+from api.settings import ConfigError, Networks, Settings
 
 __all__ = ["TLS_CIPHERS", "ReadFirst", "TrustedProxies", "build_wsgi", "run_server"]
 
@@ -291,8 +291,13 @@ def _work(
     behind_proxy: bool,
 ) -> None:
     """One worker process: build the app, then serve the shared sockets until told to stop."""
+    try:
+        wsgi = build_wsgi(settings, behind_proxy=behind_proxy)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
     app = ReadFirst(
-        build_wsgi(settings, behind_proxy=behind_proxy),
+        wsgi,
         threads=threads,
         max_body_bytes=settings.max_request_bytes,
         body_seconds=settings.request_body_timeout_seconds,

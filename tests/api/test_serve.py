@@ -17,7 +17,15 @@ import pytest
 import requests
 
 from api.settings import Settings
-from tests.api.served import environment, pinned_context, served, start, stop, with_certificate
+from tests.api.served import (
+    environment,
+    free_port,
+    pinned_context,
+    served,
+    start,
+    stop,
+    with_certificate,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -232,3 +240,31 @@ def test_plain_http_trusts_forwarded_headers_only_from_the_trusted_proxies(
             for n in range(5)
         ]
     assert seen == statuses
+
+
+def test_several_workers_share_the_port(tls_settings: Settings, tmp_path: Path) -> None:
+    from biometrics.index_server import IndexServer
+
+    index = IndexServer(tmp_path / "index" / "gallery.db", port=free_port())
+    address = index.start()
+    try:
+        proc, port = start(
+            tls_settings, "--workers", "2", env={"FACEWARDEN_MILVUS_URI": address.uri}
+        )
+        try:
+            for _ in range(8):
+                status, _headers = _get_tls(port, tls_settings)
+                assert status == 200
+        finally:
+            out = stop(proc)
+    finally:
+        index.stop()
+    assert out.count("Running on https://127.0.0.1:") == 2, out
+    assert "2 worker(s) x 4 threads" in out
+
+
+def _get_tls(port: int, settings: Settings) -> tuple[int, bytes]:
+    with urllib.request.urlopen(
+        f"https://127.0.0.1:{port}/healthz", context=pinned_context(settings), timeout=10
+    ) as response:
+        return response.status, response.read()
