@@ -81,9 +81,10 @@ def _is_in(address: str | None, networks: Networks) -> bool:
 class ReadFirst:
     """An ASGI app that reads a request whole within ``body_seconds``, then runs WSGI in a thread.
 
-    A body over ``max_body_bytes`` is read and dropped, and the app sees its length with an empty
-    stream, so it answers 413 itself; reading it first means the client, which sends its whole
-    body before it reads, receives that answer (or an early 401) instead of a reset connection.
+    A body over ``max_body_bytes`` is read to the end but not kept: the app sees its length and
+    an empty stream, and answers 413 itself. Reading first means that a client which sends its
+    whole body before it reads (python-requests does) hears that answer, or an early 401, rather
+    than a reset connection. Memory is bounded by the requests in flight times the limit.
     """
 
     def __init__(
