@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import json
 import multiprocessing
+import resource
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -32,7 +33,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.settings import ConfigError, Networks, Settings
 
-__all__ = ["TLS_CIPHERS", "ReadFirst", "TrustedProxies", "build_wsgi", "run_server"]
+__all__ = [
+    "TLS_CIPHERS",
+    "ReadFirst",
+    "TrustedProxies",
+    "build_wsgi",
+    "raise_open_file_limit",
+    "run_server",
+]
 
 # TLS 1.2 with forward secrecy and AEAD only (TLS 1.3's suites are all AEAD); TLS < 1.2 is refused.
 TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -253,6 +261,7 @@ def run_server(
     tls: tuple[Path, Path] | None,
 ) -> int:
     """Serve until SIGTERM or SIGINT with ``workers`` processes; return the exit status."""
+    raise_open_file_limit()
     config = server_config(settings, bind=bind, tls=tls)
     sockets = config.create_sockets()
     context = multiprocessing.get_context("spawn")
@@ -281,6 +290,23 @@ def run_server(
     for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
         sock.close()
     return max((p.exitcode or 0 for p in processes), default=0)
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard one (at most 2**20); return the new soft.
+
+    Each connection held open costs a descriptor: with the common soft limit of 1024, a thousand
+    idle connections would be enough to stop ``accept``.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
 
 
 def _work(
