@@ -213,8 +213,10 @@ def _environ(scope: HTTPScope, body: bytes, length: int) -> dict[str, Any]:
         value = raw_value.decode("latin-1")
         environ[name] = f"{environ[name]},{value}" if name in environ else value
     if length or "CONTENT_LENGTH" in environ:
-        # What actually arrived (chunked bodies have no header): over the limit, the app's 413.
+        # What actually arrived, de-chunked: the app reads a body of known length, and one over
+        # the limit is its 413 whether or not the client announced a length.
         environ["CONTENT_LENGTH"] = str(length)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
     return environ
 
 
