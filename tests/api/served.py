@@ -13,7 +13,15 @@ from contextlib import contextmanager
 
 from api.settings import Settings
 
-__all__ = ["free_port", "pinned_context", "served", "start", "stop", "with_certificate"]
+__all__ = [
+    "environment",
+    "free_port",
+    "pinned_context",
+    "served",
+    "start",
+    "stop",
+    "with_certificate",
+]
 
 
 def free_port() -> int:
@@ -37,6 +45,7 @@ def pinned_context(settings: Settings) -> ssl.SSLContext:
 
 
 def environment(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, pointed at ``settings``' data, plus ``extra``."""
     return {
         **os.environ,
         "FACEWARDEN_DATA_DIR": str(settings.data_dir),
