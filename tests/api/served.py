@@ -8,12 +8,14 @@ import ssl
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from api.settings import Settings
 
 __all__ = [
+    "assert_aead_only",
     "environment",
     "free_port",
     "pinned_context",
@@ -102,3 +104,55 @@ def served(settings: Settings, *args: str, env: Mapping[str, str] | None = None)
         yield port
     finally:
         stop(proc)
+
+
+# The suites an ECDSA certificate can use in TLS 1.2: with AEAD, and with CBC (SHA-2 and SHA-1).
+AEAD_SUITES = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+)
+CBC_SUITES = ("ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA")
+
+
+def _handshake(port: int, settings: Settings, context: ssl.SSLContext) -> str:
+    """The suite negotiated; raises ssl.SSLError when the server refuses the handshake."""
+    context.load_verify_locations(cafile=str(settings.tls_cert_path))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        cipher = tls.cipher()
+        assert cipher is not None
+        return cipher[0]
+
+
+def _client(version: ssl.TLSVersion, ciphers: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with warnings.catch_warnings():  # TLS 1.0 and 1.1 are deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = min(version, ssl.TLSVersion.TLSv1_2)
+        context.maximum_version = version
+    context.set_ciphers(ciphers)
+    return context
+
+
+def assert_aead_only(port: int, settings: Settings) -> None:
+    """TLS 1.2 offers exactly the AEAD suites (any server ends a CBC handshake); < 1.2 fails."""
+    for suite in AEAD_SUITES:
+        assert _handshake(port, settings, _client(ssl.TLSVersion.TLSv1_2, suite)) == suite
+    for suite in CBC_SUITES:
+        context = _client(ssl.TLSVersion.TLSv1_2, suite + ":@SECLEVEL=0")
+        offered = [c["name"] for c in context.get_ciphers() if not c["name"].startswith("TLS_")]
+        assert offered == [suite]  # the client does offer it
+        try:
+            _handshake(port, settings, context)
+        except ssl.SSLError:
+            continue
+        raise AssertionError(f"the server accepted {suite}")
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        try:
+            _handshake(port, settings, _client(version, "ALL:@SECLEVEL=0"))
+        except ssl.SSLError:
+            continue
+        raise AssertionError(f"the server accepted {version.name}")

@@ -19,6 +19,7 @@ import requests
 
 from api.settings import Settings
 from tests.api.served import (
+    assert_aead_only,
     environment,
     free_port,
     pinned_context,
@@ -85,62 +86,8 @@ def test_no_server_software_banner(https_server: int, tls_settings: Settings) ->
     assert "\r\nserver:" not in reply
 
 
-def _handshake(port: int, settings: Settings, context: ssl.SSLContext) -> str:
-    """The cipher negotiated; raises ssl.SSLError when the server refuses the handshake."""
-    context.load_verify_locations(cafile=str(settings.tls_cert_path))
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
-        cipher = tls.cipher()
-        assert cipher is not None
-        return cipher[0]
-
-
-def _tls12(ciphers: str) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.maximum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(ciphers)
-    return context
-
-
-@pytest.mark.parametrize(
-    "suite",
-    [
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-    ],
-)
-def test_tls12_aead_suites_are_accepted(
-    https_server: int, tls_settings: Settings, suite: str
-) -> None:
-    assert _handshake(https_server, tls_settings, _tls12(suite)) == suite
-
-
-@pytest.mark.parametrize(
-    "suite", ["ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA"]
-)
-def test_tls12_cbc_suites_are_refused(
-    https_server: int, tls_settings: Settings, suite: str
-) -> None:
-    context = _tls12(suite + ":@SECLEVEL=0")
-    assert [c["name"] for c in context.get_ciphers() if not c["name"].startswith("TLS_")] == [suite]
-    # The server ends the handshake (with an alert or by closing): an SSLError either way.
-    with pytest.raises(ssl.SSLError):
-        _handshake(https_server, tls_settings, context)
-
-
-@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
-def test_tls_before_12_is_refused(
-    https_server: int, tls_settings: Settings, version: ssl.TLSVersion
-) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    context.minimum_version = context.maximum_version = version
-    with pytest.raises(ssl.SSLError):
-        _handshake(https_server, tls_settings, context)
+def test_tls_is_12_or_13_with_aead_suites_only(https_server: int, tls_settings: Settings) -> None:
+    assert_aead_only(https_server, tls_settings)
 
 
 @pytest.mark.parametrize("size", [135 * 1024, 8 * 1024 * 1024])

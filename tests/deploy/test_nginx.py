@@ -21,7 +21,13 @@ import pytest
 import requests
 
 from api.settings import Settings
-from tests.api.served import free_port, pinned_context, served, with_certificate
+from tests.api.served import (
+    assert_aead_only,
+    free_port,
+    pinned_context,
+    served,
+    with_certificate,
+)
 from tests.api.slow_clients import HALF_LINE, SLOW_BODY, held, hold, latency, release
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -123,6 +129,10 @@ def test_a_request_goes_through(proxied: int, tls_settings: Settings) -> None:
         # The service believed the proxy's X-Forwarded-Proto: the request was secure.
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
         assert response.headers["Server"] == "nginx"  # server_tokens off: no version
+
+
+def test_tls_is_12_or_13_with_aead_suites_only(proxied: int, tls_settings: Settings) -> None:
+    assert_aead_only(proxied, tls_settings)
 
 
 def _failures(proxied: int, settings: Settings, source: str) -> list[int]:
