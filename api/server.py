@@ -83,6 +83,8 @@ def _is_in(address: str | None, networks: Networks) -> bool:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
+    # A dual-stack listener sees an IPv4 proxy as ::ffff:a.b.c.d.
+    ip = getattr(ip, "ipv4_mapped", None) or ip
     return any(ip in network for network in networks)
 
 
