@@ -378,7 +378,12 @@ def alternating(
     for start in range(0, total, size):
         block = order[start : start + size]
         raws.extend(raw.cost(probe) for probe in block)
-        search_once(conn, key, basis, block[0])  # the connection may have idled out meanwhile
+        try:  # not measured: it re-warms the connection after the raw block
+            search_once(conn, key, basis, block[0])
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The raw block outlasted the server's keep-alive deadline: connect again.
+            conn.close()
+            search_once(conn, key, basis, block[0])
         ends.extend(search_once(conn, key, basis, probe) for probe in block)
     conn.close()
     return raws, ends
