@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, Response, g, request, send_from_directory
+from flask import Flask, Response, current_app, g, request, send_from_directory
 from flask_smorest import Api
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
 from api.auth import install_auth
@@ -151,6 +152,12 @@ def _start_request() -> None:
     supplied = request.headers.get("X-Request-ID", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
     g.started = time.perf_counter()
+    # A body over the limit is refused before anything else looks at the request (auth
+    # included), as a proxy's client_max_body_size would; the server has read it, so the
+    # client hears this answer rather than a reset connection.
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"the request body is over {limit} bytes")
 
 
 def _finish_request(response: Response) -> Response:

@@ -50,10 +50,13 @@ def initialize(settings: Settings, *, tls: bool = True, progress: Progress = pri
     Raises OSError when a directory or file cannot be written, and the database driver's errors
     when the database cannot be reached.
     """
-    for directory in (settings.data_dir, settings.models_dir, settings.photos_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+    # Owner-only, whatever the umask: the directory holds faces, keys and the database.
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.data_dir.chmod(0o700)
+    for directory in (settings.models_dir, settings.photos_dir):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.milvus_is_local:
-        Path(settings.milvus_uri).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.milvus_uri).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     ensure_sqlite_directory(settings.database_url)
 
     progress(f"database: migrating {_redact(settings.database_url)}")
@@ -102,7 +105,7 @@ def ensure_sqlite_directory(database_url: str) -> None:
     """Create the directory of a SQLite database file; other databases are left alone."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def write_self_signed_certificate(
@@ -139,7 +142,7 @@ def write_self_signed_certificate(
         )
         .sign(key, hashes.SHA256())
     )
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_bytes = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

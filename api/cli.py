@@ -91,7 +91,7 @@ def init(no_tls: bool) -> None:
     "--http",
     "plain_http",
     is_flag=True,
-    help="Serve plain HTTP behind a TLS-terminating proxy (trusts one X-Forwarded-* hop).",
+    help="Serve plain HTTP behind a TLS-terminating proxy (FACEWARDEN_TRUSTED_PROXIES).",
 )
 def serve(
     host: str,
@@ -102,7 +102,7 @@ def serve(
     key: Path | None,
     plain_http: bool,
 ) -> None:
-    """Serve the API with gunicorn (HTTPS on 127.0.0.1:8443 by default)."""
+    """Serve the API with hypercorn (HTTPS on 127.0.0.1:8443 by default)."""
     from api.bootstrap import certificate_fingerprint
     from api.server import run_server
 
@@ -111,6 +111,11 @@ def serve(
         raise click.UsageError("--http and --cert/--key exclude each other")
     if bool(cert) != bool(key):
         raise click.UsageError("give both --cert and --key")
+    if plain_http and not settings.trusted_proxies:
+        raise click.ClickException(
+            "--http honours X-Forwarded-For only from the proxies in FACEWARDEN_TRUSTED_PROXIES: "
+            "set it to the proxy's address(es), e.g. FACEWARDEN_TRUSTED_PROXIES=127.0.0.1"
+        )
     if workers > 1 and settings.milvus_is_local:
         raise click.UsageError(
             f"{workers} workers cannot share the milvus-lite file {settings.milvus_uri}: run "
@@ -131,13 +136,15 @@ def serve(
             click.echo(f"TLS certificate SHA-256 fingerprint: {certificate_fingerprint(cert_path)}")
         scheme = "http" if plain_http else "https"
         click.echo(f"serving on {scheme}://{host}:{port} ({workers} worker(s) x {threads} threads)")
-        run_server(
+        status = run_server(
             settings,
             bind=f"{host}:{port}",
             workers=workers,
             threads=threads,
             tls=None if plain_http else (cert_path, key_path),
         )
+    if status:
+        raise click.ClickException(f"a worker stopped with exit status {status}; see above")
 
 
 @cli.group()
@@ -622,6 +629,9 @@ def mail_deliver() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # Everything a command writes under the data directory (database, WAL, index, photos, keys,
+    # mail) is the owner's alone. Here rather than in ``cli``, which tests invoke in-process.
+    os.umask(0o077)
     cli(prog_name="facewarden")
 
 

@@ -1,43 +1,259 @@
-"""Run the app under gunicorn, with TLS or behind a proxy (``--http`` with ProxyFix)."""
+"""Serve the app with hypercorn: a request is read whole, within deadlines, before a thread runs it.
+
+A thread is the scarce resource of a WSGI app, so no client gets one until its request has fully
+arrived: a client that sends half a request line, or trickles a body, holds a socket on the event
+loop and nothing else, and is cut when its deadline passes. ``--http`` (behind a TLS-terminating
+proxy) honours X-Forwarded-* only from the proxies in ``FACEWARDEN_TRUSTED_PROXIES``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import json
+import multiprocessing
+import resource
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from io import BytesIO
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from hypercorn.utils import check_multiprocess_shutdown_event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.settings import Settings
+from api.settings import ConfigError, Networks, Settings
 
-__all__ = ["build_wsgi", "run_server"]
+__all__ = [
+    "TLS_CIPHERS",
+    "ReadFirst",
+    "TrustedProxies",
+    "build_wsgi",
+    "raise_open_file_limit",
+    "run_server",
+]
+
+# TLS 1.2 with forward secrecy and AEAD only (TLS 1.3's suites are all AEAD); TLS < 1.2 is refused.
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def build_wsgi(settings: Settings, *, behind_proxy: bool) -> Flask:
-    """The app, wrapped in ProxyFix when a TLS-terminating proxy sits in front."""
+    """The app; behind a proxy, X-Forwarded-* from ``settings.trusted_proxies`` are honoured."""
     from api.app import create_app
 
     app = create_app(settings)
-    if behind_proxy:
-        # Trust exactly one hop: the proxy's X-Forwarded-For/-Proto/-Host.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    trusted = settings.trusted_proxy_networks if behind_proxy else ()
+    app.wsgi_app = TrustedProxies(app.wsgi_app, trusted)  # type: ignore[method-assign]
     return app
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any], behind_proxy: bool) -> None:
-        self._settings = settings
-        self._options = options
-        self._behind_proxy = behind_proxy
-        super().__init__()
+class TrustedProxies:
+    """ProxyFix (one hop) for requests whose peer is a trusted proxy.
 
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
+    Any other peer's X-Forwarded-* and Forwarded headers are dropped, so a client cannot pose as
+    another address (and escape the per-address rate limits) or as a TLS connection.
+    """
 
-    def load(self) -> Flask:
-        return build_wsgi(self._settings, behind_proxy=self._behind_proxy)
+    def __init__(self, app: WSGIApp, networks: Networks) -> None:
+        self._app = app
+        self._fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+        self._networks = networks
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if _is_in(environ.get("REMOTE_ADDR"), self._networks):
+            return self._fixed(environ, start_response)
+        for name in [k for k in environ if k.startswith(("HTTP_X_FORWARDED_", "HTTP_FORWARDED"))]:
+            del environ[name]
+        return self._app(environ, start_response)
+
+
+def _is_in(address: str | None, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    # A dual-stack listener sees an IPv4 proxy as ::ffff:a.b.c.d.
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return any(ip in network for network in networks)
+
+
+class ReadFirst:
+    """An ASGI app that reads a request whole within ``body_seconds``, then runs WSGI in a thread.
+
+    A body over ``max_body_bytes`` is read to the end but not kept: the app sees its length and
+    an empty stream, and answers 413 itself. Reading first means that a client which sends its
+    whole body before it reads (python-requests does) hears that answer, or an early 401, rather
+    than a reset connection. Memory is bounded by the requests in flight times the limit.
+    """
+
+    def __init__(
+        self, app: WSGIApp, *, threads: int, max_body_bytes: int, body_seconds: float
+    ) -> None:
+        self._app = app
+        self._max_body_bytes = max_body_bytes
+        self._body_seconds = body_seconds
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="request")
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable, *_: object
+    ) -> None:
+        # Hypercorn passes two more callables (its WSGI helpers), which this app has no use for.
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1000, "reason": None})
+
+    async def _lifespan(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._executor.shutdown(wait=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        try:
+            async with asyncio.timeout(self._body_seconds):
+                body, length = await self._read_body(receive)
+        except TimeoutError:
+            await _send_timeout(send, self._body_seconds)
+            return
+        except ConnectionError:
+            return
+        environ = _environ(scope, body, length)
+        loop = asyncio.get_running_loop()
+        status, headers, body = await loop.run_in_executor(self._executor, _run, self._app, environ)
+        await _respond(send, status, headers, body)
+
+    async def _read_body(self, receive: ASGIReceiveCallable) -> tuple[bytes, int]:
+        body = bytearray()
+        length = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionError("the client went away")
+            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+            length += len(chunk)
+            if length <= self._max_body_bytes:
+                body += chunk
+            if not message.get("more_body", False):
+                return bytes(body), length
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+async def _respond(send: ASGISendCallable, status: int, headers: Headers, body: bytes) -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers, "trailers": False}
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _run(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
+    """Call the WSGI app and collect its whole response (the service's responses are small)."""
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started[:] = [status, headers]
+
+    result = app(environ, start_response)
+    try:
+        chunks = [bytes(chunk) for chunk in result]
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = started
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return int(status.split(" ", 1)[0]), raw, b"".join(chunks)
+
+
+def _environ(scope: HTTPScope, body: bytes, length: int) -> dict[str, Any]:
+    """The WSGI environ of a request read whole (PEP 3333); ``length`` may exceed the body kept."""
+    server = scope.get("server") or ("localhost", 80)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope["query_string"].decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": BytesIO(body if len(body) == length else b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    client = scope.get("client")
+    if client is not None:
+        environ["REMOTE_ADDR"] = client[0]
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        if name not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+            name = "HTTP_" + name
+        value = raw_value.decode("latin-1")
+        environ[name] = f"{environ[name]},{value}" if name in environ else value
+    if length or "CONTENT_LENGTH" in environ:
+        # What actually arrived, de-chunked: the app reads a body of known length, and one over
+        # the limit is its 413 whether or not the client announced a length.
+        environ["CONTENT_LENGTH"] = str(length)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return environ
+
+
+async def _send_timeout(send: ASGISendCallable, seconds: float) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request timeout",
+            "status": 408,
+            "detail": f"the request body did not arrive within {seconds:g} s",
+        }
+    ).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"connection", b"close")]
+    await _respond(send, 408, headers, body)
+
+
+def server_config(settings: Settings, *, bind: str, tls: tuple[Path, Path] | None) -> Config:
+    """Hypercorn's settings: the deadlines, HTTP/1.1 only, no banner, AEAD-only TLS."""
+    config = Config()
+    config.bind = [bind]
+    config.alpn_protocols = ["http/1.1"]
+    config.include_server_header = False
+    config.accesslog = None  # the app logs each request as JSON, without query strings
+    config.errorlog = "-"
+    config.backlog = 1024
+    # The idle timer runs from accept (after TLS) until a request head is complete, and again
+    # between keep-alive requests: a total deadline for the head, not a per-read one.
+    config.keep_alive_timeout = settings.request_header_timeout_seconds
+    config.ssl_handshake_timeout = settings.request_header_timeout_seconds
+    config.h11_max_incomplete_size = 16 * 1024
+    config.graceful_timeout = 20
+    if tls is not None:
+        config.certfile, config.keyfile = str(tls[0]), str(tls[1])
+        config.ciphers = TLS_CIPHERS
+    return config
 
 
 def run_server(
@@ -47,20 +263,77 @@ def run_server(
     workers: int,
     threads: int,
     tls: tuple[Path, Path] | None,
+) -> int:
+    """Serve until SIGTERM or SIGINT with ``workers`` processes; return the exit status."""
+    raise_open_file_limit()
+    config = server_config(settings, bind=bind, tls=tls)
+    sockets = config.create_sockets()
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    # Workers inherit an ignored SIGINT; only this process decides when they stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    processes = [
+        context.Process(
+            target=_work,
+            args=(settings, config, sockets, stop, threads, tls is None),
+            daemon=True,
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for name in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(name, lambda *_: stop.set())
+    while not stop.is_set() and all(p.is_alive() for p in processes):
+        wait([p.sentinel for p in processes], timeout=1)
+    stop.set()
+    for process in processes:
+        process.join(config.graceful_timeout + 5)
+        if process.is_alive():
+            process.terminate()
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+        sock.close()
+    return max((p.exitcode or 0 for p in processes), default=0)
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard one (at most 2**20); return the new soft.
+
+    Each connection held open costs a descriptor: with the common soft limit of 1024, a thousand
+    idle connections would be enough to stop ``accept``.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
+def _work(
+    settings: Settings,
+    config: Config,
+    sockets: Sockets,
+    stop: EventType,
+    threads: int,
+    behind_proxy: bool,
 ) -> None:
-    """Block serving requests until gunicorn is stopped."""
-    options: dict[str, Any] = {
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "timeout": 120,
-        "graceful_timeout": 20,
-        "accesslog": None,  # the app logs each request as JSON, without query strings
-        "errorlog": "-",
-        "forwarded_allow_ips": "*" if tls is None else "127.0.0.1",
-    }
-    if tls is not None:
-        options["certfile"] = str(tls[0])
-        options["keyfile"] = str(tls[1])
-    _Gunicorn(settings, options, behind_proxy=tls is None).run()
+    """One worker process: build the app, then serve the shared sockets until told to stop."""
+    try:
+        wsgi = build_wsgi(settings, behind_proxy=behind_proxy)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    app = ReadFirst(
+        wsgi,
+        threads=threads,
+        max_body_bytes=settings.max_request_bytes,
+        body_seconds=settings.request_body_timeout_seconds,
+    )
+    trigger = partial(check_multiprocess_shutdown_event, stop, asyncio.sleep)
+    # ReadFirst takes hypercorn's two extra arguments as *_; its AppWrapper type names them.
+    serving = worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)  # type: ignore[arg-type]
+    asyncio.run(serving)

@@ -9,6 +9,7 @@ prefix; the environment wins over the file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ConfigError", "Networks", "Settings"]
 
 PREFIX = "FACEWARDEN_"
 
@@ -29,6 +30,9 @@ _RATE_LIMITS = (
     "search_rate_limit",
     "account_rate_limit",
 )
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
 class ConfigError(Exception):
@@ -63,6 +67,12 @@ class Settings:
     tls_cert_path: Path = Path()
     tls_key_path: Path = Path()
     max_request_bytes: int = 20 * 1024 * 1024
+    # What ``facewarden serve`` grants a client before cutting it: the TLS handshake and the
+    # request head (and an idle keep-alive pause), then the whole body.
+    request_header_timeout_seconds: int = 10
+    request_body_timeout_seconds: int = 60
+    # The proxies whose X-Forwarded-* headers ``serve --http`` honours (IPs or CIDRs, commas).
+    trusted_proxies: str = ""
     max_image_pixels: int = 40_000_000
     # Search probes (a CCTV still, a phone photo) need far fewer pixels than gallery photos.
     max_probe_pixels: int = 12_000_000
@@ -156,6 +166,7 @@ class Settings:
         settings._check_index()
         settings._check_rate_limits()
         settings._check_mail()
+        _networks(settings.trusted_proxies)
         return settings
 
     def _check_index(self) -> None:
@@ -201,9 +212,24 @@ class Settings:
             raise ConfigError(f"{PREFIX}PUBLIC_URL={self.public_url!r} must be an http(s) URL")
 
     @property
+    def trusted_proxy_networks(self) -> Networks:
+        """``trusted_proxies`` as networks (a bare address is a /32 or /128)."""
+        return _networks(self.trusted_proxies)
+
+    @property
     def milvus_is_local(self) -> bool:
         """True when the index is a milvus-lite file rather than a server URI."""
         return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+def _networks(raw: str) -> Networks:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{PREFIX}TRUSTED_PROXIES={raw!r} is not a comma-separated list of IP addresses or "
+            f"networks ({exc})"
+        ) from exc
 
 
 def _read_config_file(path: Path) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Where a governed search's time goes, phase by phase, on a deployment kept by bench/search.py.
 
-Runs the app in this process (Flask's test client: no TLS, no gunicorn) against the deployment
+Runs the app in this process (Flask's test client: no TLS, no HTTP server) against the deployment
 ``bench/search.py --keep DIR`` built, timing each phase of ``POST /v1/searches`` by wrapping
 the functions the view calls. Prints the median of each phase and of the whole request, so the
 governed work (authentication, the basis checks, the search's unit of work with its signed

@@ -1,4 +1,4 @@
-"""One milvus-lite index server that several gunicorn workers share over a loopback address.
+"""One milvus-lite index server that several serve workers share over a loopback address.
 
 A milvus-lite file is locked by the one process that opens it, so workers cannot each open it.
 Run `python -m biometrics.index_server --data var/index.db --port 19530` once, and give every
@@ -77,7 +77,7 @@ class IndexServer:
 
         Raises IndexUnavailable when the engine exits or does not listen within `timeout`.
         """
-        self.data.parent.mkdir(parents=True, exist_ok=True)
+        self.data.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if milvus_lite_version() < (3,):
             from milvus_lite.server import Server
 
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="a loopback address")
     parser.add_argument("--port", type=int, default=19530)
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the index holds face embeddings: its files are the owner's alone
     server = IndexServer(args.data, host=args.host, port=args.port)
     stopping = threading.Event()
 

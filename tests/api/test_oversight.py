@@ -36,7 +36,7 @@ from ledger.storage import entry_bytes, export_bundle, tree_size
 from tests.api.bases import Team, approved, create, make_team, ok
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import make_staff, runtime_of
-from tests.api.test_serve import _serve
+from tests.api.served import start, stop
 from tests.conftest import _postgres_server_url, create_test_database, drop_test_database
 
 PURPOSE = "identify the suspect in the CCTV still of 2026-11-20"
@@ -216,7 +216,7 @@ def test_live_witness_over_https_then_audit_and_report(history: History, tmp_pat
     h = history
     token = tmp_path / "token"
     token.write_text(h.team.oversight.token + "\n")
-    proc, port = _serve(h.settings)
+    proc, port = start(h.settings)
     try:
         url = f"https://127.0.0.1:{port}"
         cert = str(h.settings.tls_cert_path)
@@ -276,8 +276,7 @@ def test_live_witness_over_https_then_audit_and_report(history: History, tmp_pat
         assert json.loads(offline.stdout) == server.get_json()
         assert svg.read_text().startswith("<svg")
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
 
 
 def test_export_verifies_audits_clean_and_reports_the_same(

@@ -54,6 +54,17 @@ def test_init_creates_the_embedded_setup_and_is_idempotent(
     assert f"fingerprint: {fingerprint}" in second.output
 
 
+def test_init_closes_an_existing_data_directory(env: dict[str, str], tmp_path: Path) -> None:
+    """An installation made before the directory was owner-only is closed by the next init."""
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    var.chmod(0o755)
+    result = CliRunner().invoke(cli, ["init", "--no-tls"], env=env)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    assert stat.S_IMODE((var / "photos").stat().st_mode) == 0o700
+
+
 def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 0, result.output

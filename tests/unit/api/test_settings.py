@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,18 @@ def test_mail_defaults_to_an_outbox_under_the_data_directory(tmp_path: Path) -> 
         }
     )
     assert relay.smtp_password == "s3cret" and "s3cret" not in repr(relay)
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = Settings.from_env({"FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1"})
+    assert [str(n) for n in settings.trusted_proxy_networks] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+    ]
+    assert Settings.from_env({}).trusted_proxy_networks == ()
+
+
+def test_a_malformed_trusted_proxy_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match=re.escape("FACEWARDEN_TRUSTED_PROXIES='10.0.0.1/8'")):
+        Settings.from_env({"FACEWARDEN_TRUSTED_PROXIES": "10.0.0.1/8"})

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServerAddress]:
-    """`python -m biometrics.index_server` as gunicorn's operator would run it."""
+    """`python -m biometrics.index_server` as the operator of several serve workers would run it."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -44,11 +44,12 @@ def served(tmp_path: Path) -> Iterator[ServerAddress]:
             "-m",
             "biometrics.index_server",
             "--data",
-            str(tmp_path / "shared.db"),
+            str(tmp_path / "index" / "shared.db"),
             "--port",
             str(port),
         ],
         cwd=REPO,
+        umask=0o022,  # a shell's common umask: the server sets its own
     )
     address = ServerAddress("127.0.0.1", port)
     try:
@@ -84,6 +85,14 @@ def test_two_worker_processes_share_one_index_through_the_server(
     reader.delete(["w5"])
     assert reader.search(vectors[5], 1)[0].face_id != "w5"
     reader.close()
+    # The embeddings on disk are the owner's alone.
+    index_dir = tmp_path / "index"
+    paths = [index_dir, *index_dir.rglob("*")]
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777 for p in paths}
+    assert modes["index/shared.db"] == 0o600
+    assert {
+        p: m for p, m in modes.items() if m != (0o700 if (tmp_path / p).is_dir() else 0o600)
+    } == {}
 
 
 def test_the_server_keeps_the_data_across_restarts(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Several processes (as gunicorn workers are) append to one ledger: no seq is taken twice."""
+"""Several processes (as serve workers are) append to one ledger: no seq is taken twice."""
 
 from __future__ import annotations
 
