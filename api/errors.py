@@ -98,10 +98,10 @@ TITLE_BY_CODE: Mapping[str, str] = {
     "duplicate-registration": "Registration already made",
     "duplicate-request": "Request already made",
     "entry-not-found": "No such ledger entry",
-    "four-eyes-required": "A second person must decide",
-    "claim-expired": "Claim secret expired",
-    "person-has-account": "The person already holds an active account here",
-    "two-administrators-required": "Two administrators must take this act",
+    "four-eyes-required": "A second person must take this decision",
+    "claim-expired": "The claim secret has expired",
+    "person-has-account": "The person already holds an active account in this agency",
+    "two-administrators-required": "This act needs two administrators",
     "duplicate-proposal": "The same act is already proposed",
     "image-too-large": "Image too large",
     "invalid-credential": "Invalid API key",
@@ -133,7 +133,7 @@ TITLE_BY_CODE: Mapping[str, str] = {
     "tree-size-not-reached": "Tree size not reached",
     "unsupported-image-type": "Unsupported image type",
     "vector-index-unavailable": "Vector index unavailable",
-    "wrong-claim-secret": "Wrong claim id or secret",
+    "wrong-claim-secret": "The claim id or the claim secret is wrong",
 }
 TITLE_BY_ERROR: Mapping[type[Exception], str] = {
     NotFound: "Not found",
