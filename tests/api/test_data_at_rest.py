@@ -9,6 +9,8 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ import requests
 
 from api.settings import Settings
 from tests.api.faces import dev_photos, variant
-from tests.api.helpers import person
+from tests.api.helpers import person, secret_in
 from tests.api.served import environment, start, stop
 
 pytestmark = pytest.mark.slow
@@ -68,9 +70,10 @@ def test_init_serve_and_an_enrolment_leave_everything_owner_only(
     try:
         base = f"https://127.0.0.1:{port}"
         verify = str(served_settings.tls_cert_path)
+        holder = person()
         staff = requests.post(
             f"{base}/v1/staff",
-            json={"role": "curator", "person": person()},
+            json={"role": "curator", "person": holder},
             headers={"Authorization": f"Bearer {admin_key}"},
             verify=verify,
             timeout=30,
@@ -79,7 +82,7 @@ def test_init_serve_and_an_enrolment_leave_everything_owner_only(
         receipt = staff.json()
         issued = requests.post(
             f"{base}/v1/account-requests/{receipt['id']}/claim",
-            json={"claim_secret": receipt["claim_secret"]},
+            json={"claim_secret": _mailed_secret(served_settings, holder["email"])},
             verify=verify,
             timeout=30,
         )
@@ -110,3 +113,13 @@ def test_init_serve_and_an_enrolment_leave_everything_owner_only(
     assert any(n.startswith("photos/") and not (data / n).is_dir() for n in names), names
     assert _loose(while_serving, data) == {}
     assert _loose(after, data) == {}
+
+
+def _mailed_secret(settings: Settings, address: str) -> str:
+    """The claim secret the served instance wrote to ``address`` in its outbox."""
+    for path in sorted(settings.mail_outbox_dir.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        if message["To"] == address:
+            return secret_in(message)
+    raise AssertionError(f"no mail to {address} in {settings.mail_outbox_dir}")
