@@ -118,6 +118,11 @@ def view_of(session: Session, search: Search) -> SearchView:
     }
     persons = persons_of(session, {r.reviewer_id for r in search.reviews} | {search.account_id})
     searcher = persons.get(search.account_id, str(search.account_id))
+    # A revoked or lapsed basis withdraws what identifies a candidate, as it does their media.
+    withdrawn = (
+        session.scalar(select(LegalBasis.status).where(LegalBasis.id == search.legal_basis_id))
+        in _WITHDRAWN
+    )
     candidates = []
     for c in search.candidates:
         reviews = tuple(
@@ -134,7 +139,7 @@ def view_of(session: Session, search: Search) -> SearchView:
                 and persons.get(r.reviewer_id, str(r.reviewer_id)) != searcher
             }
         )
-        face = faces.get(c.face_id)
+        face = None if withdrawn else faces.get(c.face_id)
         candidates.append(
             CandidateView(
                 rank=c.rank,
@@ -143,7 +148,7 @@ def view_of(session: Session, search: Search) -> SearchView:
                 source_site=c.source_site,
                 source_url=face.photo.source_url if face else None,
                 collected_at=face.photo.collected_at if face else None,
-                erased=face is None,
+                erased=c.face_id not in faces,
                 views=c.views,
                 reviews=reviews,
                 possible_match_votes=votes,

@@ -743,6 +743,12 @@ def test_candidates_of_a_revoked_basis_are_no_longer_viewable(
         body = problem(client.get(f"{base}/{kind}", headers=team.inv.headers), 404)
         assert "legal basis was revoked" in body["detail"]
     assert len(ledger_types(app)) == before  # nothing viewed, nothing recorded as viewed
+    # Nor does the search itself still say where the candidates' photos came from.
+    shown = client.get(f"/v1/searches/{made['id']}", headers=team.inv.headers).get_json()
+    assert made["candidates"][0]["source_url"]
+    assert [(c["source_url"], c["collected_at"]) for c in shown["candidates"]] == [
+        (None, None) for _ in made["candidates"]
+    ]
 
 
 def test_another_agencys_search_costs_what_a_missing_one_costs(
