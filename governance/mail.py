@@ -16,7 +16,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -180,6 +180,11 @@ def _message(row: MailMessage, sender: str, now: datetime) -> EmailMessage:
     return message
 
 
+# How long a delivery that started may run before another run takes the message over (a
+# worker killed mid-send); longer than the SMTP timeout, so a live send is never doubled.
+DELIVERY_LEASE = timedelta(seconds=120)
+
+
 def deliver(
     sessions: sessionmaker[Session],
     mailer: Mailer,
@@ -187,10 +192,12 @@ def deliver(
     clock: Callable[[], datetime],
     ids: Iterable[UUID] | None = None,
 ) -> DeliveryReport:
-    """Send the undelivered messages (``ids`` only, or all), each in a unit of work of its own.
+    """Send the undelivered messages (``ids`` only, or all), each claimed, sent, then settled.
 
-    A delivered message keeps its envelope and loses its body; a failure is logged and counted
-    on the row for the next run. Never raises for a transport failure.
+    A message is claimed in one short unit of work and settled in another; the SMTP exchange
+    runs with no transaction open, so a slow relay never holds the database's write lock. A
+    delivered message keeps its envelope and loses its body; a failure is logged and counted on
+    the row for the next run. Never raises for a transport failure.
     """
     with unit_of_work(sessions) as session:
         query = select(MailMessage.id).where(MailMessage.sent_at.is_(None))
@@ -199,25 +206,50 @@ def deliver(
         todo = list(session.scalars(query.order_by(MailMessage.created_at)))
     sent = failed = 0
     for message_id in todo:
+        claimed = _claim(sessions, message_id, mailer.sender, clock())
+        if claimed is None:
+            continue  # delivered, or being delivered, by another run
+        message, attempt = claimed
+        error: str | None = None
+        try:
+            mailer.transport.send(message)
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
         with unit_of_work(sessions) as session:
             row = session.get(MailMessage, message_id, with_for_update=True)
-            if row is None or row.sent_at is not None:
-                continue  # another worker delivered it meanwhile
-            now = clock()
-            row.attempts += 1
-            row.last_attempt_at = now
-            try:
-                mailer.transport.send(_message(row, mailer.sender, now))
-            except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+            if row is None:
+                continue
+            if error is None:
+                sent += 1
+                row.sent_at = attempt
+                row.body = None
+                row.last_error = None
+            else:
                 failed += 1
-                row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+                row.last_error = error
                 log.warning(
                     "mail delivery failed; `facewarden mail deliver` retries it",
-                    extra={"mail_id": str(row.id), "error": row.last_error},
+                    extra={"mail_id": str(row.id), "error": error},
                 )
-                continue
-            sent += 1
-            row.sent_at = now
-            row.body = None
-            row.last_error = None
     return DeliveryReport(sent=sent, failed=failed)
+
+
+def _claim(
+    sessions: sessionmaker[Session], message_id: UUID, sender: str, now: datetime
+) -> tuple[EmailMessage, datetime] | None:
+    """Take one undelivered message for this run, unless another run is sending it."""
+    with unit_of_work(sessions) as session:
+        row = session.get(MailMessage, message_id, with_for_update=True)
+        if row is None or row.sent_at is not None:
+            return None
+        in_flight = (
+            row.last_error is None
+            and row.last_attempt_at is not None
+            and row.last_attempt_at > now - DELIVERY_LEASE
+        )
+        if in_flight:
+            return None
+        row.attempts += 1
+        row.last_attempt_at = now
+        row.last_error = None  # in flight until settled
+        return _message(row, sender, now), now

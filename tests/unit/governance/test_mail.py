@@ -5,8 +5,11 @@ files in an owner-only outbox; a failed delivery is kept and retried, never lost
 from __future__ import annotations
 
 import stat
+import threading
+import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from uuid import UUID
 
@@ -151,3 +154,43 @@ def test_smtp_url_defaults() -> None:
     assert parse_smtp_url("smtps://a%40b@relay.example.org") == mail.SmtpTarget(
         "relay.example.org", 465, True, "a@b"
     )
+
+
+class _StalledRelay:
+    """A transport that holds each send until released, like a relay that stops answering."""
+
+    def __init__(self) -> None:
+        self.sending = threading.Event()
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def send(self, message: EmailMessage) -> None:
+        self.sending.set()
+        assert self.release.wait(10)
+        self.sent.append(str(message["To"]))
+
+
+def test_a_stalled_relay_holds_no_database_lock_and_no_message_is_sent_twice(app: Flask) -> None:
+    sessions = runtime_of(app).sessions
+    message_id = _queue(sessions, to="stalled@police.example")
+    relay = _StalledRelay()
+    mailer = Mailer(relay, SENDER)
+    delivery = threading.Thread(
+        target=mail.deliver, args=(sessions, mailer), kwargs={"clock": _clock, "ids": [message_id]}
+    )
+    delivery.start()
+    try:
+        assert relay.sending.wait(10)
+        # While the relay stalls, another request writes, and a second run finds it in flight.
+        started = time.monotonic()
+        other = _queue(sessions, to="someone-else@police.example")
+        report = mail.deliver(sessions, mailer, clock=_clock, ids=[message_id])
+        assert time.monotonic() - started < 2
+        assert report == mail.DeliveryReport(sent=0, failed=0)
+    finally:
+        relay.release.set()
+        delivery.join(10)
+    assert relay.sent == ["stalled@police.example"]
+    row = _row(sessions, message_id)
+    assert row.sent_at is not None and row.body is None and row.attempts == 1
+    assert _row(sessions, other).sent_at is None
