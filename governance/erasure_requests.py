@@ -32,6 +32,7 @@ from governance.gallery_models import (
     GalleryFace,
     GalleryPhoto,
 )
+from governance.persons import same_person
 from governance.principals import Principal, actor_of, reason_digest
 from ledger.entry import EntryType
 
@@ -251,7 +252,7 @@ def confirm_erasure(
     Conflict (already confirmed), InvalidInput (no faces, or faces the preview did not match).
     """
     row = _reach(session, principal, request_id)
-    if row.requested_by == principal.account_id:
+    if same_person(session, row.requested_by, principal.account_id):
         raise PermissionDenied(
             "An administrator other than the one who asked for the preview must confirm this "
             "erasure (four eyes).",
@@ -268,6 +269,16 @@ def confirm_erasure(
     photos = photos_where(session, GalleryPhoto.id.in_(photo_ids))
     if not photos:
         raise NotFound("the chosen faces are no longer in the gallery")
+    # Conditional, so that of two confirmations at once only one erases (the other waits on
+    # the row, then finds it decided).
+    decided = session.execute(
+        update(ErasureRequest)
+        .where(ErasureRequest.id == row.id, ErasureRequest.status == "pending")
+        .values(status="confirmed", decided_at=now)
+        .returning(ErasureRequest.id)
+    ).first()
+    if decided is None:
+        raise Conflict("This erasure request was already confirmed.", code="already-decided")
     result = erase_photos(
         session,
         gallery=gallery,
@@ -283,7 +294,8 @@ def confirm_erasure(
             "reason_sha256": reason_digest(reason.strip()),
         },
     )
-    row.status, row.erasure_id, row.decided_at = "confirmed", result.id, now
+    session.refresh(row, ["status", "decided_at"])
+    row.erasure_id = result.id
     # The matches served the decision; the ledger keeps their hashes.
     session.execute(delete(ErasureRequestFace).where(ErasureRequestFace.request_id == row.id))
     session.flush()

@@ -481,11 +481,11 @@ def _check_comparison(state: _Replay, r: Record) -> None:
             )
         elif str(request) not in state.previews:
             state.flag(r, "erasure-request-unknown", f"erasure request {request} has no preview")
-        elif state.previews[str(request)] == r.actor_id:
+        elif state.same_person(state.previews[str(request)], r.actor_id):
             state.flag(
                 r,
                 "erasure-four-eyes",
-                f"erasure request {request} was confirmed by its requester {r.actor_id}",
+                f"erasure request {request} was confirmed by its requester's person {r.actor_id}",
             )
 
 

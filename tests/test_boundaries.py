@@ -62,9 +62,12 @@ _NON_GALLERY_EVALUATION = {"calibrate_set"}
 def _compares_with_the_index(path: Path) -> bool:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "biometrics.evaluation":
-            if {alias.name for alias in node.names} - _NON_GALLERY_EVALUATION:
-                return True
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "biometrics.evaluation"
+            and {alias.name for alias in node.names} - _NON_GALLERY_EVALUATION
+        ):
+            return True
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         receiver = node.func.value

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from api.context import gallery
+from governance import erasure_requests
 from governance.gallery_models import GalleryFace
 from ledger.audit import audit_entries
 from ledger.storage import entries
@@ -395,3 +399,54 @@ def test_only_the_data_subjects_face_of_the_probe_is_compared(
     assert {f["id"] for p in subject for f in p["faces"]} <= matched
     assert not {f["id"] for p in bystander for f in p["faces"]} & matched
     assert _last_payload(app, "erasure:preview")["probe_faces"] == 2
+
+
+@pytest.mark.skipif(
+    make_url(os.environ.get("FACEWARDEN_TEST_DATABASE_URL") or "sqlite://").get_backend_name()
+    != "postgresql",
+    reason="SQLite takes its write lock when a unit of work begins, so two confirmations "
+    "cannot overlap there; the race exists on PostgreSQL",
+)
+def test_two_confirmations_at_once_erase_once(
+    app: Flask,
+    people: tuple[Agent, Agent],
+    deciders: tuple[Agent, Agent, Agent],
+    shared_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, curator = people
+    requester, confirmer, _ = deciders
+    client = app.test_client()
+    mine, probe = _person(client, curator, shared_dir, "Elizabeth_Hendrickson", "race.example")
+    wanted = sorted(f["id"] for p in mine for f in p["faces"])
+    request_id = _preview(client, requester, probe).get_json()["id"]
+    opened = client.get(f"/v1/erasures/requests/{request_id}", headers=confirmer.headers)
+    assert opened.status_code == 200
+
+    # Both confirmations have read the request as pending before either decides it.
+    both_read = threading.Barrier(2, timeout=20)
+    photos_where = erasure_requests.photos_where
+
+    def in_step(*args: Any, **kwargs: Any) -> Any:
+        found = photos_where(*args, **kwargs)
+        both_read.wait()
+        return found
+
+    monkeypatch.setattr(erasure_requests, "photos_where", in_step)
+    statuses: list[int] = []
+
+    def confirm() -> None:
+        statuses.append(_confirm(app.test_client(), confirmer, request_id, wanted).status_code)
+
+    threads = [threading.Thread(target=confirm) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [201, 409]
+    runs = [
+        e
+        for e in _entries(app)
+        if e["type"] == "erasure:run" and e["payload"].get("erasure_request_id") == request_id
+    ]
+    assert len(runs) == 1
