@@ -72,11 +72,14 @@ def registration_limit() -> str:
 
 def _refuse_when_spent(item: RateLimitItem, namespace: str, key: str, what: str) -> None:
     """Raise TooManyRequests (429, with Retry-After) when ``key`` has no request left."""
-    if limiter.limiter.test(item, namespace, key):
-        return
+    if not limiter.limiter.test(item, namespace, key):
+        raise _too_many(item, namespace, key, what)
+
+
+def _too_many(item: RateLimitItem, namespace: str, key: str, what: str) -> TooManyRequests:
     stats = limiter.limiter.get_window_stats(item, namespace, key)
     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-    raise TooManyRequests(description=f"{what}; at most {item}", retry_after=retry_after)
+    return TooManyRequests(description=f"{what}; at most {item}", retry_after=retry_after)
 
 
 def _failure_item() -> RateLimitItem:
@@ -122,7 +125,8 @@ def record_key_failure(lookup_id: str) -> None:
 def check_costly_request(principal: Principal) -> None:
     """Spend one costly request of the caller's credential and account, or refuse it.
 
-    Raises TooManyRequests (429) carrying Retry-After; nothing is counted then.
+    Raises TooManyRequests (429) carrying Retry-After. A request the account's budget refuses
+    has spent one of its credential's: the error is on the side of fewer requests.
     """
     settings = runtime().settings
     budgets = (
@@ -139,14 +143,12 @@ def check_costly_request(principal: Principal) -> None:
             "too many searches, enrolments or erasures by this account",
         ),
     )
-    try:
-        for item, namespace, key, what in budgets:
-            _refuse_when_spent(item, namespace, key, what)
-    except TooManyRequests:
-        log.warning(
-            "costly request rate-limited",
-            extra={"credential_id": str(principal.credential_id)},
-        )
-        raise
-    for item, namespace, key, _what in budgets:
-        limiter.limiter.hit(item, namespace, key)
+    # hit() tests and spends in one step (under the storage's lock, or one Redis script), so
+    # concurrent requests cannot all pass a test made before any of them spent.
+    for item, namespace, key, what in budgets:
+        if not limiter.limiter.hit(item, namespace, key):
+            log.warning(
+                "costly request rate-limited",
+                extra={"credential_id": str(principal.credential_id)},
+            )
+            raise _too_many(item, namespace, key, what)

@@ -5,6 +5,7 @@ and per account, and refusals grow the ledger by a bounded number of entries."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -17,7 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image as PILImage
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
+from api import ratelimit
 from api.context import utcnow
 from api.settings import Settings
 from governance.db import unit_of_work
@@ -330,3 +333,38 @@ def test_a_probe_over_the_probe_cap_is_refused_naming_it_and_still_rate_limited(
     assert refused["type"] == "/problems/image-too-large"
     assert "FACEWARDEN_MAX_PROBE_PIXELS" in refused["detail"]
     problem(_search(client, investigator, basis["id"], buffer.getvalue()), 429)
+
+
+def test_concurrent_costly_requests_cannot_all_pass_a_test_made_before_any_spent(
+    app: Flask, team: Team, tighten: Tighten, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tighten(search_rate_limit="3 per minute", account_rate_limit="1000 per minute")
+    principal = principal_of(team.sup2)
+    storage = ratelimit.limiter.limiter
+    real_hit = storage.hit
+    # Every request reaches its spend together, as threads of a worker can.
+    together = threading.Barrier(8, timeout=10)
+
+    def hit_together(item: Any, namespace: str, *keys: str, **kwargs: Any) -> bool:
+        if namespace == ratelimit._COSTLY_PER_CREDENTIAL:
+            together.wait()
+        return bool(real_hit(item, namespace, *keys, **kwargs))
+
+    monkeypatch.setattr(storage, "hit", hit_together)
+    passed: list[bool] = []
+
+    def request() -> None:
+        with app.app_context():
+            try:
+                ratelimit.check_costly_request(principal)
+            except TooManyRequests:
+                passed.append(False)
+            else:
+                passed.append(True)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(passed) == [False] * 5 + [True] * 3
