@@ -94,15 +94,27 @@ class ReadFirst:
     A body over ``max_body_bytes`` is read to the end but not kept: the app sees its length and
     an empty stream, and answers 413 itself. Reading first means that a client which sends its
     whole body before it reads (python-requests does) hears that answer, or an early 401, rather
-    than a reset connection. Memory is bounded by the requests in flight times the limit.
+    than a reset connection.
+
+    Bodies held in memory, over all requests of this worker, stay under ``buffer_bytes``: a
+    body that would pass it is read to the end but not kept, and answered 503 with Retry-After,
+    so anonymous uploads cannot exhaust memory whatever number of connections they open.
     """
 
     def __init__(
-        self, app: WSGIApp, *, threads: int, max_body_bytes: int, body_seconds: float
+        self,
+        app: WSGIApp,
+        *,
+        threads: int,
+        max_body_bytes: int,
+        body_seconds: float,
+        buffer_bytes: int | None = None,
     ) -> None:
         self._app = app
         self._max_body_bytes = max_body_bytes
         self._body_seconds = body_seconds
+        self._buffer_bytes = buffer_bytes if buffer_bytes is not None else 8 * max_body_bytes
+        self._buffered = 0  # touched on the event loop only
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="request")
 
     async def __call__(
@@ -129,32 +141,53 @@ class ReadFirst:
     async def _http(
         self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
+        held = [0]  # what this request counts against the worker's buffer
         try:
-            async with asyncio.timeout(self._body_seconds):
-                body, length = await self._read_body(receive)
-        except TimeoutError:
-            await _send_timeout(send, self._body_seconds)
-            return
-        except ConnectionError:
-            return
-        environ = _environ(scope, body, length)
-        loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self._executor, _run, self._app, environ)
-        await _respond(send, status, headers, body)
+            try:
+                async with asyncio.timeout(self._body_seconds):
+                    body, length, kept = await self._read_body(receive, held)
+            except TimeoutError:
+                await _send_timeout(send, self._body_seconds)
+                return
+            except ConnectionError:
+                return
+            if not kept:
+                await _send_busy(send)
+                return
+            environ = _environ(scope, body, length)
+            loop = asyncio.get_running_loop()
+            status, headers, body = await loop.run_in_executor(
+                self._executor, _run, self._app, environ
+            )
+            await _respond(send, status, headers, body)
+        finally:
+            self._buffered -= held[0]
 
-    async def _read_body(self, receive: ASGIReceiveCallable) -> tuple[bytes, int]:
+    async def _read_body(
+        self, receive: ASGIReceiveCallable, held: list[int]
+    ) -> tuple[bytes, int, bool]:
+        """The body (up to the limit), its whole length, and whether the buffer could keep it."""
         body = bytearray()
         length = 0
+        kept = True
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise ConnectionError("the client went away")
             chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
             length += len(chunk)
-            if length <= self._max_body_bytes:
-                body += chunk
+            if kept and length <= self._max_body_bytes:
+                if self._buffered + len(chunk) > self._buffer_bytes:
+                    kept = False  # read the rest and drop it, then answer 503
+                    self._buffered -= held[0]
+                    held[0] = 0
+                    body = bytearray()
+                else:
+                    self._buffered += len(chunk)
+                    held[0] += len(chunk)
+                    body += chunk
             if not message.get("more_body", False):
-                return bytes(body), length
+                return bytes(body), length, kept
 
 
 Headers = list[tuple[bytes, bytes]]
@@ -233,6 +266,23 @@ async def _send_timeout(send: ASGISendCallable, seconds: float) -> None:
     ).encode()
     headers = [(b"content-type", b"application/problem+json"), (b"connection", b"close")]
     await _respond(send, 408, headers, body)
+
+
+async def _send_busy(send: ASGISendCallable) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Service busy",
+            "status": 503,
+            "detail": "the server holds as many request bodies as it may; retry shortly",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"5"),
+        (b"connection", b"close"),
+    ]
+    await _respond(send, 503, headers, body)
 
 
 def server_config(settings: Settings, *, bind: str, tls: tuple[Path, Path] | None) -> Config:

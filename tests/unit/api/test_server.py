@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
 
-from api.server import TrustedProxies
+from api.server import ReadFirst, TrustedProxies
 from api.settings import Settings
 
 
@@ -70,3 +72,58 @@ def test_forwarded_headers_count_only_from_trusted_proxies(
     assert (seen["REMOTE_ADDR"], seen["wsgi.url_scheme"]) == (address, scheme)
     if address == remote:
         assert not [k for k in seen if "FORWARDED" in k]
+
+
+def test_bodies_held_over_all_requests_stay_under_the_buffer() -> None:
+    """While one upload is being served, a second that would pass the buffer is answered 503."""
+    serving = threading.Event()
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        size = len(environ["wsgi.input"].read())
+        serving.set()
+        assert release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(size).encode()]
+
+    server = ReadFirst(app, threads=2, max_body_bytes=1000, body_seconds=5, buffer_bytes=1500)
+
+    def scope() -> dict[str, Any]:
+        return {
+            "type": "http",
+            "method": "POST",
+            "path": "/upload",
+            "query_string": b"",
+            "http_version": "1.1",
+            "headers": [(b"content-length", b"800")],
+        }
+
+    async def call(chunks: list[bytes]) -> list[dict[str, Any]]:
+        pending = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
+        pending[-1]["more_body"] = False
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await server(scope(), receive, send)
+        return sent
+
+    async def both() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        first = asyncio.create_task(call([b"a" * 400, b"a" * 400]))
+        while not serving.is_set():
+            await asyncio.sleep(0.01)
+        second = await call([b"b" * 400, b"b" * 400])  # 800 + 800 > 1500: not kept
+        release.set()
+        done = await first
+        third = await call([b"c" * 400, b"c" * 400])  # the first one's bytes were given back
+        return done, second, third
+
+    first, second, third = asyncio.run(both())
+    assert (first[0]["status"], first[1]["body"]) == (200, b"800")
+    assert second[0]["status"] == 503
+    assert (b"retry-after", b"5") in second[0]["headers"]
+    assert (third[0]["status"], third[1]["body"]) == (200, b"800")
