@@ -8,6 +8,7 @@ npm), `import_pack` adopts insightface-style directories or zips such as `buffal
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import zipfile
@@ -473,6 +474,8 @@ def _from_manifest(directory: Path, raw: Any, *, calibrated: bool = True) -> Pac
     name = _str(raw["name"], "name")
     recognizer = _model_file({"role": "recognizer", **raw["recognizer"]}, "recognizer")
     threshold, far = _declared_calibration(raw, files, recognizer, required=calibrated)
+    if erasure is not None:
+        erasure = _erasure_threshold(erasure, threshold)
     return Pack(
         directory=directory,
         name=name,
@@ -488,6 +491,25 @@ def _from_manifest(directory: Path, raw: Any, *, calibrated: bool = True) -> Pac
         erasure_threshold=None if erasure is None else float(erasure),
         pad_ratio=float(detector.get("pad_ratio", _DEFAULT_PAD[kind])),
     )
+
+
+# An erasure preview looks a little below the match floor, to find a data subject's photos that
+# a search would miss; never so far that it turns into a browse of the gallery.
+ERASURE_MARGIN = 0.10
+
+
+def _erasure_threshold(raw: object, match_threshold: float) -> float:
+    """The pack's erasure threshold, never more than ERASURE_MARGIN below its calibrated floor.
+
+    A lower declared value is raised to that bound (a stricter preview, never a looser one).
+    Raises ValueError for a value that is not a finite number of at most 1.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError("erasure_threshold must be a number")
+    value = float(raw)
+    if not (math.isfinite(value) and value <= 1.0):
+        raise ValueError(f"erasure_threshold {value:g} must be a finite number of at most 1")
+    return max(value, round(match_threshold - ERASURE_MARGIN, 4))
 
 
 def _declared_calibration(

@@ -158,7 +158,9 @@ def record_preview(
         actor=actor_of(principal),
         payload={
             "erasure_request_id": str(request_id),
-            "request_reference": request_reference.strip(),
+            # Keyed: a reference may name the person asking; oversight matches it to its register
+            # by asking the operator for the digest of each reference it holds.
+            "request_reference_hmac": gallery.keys.keyed("dsr", request_reference.strip()),
             "reason_sha256": reason_digest(reason.strip()),
             "account_id": str(principal.account_id),
             "credential_id": str(principal.credential_id),

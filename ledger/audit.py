@@ -459,7 +459,8 @@ def _url_digests(p: Mapping[str, Any], *, erasure: bool) -> list[tuple[str, str]
 def _check_comparison(state: _Replay, r: Record) -> None:
     """Every face compared with the gallery is a governed search or an erasure preview."""
     p = r.payload
-    if r.type == "erasure:preview" and not str(p.get("request_reference") or "").strip():
+    reference = p.get("request_reference_hmac") or p.get("request_reference")
+    if r.type == "erasure:preview" and not str(reference or "").strip():
         state.flag(r, "preview-no-reference", "the erasure preview names no data-subject request")
     if r.type in _GOVERNED_COMPARISONS:
         return

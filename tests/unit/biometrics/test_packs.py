@@ -16,6 +16,7 @@ from biometrics import sources
 from biometrics.errors import PackError
 from biometrics.faces import FacePipeline
 from biometrics.packs import (
+    ERASURE_MARGIN,
     Pack,
     build_pipeline,
     file_sha256,
@@ -116,6 +117,9 @@ def test_a_missing_file_is_named(starter_copy: Path) -> None:
             lambda m: m.update(match_threshold=-1.0, match_far=0.001),
             r"threshold -1\.0 must be in \(-1, 1\]",
         ),
+        # An erasure preview may look a little below the floor, never browse the gallery.
+        (lambda m: m.update(erasure_threshold="0.3"), "erasure_threshold must be a number"),
+        (lambda m: m.update(erasure_threshold=float("nan")), "erasure_threshold nan must be"),
     ],
 )
 def test_malformed_manifests_are_refused(starter_copy: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -278,6 +282,14 @@ def test_a_manifest_without_match_far_takes_its_files_calibration_and_never_lowe
     manifest["match_threshold"] = 0.5
     _write_manifest(starter_copy, manifest)
     assert load_pack(starter_copy).match_threshold == 0.5
+
+
+def test_an_erasure_preview_never_looks_far_below_the_floor(starter_copy: Path) -> None:
+    manifest = _manifest(starter_copy)
+    manifest["erasure_threshold"] = -1.0  # every face of the gallery, as thumbnails
+    _write_manifest(starter_copy, manifest)
+    pack = load_pack(starter_copy)
+    assert pack.erasure_threshold == round(pack.match_threshold - ERASURE_MARGIN, 4) == 0.25
 
 
 def _uncalibrated_source(tmp_path: Path, shared_dir: Path) -> Path:

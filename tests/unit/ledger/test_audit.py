@@ -556,7 +556,7 @@ def erasures(h: History) -> History:
         "erasure:preview",
         ADMIN,
         erasure_request_id="er-1",
-        request_reference="DSR-2026-0001",
+        request_reference_hmac="d5" * 32,
         reason_sha256="c3" * 32,
         account_id=ADMIN,
         probe_sha256="d4" * 32,
@@ -591,12 +591,12 @@ def _legacy_probe_erasure(h: History) -> int:
 
 def _preview_without_reference(h: History) -> int:
     return h.add(
-        "erasure:preview", ADMIN, erasure_request_id="er-9", request_reference=" ", matches=[]
+        "erasure:preview", ADMIN, erasure_request_id="er-9", request_reference_hmac=" ", matches=[]
     )
 
 
 def _self_confirmed(h: History) -> int:
-    h.add("erasure:preview", ADMIN, erasure_request_id="er-9", request_reference="DSR-9")
+    h.add("erasure:preview", ADMIN, erasure_request_id="er-9", request_reference_hmac="e6" * 32)
     return h.add("erasure:run", ADMIN, kind="probe", erasure_request_id="er-9", faces=1)
 
 
