@@ -605,9 +605,10 @@ def mail_deliver() -> None:
     """Deliver every message not delivered yet (after an SMTP outage); exit 1 if any fails.
 
     Messages go out after the act that queued them commits; a failed delivery is logged and
-    kept, and this command retries it. Run it from cron.
+    kept, and this command retries it. One whose claim secret has expired is not sent and its
+    body is erased (an administrator resends the claim). Run it from cron.
     """
-    from api.context import build_mailer
+    from api.context import build_mailer, claim_policy
     from governance.db import make_engine, make_session_factory
     from governance.mail import deliver
 
@@ -619,6 +620,7 @@ def mail_deliver() -> None:
                 make_session_factory(engine),
                 build_mailer(settings),
                 clock=lambda: datetime.now(UTC),
+                stale_after=claim_policy(settings).ttl,
             )
         finally:
             engine.dispose()

@@ -203,4 +203,4 @@ def transaction() -> Iterator[Session]:
         yield session
         queued = mail.queued(session)
     if queued:
-        mail.deliver(rt.sessions, rt.mailer, clock=rt.clock, ids=queued)
+        mail.deliver(rt.sessions, rt.mailer, clock=rt.clock, ids=queued, stale_after=rt.claims.ttl)

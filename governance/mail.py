@@ -191,8 +191,12 @@ def deliver(
     *,
     clock: Callable[[], datetime],
     ids: Iterable[UUID] | None = None,
+    stale_after: timedelta | None = None,
 ) -> DeliveryReport:
     """Send the undelivered messages (``ids`` only, or all), each claimed, sent, then settled.
+
+    A message older than ``stale_after`` (the claim TTL: the secret it carries has expired) is
+    not sent; its body is erased and the row says why.
 
     A message is claimed in one short unit of work and settled in another; the SMTP exchange
     runs with no transaction open, so a slow relay never holds the database's write lock. A
@@ -206,7 +210,7 @@ def deliver(
         todo = list(session.scalars(query.order_by(MailMessage.created_at)))
     sent = failed = 0
     for message_id in todo:
-        claimed = _claim(sessions, message_id, mailer.sender, clock())
+        claimed = _claim(sessions, message_id, mailer.sender, clock(), stale_after)
         if claimed is None:
             continue  # delivered, or being delivered, by another run
         message, attempt = claimed
@@ -235,12 +239,20 @@ def deliver(
 
 
 def _claim(
-    sessions: sessionmaker[Session], message_id: UUID, sender: str, now: datetime
+    sessions: sessionmaker[Session],
+    message_id: UUID,
+    sender: str,
+    now: datetime,
+    stale_after: timedelta | None,
 ) -> tuple[EmailMessage, datetime] | None:
     """Take one undelivered message for this run, unless another run is sending it."""
     with unit_of_work(sessions) as session:
         row = session.get(MailMessage, message_id, with_for_update=True)
-        if row is None or row.sent_at is not None:
+        if row is None or row.sent_at is not None or row.body is None:
+            return None
+        if stale_after is not None and row.created_at <= now - stale_after:
+            row.body = None  # the secret it held has expired: keep it no longer
+            row.last_error = "expired before delivery: resend the claim"
             return None
         in_flight = (
             row.last_error is None

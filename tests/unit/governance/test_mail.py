@@ -7,7 +7,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -194,3 +194,24 @@ def test_a_stalled_relay_holds_no_database_lock_and_no_message_is_sent_twice(app
     row = _row(sessions, message_id)
     assert row.sent_at is not None and row.body is None and row.attempts == 1
     assert _row(sessions, other).sent_at is None
+
+
+def test_a_message_whose_claim_expired_is_not_sent_and_its_secret_is_erased(app: Flask) -> None:
+    sessions = runtime_of(app).sessions
+    with unit_of_work(sessions) as session:
+        old = mail.queue(
+            session,
+            recipient="late@police.example",
+            subject="Your FaceWarden account",
+            body="Claim secret: fwc_expired\n",
+            now=_clock() - timedelta(days=8),
+        )
+    relay = _StalledRelay()
+    relay.release.set()
+    report = mail.deliver(
+        sessions, Mailer(relay, SENDER), clock=_clock, ids=[old], stale_after=timedelta(days=7)
+    )
+    assert report == mail.DeliveryReport(sent=0, failed=0) and relay.sent == []
+    row = _row(sessions, old)
+    assert row.sent_at is None and row.body is None
+    assert row.last_error == "expired before delivery: resend the claim"
