@@ -17,6 +17,7 @@ from governance.contact import (
     Person,
     clean_name,
     clean_text,
+    normalize_country,
     normalize_email,
     normalize_phone,
 )
@@ -159,18 +160,17 @@ class Email(_Cleaned):
         super().__init__(normalize_email, max_length=254, metadata=metadata, **kwargs)
 
 
-class Country(ma.fields.String):
-    """An ISO 3166-1 alpha-2 country code, in capitals: one of a stated list."""
+class Country(_Cleaned):
+    """An ISO 3166-1 alpha-2 country code: one of the stated list, in any case."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"example": "FR", **kwargs.pop("metadata", {})}
-        super().__init__(
-            validate=ma.validate.OneOf(
-                sorted(COUNTRIES), error="Not an ISO 3166-1 alpha-2 country code (e.g. FR, DE)."
-            ),
-            metadata=metadata,
-            **kwargs,
-        )
+        metadata = {
+            "example": "FR",
+            # The list, as answered; a lower-case code is accepted and answered in capitals.
+            "enum": sorted(COUNTRIES),
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(normalize_country, max_length=2, metadata=metadata, **kwargs)
 
 
 class RoleChoice(ma.fields.String):

@@ -40,7 +40,11 @@ class EnrollFormSchema(ma.Schema):
         metadata={"description": "http(s) URL the photo was collected from."},
     )
     collected_at = ma.fields.AwareDateTime(
-        required=True, metadata={"description": "When it was collected (RFC 3339, with offset)."}
+        required=True,
+        metadata={
+            "description": "When it was collected (RFC 3339, with offset): not before "
+            "1990-01-01, and not in the future."
+        },
     )
     collection_basis = ma.fields.String(required=True, validate=ma.validate.OneOf(COLLECTION_BASES))
     subject_ref = Text(max_length=128)

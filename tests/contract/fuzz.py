@@ -85,12 +85,13 @@ class _RuntimeRules:
     Each is stated in the document's descriptions, and the service answers 422 naming the
     field when it is broken; but JSON Schema has no "now", no deployment settings and no
     image decoder. So schemathesis' valid cases get: a real face photo as ``image`` (any
-    bytes are a "binary string"); authorisation dates around the clock's now (issued in the
-    past, expiring in the future); an offence the deployment allows; a search quota within
-    the deployment's cap; a threshold at or above the model pack's calibrated floor. And the
-    relations between fields JSON Schema cannot tie (``end`` not before ``start``, ``seq``
-    below ``size``, ``from`` not after ``to``; an erasure ``kind`` with its own field). Invalid
-    cases are left as generated, so negative_data_rejection still sees them.
+    bytes are a "binary string"); a collection date in the past; authorisation dates
+    around the clock's now (issued in the past, expiring in the future); an offence the
+    deployment allows; a search quota within the deployment's cap; a threshold at or above
+    the model pack's calibrated floor. And the relations between fields JSON Schema cannot
+    tie (``end`` not before ``start``, ``seq`` below ``size``, ``from`` not after ``to``;
+    an erasure ``kind`` with its own field). Invalid cases are left as generated, so
+    negative_data_rejection still sees them.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -115,6 +116,8 @@ class _RuntimeRules:
                     authorisation.pop(member, None)
                 else:
                     authorisation[member] = authorisation.get(member) or value
+        if "collected_at" in body:  # not in the future, not before the web
+            body["collected_at"] = (now - timedelta(days=3)).isoformat()
         if "offence_category" in body:
             body["offence_category"] = "kidnapping_hostage_taking"
         if isinstance(body.get("max_searches"), int):
