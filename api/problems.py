@@ -71,7 +71,9 @@ class ProblemSchema(ma.Schema):
         unknown = ma.INCLUDE
 
 
-class _FaceSchema(ma.Schema):
+class FaceChoiceSchema(ma.Schema):
+    """One of the faces found in a probe with several: resend with its index or box."""
+
     index = ma.fields.Integer(required=True)
     box = ma.fields.List(ma.fields.Float(), required=True)
     detection_score = ma.fields.Float()
@@ -88,7 +90,7 @@ class Extension:
 _ERRORS = {"errors": ma.fields.List(ma.fields.Nested(FieldErrorSchema), required=True)}
 _FACES = Extension(
     "MultipleFacesProblem",
-    {**_ERRORS, "faces": ma.fields.List(ma.fields.Nested(_FaceSchema), required=True)},
+    {**_ERRORS, "faces": ma.fields.List(ma.fields.Nested(FaceChoiceSchema), required=True)},
 )
 _BASIS = Extension(
     "LegalBasisProblem",
