@@ -8,7 +8,6 @@ returns how many cases ran and every failure found.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,10 +17,14 @@ from typing import Any
 import schemathesis
 from flask import Flask
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.generation.case import Case
 from schemathesis.hooks import HookContext
+from schemathesis.transport.serialization import Binary
+
+from api.spec import generate_spec
 
 # Phone numbers are checked against the numbering plans (libphonenumber), which no pattern
 # states: the schema names the format, and valid data draws from real numbers.
@@ -84,14 +87,14 @@ class _RuntimeRules:
 
     Each is stated in the document's descriptions, and the service answers 422 naming the
     field when it is broken; but JSON Schema has no "now", no deployment settings and no
-    image decoder. So schemathesis' valid cases get: a real face photo as ``image`` (any
-    bytes are a "binary string"); a collection date in the past; authorisation dates
-    around the clock's now (issued in the past, expiring in the future); an offence the
-    deployment allows; a search quota within the deployment's cap; a threshold at or above
-    the model pack's calibrated floor. And the relations between fields JSON Schema cannot
-    tie (``end`` not before ``start``, ``seq`` below ``size``, ``from`` not after ``to``;
-    an erasure ``kind`` with its own field). Invalid cases are left as generated, so
-    negative_data_rejection still sees them.
+    image decoder. So schemathesis' valid cases get (besides real face photos as binary
+    strings, drawn by the ``binary`` format in ``run``): a collection date in the past;
+    authorisation dates around the clock's now (issued in the past, expiring in the
+    future); an offence the deployment allows; a search quota within the deployment's cap;
+    a threshold at or above the model pack's calibrated floor. And the relations between
+    fields JSON Schema cannot tie (``end`` not before ``start``, ``seq`` below ``size``,
+    ``from`` not after ``to``; an erasure ``kind`` with its own field). Invalid cases are
+    left as generated, so negative_data_rejection still sees them.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -101,10 +104,8 @@ class _RuntimeRules:
         self.cap = runtime.settings.max_searches_per_basis
         self.floor = runtime.model_pack.match_threshold
 
-    def satisfy(self, body: dict[str, Any], photo: bytes | None) -> None:
+    def satisfy(self, body: dict[str, Any]) -> None:
         now = datetime.now(UTC)
-        if "image" in body and photo is not None:
-            body["image"] = photo
         authorisation = body.get("authorisation")
         if isinstance(authorisation, dict):
             authorisation["issued_at"] = (now - timedelta(days=1)).isoformat()
@@ -146,7 +147,7 @@ def _integer(value: Any) -> int | None:
         return None
 
 
-_ACTIVE: list[tuple[_RuntimeRules, list[bytes], random.Random]] = []
+_ACTIVE: list[_RuntimeRules] = []
 
 
 @schemathesis.hook  # type: ignore[misc]
@@ -159,14 +160,14 @@ def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> Non
     )
     if not _ACTIVE or negative:
         return
-    rules, photos, rng = _ACTIVE[0]
+    rules = _ACTIVE[0]
     # Copies: other cases (the negative variants of this one) may share these containers.
     if isinstance(case.body, dict):
         case.body = dict(case.body)
         for key, value in case.body.items():
             if isinstance(value, dict):
                 case.body[key] = dict(value)
-        rules.satisfy(case.body, rng.choice(photos) if photos else None)
+        rules.satisfy(case.body)
     if isinstance(case.query, dict):
         case.query = dict(case.query)
         rules.order(case.query)
@@ -201,6 +202,18 @@ def _config(profile: Profile, token: str | None) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(data)
 
 
+def _valid_multipart(spec: dict[str, Any], case: Case) -> bool:
+    """Whether a multipart case's body, as sent, satisfies the document's schema."""
+    operation = spec["paths"][case.operation.path][case.method.lower()]
+    content = operation.get("requestBody", {}).get("content", {})
+    if "multipart/form-data" not in content or not isinstance(case.body, dict):
+        return False
+    ref = content["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schema = spec["components"]["schemas"][ref]
+    body = {k: "" if isinstance(v, bytes | Binary) else v for k, v in case.body.items()}
+    return not list(Draft202012Validator(schema).iter_errors(body))
+
+
 def _shown(case: Case) -> str:
     body = case.body
     if isinstance(body, dict):
@@ -217,10 +230,13 @@ def run(
     """Fuzz ``app`` as ``role`` (its ``token``, or none) and report cases and failures."""
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=_config(profile, token))
     photos = [p.read_bytes() for p in faces]
-    rng = random.Random(profile.seed)
 
-    _ACTIVE[:] = [(_RuntimeRules(app), photos, rng)]
+    _ACTIVE[:] = [_RuntimeRules(app)]
+    if photos:
+        # Binary strings are drawn from real face photos, so that valid uploads are valid.
+        schemathesis.openapi.format("binary", st.sampled_from([Binary(p) for p in photos]))
 
+    spec = generate_spec()
     outcome = Outcome(role)
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
@@ -234,6 +250,16 @@ def run(
                 for check in checks:
                     if check.status == Status.FAILURE and check.failure_info is not None:
                         node = recorder.cases.get(case_id)
+                        if (
+                            check.name == "negative_data_rejection"
+                            and node is not None
+                            and _valid_multipart(spec, node.value)
+                        ):
+                            # Written reason: schemathesis 4.32 labels some multipart cases
+                            # negative that its own document validates (a mutation of the
+                            # binary part that serializes back to a file part). A body that
+                            # the document's schema accepts was rightly accepted.
+                            continue
                         label = node.value.operation.label if node else "?"
                         failure = check.failure_info.failure
                         interaction = recorder.interactions.get(case_id)
