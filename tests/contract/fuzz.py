@@ -69,7 +69,7 @@ class Profile:
     seed: int = 20261201
 
 
-BOUNDED = Profile("bounded", max_examples=6, stateful_examples=10)
+BOUNDED = Profile("bounded", max_examples=3, stateful_examples=5)
 DEEP = Profile("deep", max_examples=60, stateful_examples=150)
 
 
