@@ -11,7 +11,6 @@ from typing import Any
 
 import flask_swagger_ui
 from flask import Flask, Response, current_app, g, request, send_from_directory
-from flask_smorest import Api
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
@@ -21,8 +20,8 @@ from api.errors import install_error_handlers
 from api.headers import secure_response
 from api.logs import configure_logging
 from api.ratelimit import init_rate_limits
-from api.resources import BLUEPRINTS
 from api.settings import ConfigError, Settings
+from api.spec import build_api
 from biometrics.errors import PackError
 from biometrics.packs import load_pack
 from governance.db import make_engine, make_session_factory
@@ -50,9 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = _build_runtime(settings)
     init_rate_limits(app, settings)
 
-    api = Api(app)
-    for blueprint in BLUEPRINTS:
-        api.register_blueprint(blueprint)
+    build_api(app)
     install_error_handlers(app)
 
     @app.get("/docs/static/<path:filename>")

@@ -205,15 +205,26 @@ def openapi() -> None:
 
 @openapi.command("write")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
-def openapi_write(path: Path | None) -> None:
+@click.option(
+    "--problems",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs") / "problems.md",
+    show_default=True,
+    help="Where to write the table of problem types.",
+)
+def openapi_write(path: Path | None, problems: Path) -> None:
     """Write the OpenAPI document generated from the app (default: openapi/openapi.json)."""
-    from api.spec import generate_spec
+    from api.spec import generate_spec, problems_markdown
 
     target = path or Path("openapi") / "openapi.json"
     with _explained():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(generate_spec(), indent=2, sort_keys=True) + "\n")
-    click.echo(f"wrote {target}")
+        for where, text in (
+            (target, json.dumps(generate_spec(), indent=2, sort_keys=True) + "\n"),
+            (problems, problems_markdown()),
+        ):
+            where.parent.mkdir(parents=True, exist_ok=True)
+            where.write_text(text)
+            click.echo(f"wrote {where}")
 
 
 @contextmanager

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
+from api.problems import PROBLEM_BASE, PROBLEMS
 from biometrics.errors import (
     BiometricsError,
     ImageTooLarge,
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_BASE = "/problems/"
 
 log = logging.getLogger("facewarden.api")
 
@@ -82,59 +83,7 @@ CODE_BY_ERROR: Mapping[type[Exception], str] = {
 
 # Problem titles, written for people (RFC 9457 §3.1.3): by problem code first, then by error
 # class along the MRO. Never a docstring, which is written for the code's readers.
-TITLE_BY_CODE: Mapping[str, str] = {
-    "account-suspended": "Account suspended",
-    "agency-suspended": "Agency suspended",
-    "already-active": "Already active",
-    "already-claimed": "Already claimed",
-    "already-decided": "Already decided",
-    "already-ratified": "Already ratified",
-    "already-reviewed": "Already reviewed",
-    "already-revoked": "Already revoked",
-    "already-suspended": "Already suspended",
-    "checkpoint-not-found": "No such checkpoint",
-    "credential-expired": "API key expired",
-    "credential-revoked": "API key revoked",
-    "duplicate-registration": "Registration already made",
-    "duplicate-request": "Request already made",
-    "entry-not-found": "No such ledger entry",
-    "four-eyes-required": "A second person must take this decision",
-    "claim-expired": "The claim secret has expired",
-    "person-has-account": "The person already holds an active account in this agency",
-    "two-administrators-required": "This act needs two administrators",
-    "duplicate-proposal": "The same act is already proposed",
-    "image-too-large": "Image too large",
-    "invalid-credential": "Invalid API key",
-    "invalid-image": "Unreadable image",
-    "ledger-empty": "The ledger is empty",
-    "ledger-unavailable": "The ledger cannot record now",
-    "legal-basis-exhausted": "Legal basis has no searches left",
-    "legal-basis-expired": "Legal basis expired",
-    "legal-basis-lapsed": "Legal basis lapsed",
-    "legal-basis-not-found": "No such legal basis",
-    "legal-basis-not-urgent": "Legal basis is not urgent",
-    "legal-basis-pending": "Legal basis not yet approved",
-    "legal-basis-rejected": "Legal basis rejected",
-    "legal-basis-revoked": "Legal basis revoked",
-    "malformed-credential": "Malformed Authorization header",
-    "missing-credential": "API key required",
-    "model-unavailable": "Face models unavailable",
-    "multiple-faces": "Several faces in the probe",
-    "no-face": "No face found",
-    "not-approved": "Not approved",
-    "own-account": "Not on your own account",
-    "photo-already-enrolled": "Photo already enrolled",
-    "probe-quality-too-low": "Probe face too small or unclear",
-    "results-deleted": "Search results deleted",
-    "reviewer-is-searcher": "The searcher cannot review",
-    "source-blocked": "Source site blocked",
-    "threshold-below-floor": "Threshold below the calibrated floor",
-    "too-many-credentials": "Too many API keys",
-    "tree-size-not-reached": "Tree size not reached",
-    "unsupported-image-type": "Unsupported image type",
-    "vector-index-unavailable": "Vector index unavailable",
-    "wrong-claim-secret": "The claim id or the claim secret is wrong",
-}
+TITLE_BY_CODE: Mapping[str, str] = {p.code: p.title for p in PROBLEMS if not p.generic}
 TITLE_BY_ERROR: Mapping[type[Exception], str] = {
     NotFound: "Not found",
     Unauthenticated: "Authentication required",
@@ -183,7 +132,8 @@ def problem_response(
         "title": title or _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
-        "instance": request.path if request else None,
+        # A URI reference (RFC 3986): the path as sent, percent-encoded where it must be.
+        "instance": quote(request.path, safe="/:@!$&'()*+,;=-._~") if request else None,
         "request_id": g.get("request_id"),
     }
     if extra:
@@ -236,7 +186,7 @@ def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidInput) and error.fields:
         extra["errors"] = [
-            {"in": "body", "field": name, "detail": msg}
+            {"in": _location_of(name), "field": name, "detail": msg}
             for name, msgs in error.fields.items()
             for msg in msgs
         ]
@@ -250,6 +200,19 @@ def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
         title=title_of(error),
         extra=extra,
     )
+
+
+def _location_of(name: str) -> str:
+    """Where the request sent the field a domain check refused, named as webargs names it."""
+    if name in (request.view_args or {}):
+        return "path"
+    if name in request.args:
+        return "query"
+    if request.mimetype == "multipart/form-data":
+        return "multipart"
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return "form"
+    return "json"
 
 
 def title_of(error: GovernanceError | BiometricsError) -> str:

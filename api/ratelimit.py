@@ -18,7 +18,7 @@ import logging
 import math
 import time
 
-from flask import Flask
+from flask import Flask, Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
@@ -62,7 +62,17 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
     """Bind the limiter to ``app`` with the storage named by the settings."""
     app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage_uri
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    # Registered first so it runs last (Flask runs after-request hooks in reverse), once the
+    # limiter has added its headers.
+    app.after_request(_retry_after_only_on_refusals)
     limiter.init_app(app)
+
+
+def _retry_after_only_on_refusals(response: Response) -> Response:
+    """Keep ``Retry-After`` for 429 and 503: on a success it would tell a client to wait."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def registration_limit() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, cast
 from uuid import UUID, uuid4
 
@@ -302,6 +302,10 @@ def _put(blobs: BlobStore, data: bytes) -> str | None:
     return blobs.put(data)
 
 
+EARLIEST_COLLECTION = datetime(1990, 1, 1, tzinfo=UTC)
+"""No photo was collected from the web before there was one: an earlier date is a typing error."""
+
+
 def _check_provenance(provenance: Provenance, now: datetime) -> None:
     errors: dict[str, list[str]] = {}
     if provenance.collection_basis not in COLLECTION_BASES:
@@ -310,6 +314,8 @@ def _check_provenance(provenance: Provenance, now: datetime) -> None:
         errors["collected_at"] = ["Must carry a timezone (e.g. 2026-01-31T12:00:00Z)."]
     elif provenance.collected_at > now + timedelta(minutes=5):
         errors["collected_at"] = ["Must not be in the future."]
+    elif provenance.collected_at < EARLIEST_COLLECTION:
+        errors["collected_at"] = ["Must be on or after 1990-01-01: check the date."]
     if errors:
         raise InvalidInput("the photo's provenance is invalid", fields=errors)
 

@@ -6,9 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
 from api.schemas.fields import ReasonSchema

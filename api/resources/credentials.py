@@ -7,9 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.schemas.credentials import (
     CredentialCreateSchema,
@@ -47,7 +47,7 @@ class Credentials(MethodView):
         return {"items": items}
 
     @require(Permission.CREDENTIAL_ISSUE)
-    @blp.arguments(CredentialCreateSchema)
+    @blp.arguments(CredentialCreateSchema, required=False)
     @blp.response(201, IssuedCredentialSchema)
     def post(self, body: dict[str, Any]) -> IssuedCredential:
         """Create another API key for oneself (to rotate keys); it is shown once."""

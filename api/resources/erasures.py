@@ -8,9 +8,9 @@ from uuid import UUID
 
 from flask import Response, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import LOCATION, MULTIPART, Blueprint
 from api.context import gallery, pack, runtime, transaction
 from api.schemas.gallery import (
     ErasureConfirmSchema,
@@ -18,7 +18,6 @@ from api.schemas.gallery import (
     ErasurePreviewFormSchema,
     ErasureRequestSchema,
     ErasureSchema,
-    ImageFileSchema,
 )
 from governance import erasure as service
 from governance import erasure_requests as requests
@@ -62,12 +61,9 @@ def _shown(view: ErasureRequestView) -> dict[str, Any]:
 @blp.route("/preview")
 class ErasurePreview(MethodView):
     @require(Permission.ERASURE, costly=True)
-    @blp.arguments(ImageFileSchema, location="files")
-    @blp.arguments(ErasurePreviewFormSchema, location="form")
-    @blp.response(201, ErasureRequestSchema)
-    def post(
-        self, files: dict[str, Any], form: dict[str, Any]
-    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+    @blp.arguments(ErasurePreviewFormSchema, location=MULTIPART)
+    @blp.response(201, ErasureRequestSchema, headers=LOCATION)
+    def post(self, form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Compare a probe photo with the gallery for a data-subject erasure request.
 
         A face search: recorded in the ledger (`erasure:preview`) with the probe's SHA-256, the
@@ -79,7 +75,7 @@ class ErasurePreview(MethodView):
         """
         g = gallery()
         threshold = _erasure_threshold()
-        prepared = prepare_photo(g, files["image"].read())
+        prepared = prepare_photo(g, form["image"].read())
         face = requests.choose_face(prepared, form.get("face_index"))
         hits = requests.find_matches(g, face, threshold)
         with transaction() as session:

@@ -7,14 +7,13 @@ from uuid import UUID
 
 from flask import Response, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import LOCATION, MULTIPART, Blueprint
 from api.context import gallery, runtime, transaction
 from api.schemas.gallery import (
     EnrollFormSchema,
     FaceSchema,
-    ImageFileSchema,
     PhotoPageSchema,
     PhotoQuerySchema,
     PhotoSchema,
@@ -35,19 +34,16 @@ blp = Blueprint(
 @blp.route("/photos")
 class Photos(MethodView):
     @require(Permission.GALLERY_ENROLL, costly=True)
-    @blp.arguments(ImageFileSchema, location="files")
-    @blp.arguments(EnrollFormSchema, location="form")
-    @blp.response(201, PhotoSchema)
-    def post(
-        self, files: dict[str, Any], form: dict[str, Any]
-    ) -> tuple[PhotoInfo, int, dict[str, str]]:
+    @blp.arguments(EnrollFormSchema, location=MULTIPART)
+    @blp.response(201, PhotoSchema, headers=LOCATION)
+    def post(self, form: dict[str, Any]) -> tuple[PhotoInfo, int, dict[str, str]]:
         """Enrol a photo: detect its faces, store them with their embeddings and provenance.
 
         Refused with 403 (source-blocked) when the source site has opted out, 409 when the same
         photo is already enrolled, 415/413/422 for unusable images or no face.
         """
         g = gallery()
-        prepared = service.prepare_photo(g, files["image"].read())
+        prepared = service.prepare_photo(g, form["image"].read())
         with transaction() as session:
             photo = service.enroll_photo(
                 session,

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from api.blueprint import Blueprint
 from api.context import gallery, pack, runtime
 from api.schemas.health import HealthSchema, ReadinessSchema
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, public, require
+from api.blueprint import Blueprint
 from api.context import transaction
 from api.schemas.ledger import (
     ConsistencyProofSchema,

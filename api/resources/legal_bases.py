@@ -17,9 +17,9 @@ from uuid import UUID
 
 from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import Blueprint
 from api.context import EXTENSION, Runtime, runtime, transaction
 from api.schemas.fields import ReasonSchema
 from api.schemas.legal_bases import (

@@ -6,9 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, public, require, with_claim_attempt
+from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.ratelimit import limiter, registration_limit
 from api.schemas.fields import ReasonSchema

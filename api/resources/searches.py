@@ -9,13 +9,12 @@ from uuid import UUID
 
 from flask import Response, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import LOCATION, MULTIPART, Blueprint
 from api.context import gallery, runtime, transaction
 from api.errors import problem_code
 from api.resources.legal_bases import lapse_hooks
-from api.schemas.gallery import ImageFileSchema
 from api.schemas.searches import (
     ReviewRequestSchema,
     SearchFormSchema,
@@ -77,12 +76,9 @@ def _refuse_suspended(principal: Principal, error: SuspendedCaller) -> None:
 @blp.route("")
 class Searches(MethodView):
     @require(Permission.SEARCH_RUN, on_suspended=_refuse_suspended, costly=True)
-    @blp.arguments(ImageFileSchema, location="files")
-    @blp.arguments(SearchFormSchema, location="form")
-    @blp.response(201, SearchOutcomeSchema)
-    def post(
-        self, files: dict[str, Any], form: dict[str, Any]
-    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+    @blp.arguments(SearchFormSchema, location=MULTIPART)
+    @blp.response(201, SearchOutcomeSchema, headers=LOCATION)
+    def post(self, form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Search the gallery with a probe photo under a legal basis.
 
         Consumes one search from the basis. Answers the candidates in rank order (leads only:
@@ -93,7 +89,7 @@ class Searches(MethodView):
         refused with 422 `threshold-below-floor` naming it. Every refusal is recorded too.
         """
         principal = current_principal()
-        data = files["image"].read()
+        data = form["image"].read()
         probe_sha256 = hashlib.sha256(data).hexdigest()
         g = gallery()
         rt = runtime()
@@ -103,7 +99,7 @@ class Searches(MethodView):
                 legal_basis_id=form["legal_basis_id"],
                 purpose=form["purpose"],
                 top_k=form["top_k"],
-                threshold=form["threshold"],
+                threshold=form.get("threshold"),
             )
             # One unit of work settles the basis (a due expiry or lapse) and checks it, before
             # any biometric work; it commits the settlement even when the check refuses.
@@ -129,7 +125,7 @@ class Searches(MethodView):
             if refused is not None:
                 raise refused
             probe = prepare_probe(
-                g, data, face_index=form["face_index"], face_box=form.get("face_box")
+                g, data, face_index=form.get("face_index"), face_box=form.get("face_box")
             )
             hits = find_candidates(g, probe, parameters, blocked=blocked)
             with transaction() as session:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import Blueprint
 from api.context import gallery, runtime, transaction
 from api.schemas.gallery import SourcePolicyInputSchema, SourcePolicySchema
 from governance import policies as service

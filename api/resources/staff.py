@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_principal, require
+from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.schemas.registrations import SubmittedSchema
 from api.schemas.staff import StaffCreateSchema

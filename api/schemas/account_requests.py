@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PageQuerySchema, PersonSchema, PersonViewSchema, page_schema
+from api.schemas.fields import (
+    PageQuerySchema,
+    PersonSchema,
+    PersonViewSchema,
+    RoleChoice,
+    page_schema,
+)
 from governance.permissions import Role
 from governance.registrations import RegistrationStatus
 
@@ -17,12 +23,7 @@ __all__ = [
 
 
 class AccountRequestCreateSchema(ma.Schema):
-    role = ma.fields.Enum(
-        Role,
-        by_value=True,
-        required=True,
-        validate=ma.validate.OneOf([Role.INVESTIGATOR, Role.SUPERVISOR]),
-    )
+    role = RoleChoice(Role.INVESTIGATOR, Role.SUPERVISOR, required=True)
     person = ma.fields.Nested(PersonSchema, required=True)
 
 

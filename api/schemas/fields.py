@@ -13,6 +13,7 @@ from typing import Any
 import marshmallow as ma
 
 from governance.contact import (
+    COUNTRIES,
     Person,
     clean_name,
     clean_text,
@@ -20,6 +21,7 @@ from governance.contact import (
     normalize_email,
     normalize_phone,
 )
+from governance.permissions import Role
 
 __all__ = [
     "Country",
@@ -30,16 +32,67 @@ __all__ = [
     "PersonViewSchema",
     "Phone",
     "ReasonSchema",
+    "RoleChoice",
     "Text",
     "page_schema",
 ]
 
 
+# The rules of ``governance.contact`` as JSON Schema patterns (ECMA-262 and Python ``re``
+# read them alike). Exact for ASCII, and for any text as to spaces, length and control
+# characters; the Unicode categories the cleaners also refuse (invisible format characters,
+# unassigned code points) have no portable pattern, so the schema states them in prose.
+_EDGE = r"[\t\n\x0b\x0c\r\x1c-\x20]*"  # what str.strip() trims, in ASCII
+_VISIBLE = r"[^\x00-\x20\x7f-\x9f]"  # not a space, not a control character
+_MULTILINE = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"  # also tabs, line feeds and spaces
+_NAME_CHAR = r"[^\x00-\x20\x7f-\x9f!\"#$%*+:;<=>?@\[\\\]^_`{|}~]"
+_A_LETTER = r"(?=.*[^\x00-\x40\x5b-\x60\x7b-\x7f])"  # an ASCII letter, or beyond ASCII
+
+
+def text_pattern(*, min_length: int, max_length: int, multiline: bool = False) -> str:
+    """The pattern ``clean_text`` accepts: trimmed length, spaces collapsed unless multiline."""
+    if multiline:
+        return (
+            f"^{_EDGE}(?={_VISIBLE}){_MULTILINE}{{{min_length},{max_length}}}"
+            f"(?<={_VISIBLE}){_EDGE}$"
+        )
+    return (
+        f"^{_EDGE}{_VISIBLE}(?:{_VISIBLE}| +(?={_VISIBLE})){{{min_length - 1},{max_length - 1}}}"
+        f"{_EDGE}$"
+    )
+
+
+def name_pattern(*, max_length: int) -> str:
+    """The pattern ``clean_name`` accepts (its letters, digits and punctuation, one letter)."""
+    return (
+        f"^{_EDGE}{_A_LETTER}{_NAME_CHAR}(?:{_NAME_CHAR}| +(?={_NAME_CHAR})){{0,{max_length - 1}}}"
+        f"{_EDGE}$"
+    )
+
+
+_PROSE = (
+    " Leading and trailing spaces are trimmed; control characters and invisible format "
+    "characters (bidirectional overrides, zero-width spaces) are refused."
+)
+
+
 class _Cleaned(ma.fields.String):
     """A string passed through a cleaning function that raises ValueError on bad input."""
 
-    def __init__(self, clean: Callable[[str], str], *, max_length: int, **kwargs: Any) -> None:
-        metadata = {"maxLength": max_length, **kwargs.pop("metadata", {})}
+    def __init__(
+        self,
+        clean: Callable[[str], str],
+        *,
+        max_length: int,
+        pattern: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # The raw length bound: what is refused before cleaning (see _deserialize).
+        metadata: dict[str, Any] = {"maxLength": 4 * max_length + 64}
+        if pattern is not None:
+            metadata["pattern"] = pattern
+        metadata.update(kwargs.pop("metadata", {}))
+        metadata["description"] = (metadata.get("description", "") + _PROSE).strip()
         super().__init__(metadata=metadata, **kwargs)
         self._clean = clean
         self._max_length = max_length
@@ -68,6 +121,7 @@ class Text(_Cleaned):
                 v, max_length=max_length, min_length=min_length, multiline=multiline
             ),
             max_length=max_length,
+            pattern=text_pattern(min_length=min_length, max_length=max_length, multiline=multiline),
             **kwargs,
         )
 
@@ -77,7 +131,10 @@ class Name(_Cleaned):
 
     def __init__(self, *, max_length: int, **kwargs: Any) -> None:
         super().__init__(
-            lambda v: clean_name(v, max_length=max_length), max_length=max_length, **kwargs
+            lambda v: clean_name(v, max_length=max_length),
+            max_length=max_length,
+            pattern=name_pattern(max_length=max_length),
+            **kwargs,
         )
 
 
@@ -85,7 +142,13 @@ class Phone(_Cleaned):
     """An international phone number, returned in E.164."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"example": "+33123456789", **kwargs.pop("metadata", {})}
+        metadata = {
+            "example": "+33123456789",
+            "format": "phone",
+            "description": "A valid phone number in international format (+ and the country "
+            "code); answered in E.164.",
+            **kwargs.pop("metadata", {}),
+        }
         super().__init__(normalize_phone, max_length=40, metadata=metadata, **kwargs)
 
 
@@ -98,11 +161,30 @@ class Email(_Cleaned):
 
 
 class Country(_Cleaned):
-    """An ISO 3166-1 alpha-2 country code."""
+    """An ISO 3166-1 alpha-2 country code: one of the stated list, in any case."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"example": "FR", **kwargs.pop("metadata", {})}
+        metadata = {
+            "example": "FR",
+            # The list, as answered; a lower-case code is accepted and answered in capitals.
+            "enum": sorted(COUNTRIES),
+            **kwargs.pop("metadata", {}),
+        }
         super().__init__(normalize_country, max_length=2, metadata=metadata, **kwargs)
+
+
+class RoleChoice(ma.fields.String):
+    """One of the given roles, loaded as a ``Role``; the schema's enum lists only these."""
+
+    def __init__(self, *roles: Role, **kwargs: Any) -> None:
+        self._values = [role.value for role in roles]
+        super().__init__(validate=ma.validate.OneOf(self._values), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Role:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text not in self._values:  # before the validators: Role(text) must not raise
+            raise ma.ValidationError(f"Must be one of: {', '.join(self._values)}.")
+        return Role(text)
 
 
 class PersonSchema(ma.Schema):

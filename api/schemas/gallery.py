@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
+from flask_smorest.fields import Upload
+from werkzeug.datastructures import FileStorage
 
 from api.schemas.fields import PageQuerySchema, Text, page_schema
 from governance.gallery_models import COLLECTION_BASES
 
 
+class ImageFile(Upload):  # type: ignore[misc]
+    """The image part of a multipart upload: a file part, never a text field."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "description": "The image file (JPEG, PNG or WebP).",
+            "contentMediaType": "application/octet-stream",
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> FileStorage:
+        if not isinstance(value, FileStorage):
+            raise ma.ValidationError("Must be a file part (Content-Disposition with a filename).")
+        return value
+
+
 class EnrollFormSchema(ma.Schema):
-    """Multipart fields sent with the ``image`` file."""
+    """The multipart body: the ``image`` file and its provenance."""
+
+    image = ImageFile(required=True)
 
     source_url = ma.fields.String(
         required=True,
@@ -17,14 +40,14 @@ class EnrollFormSchema(ma.Schema):
         metadata={"description": "http(s) URL the photo was collected from."},
     )
     collected_at = ma.fields.AwareDateTime(
-        required=True, metadata={"description": "When it was collected (RFC 3339, with offset)."}
+        required=True,
+        metadata={
+            "description": "When it was collected (RFC 3339, with offset): not before "
+            "1990-01-01, and not in the future."
+        },
     )
     collection_basis = ma.fields.String(required=True, validate=ma.validate.OneOf(COLLECTION_BASES))
-    subject_ref = Text(max_length=128, load_default=None, allow_none=True)
-
-
-class ImageFileSchema(ma.Schema):
-    image = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+    subject_ref = Text(max_length=128)
 
 
 class FaceSchema(ma.Schema):
@@ -70,7 +93,11 @@ class SourcePolicyInputSchema(ma.Schema):
     site = ma.fields.String(
         required=True,
         validate=ma.validate.Length(min=3, max=253),
-        metadata={"description": "A domain or URL; it is reduced to its registrable domain."},
+        metadata={
+            "description": "A domain or URL; it is reduced to its registrable domain (Public "
+            "Suffix List), so it must lie under a public suffix.",
+            "format": "site",
+        },
     )
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(("blocked", "allowed")))
     reason = Text(max_length=2000, required=True)
@@ -104,7 +131,9 @@ class ErasureFormSchema(ma.Schema):
 
 
 class ErasurePreviewFormSchema(ma.Schema):
-    """Multipart fields sent with the probe ``image``."""
+    """The multipart body: the probe ``image`` and the request it answers."""
+
+    image = ImageFile(required=True)
 
     request_reference = Text(
         max_length=128,
@@ -116,7 +145,7 @@ class ErasurePreviewFormSchema(ma.Schema):
     )
     reason = Text(max_length=2000, required=True)
     face_index = ma.fields.Integer(
-        load_default=None,
+        validate=ma.validate.Range(min=0, max=100),
         metadata={"description": "Which face of the probe is the data subject's, when several."},
     )
 

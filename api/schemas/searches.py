@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import marshmallow as ma
-from webargs.fields import DelimitedList
 
 from api.schemas.fields import PageQuerySchema, Text, page_schema
+from api.schemas.gallery import ImageFile
 from governance.search_models import VERDICTS
+
+_NUMBER = r"-?\d{1,15}(?:\.\d{1,15})?(?:[eE][-+]?\d{1,2})?"
+BOX_PATTERN = f"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
+"""Four finite numbers, comma-separated: bounded digits, so none overflows to infinity."""
 
 MAX_TOP_K = 20
 """A lead list two reviewers can work through; the floor, not top_k, keeps non-matches out."""
 
 
+class Box(ma.fields.String):
+    """A face box sent as one form field ``x1,y1,x2,y2``, loaded as four floats."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": BOX_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(BOX_PATTERN, text):
+            raise ma.ValidationError("Must be four numbers x1,y1,x2,y2, comma-separated.")
+        return [float(part) for part in text.split(",")]
+
+
 class SearchFormSchema(ma.Schema):
-    """Multipart fields sent with the ``image`` file."""
+    """The multipart body: the probe ``image`` and the search's parameters."""
+
+    image = ImageFile(required=True)
 
     legal_basis_id = ma.fields.UUID(required=True)
     purpose = Text(max_length=1000, required=True)
@@ -23,8 +46,7 @@ class SearchFormSchema(ma.Schema):
         metadata={"description": "At most this many candidates, all at or above `threshold`."},
     )
     threshold = ma.fields.Float(
-        load_default=None,
-        allow_none=True,
+        # A form field cannot be null: leave it out (so no null default either).
         validate=ma.validate.Range(min=-1.0, max=1.0),
         metadata={
             "description": (
@@ -35,13 +57,13 @@ class SearchFormSchema(ma.Schema):
             )
         },
     )
-    face_index = ma.fields.Integer(
-        load_default=None, allow_none=True, validate=ma.validate.Range(min=0, max=100)
-    )
-    face_box = DelimitedList(
-        ma.fields.Float(),
-        validate=ma.validate.Length(equal=4),
-        metadata={"description": "x1,y1,x2,y2 of the face to search when there are several."},
+    face_index = ma.fields.Integer(validate=ma.validate.Range(min=0, max=100))
+    face_box = Box(
+        metadata={
+            "description": "x1,y1,x2,y2 of the face to search when there are several: one "
+            "field, four comma-separated numbers.",
+            "example": "120,80,260,240",
+        },
     )
 
 
@@ -144,7 +166,7 @@ class SearchQuerySchema(PageQuerySchema):
 class ReviewItemSchema(ma.Schema):
     face_id = ma.fields.UUID(required=True)
     verdict = ma.fields.String(required=True, validate=ma.validate.OneOf(VERDICTS))
-    note = Text(max_length=2000, required=True)
+    note = Text(max_length=2000, multiline=True, required=True)
 
 
 class ReviewRequestSchema(ma.Schema):

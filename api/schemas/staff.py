@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PersonSchema, Text
+from api.schemas.fields import PersonSchema, RoleChoice, Text
 from governance.permissions import Role
 
 __all__ = ["StaffCreateSchema"]
 
 
 class StaffCreateSchema(ma.Schema):
-    role = ma.fields.Enum(
-        Role,
-        by_value=True,
-        required=True,
-        validate=ma.validate.OneOf([Role.OVERSIGHT, Role.CURATOR]),
-    )
+    role = RoleChoice(Role.OVERSIGHT, Role.CURATOR, required=True)
     person = ma.fields.Nested(PersonSchema, required=True)
     reason = Text(
         max_length=2000,

@@ -109,6 +109,8 @@ def test_the_same_photo_twice_is_a_conflict(
         ({"url": "https://user:pw@example.org/a.jpg"}, "source_url", 422),
         ({"collected_at": "2999-01-01T00:00:00Z"}, "collected_at", 422),
         ({"collected_at": "2026-01-01T00:00:00"}, "collected_at", 422),
+        ({"collected_at": "0001-01-01T00:00:00Z"}, "collected_at", 422),
+        ({"collected_at": "1989-12-31T23:59:59Z"}, "collected_at", 422),
         ({"basis": "scraped"}, "collection_basis", 422),
     ],
 )
