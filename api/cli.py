@@ -223,11 +223,9 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 
 def _keys(settings: Settings) -> SigningKeys:
-    from api.context import signing_keys
+    from api.context import loaded_signing_keys
 
-    keys = signing_keys(settings)
-    keys.current()
-    return keys
+    return loaded_signing_keys(settings)
 
 
 @cli.group()

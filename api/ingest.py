@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from api.context import build_gallery, signing_keys
+from api.context import build_gallery, loaded_signing_keys
 from api.settings import Settings
 from biometrics.errors import BiometricsError
 from biometrics.packs import load_pack
@@ -117,10 +117,10 @@ def _row(base: Path, line: int, raw: dict[str, str]) -> ManifestRow:
 def ingest_manifest(settings: Settings, manifest: Path, *, batch_size: int = 16) -> IngestSummary:
     """Enrol every row of ``manifest``; returns what was enrolled, skipped and rejected.
 
-    Raises ManifestError, PackError, KeyFileError, IndexUnavailable.
+    Raises ManifestError, PackError, ConfigError, IndexUnavailable.
     """
     rows = list(read_manifest(manifest))
-    keys = signing_keys(settings)
+    keys = loaded_signing_keys(settings)
     gallery = build_gallery(
         settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
     )
