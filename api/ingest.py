@@ -96,11 +96,17 @@ def _row(base: Path, line: int, raw: dict[str, str]) -> ManifestRow:
     missing = [c for c in REQUIRED if not raw.get(c)]
     if missing:
         return ManifestRow(line, path, None, f"missing {', '.join(missing)}")
+    text = str(raw["collected_at"]).strip()
     try:
-        collected = datetime.fromisoformat(str(raw["collected_at"]).replace("Z", "+00:00"))
+        collected = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return ManifestRow(line, path, None, "collected_at is not an ISO 8601 date-time")
     if collected.tzinfo is None:
+        # A date is its midnight UTC; a time of day without a zone would be a guess.
+        if len(text) > len("YYYY-MM-DD"):
+            return ManifestRow(
+                line, path, None, "collected_at has no offset: add an offset such as Z or +02:00"
+            )
         collected = collected.replace(tzinfo=UTC)
     return ManifestRow(
         line,

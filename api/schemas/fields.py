@@ -22,6 +22,7 @@ from governance.contact import (
 )
 
 __all__ = [
+    "AwareDateTime",
     "Country",
     "Email",
     "Name",
@@ -103,6 +104,17 @@ class Country(_Cleaned):
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"example": "FR", **kwargs.pop("metadata", {})}
         super().__init__(normalize_country, max_length=2, metadata=metadata, **kwargs)
+
+
+class AwareDateTime(ma.fields.AwareDateTime):
+    """An RFC 3339 date-time with its offset; a naive one is refused, never guessed to be UTC."""
+
+    default_error_messages = {
+        "invalid": "Not a valid datetime: use RFC 3339, such as 2026-11-27T19:06:42Z.",
+        "invalid_awareness": (
+            "The datetime has no offset: add an offset such as Z (UTC) or +02:00."
+        ),
+    }
 
 
 class PersonSchema(ma.Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PageQuerySchema, Text, page_schema
+from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
 from governance.gallery_models import COLLECTION_BASES
 
 
@@ -16,7 +16,7 @@ class EnrollFormSchema(ma.Schema):
         validate=ma.validate.Length(min=8, max=2048),
         metadata={"description": "http(s) URL the photo was collected from."},
     )
-    collected_at = ma.fields.AwareDateTime(
+    collected_at = AwareDateTime(
         required=True, metadata={"description": "When it was collected (RFC 3339, with offset)."}
     )
     collection_basis = ma.fields.String(required=True, validate=ma.validate.OneOf(COLLECTION_BASES))

@@ -146,7 +146,7 @@ def test_rejection_is_final(client: FlaskClient, app: Flask, team: Team) -> None
         (
             {"authorisation": {"issued_at": "2026-11-27T10:00:00"}},
             "authorisation.issued_at",
-            "aware",
+            "add an offset such as Z",
         ),
         (
             {"authorisation": {"issued_at": "+1d"}},
