@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from api.settings import ConfigError, Settings
+from ledger.cli import quiet_on_closed_pipe
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,7 +39,7 @@ def _explained() -> Iterator[None]:
     """Turn expected failures into one clear line and exit code 1, never a traceback."""
     try:
         yield
-    except click.ClickException:
+    except (click.ClickException, BrokenPipeError):
         raise
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -619,8 +621,8 @@ def mail_deliver() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="facewarden")
+    """Console-script entry point; ``facewarden … | head`` ends quietly."""
+    sys.exit(quiet_on_closed_pipe(lambda: cli.main(prog_name="facewarden")))
 
 
 if __name__ == "__main__":  # pragma: no cover
