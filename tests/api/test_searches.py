@@ -240,12 +240,15 @@ def test_a_face_below_the_detector_minimum_is_too_small_like_one_below_the_probe
     client: FlaskClient, app: Flask, team: Team, photos: dict[str, list[Path]]
 ) -> None:
     basis = approved(client, app, team)
+    # A searcher of its own: the ledger records only a few refusal reasons in full per
+    # credential and window, and the other tests' refusals are theirs.
+    searcher = make_account(client, team.admin, team.sup, "investigator")
     refused = []
     # 27 px is under the pipeline's 32 px gate (not even a face to it); 36 px is a face under
     # the 40 px probe minimum.
     for size in (27, 36):
         probe = _face_of(photos["Orlando_Bloom"][0], size)
-        refused.append(problem(search(client, team.inv, basis["id"], probe), 422))
+        refused.append(problem(search(client, searcher, basis["id"], probe), 422))
     tiny, small = refused
     assert tiny["type"] == small["type"] == "/problems/probe-quality-too-low"
     assert tiny["title"] == small["title"] == "Probe face too small or unclear"
