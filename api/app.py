@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
 from api.auth import install_auth
-from api.context import EXTENSION, Runtime, build_mailer, signing_keys
+from api.context import EXTENSION, Runtime, build_mailer, loaded_signing_keys
 from api.errors import install_error_handlers
 from api.headers import secure_response
 from api.logs import configure_logging
@@ -25,7 +25,6 @@ from api.spec import build_api
 from biometrics.errors import PackError
 from biometrics.packs import load_pack
 from governance.db import make_engine, make_session_factory
-from ledger.keys import KeyFileError
 
 __all__ = ["API_VERSION", "configure_api", "create_app"]
 
@@ -115,18 +114,7 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
 
 def _build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
-    keys = signing_keys(settings)
-    if not settings.ledger_key_path.exists():
-        raise ConfigError(
-            f"the ledger signing key {settings.ledger_key_path} does not exist: run "
-            "`facewarden init` or set FACEWARDEN_LEDGER_KEY_PATH"
-        )
-    try:
-        keys.current()
-    except KeyFileError as exc:
-        raise ConfigError(
-            f"{exc}: check FACEWARDEN_LEDGER_KEY_PATH and FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE"
-        ) from exc
+    keys = loaded_signing_keys(settings)
     pack_dir = settings.models_dir / settings.model_pack
     try:
         model_pack = load_pack(pack_dir)

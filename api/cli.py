@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from api.settings import ConfigError, Settings
+from ledger.cli import quiet_on_closed_pipe
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,7 +39,7 @@ def _explained() -> Iterator[None]:
     """Turn expected failures into one clear line and exit code 1, never a traceback."""
     try:
         yield
-    except click.ClickException:
+    except (click.ClickException, BrokenPipeError):
         raise
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -241,11 +243,9 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 
 def _keys(settings: Settings) -> SigningKeys:
-    from api.context import signing_keys
+    from api.context import loaded_signing_keys
 
-    keys = signing_keys(settings)
-    keys.current()
-    return keys
+    return loaded_signing_keys(settings)
 
 
 @cli.group()
@@ -641,11 +641,11 @@ def mail_deliver() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; ``facewarden … | head`` ends quietly."""
     # Everything a command writes under the data directory (database, WAL, index, photos, keys,
     # mail) is the owner's alone. Here rather than in ``cli``, which tests invoke in-process.
     os.umask(0o077)
-    cli(prog_name="facewarden")
+    sys.exit(quiet_on_closed_pipe(lambda: cli.main(prog_name="facewarden")))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.settings import Settings
+from api.settings import ConfigError, Settings
 from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
 from governance import mail
@@ -28,7 +28,7 @@ from governance.blobs import FileBlobStore
 from governance.claims import ClaimPolicy
 from governance.db import unit_of_work
 from governance.gallery import Gallery
-from ledger.keys import Signer
+from ledger.keys import KeyFileError, Signer
 
 __all__ = [
     "Runtime",
@@ -36,6 +36,7 @@ __all__ = [
     "build_mailer",
     "claim_policy",
     "gallery",
+    "loaded_signing_keys",
     "pack",
     "runtime",
     "signing_keys",
@@ -110,6 +111,32 @@ def signing_keys(settings: Settings) -> SigningKeys:
         passphrase=settings.ledger_key_passphrase,
         secret_path=settings.ledger_secret_path,
     )
+
+
+def loaded_signing_keys(settings: Settings) -> SigningKeys:
+    """The ledger's signing key and hash secret, checked now rather than on first use.
+
+    Raises ConfigError naming the setting to fix: run where `facewarden init` made the data
+    directory, or set FACEWARDEN_DATA_DIR (or the file's own path variable).
+    """
+    keys = signing_keys(settings)
+    for path, setting, what in (
+        (settings.ledger_key_path, "FACEWARDEN_LEDGER_KEY_PATH", "the ledger signing key"),
+        (keys.resolved_secret_path, "FACEWARDEN_LEDGER_SECRET_PATH", "the ledger hash secret"),
+    ):
+        if not path.exists():
+            raise ConfigError(
+                f"{what} {path} does not exist (the data directory is {settings.data_dir}): run "
+                "this command where `facewarden init` created the data directory, or set "
+                f"FACEWARDEN_DATA_DIR to that directory (or {setting} to the file)"
+            )
+    try:
+        keys.current()
+    except KeyFileError as exc:
+        raise ConfigError(
+            f"{exc}: check FACEWARDEN_LEDGER_KEY_PATH and FACEWARDEN_LEDGER_KEY_PASSPHRASE_FILE"
+        ) from exc
+    return keys
 
 
 def pack() -> Pack:

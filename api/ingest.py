@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from api.context import build_gallery, signing_keys
+from api.context import build_gallery, loaded_signing_keys
 from api.settings import Settings
 from biometrics.errors import BiometricsError
 from biometrics.packs import load_pack
@@ -96,11 +96,17 @@ def _row(base: Path, line: int, raw: dict[str, str]) -> ManifestRow:
     missing = [c for c in REQUIRED if not raw.get(c)]
     if missing:
         return ManifestRow(line, path, None, f"missing {', '.join(missing)}")
+    text = str(raw["collected_at"]).strip()
     try:
-        collected = datetime.fromisoformat(str(raw["collected_at"]).replace("Z", "+00:00"))
+        collected = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return ManifestRow(line, path, None, "collected_at is not an ISO 8601 date-time")
     if collected.tzinfo is None:
+        # A date is its midnight UTC; a time of day without a zone would be a guess.
+        if len(text) > len("YYYY-MM-DD"):
+            return ManifestRow(
+                line, path, None, "collected_at has no offset: add an offset such as Z or +02:00"
+            )
         collected = collected.replace(tzinfo=UTC)
     return ManifestRow(
         line,
@@ -117,10 +123,10 @@ def _row(base: Path, line: int, raw: dict[str, str]) -> ManifestRow:
 def ingest_manifest(settings: Settings, manifest: Path, *, batch_size: int = 16) -> IngestSummary:
     """Enrol every row of ``manifest``; returns what was enrolled, skipped and rejected.
 
-    Raises ManifestError, PackError, KeyFileError, IndexUnavailable.
+    Raises ManifestError, PackError, ConfigError, IndexUnavailable.
     """
     rows = list(read_manifest(manifest))
-    keys = signing_keys(settings)
+    keys = loaded_signing_keys(settings)
     gallery = build_gallery(
         settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
     )

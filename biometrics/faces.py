@@ -211,6 +211,17 @@ class FacePipeline:
 
     def detect(self, image: ImageArray) -> list[Detection]:
         """The faces in `image` passing the size and score gates, best first. Raises ModelError."""
+        return self._gated(image, small=False)
+
+    def too_small(self, image: ImageArray) -> list[Detection]:
+        """The faces in `image` dropped only for being smaller than `min_face_size`, best first.
+
+        They explain an image where `detect` finds nothing although a face is there.
+        Raises ModelError.
+        """
+        return self._gated(image, small=True)
+
+    def _gated(self, image: ImageArray, *, small: bool) -> list[Detection]:
         pad = round(self.pad_ratio * max(image.shape[:2]))
         work = image
         if pad:
@@ -220,7 +231,7 @@ class FacePipeline:
         for found in self.detector.detect(work):
             if found.score < self.min_score:
                 continue
-            if min(found.box.width, found.box.height) < self.min_face_size:
+            if (min(found.box.width, found.box.height) < self.min_face_size) is not small:
                 continue
             if pad:
                 marks = tuple((x - pad, y - pad) for x, y in found.landmarks)

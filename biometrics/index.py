@@ -47,6 +47,24 @@ _INSERT_BATCH = 1000
 
 _PK, _PHOTO, _SITE, _VECTOR = "face_id", "photo_id", "source_site", "embedding"
 _METRIC = "IP"
+
+LOCAL_CHANNEL_OPTIONS: dict[str, int] = {
+    # pymilvus pings every 10 s even with no call in flight; a gRPC server left at its defaults
+    # (milvus-lite's, the local index server's) allows one ping per 5 minutes without data and
+    # answers more with GOAWAY "too_many_pings", which gRPC's C core prints on stderr, outside
+    # the service's JSON log. A local socket has no idle NAT to keep open: ping no more often
+    # than the server allows, and never while idle.
+    "grpc.keepalive_time_ms": 300_000,
+    "grpc.keepalive_permit_without_calls": 0,
+}
+
+
+def channel_options(uri: str) -> dict[str, int]:
+    """The gRPC channel options for ``uri``: the local ones for a milvus-lite file or socket."""
+    local = uri.startswith("unix:") or not re.match(r"^[a-z][a-z0-9+.-]*://", uri, re.I)
+    return dict(LOCAL_CHANNEL_OPTIONS) if local else {}
+
+
 """Vectors are stored and searched as unit vectors, so the inner product is their cosine
 similarity, and milvus-lite's exact search computes it ~1.4x faster than COSINE (which divides by
 both norms for every row): 20 against 28 ms for 100k faces (docs/vector-index.md)."""
@@ -228,7 +246,9 @@ class MilvusIndex:
         from pymilvus import MilvusClient
 
         try:
-            self._client = MilvusClient(uri=uri, token=token, timeout=timeout)
+            self._client = MilvusClient(
+                uri=uri, token=token, timeout=timeout, grpc_options=channel_options(uri)
+            )
         except Exception as exc:
             raise IndexUnavailable(f"cannot open the vector index at {uri!r}: {exc}") from exc
 

@@ -37,10 +37,15 @@ JUSTIFICATION_MIN_CHARS = 50
 
 
 class BasisStatus(StrEnum):
-    """Where a legal basis stands. Only ``approved`` ones with searches left can be used."""
+    """Where a legal basis stands. Only ``approved`` ones can be used.
+
+    ``exhausted`` is what an approved basis with no searches left shows; it is never stored
+    (the row stays ``approved``, so a revocation or an expiry still applies to it).
+    """
 
     PENDING = "pending"
     APPROVED = "approved"
+    EXHAUSTED = "exhausted"
     REJECTED = "rejected"
     REVOKED = "revoked"
     EXPIRED = "expired"
@@ -192,6 +197,8 @@ def basis_info(row: LegalBasis, now: datetime) -> BasisInfo:
     """The view of ``row`` (already settled at ``now``)."""
     status = BasisStatus(row.status)
     left = row.max_searches - row.searches_used
+    if status is BasisStatus.APPROVED and left <= 0:
+        status = BasisStatus.EXHAUSTED
     ratification = None
     if row.ratification_deadline is not None:
         ratification = RatificationInfo(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
 from biometrics.index import IndexedFace, VectorIndex
-from biometrics.ports import Face, ImageArray, ModelInfo
+from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
 from governance.audit import SigningKeys, record
 from governance.blobs import BlobStore
@@ -64,6 +64,8 @@ class FaceAnalyzer(Protocol):
     def analyze(self, image: ImageArray) -> list[Face]: ...
 
     def analyze_many(self, images: Sequence[ImageArray]) -> list[list[Face]]: ...
+
+    def too_small(self, image: ImageArray) -> list[Detection]: ...
 
 
 @dataclass(frozen=True, slots=True)

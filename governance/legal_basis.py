@@ -240,7 +240,16 @@ def list_bases(
     query = select(LegalBasis)
     if agency is not None:
         query = query.where(LegalBasis.agency_id == agency)
-    if status is not None:
+    if status is BasisStatus.EXHAUSTED:
+        query = query.where(
+            LegalBasis.status == BasisStatus.APPROVED.value,
+            LegalBasis.searches_used >= LegalBasis.max_searches,
+        )
+    elif status is BasisStatus.APPROVED:
+        query = query.where(
+            LegalBasis.status == status.value, LegalBasis.searches_used < LegalBasis.max_searches
+        )
+    elif status is not None:
         query = query.where(LegalBasis.status == status.value)
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = session.scalars(

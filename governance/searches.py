@@ -197,15 +197,25 @@ def prepare_probe(
     )
     faces = gallery.analyzer.analyze(image.pixels)
     if not faces:
+        # A face below the detector's own minimum size is as much too small as one below the
+        # probe minimum, and the searcher is told so the same way.
+        small = gallery.analyzer.too_small(image.pixels)
+        if small:
+            box = small[0].box
+            raise _too_low(min(box.width, box.height), small[0].score)
         raise NoFaceFound("no face was found in the probe (check size, sharpness and framing)")
     face = _choose(faces, face_index, face_box)
     if face.quality.size_px < MIN_PROBE_FACE_PX or face.score < MIN_PROBE_SCORE:
-        raise ProbeQualityTooLow(
-            f"the probe face is {face.quality.size_px:.0f} px with detection score "
-            f"{face.score:.2f}; at least {MIN_PROBE_FACE_PX} px and {MIN_PROBE_SCORE} are needed",
-            fields={"image": ["Use a larger, sharper photo of the face."]},
-        )
+        raise _too_low(face.quality.size_px, face.score)
     return Probe(sha256=image.sha256, face=face, faces_found=len(faces))
+
+
+def _too_low(size_px: float, score: float) -> ProbeQualityTooLow:
+    return ProbeQualityTooLow(
+        f"the probe face is {size_px:.0f} px with detection score {score:.2f}; at least "
+        f"{MIN_PROBE_FACE_PX} px and {MIN_PROBE_SCORE} are needed",
+        fields={"image": ["Use a larger, sharper photo of the face."]},
+    )
 
 
 def _box(face: Face) -> list[float]:

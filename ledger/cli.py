@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -301,8 +301,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def quiet_on_closed_pipe(run: Callable[[], int | None]) -> int:
+    """Run a command; if the reader of its output has gone (``… | head``), end quietly.
+
+    The status is then 1, as click gives. As the Python documentation advises (signal, "Note on
+    SIGPIPE"), stdout is pointed at /dev/null so that the interpreter's last flush does not
+    raise a second time.
+    """
+    try:
+        try:
+            status = run()
+        except SystemExit:  # argparse and click end with sys.exit: flush before it
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status or 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the verifier; returns the exit status."""
+    return quiet_on_closed_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "receipt":
         return _check_receipt(args)
@@ -312,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         return _verify(args)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         print(f"facewarden-verify: {exc}", file=sys.stderr)
         return 2

@@ -31,12 +31,20 @@ REPORT_FORMAT = "facewarden-accountability-report/1"
 def normalize_bound(value: str | None) -> str | None:
     """An ISO 8601 date or time as the ledger writes ``ts`` (UTC, microseconds, ``Z``).
 
-    A date means its midnight UTC; a time without a zone is UTC. Raises ValueError.
+    A date means its midnight UTC; a time needs an offset, since guessing its zone would move
+    the bound by hours. Raises ValueError.
     """
     if value is None or value == "":
         return None
-    when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    text = value.strip()
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        if len(text) > len("YYYY-MM-DD"):
+            raise ValueError(
+                f"{text!r} has no offset: add an offset such as Z (UTC) or +02:00, or give a date"
+            )
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -24,6 +24,7 @@ from governance.contact import (
 from governance.permissions import Role
 
 __all__ = [
+    "AwareDateTime",
     "Country",
     "Email",
     "Name",
@@ -185,6 +186,17 @@ class RoleChoice(ma.fields.String):
         if text not in self._values:  # before the validators: Role(text) must not raise
             raise ma.ValidationError(f"Must be one of: {', '.join(self._values)}.")
         return Role(text)
+
+
+class AwareDateTime(ma.fields.AwareDateTime):
+    """An RFC 3339 date-time with its offset; a naive one is refused, never guessed to be UTC."""
+
+    default_error_messages = {
+        "invalid": "Not a valid datetime: use RFC 3339, such as 2026-11-27T19:06:42Z.",
+        "invalid_awareness": (
+            "The datetime has no offset: add an offset such as Z (UTC) or +02:00."
+        ),
+    }
 
 
 class PersonSchema(ma.Schema):

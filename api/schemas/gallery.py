@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from werkzeug.datastructures import FileStorage
 
-from api.schemas.fields import PageQuerySchema, Text, page_schema
+from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
 from governance.gallery_models import COLLECTION_BASES
 
 
@@ -39,7 +39,7 @@ class EnrollFormSchema(ma.Schema):
         validate=ma.validate.Length(min=8, max=2048),
         metadata={"description": "http(s) URL the photo was collected from."},
     )
-    collected_at = ma.fields.AwareDateTime(
+    collected_at = AwareDateTime(
         required=True,
         metadata={
             "description": "When it was collected (RFC 3339, with offset): not before "

@@ -11,7 +11,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.fields import PageQuerySchema, Text, page_schema
+from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
 from governance.legal_basis import (
     JUSTIFICATION_MIN_CHARS,
     Authorisation,
@@ -45,8 +45,8 @@ class AuthorisationSchema(ma.Schema):
     authority = _reference(
         metadata={"description": "Who issued it (court, authority); absent for `urgent`."}
     )
-    issued_at = ma.fields.AwareDateTime(required=True)
-    expires_at = ma.fields.AwareDateTime(required=True)
+    issued_at = AwareDateTime(required=True)
+    expires_at = AwareDateTime(required=True)
 
     @ma.post_load
     def _make(self, data: dict[str, Any], **_kwargs: Any) -> Authorisation:
@@ -91,8 +91,8 @@ class RatificationSchema(ma.Schema):
     outcome = ma.fields.Enum(RatificationOutcome, by_value=True, required=True)
     reference = _reference()
     authority = _reference()
-    issued_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
-    expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    issued_at = AwareDateTime(load_default=None, allow_none=True)
+    expires_at = AwareDateTime(load_default=None, allow_none=True)
     reason = Text(max_length=2000, min_length=3, multiline=True, load_default=None, allow_none=True)
 
     @ma.post_load

@@ -102,6 +102,17 @@ def test_the_same_photo_twice_is_a_conflict(
     assert body["type"] == "/problems/photo-already-enrolled"
 
 
+def test_a_collection_time_without_offset_says_to_add_one(
+    client: FlaskClient, curator: Agent, photos: dict[str, list[Path]]
+) -> None:
+    response = enroll(
+        client, curator, variant(photos["Bill_Nighy"][2]), collected_at="2026-01-01T00:00:00"
+    )
+    body = problem(response, 422)
+    messages = [e["detail"] for e in body["errors"] if e["field"] == "collected_at"]
+    assert messages == ["The datetime has no offset: add an offset such as Z (UTC) or +02:00."]
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "status"),
     [

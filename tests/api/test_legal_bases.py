@@ -146,7 +146,7 @@ def test_rejection_is_final(client: FlaskClient, app: Flask, team: Team) -> None
         (
             {"authorisation": {"issued_at": "2026-11-27T10:00:00"}},
             "authorisation.issued_at",
-            "aware",
+            "add an offset such as Z",
         ),
         (
             {"authorisation": {"issued_at": "+1d"}},
@@ -247,5 +247,13 @@ def test_quota_exhaustion(client: FlaskClient, app: Flask, team: Team) -> None:
     assert [first.searches_left, second.searches_left] == [1, 0]
     assert use(app, team.inv, basis) == "/problems/legal-basis-exhausted"
     shown = read(client, team.inv, basis)
-    assert (shown["status"], shown["usable"], shown["searches_left"]) == ("approved", False, 0)
+    assert (shown["status"], shown["usable"], shown["searches_left"]) == ("exhausted", False, 0)
+
+    def listed(status: str) -> set[str]:
+        page = client.get(f"{BASE}?status={status}&limit=100", headers=team.inv.headers)
+        return {item["id"] for item in ok(page)["items"]}
+
+    assert basis["id"] in listed("exhausted")
+    assert basis["id"] not in listed("approved")
     assert ok(act(client, team.sup, basis, "revoke"))["status"] == "revoked"
+    assert basis["id"] not in listed("exhausted")

@@ -313,6 +313,11 @@ def test_export_verifies_audits_clean_and_reports_the_same(
     assert future["searches"]["total"] == 0 and future["entries"] == 0
     bad = h.client.get("/v1/oversight/reports?to=soon", headers=h.team.oversight.headers)
     assert bad.status_code == 422
+    naive = h.client.get(
+        "/v1/oversight/reports?from=2026-11-01T00:00:00", headers=h.team.oversight.headers
+    )
+    assert naive.status_code == 422
+    assert "add an offset such as Z" in naive.get_json()["errors"][0]["detail"]
 
 
 def _append(h: History, entry_type: EntryType, payload: dict[str, Any], actor_id: str) -> int:

@@ -221,6 +221,42 @@ def test_refused_images_are_recorded_and_spend_nothing(
     )
 
 
+def _face_of(path: Path, size_px: float) -> bytes:
+    """The photo scaled so its face is about ``size_px`` on its shorter side, on a grey canvas.
+
+    The dev photos' faces are about 130 px in 170-250 px photos.
+    """
+    source = Image.open(path).convert("RGB")
+    factor = size_px / 130
+    small = source.resize((round(source.width * factor), round(source.height * factor)))
+    canvas = Image.new("RGB", (200, 200), (120, 120, 120))
+    canvas.paste(small, (50, 50))
+    out = io.BytesIO()
+    canvas.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_face_below_the_detector_minimum_is_too_small_like_one_below_the_probe_minimum(
+    client: FlaskClient, app: Flask, team: Team, photos: dict[str, list[Path]]
+) -> None:
+    basis = approved(client, app, team)
+    # A searcher of its own: the ledger records only a few refusal reasons in full per
+    # credential and window, and the other tests' refusals are theirs.
+    searcher = make_account(client, team.admin, team.sup, "investigator")
+    refused = []
+    # 27 px is under the pipeline's 32 px gate (not even a face to it); 36 px is a face under
+    # the 40 px probe minimum.
+    for size in (27, 36):
+        probe = _face_of(photos["Orlando_Bloom"][0], size)
+        refused.append(problem(search(client, searcher, basis["id"], probe), 422))
+    tiny, small = refused
+    assert tiny["type"] == small["type"] == "/problems/probe-quality-too-low"
+    assert tiny["title"] == small["title"] == "Probe face too small or unclear"
+    assert tiny["errors"] == small["errors"]
+    assert "at least 40 px" in tiny["detail"] and "at least 40 px" in small["detail"]
+    assert last_entry(app)["payload"]["reason"] == "probe-quality-too-low"
+
+
 def test_unusable_bases_are_refused_and_recorded(
     client: FlaskClient, app: Flask, team: Team, photos: dict[str, list[Path]]
 ) -> None:

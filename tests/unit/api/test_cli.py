@@ -159,3 +159,30 @@ def test_admin_create_explains_bad_input(env: dict[str, str]) -> None:
     result = runner.invoke(cli, ["admin", "create", "--email", "nope", "--name", "A"], env=env)
     assert result.exit_code == 1
     assert "email" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("remove", "setting"),
+    [
+        ("ledger.pem", "FACEWARDEN_LEDGER_KEY_PATH"),
+        ("ledger-secret.key", "FACEWARDEN_LEDGER_SECRET_PATH"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["ledger", "key"], ["admin", "create", "--email", "a@example.org", "--name", "A B"]],
+    ids=" ".join,
+)
+def test_a_command_outside_its_data_directory_names_the_settings(
+    env: dict[str, str], tmp_path: Path, command: list[str], remove: str, setting: str
+) -> None:
+    """Run from elsewhere (or with a key file gone), the error says what to set."""
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--no-tls"], env=env).exit_code == 0
+    (tmp_path / "var" / "keys" / remove).unlink()
+    result = runner.invoke(cli, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "FACEWARDEN_DATA_DIR" in result.output
+    assert setting in result.output
+    assert "cannot load" not in result.output

@@ -134,15 +134,19 @@ def test_gallery_ingest_enrols_rejects_and_resumes(
         writer.writerow(
             [str(dev / spare[1]), "https://x.example.net/z.jpg", "yesterday", "consent"]
         )
+        writer.writerow(
+            [str(dev / spare[1]), "https://x.example.net/z.jpg", "2025-06-01T10:00", "consent"]
+        )
 
     runner = CliRunner()
     first = runner.invoke(cli, ["gallery", "ingest", str(manifest), "--batch-size", "4"], env=env)
     assert first.exit_code == 0, first.output
     assert "enrolled 10 photos" in first.output
-    assert "rejected 4" in first.output
+    assert "rejected 5" in first.output
     assert "cannot read the file" in first.output
     assert "only JPEG, PNG and WebP" in first.output
-    assert "collected_at" in first.output
+    assert "collected_at is not an ISO 8601 date-time" in first.output
+    assert "collected_at has no offset: add an offset such as Z" in first.output
 
     again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env)
     assert again.exit_code == 0, again.output

@@ -23,6 +23,7 @@ from biometrics.index import (
     MilvusIndex,
     VectorIndex,
     VectorIndexError,
+    channel_options,
     collection_name,
     quote_string,
     site_exclusion_filter,
@@ -386,3 +387,32 @@ def test_an_unreachable_server_is_index_unavailable() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(IndexUnavailable, match=r"127\.0\.0\.1"):
         MilvusIndex(f"http://127.0.0.1:{port}", recognizer_sha256=_digest(), timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("uri", "local"),
+    [
+        ("var/milvus/gallery.db", True),
+        ("/srv/facewarden/gallery.db", True),
+        ("unix:/run/facewarden/index.sock", True),
+        ("http://milvus:19530", False),
+        ("https://milvus.example.org", False),
+    ],
+)
+def test_a_local_index_is_not_pinged_while_idle(uri: str, local: bool) -> None:
+    """Pings a default gRPC server refuses end in GOAWAY too_many_pings, printed on stderr."""
+    options = channel_options(uri)
+    if local:
+        assert options == {
+            "grpc.keepalive_time_ms": 300_000,
+            "grpc.keepalive_permit_without_calls": 0,
+        }
+    else:
+        assert options == {}
+
+
+def test_the_milvus_lite_channel_gets_the_local_options(index: MilvusIndex) -> None:
+    # pymilvus keeps the options its channel was built with on its handler.
+    handler = index._client._handler
+    assert handler._grpc_options["grpc.keepalive_permit_without_calls"] == 0
+    assert handler._grpc_options["grpc.keepalive_time_ms"] == 300_000

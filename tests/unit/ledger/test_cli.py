@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,42 @@ def test_verifier_imports_neither_flask_nor_sqlalchemy() -> None:
     loaded = set(json.loads(out.stdout.replace("'", '"')))
     assert not loaded & {"flask", "sqlalchemy", "governance", "api", "numpy", "click"}
     assert {"cryptography", "rfc8785"} <= loaded
+
+
+def _into_a_closed_pipe(*command: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``command`` with stdout a pipe whose reader has gone, as in ``command | head``."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, *command],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        (("-m", "ledger.cli", "report", "bundle", "{bundle}", "--key", "{key}"), 1),
+        (("-m", "ledger.cli", "bundle", "{bundle}", "--key", "{key}", "--json"), 1),
+        # argparse itself ignores a closed pipe while printing help
+        (("-m", "ledger.cli", "--help"), 0),
+        (("-m", "api.cli", "--help"), 1),
+    ],
+    ids=lambda c: " ".join(c[1:4]) if isinstance(c, tuple) else str(c),
+)
+def test_output_cut_short_ends_quietly(
+    bundle: Path, signer: Signer, command: tuple[str, ...], status: int
+) -> None:
+    """``facewarden-verify … | head`` and ``facewarden … | head``: no Broken pipe traceback."""
+    filled = [a.format(bundle=bundle, key=signer.verifier_key) for a in command]
+    run = _into_a_closed_pipe(*filled)
+    assert run.stderr.decode() == ""
+    assert run.returncode == status

@@ -52,6 +52,8 @@ def test_bounds_are_normalized_or_refused() -> None:
     assert normalize_bound("2026-11-02") == "2026-11-02T00:00:00.000000Z"
     assert normalize_bound("2026-11-02T10:00:00+02:00") == "2026-11-02T08:00:00.000000Z"
     assert normalize_bound(None) is None
+    with pytest.raises(ValueError, match="add an offset such as Z"):
+        normalize_bound("2026-11-02T10:00:00")
     with pytest.raises(ValueError):
         normalize_bound("last tuesday")
 
