@@ -26,12 +26,14 @@ from tests.conftest import (
     ensure_starter_pack,
     models_dir_for_tests,
 )
-from tests.contract.fuzz import BOUNDED, DEEP, Outcome, run
+from tests.contract.fuzz import BOUNDED, DEEP, LIGHT, Outcome, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.models]
 
 ROLES = ("admin", "oversight", "curator", "supervisor", "investigator", "anonymous")
-PROFILE = DEEP if os.environ.get("FACEWARDEN_CONTRACT_PROFILE") == "deep" else BOUNDED
+PROFILE = {"deep": DEEP, "light": LIGHT}.get(
+    os.environ.get("FACEWARDEN_CONTRACT_PROFILE", ""), BOUNDED
+)
 OUTCOMES: dict[str, Outcome] = {}
 
 
@@ -95,4 +97,4 @@ def test_bounded_profile_runs_enough_cases() -> None:
     if len(OUTCOMES) < len(ROLES):
         pytest.skip("the per-role runs did not all run")
     total = sum(o.cases for o in OUTCOMES.values())
-    assert total >= (20_000 if PROFILE is DEEP else 2_000), total
+    assert total >= {DEEP.name: 20_000, BOUNDED.name: 2_000, LIGHT.name: 1_000}[PROFILE.name], total
