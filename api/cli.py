@@ -128,6 +128,12 @@ def serve(
     cert_path = cert or settings.tls_cert_path
     key_path = key or settings.tls_key_path
     with _explained():
+        # The checks every worker makes at start-up (database URL, ledger key and secret, model
+        # pack), made once here first, so a missing piece is one line before anything forks.
+        from api.app import create_app
+        from api.context import EXTENSION
+
+        create_app(settings).extensions[EXTENSION].engine.dispose()
         if not plain_http:
             for path, var in ((cert_path, "TLS_CERT_PATH"), (key_path, "TLS_KEY_PATH")):
                 if not os.access(path, os.R_OK):

@@ -186,3 +186,22 @@ def test_a_command_outside_its_data_directory_names_the_settings(
     assert "FACEWARDEN_DATA_DIR" in result.output
     assert setting in result.output
     assert "cannot load" not in result.output
+
+
+def test_serve_without_a_model_pack_says_so_in_one_line_before_serving(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert CliRunner().invoke(cli, ["init", "--no-tls"], env=env).exit_code == 0
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--http", "--port", "1"],
+        env={
+            **env,
+            "FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1",
+            "FACEWARDEN_MODELS_DIR": str(tmp_path / "no-models"),
+        },
+    )
+    assert result.exit_code == 1
+    assert "facewarden models install starter" in result.output
+    assert "serving on" not in result.output and "worker" not in result.output
+    assert "Traceback" not in result.output
