@@ -23,6 +23,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from tests.api.helpers import secret_in
@@ -396,3 +397,12 @@ def _story(
     assert read.review_state == "confirmed_lead"
     assert (read.candidates[0].possible_match_votes, read.candidates[0].confirmed_lead) == (2, True)
     assert read.ledger_seq == receipt.seq
+    # What the server always sends, the document marks required: no field the story read is
+    # typed as possibly missing (``Unset``) in the generated models.
+    for model in ("SearchOutcome", "Candidate", "Receipt", "SearchView", "CandidateView"):
+        optional = [
+            field.name
+            for field in attrs.fields(getattr(_module(f"models.{_snake(model)}"), model))
+            if field.default is not attrs.NOTHING and field.name != "additional_properties"
+        ]
+        assert optional == [], f"{model} types {optional} as possibly missing"
