@@ -7,6 +7,10 @@ server (``.ci/run`` runs it both ways). Each test session gets a fresh database.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +30,7 @@ from biometrics.packs import install_pack
 from ledger.bundle import BundleFetcher
 from ledger.storage import entries, export_bundle
 from ledger.verify import verify_log
+from tests.api.served import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,3 +163,63 @@ def session(app: Flask) -> Iterator[Session]:
 def runtime_of(app: Flask) -> Runtime:
     value: Runtime = app.extensions[EXTENSION]
     return value
+
+
+@pytest.fixture
+def served_instance(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A served instance: ``facewarden init`` in a fresh directory, then ``facewarden serve``.
+
+    On the embedded defaults (milvus-lite, mail written to ``var/mail/outbox``), the test models
+    and the suite's database server when there is one; loopback TLS on a free port. Yields the
+    environment that reaches it (``FACEWARDEN_PUBLIC_URL``), with the directory as ``cwd``.
+    """
+    models = models_dir_for_tests()
+    ensure_starter_pack(models)
+    home = tmp_path / "instance"
+    home.mkdir()
+    database_url, admin = create_test_database(
+        os.environ.get("FACEWARDEN_TEST_DATABASE_URL") or None, home
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+    env |= {
+        # The entry points `facewarden` and `facewarden-verify` of this environment.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONPATH": str(REPO),
+        "FACEWARDEN_DATABASE_URL": database_url,
+        "FACEWARDEN_MODELS_DIR": str(models),
+        "FACEWARDEN_PUBLIC_URL": f"https://127.0.0.1:{port}",
+    }
+    cli = [sys.executable, "-m", "api.cli"]
+    subprocess.run([*cli, "init"], cwd=home, env=env, check=True, capture_output=True)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:  # a file, not a pipe nobody reads: a full pipe blocks the server
+        server = subprocess.Popen(
+            [*cli, "serve", "--port", str(port)],
+            cwd=home,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while server.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            server.kill()
+            server.wait()
+            raise AssertionError(f"server did not start:\n{log.read_text(errors='replace')}")
+        yield {"cwd": str(home), **env}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            raise
+        finally:
+            drop_test_database(admin, database_url)

@@ -7,24 +7,16 @@ loopback TLS, and photos of the labelled dev set.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
     REPO,
-    create_test_database,
-    drop_test_database,
-    ensure_starter_pack,
-    models_dir_for_tests,
     shared_path,
 )
 
@@ -76,12 +68,6 @@ EXPECTED = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def photos(tmp_path: Path) -> tuple[Path, Path]:
     dev = shared_path() / "faces" / "dev"
@@ -95,51 +81,12 @@ def photos(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A served instance: ``facewarden init`` in a fresh directory, then ``facewarden serve``."""
+def instance(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A served instance (see ``served_instance``), when curl is there to speak to it."""
     if shutil.which("curl") is None:
         pytest.skip("the tour needs curl")
-    models = models_dir_for_tests()
-    ensure_starter_pack(models)
-    home = tmp_path / "instance"
-    home.mkdir()
-    database_url, admin = create_test_database(
-        os.environ.get("FACEWARDEN_TEST_DATABASE_URL") or None, home
-    )
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
-    env |= {
-        # The entry points `facewarden` and `facewarden-verify` of this environment.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": str(REPO),
-        "FACEWARDEN_DATABASE_URL": database_url,
-        "FACEWARDEN_MODELS_DIR": str(models),
-        "FACEWARDEN_PUBLIC_URL": f"https://127.0.0.1:{port}",
-    }
-    cli = [sys.executable, "-m", "api.cli"]
-    subprocess.run([*cli, "init"], cwd=home, env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while server.poll() is None and time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        else:
-            server.kill()
-            raise AssertionError(f"server did not start:\n{server.communicate()[0].decode()}")
-        yield {"cwd": str(home), **env}
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        drop_test_database(admin, database_url)
+    served: dict[str, str] = request.getfixturevalue("served_instance")
+    return served
 
 
 def test_the_tour_runs_and_prints_what_the_readme_shows(
