@@ -47,7 +47,10 @@ def normalize_site(value: str) -> str:
     Raises InvalidInput when ``value`` holds no usable host.
     """
     text = value.strip()
-    host = urlsplit(text if "://" in text else f"//{text}").hostname
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname
+    except ValueError:  # an unbalanced "[" reads as a broken IPv6 literal
+        host = None
     if not host:
         raise InvalidInput(
             "not a host name", fields={"site": ["Give a domain such as example.org."]}
@@ -92,7 +95,12 @@ def site_of_url(url: str) -> str:
             "source URL too long",
             fields={"source_url": [f"At most {MAX_URL_LENGTH} characters."]},
         )
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # an unbalanced "[" reads as a broken IPv6 literal
+        raise InvalidInput(
+            "malformed URL", fields={"source_url": ["Must be a well-formed http(s) URL."]}
+        ) from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise InvalidInput(
             "only http(s) sources", fields={"source_url": ["Must be an http:// or https:// URL."]}

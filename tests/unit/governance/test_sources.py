@@ -52,3 +52,12 @@ def test_unusable_source_urls_are_refused_per_field(url: str, message: str) -> N
 )
 def test_normalize_site_accepts_domains_and_urls(value: str, site: str) -> None:
     assert normalize_site(value) == site
+
+
+@pytest.mark.parametrize("value", ["1G\x0b\x0cTZOfj=\r6\x03h[!\x1a", "[::1", "http://[bad/"])
+def test_a_broken_ipv6_literal_is_invalid_input_not_a_crash(value: str) -> None:
+    # Found by schemathesis: urlsplit raises ValueError on an unbalanced "[" (a 500).
+    with pytest.raises(InvalidInput):
+        normalize_site(value)
+    with pytest.raises(InvalidInput, match="malformed URL"):
+        site_of_url("https://" + value.removeprefix("http://"))
