@@ -1,6 +1,6 @@
 """The deep contract profile: schemathesis with every check, each role and without a key.
 
-Runs tests/contract with FACEWARDEN_CONTRACT_PROFILE=deep (20,000+ cases) and prints the
+Runs tests/contract with FACEWARDEN_TEST_CONTRACT_PROFILE=deep (20,000+ cases) and prints the
 cases and failures per role. Usage: ``python bench/contract.py`` from the repository root.
 """
 
@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 if __name__ == "__main__":
-    env = {**os.environ, "FACEWARDEN_CONTRACT_PROFILE": "deep"}
+    env = {**os.environ, "FACEWARDEN_TEST_CONTRACT_PROFILE": "deep"}
     sys.exit(
         subprocess.call(
             [

@@ -1,6 +1,6 @@
 """The server honours its OpenAPI document: schemathesis, every check, every role, with links.
 
-A bounded profile runs in the suite (``FACEWARDEN_CONTRACT_PROFILE=deep`` or bench/contract.py
+A bounded profile runs in the suite (``FACEWARDEN_TEST_CONTRACT_PROFILE=deep`` or bench/contract.py
 runs the deep one). The app has a database and data directory of its own, since fuzzing
 suspends, revokes and decides whatever the links lead it to. Every check is on; none is
 disabled.
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.models]
 
 ROLES = ("admin", "oversight", "curator", "supervisor", "investigator", "anonymous")
 PROFILE = {"deep": DEEP, "light": LIGHT}.get(
-    os.environ.get("FACEWARDEN_CONTRACT_PROFILE", ""), BOUNDED
+    os.environ.get("FACEWARDEN_TEST_CONTRACT_PROFILE", ""), BOUNDED
 )
 OUTCOMES: dict[str, Outcome] = {}
 
