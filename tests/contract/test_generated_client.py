@@ -10,6 +10,7 @@ do for a real integration.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import ssl
 import subprocess
@@ -51,6 +52,7 @@ def generated(tmp_path: Path) -> Iterator[None]:
     generator = shutil.which("openapi-python-client", path=str(Path(sys.executable).parent))
     if generator is None:
         pytest.skip("openapi-python-client is not installed (the dev extra pins it)")
+    search_path = os.environ.get("PATH", "")
     config = tmp_path / "generator.yaml"
     config.write_text(f"package_name_override: {PACKAGE}\n")
     run = subprocess.run(
@@ -71,6 +73,8 @@ def generated(tmp_path: Path) -> Iterator[None]:
         text=True,
         check=False,
         timeout=60,
+        # Its post-generation hooks call ruff, installed beside this interpreter.
+        env={**os.environ, "PATH": os.pathsep.join((str(Path(sys.executable).parent), search_path))},
     )
     assert run.returncode == 0, f"the generator refused the document:\n{run.stdout}{run.stderr}"
     assert "Warning" not in run.stdout + run.stderr, run.stdout + run.stderr
