@@ -52,7 +52,7 @@ def generated(tmp_path: Path) -> Iterator[None]:
     generator = shutil.which("openapi-python-client", path=str(Path(sys.executable).parent))
     if generator is None:
         pytest.skip("openapi-python-client is not installed (the dev extra pins it)")
-    search_path = os.environ.get("PATH", "")
+    search_path = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
     config = tmp_path / "generator.yaml"
     config.write_text(f"package_name_override: {PACKAGE}\n")
     run = subprocess.run(
@@ -74,7 +74,7 @@ def generated(tmp_path: Path) -> Iterator[None]:
         check=False,
         timeout=60,
         # Its post-generation hooks call ruff, installed beside this interpreter.
-        env={**os.environ, "PATH": os.pathsep.join((str(Path(sys.executable).parent), search_path))},
+        env={**os.environ, "PATH": search_path},
     )
     assert run.returncode == 0, f"the generator refused the document:\n{run.stdout}{run.stderr}"
     assert "Warning" not in run.stdout + run.stderr, run.stdout + run.stderr
