@@ -24,7 +24,7 @@ from api.settings import ConfigError, Settings
 from api.spec import build_api
 from biometrics.errors import PackError
 from biometrics.packs import load_pack
-from governance.db import make_engine, make_session_factory
+from governance.core.db import make_engine, make_session_factory
 
 __all__ = ["API_VERSION", "configure_api", "create_app"]
 

@@ -25,11 +25,11 @@ from api.ratelimit import (
     record_address_failure,
     record_key_failure,
 )
-from governance.credentials import SuspendedCaller, UnknownCredential, authenticate
-from governance.errors import PermissionDenied, Unauthenticated
-from governance.permissions import Permission
-from governance.principals import Principal, require_scope
-from governance.tokens import parse_api_key
+from governance.core.errors import PermissionDenied, Unauthenticated
+from governance.identity.credentials import SuspendedCaller, UnknownCredential, authenticate
+from governance.identity.permissions import Permission
+from governance.identity.principals import Principal, require_scope
+from governance.identity.tokens import parse_api_key
 
 __all__ = [
     "BEARER",

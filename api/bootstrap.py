@@ -21,8 +21,8 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import make_url
 
 from api.settings import Settings
-from governance.db import make_engine
-from governance.migrate import upgrade
+from governance.core.db import make_engine
+from governance.core.migrate import upgrade
 from ledger.keys import generate_key, generate_log_secret
 
 __all__ = [

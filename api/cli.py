@@ -22,7 +22,7 @@ from ledger.cli import quiet_on_closed_pipe
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from governance.audit import SigningKeys
+    from governance.core.recording import SigningKeys
 
 __all__ = ["cli", "main"]
 
@@ -165,8 +165,8 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Migrate the database to the newest (or the given) revision."""
     from api.bootstrap import ensure_sqlite_directory
-    from governance.db import make_engine
-    from governance.migrate import current_revision, upgrade
+    from governance.core.db import make_engine
+    from governance.core.migrate import current_revision, upgrade
 
     settings = _settings()
     with _explained():
@@ -189,7 +189,7 @@ def admin_create(email: str, name: str) -> None:
     """Create a platform administrator; its API key is printed once, alone on the last line."""
     from datetime import timedelta
 
-    from governance.admin import create_admin
+    from governance.identity.admin import create_admin
 
     settings = _settings()
     with _explained(), _session(settings) as session:
@@ -238,7 +238,7 @@ def openapi_write(path: Path | None, problems: Path) -> None:
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
     """One unit of work on the configured database, for commands that change or read state."""
-    from governance.db import make_engine, make_session_factory, unit_of_work
+    from governance.core.db import make_engine, make_session_factory, unit_of_work
 
     engine = make_engine(settings.database_url)
     try:
@@ -468,7 +468,7 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
 
     from api.context import build_gallery
     from biometrics.packs import load_pack
-    from governance.policies import purge_site_batch, set_source_policy, site_face_count
+    from governance.gallery.opt_outs import purge_site_batch, set_source_policy, site_face_count
     from ledger.entry import Actor
 
     settings = _settings()
@@ -569,8 +569,8 @@ def governance_sweep() -> None:
     the counts of refused searches of closed windows (search:refuse_repeats).
     """
     from api.resources.legal_bases import lapse_hooks
-    from governance.legal_basis import BasisStatus, sweep
-    from governance.refusals import summarize_refusals
+    from governance.legal_basis.services import BasisStatus, sweep
+    from governance.search.refusals import summarize_refusals
 
     settings = _settings()
     expired = lapsed = 0
@@ -596,7 +596,7 @@ def governance_sweep() -> None:
     click.echo(f"swept: {expired} expired, {lapsed} lapsed, {summaries} refusal counts recorded")
     from datetime import timedelta
 
-    from governance.search_records import purge_expired_searches
+    from governance.search.records import purge_expired_searches
 
     purged = 0
     with _explained():
@@ -626,8 +626,8 @@ def mail_deliver() -> None:
     body is erased (an administrator resends the claim). Run it from cron.
     """
     from api.context import build_mailer, claim_policy
-    from governance.db import make_engine, make_session_factory
-    from governance.mail import deliver
+    from governance.core.db import make_engine, make_session_factory
+    from governance.core.mail import deliver
 
     settings = _settings()
     with _explained():

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import ConfigError, Settings
 from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
-from governance import mail
-from governance.audit import SigningKeys
-from governance.blobs import FileBlobStore
-from governance.claims import ClaimPolicy
-from governance.db import unit_of_work
-from governance.gallery import Gallery
+from governance.core import mail
+from governance.core.db import unit_of_work
+from governance.core.recording import SigningKeys
+from governance.gallery.blobs import FileBlobStore
+from governance.gallery.photos import Gallery
+from governance.identity.claims import ClaimPolicy
 from ledger.keys import KeyFileError, Signer
 
 __all__ = [

@@ -26,7 +26,7 @@ from biometrics.errors import (
     UnsupportedImageType,
 )
 from biometrics.index import IndexUnavailable
-from governance.errors import (
+from governance.core.errors import (
     Conflict,
     GovernanceError,
     InvalidInput,

@@ -23,9 +23,9 @@ from api.context import build_gallery, loaded_signing_keys
 from api.settings import Settings
 from biometrics.errors import BiometricsError
 from biometrics.packs import load_pack
-from governance.db import make_engine, make_session_factory, unit_of_work
-from governance.errors import GovernanceError
-from governance.gallery import (
+from governance.core.db import make_engine, make_session_factory, unit_of_work
+from governance.core.errors import GovernanceError
+from governance.gallery.photos import (
     Gallery,
     PreparedPhoto,
     Provenance,

@@ -26,7 +26,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from api.context import runtime
 from api.settings import Settings
-from governance.principals import Principal
+from governance.identity.principals import Principal
 
 __all__ = [
     "check_address_failures",

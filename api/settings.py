@@ -95,8 +95,8 @@ class Settings:
     search_rate_limit: str = "30 per minute"
     account_rate_limit: str = "60 per minute"
     urgent_ratification_hours: int = 48
-    # Legal bases: the offence allowlist (see governance.offences), the policy caps, and how
-    # often a request may trigger the sweep of due expiries and lapses.
+    # Legal bases: the offence allowlist (see governance.legal_basis.offences), the policy caps,
+    # and how often a request may trigger the sweep of due expiries and lapses.
     offence_categories: str = "annex_ii"
     max_searches_per_basis: int = 50
     legal_basis_max_days: int = 180
@@ -199,7 +199,7 @@ class Settings:
                 ) from exc
 
     def _check_mail(self) -> None:
-        from governance.mail import parse_smtp_url
+        from governance.core.mail import parse_smtp_url
 
         if self.smtp_url:
             try:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import GENESIS_PREV, Actor, EntryType, build_entry, format_ts

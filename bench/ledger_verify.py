@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher, write_manifest
 from ledger.checkpoint import Checkpoint, parse_verifier_key, sign_checkpoint

@@ -50,9 +50,9 @@ from api.settings import Settings  # noqa: E402
 from biometrics.images import decode_image  # noqa: E402
 from biometrics.index import IndexedFace  # noqa: E402
 from biometrics.packs import install_pack, load_pack  # noqa: E402
-from governance.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
-from governance.gallery import count_faces  # noqa: E402
-from governance.gallery_models import GalleryFace, GalleryPhoto  # noqa: E402
+from governance.core.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from governance.gallery.models import GalleryFace, GalleryPhoto  # noqa: E402
+from governance.gallery.photos import count_faces  # noqa: E402
 
 BOUNDARY = "----facewarden-bench"
 
@@ -208,14 +208,14 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
 
 def people(settings: Settings) -> tuple[str, str]:
     """An investigator's key and an approved legal basis id, made with the services."""
-    from governance.admin import create_admin
-    from governance.basis_values import Authorisation, AuthorisationKind, BasisDraft
-    from governance.credentials import issue_credential
-    from governance.legal_basis import BasisPolicy, approve_basis, create_basis
-    from governance.models import Account, Agency
-    from governance.offences import parse_offence_categories
-    from governance.permissions import Role
-    from governance.principals import Principal
+    from governance.identity.admin import create_admin
+    from governance.identity.credentials import issue_credential
+    from governance.identity.models import Account, Agency
+    from governance.identity.permissions import Role
+    from governance.identity.principals import Principal
+    from governance.legal_basis.offences import parse_offence_categories
+    from governance.legal_basis.services import BasisPolicy, approve_basis, create_basis
+    from governance.legal_basis.values import Authorisation, AuthorisationKind, BasisDraft
     from ledger.entry import Actor
 
     keys = signing_keys(settings)

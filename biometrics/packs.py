@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from biometrics import sources
+from biometrics import pack_sources as sources
 from biometrics.errors import ModelError, PackError
 from biometrics.ports import ModelInfo
 

@@ -53,7 +53,7 @@ def test_the_ledger_verifier_runs_without_the_server_stack() -> None:
 
 # Comparing a face with the gallery identifies people: only the governed search and the erasure
 # preview may do it, and each records itself in the ledger (a new path must join them there).
-COMPARERS = {"governance/searches.py", "governance/erasure_requests.py"}
+COMPARERS = {"governance/search/running.py", "governance/gallery/erasure_requests.py"}
 _COMPARING_METHODS = {"search", "search_many"}
 # Calibrating a pack scores the labelled dev photos against each other; it opens no gallery.
 _NON_GALLERY_EVALUATION = {"calibrate_set"}

@@ -18,12 +18,12 @@ from api.schemas.account_requests import (
 )
 from api.schemas.fields import ReasonSchema
 from api.schemas.registrations import ClaimSchema, IssuedCredentialSchema, SubmittedSchema
-from governance import account_requests as service
-from governance.account_requests import AccountRequestInfo
-from governance.accounts import Page
-from governance.credentials import IssuedCredential
-from governance.permissions import Permission
-from governance.registrations import Submitted
+from governance.identity import account_requests as service
+from governance.identity.account_requests import AccountRequestInfo
+from governance.identity.accounts import Page
+from governance.identity.credentials import IssuedCredential
+from governance.identity.permissions import Permission
+from governance.identity.registrations import Submitted
 
 blp = Blueprint(
     "account_requests",

@@ -12,9 +12,9 @@ from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
 from api.schemas.fields import ReasonSchema
-from governance import accounts as service
-from governance.accounts import AccountInfo, Page
-from governance.permissions import Permission
+from governance.identity import accounts as service
+from governance.identity.accounts import AccountInfo, Page
+from governance.identity.permissions import Permission
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="People's accounts.")
 

@@ -13,12 +13,12 @@ from api.context import runtime, transaction
 from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySchema
 from api.schemas.fields import ReasonSchema
 from api.schemas.proposals import ProposalSchema
-from governance import agencies as service
-from governance import proposals
-from governance.accounts import Page
-from governance.agencies import AgencyInfo
-from governance.permissions import Permission
-from governance.proposals import ProposalInfo, ProposedAct
+from governance.identity import agencies as service
+from governance.identity import proposals
+from governance.identity.accounts import Page
+from governance.identity.agencies import AgencyInfo
+from governance.identity.permissions import Permission
+from governance.identity.proposals import ProposalInfo, ProposedAct
 
 blp = Blueprint("agencies", __name__, url_prefix="/v1/agencies", description="Approved agencies.")
 

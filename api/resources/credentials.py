@@ -18,9 +18,9 @@ from api.schemas.credentials import (
     CredentialSchema,
     IssuedCredentialSchema,
 )
-from governance import credentials as service
-from governance.credentials import CredentialInfo, IssuedCredential
-from governance.permissions import Permission
+from governance.identity import credentials as service
+from governance.identity.credentials import CredentialInfo, IssuedCredential
+from governance.identity.permissions import Permission
 
 blp = Blueprint(
     "credentials",

@@ -19,13 +19,13 @@ from api.schemas.gallery import (
     ErasureRequestSchema,
     ErasureSchema,
 )
-from governance import erasure as service
-from governance import erasure_requests as requests
-from governance.erasure import ErasureResult
-from governance.erasure_requests import ErasureRequestView
-from governance.gallery import prepare_photo
-from governance.permissions import Permission
-from governance.principals import actor_of
+from governance.gallery import erasure as service
+from governance.gallery import erasure_requests as requests
+from governance.gallery.erasure import ErasureResult
+from governance.gallery.erasure_requests import ErasureRequestView
+from governance.gallery.photos import prepare_photo
+from governance.identity.permissions import Permission
+from governance.identity.principals import actor_of
 
 blp = Blueprint(
     "erasures",

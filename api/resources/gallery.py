@@ -18,10 +18,10 @@ from api.schemas.gallery import (
     PhotoQuerySchema,
     PhotoSchema,
 )
-from governance import gallery as service
-from governance.gallery import FaceInfo, PhotoInfo, Provenance
-from governance.permissions import Permission
-from governance.principals import actor_of
+from governance.gallery import photos as service
+from governance.gallery.photos import FaceInfo, PhotoInfo, Provenance
+from governance.identity.permissions import Permission
+from governance.identity.principals import actor_of
 
 blp = Blueprint(
     "gallery",

@@ -30,8 +30,8 @@ from api.schemas.ledger import (
     KeysQuerySchema,
     LedgerKeySchema,
 )
-from governance import oversight as service
-from governance.permissions import Permission
+from governance.identity.permissions import Permission
+from governance.oversight import reports as service
 
 __all__ = ["IMMUTABLE", "blp"]
 

@@ -31,14 +31,24 @@ from api.schemas.legal_bases import (
     RatificationSchema,
 )
 from api.settings import ConfigError
-from governance import legal_basis as service
-from governance.accounts import Page
-from governance.audit import SigningKeys
-from governance.legal_basis import BasisDraft, BasisInfo, BasisPolicy, LapseHook, Ratification
-from governance.offences import OffenceCatalogue, OffenceCategory, parse_offence_categories
-from governance.permissions import Permission
-from governance.refusals import summarize_refusals
-from governance.search_records import lapse_hook
+from governance.core.recording import SigningKeys
+from governance.identity.accounts import Page
+from governance.identity.permissions import Permission
+from governance.legal_basis import services as service
+from governance.legal_basis.offences import (
+    OffenceCatalogue,
+    OffenceCategory,
+    parse_offence_categories,
+)
+from governance.legal_basis.services import (
+    BasisDraft,
+    BasisInfo,
+    BasisPolicy,
+    LapseHook,
+    Ratification,
+)
+from governance.search.records import lapse_hook
+from governance.search.refusals import summarize_refusals
 
 __all__ = ["blp", "lapse_hooks", "policy"]
 

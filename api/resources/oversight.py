@@ -16,8 +16,8 @@ from api.auth import current_principal, require
 from api.blueprint import Blueprint
 from api.context import transaction
 from api.schemas.oversight import ReportQuerySchema
-from governance import oversight as service
-from governance.permissions import Permission
+from governance.identity.permissions import Permission
+from governance.oversight import reports as service
 from ledger.report import report_csv, report_svg
 
 __all__ = ["blp"]

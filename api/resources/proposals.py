@@ -17,10 +17,10 @@ from api.schemas.proposals import (
     ProposalQuerySchema,
     ProposalSchema,
 )
-from governance import proposals as service
-from governance.accounts import Page
-from governance.permissions import Permission
-from governance.proposals import ProposalInfo
+from governance.identity import proposals as service
+from governance.identity.accounts import Page
+from governance.identity.permissions import Permission
+from governance.identity.proposals import ProposalInfo
 
 blp = Blueprint(
     "proposals",

@@ -21,11 +21,11 @@ from api.schemas.registrations import (
     RegistrationSubmitSchema,
     SubmittedSchema,
 )
-from governance import registrations as service
-from governance.accounts import Page
-from governance.credentials import IssuedCredential
-from governance.permissions import Permission
-from governance.registrations import RegistrationInfo, Submitted
+from governance.identity import registrations as service
+from governance.identity.accounts import Page
+from governance.identity.credentials import IssuedCredential
+from governance.identity.permissions import Permission
+from governance.identity.registrations import RegistrationInfo, Submitted
 
 blp = Blueprint(
     "registrations",

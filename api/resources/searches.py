@@ -24,22 +24,22 @@ from api.schemas.searches import (
     SearchViewSchema,
 )
 from biometrics.errors import BiometricsError
-from governance.audit import LedgerUnavailable
-from governance.credentials import SuspendedCaller
-from governance.errors import GovernanceError
-from governance.legal_basis import check_usable, settle_basis
-from governance.permissions import Permission
-from governance.principals import Principal
-from governance.reviews import ReviewInput, record_reviews
-from governance.search_records import SearchView, candidate_media, get_search, list_searches
-from governance.searches import (
+from governance.core.errors import GovernanceError
+from governance.core.recording import LedgerUnavailable
+from governance.gallery.sites import blocked_sites
+from governance.identity.credentials import SuspendedCaller
+from governance.identity.permissions import Permission
+from governance.identity.principals import Principal
+from governance.legal_basis.services import check_usable, settle_basis
+from governance.search.records import SearchView, candidate_media, get_search, list_searches
+from governance.search.reviews import ReviewInput, record_reviews
+from governance.search.running import (
     find_candidates,
     prepare_probe,
     record_refusal,
     run_search,
     search_parameters,
 )
-from governance.sources import blocked_sites
 
 blp = Blueprint(
     "searches",

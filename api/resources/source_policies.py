@@ -10,11 +10,11 @@ from api.auth import current_principal, require
 from api.blueprint import Blueprint
 from api.context import gallery, runtime, transaction
 from api.schemas.gallery import SourcePolicyInputSchema, SourcePolicySchema
-from governance import policies as service
-from governance.errors import NotFound
-from governance.permissions import Permission
-from governance.policies import PolicyInfo
-from governance.principals import actor_of
+from governance.core.errors import NotFound
+from governance.gallery import opt_outs as service
+from governance.gallery.opt_outs import PolicyInfo
+from governance.identity.permissions import Permission
+from governance.identity.principals import actor_of
 
 blp = Blueprint(
     "source_policies",

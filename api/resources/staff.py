@@ -11,9 +11,9 @@ from api.blueprint import Blueprint
 from api.context import runtime, transaction
 from api.schemas.registrations import SubmittedSchema
 from api.schemas.staff import StaffCreateSchema
-from governance import account_requests as service
-from governance.permissions import Permission
-from governance.registrations import Submitted
+from governance.identity import account_requests as service
+from governance.identity.permissions import Permission
+from governance.identity.registrations import Submitted
 
 blp = Blueprint(
     "staff",

@@ -11,8 +11,8 @@ from api.schemas.fields import (
     RoleChoice,
     page_schema,
 )
-from governance.permissions import Role
-from governance.registrations import RegistrationStatus
+from governance.identity.permissions import Role
+from governance.identity.registrations import RegistrationStatus
 
 __all__ = [
     "AccountRequestCreateSchema",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.fields import PageQuerySchema, page_schema
-from governance.permissions import Role
+from governance.identity.permissions import Role
 
 __all__ = ["AccountPageSchema", "AccountQuerySchema", "AccountSchema"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.fields import PageQuerySchema, page_schema
-from governance.agencies import AgencyKind
+from governance.identity.agencies import AgencyKind
 
 __all__ = ["AgencyPageSchema", "AgencyQuerySchema", "AgencySchema"]
 

@@ -1,6 +1,7 @@
 """Fields and schemas shared by the governance resources: cleaned text, people, reasons, pages.
 
-Each custom field runs the matching ``governance.contact`` function, so the API and the command
+Each custom field runs the matching ``governance.identity.contact`` function, so the API and the
+command
 line apply the same rules (NFC, trimming, no control or invisible characters, E.164 phones,
 normalized emails), and every refusal becomes a per-field error in the 422 problem.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from governance.contact import (
+from governance.identity.contact import (
     COUNTRIES,
     Person,
     clean_name,
@@ -21,7 +22,7 @@ from governance.contact import (
     normalize_email,
     normalize_phone,
 )
-from governance.permissions import Role
+from governance.identity.permissions import Role
 
 __all__ = [
     "AwareDateTime",
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-# The rules of ``governance.contact`` as JSON Schema patterns (ECMA-262 and Python ``re``
+# The rules of ``governance.identity.contact`` as JSON Schema patterns (ECMA-262 and Python ``re``
 # read them alike). Exact for ASCII, and for any text as to spaces, length and control
 # characters; the Unicode categories the cleaners also refuse (invisible format characters,
 # unassigned code points) have no portable pattern, so the schema states them in prose.

@@ -9,7 +9,7 @@ from flask_smorest.fields import Upload
 from werkzeug.datastructures import FileStorage
 
 from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
-from governance.gallery_models import COLLECTION_BASES
+from governance.gallery.models import COLLECTION_BASES
 
 
 class ImageFile(Upload):  # type: ignore[misc]

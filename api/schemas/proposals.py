@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.fields import PageQuerySchema, Text, page_schema
-from governance.proposals import ProposedAct
+from governance.identity.proposals import ProposedAct
 
 __all__ = [
     "ProposalCreateSchema",

@@ -15,8 +15,8 @@ from api.schemas.fields import (
     Text,
     page_schema,
 )
-from governance.agencies import AgencyDetails, AgencyKind
-from governance.registrations import RegistrationStatus
+from governance.identity.agencies import AgencyDetails, AgencyKind
+from governance.identity.registrations import RegistrationStatus
 
 __all__ = [
     "AgencyDetailsSchema",

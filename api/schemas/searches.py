@@ -9,7 +9,7 @@ import marshmallow as ma
 
 from api.schemas.fields import PageQuerySchema, Text, page_schema
 from api.schemas.gallery import ImageFile
-from governance.search_models import VERDICTS
+from governance.search.models import VERDICTS
 
 _NUMBER = r"-?\d{1,15}(?:\.\d{1,15})?(?:[eE][-+]?\d{1,2})?"
 BOX_PATTERN = f"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.fields import PersonSchema, RoleChoice, Text
-from governance.permissions import Role
+from governance.identity.permissions import Role
 
 __all__ = ["StaffCreateSchema"]
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from governance import gallery_models, search_models  # noqa: F401  (register their tables)
-from governance.db import make_engine
-from governance.models import Base
+# Every domain's models, so that Base.metadata holds all their tables.
+from governance.core import mail  # noqa: F401
+from governance.core.db import make_engine
+from governance.core.orm import Base
+from governance.gallery import models as gallery_models  # noqa: F401
+from governance.identity import models as identity_models  # noqa: F401
+from governance.legal_basis import models as legal_basis_models  # noqa: F401
+from governance.search import models as search_models  # noqa: F401
 from ledger.storage import metadata as ledger_metadata
 
 target_metadata = [ledger_metadata, Base.metadata]

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from api.context import utcnow
 from api.resources import legal_bases as resource
-from governance import legal_basis as service
-from governance.db import unit_of_work
-from governance.errors import GovernanceError
-from governance.legal_basis import BasisUse
-from governance.models import LegalBasis
-from governance.permissions import Role
-from governance.principals import Principal
+from governance.core.db import unit_of_work
+from governance.core.errors import GovernanceError
+from governance.identity.permissions import Role
+from governance.identity.principals import Principal
+from governance.legal_basis import services as service
+from governance.legal_basis.models import LegalBasis
+from governance.legal_basis.services import BasisUse
 from ledger.entry import parse_entry
 from ledger.storage import entries
 from tests.api.helpers import (

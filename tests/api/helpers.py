@@ -21,8 +21,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.context import EXTENSION, Runtime
-from governance.admin import create_admin
-from governance.db import unit_of_work
+from governance.core.db import unit_of_work
+from governance.identity.admin import create_admin
 
 PROBLEM = "application/problem+json"
 _addresses = itertools.count(1)

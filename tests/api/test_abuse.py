@@ -23,16 +23,16 @@ from werkzeug.exceptions import TooManyRequests
 from api import ratelimit
 from api.context import utcnow
 from api.settings import Settings
-from governance.db import unit_of_work
-from governance.refusals import (
+from governance.core.db import unit_of_work
+from governance.identity.tokens import new_api_key
+from governance.search.models import RefusalCount
+from governance.search.refusals import (
     MAX_FULL_REFUSALS,
     REFUSAL_WINDOW,
     summarize_refusals,
     window_start,
 )
-from governance.search_models import RefusalCount
-from governance.searches import record_refusal
-from governance.tokens import new_api_key
+from governance.search.running import record_refusal
 from ledger.audit import Record, audit_records, load_records
 from ledger.entry import format_ts
 from ledger.report import build_report

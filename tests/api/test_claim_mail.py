@@ -10,8 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from governance.mail import Mailer, SmtpTransport, deliver, parse_smtp_url
-from governance.models import MailMessage
+from governance.core.mail import Mailer, MailMessage, SmtpTransport, deliver, parse_smtp_url
 from tests.api.helpers import (
     Agent,
     claim,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from api.schemas.fields import name_pattern, text_pattern
 from api.schemas.searches import ReviewItemSchema, SearchFormSchema
 from api.spec import generate_spec
-from governance.contact import clean_name, clean_text
+from governance.identity.contact import clean_name, clean_text
 from tests.api.helpers import fresh_address, make_admin, make_agency, problem, registration_body
 
 ASCII = st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=24)

@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.context import utcnow
-from governance.credentials import MAX_ACTIVE_CREDENTIALS
-from governance.models import Credential
-from governance.tokens import digest, new_api_key, parse_api_key
+from governance.identity.credentials import MAX_ACTIVE_CREDENTIALS
+from governance.identity.models import Credential
+from governance.identity.tokens import digest, new_api_key, parse_api_key
 from tests.api.helpers import (
     Agent,
     bearer,

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from api.context import gallery
-from governance import erasure_requests
-from governance.gallery_models import GalleryFace
+from governance.gallery import erasure_requests
+from governance.gallery.models import GalleryFace
 from ledger.audit import audit_entries
 from ledger.storage import entries
 from tests.api.faces import dev_photos, enroll, variant

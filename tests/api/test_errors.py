@@ -59,7 +59,7 @@ def test_unexpected_errors_are_a_generic_500_without_internals(boom_app: Flask) 
 def _domain_errors() -> list[type[Exception]]:
     import api.resources  # noqa: F401  (every resource, and so every domain module, loaded)
     from biometrics.errors import BiometricsError
-    from governance.errors import GovernanceError
+    from governance.core.errors import GovernanceError
 
     found: list[type[Exception]] = []
     stack: list[type[Exception]] = [GovernanceError, BiometricsError]
@@ -86,7 +86,7 @@ def test_every_problem_code_in_the_source_has_a_written_title() -> None:
     from pathlib import Path
 
     from api.errors import TITLE_BY_CODE
-    from governance.basis_rules import _REFUSALS
+    from governance.legal_basis.rules import _REFUSALS
 
     root = Path(__file__).resolve().parents[2]
     literal = re.compile(r'\bcode\s*=\s*"([a-z0-9-]+)"')

@@ -193,7 +193,7 @@ def test_a_failed_ledger_append_leaves_no_trace(
     photos: dict[str, list[Path]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import governance.audit
+    import governance.core.recording
     from ledger.storage import LedgerCorrupted
 
     with app.app_context():
@@ -205,7 +205,7 @@ def test_a_failed_ledger_append_leaves_no_trace(
     def broken(*_a: Any, **_k: Any) -> Any:
         raise LedgerCorrupted("simulated: the ledger cannot be appended to")
 
-    monkeypatch.setattr(governance.audit, "append", broken)
+    monkeypatch.setattr(governance.core.recording, "append", broken)
     response = enroll(client, curator, variant(photos["Billy_Boyd"][0]))
     assert problem(response, 503)["type"] == "/problems/ledger-unavailable"
     assert index.count() == faces_before

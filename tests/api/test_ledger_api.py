@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.resources import ledger as resource
-from governance import oversight
+from governance.oversight import reports
 from ledger.bundle import BundleError, HttpFetcher, Transport
 from ledger.checkpoint import parse_checkpoint, split_note
 from ledger.hashing import leaf_hash
@@ -97,7 +97,7 @@ def test_entries_are_exact_bytes_and_immutable(
 def test_pages_link_to_the_next(
     client: FlaskClient, oversight_agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(oversight, "MAX_PAGE", 2)
+    monkeypatch.setattr(reports, "MAX_PAGE", 2)
     response = client.get(f"{BASE}/entries?start=0&end=5", headers=oversight_agent.headers)
     assert len(response.get_data().split(b"\n")) == 3
     assert response.headers["Link"].endswith('/v1/ledger/entries?start=2&end=5>; rel="next"')

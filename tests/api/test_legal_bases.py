@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from governance.legal_basis import AuthorisationKind, BasisUse
-from governance.models import LegalBasis
+from governance.legal_basis.models import LegalBasis
+from governance.legal_basis.services import AuthorisationKind, BasisUse
 from tests.api.bases import (
     BASE,
     JUSTIFICATION,

@@ -19,16 +19,16 @@ from flask.testing import FlaskClient
 from api.cli import cli
 from api.context import utcnow
 from api.settings import Settings
-from governance import legal_basis as service
-from governance.db import unit_of_work
-from governance.legal_basis import (
+from governance.core.db import unit_of_work
+from governance.legal_basis import services as service
+from governance.legal_basis.offences import parse_offence_categories
+from governance.legal_basis.services import (
     Authorisation,
     AuthorisationKind,
     BasisDraft,
     BasisPolicy,
     BasisUse,
 )
-from governance.offences import parse_offence_categories
 from tests.api.bases import (
     JUSTIFICATION,
     Team,

@@ -26,8 +26,8 @@ from api.app import create_app
 from api.bootstrap import initialize, write_self_signed_certificate
 from api.context import EXTENSION, gallery, utcnow
 from api.settings import Settings
-from governance.audit import SYSTEM, record
-from governance.db import unit_of_work
+from governance.core.db import unit_of_work
+from governance.core.recording import SYSTEM, record
 from ledger.audit import audit_entries
 from ledger.cli import main as verify_main
 from ledger.entry import EntryType

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from governance import audit
-from governance.models import Registration
-from governance.tokens import digest
+from governance.core import recording
+from governance.identity.models import Registration
+from governance.identity.tokens import digest
 from ledger.storage import entries
 from tests.api.helpers import (
     Agent,
@@ -289,7 +289,7 @@ def test_a_failed_ledger_append_rolls_the_change_back_and_mails_nothing(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(audit, "append", broken)
+    monkeypatch.setattr(recording, "append", broken)
     problem(
         client.post(f"{path}/approve", json={"reason": "looks fine"}, headers=admin.headers), 500
     )

@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.auth import PUBLIC_ATTRIBUTE, REQUIRED_ATTRIBUTE
-from governance.permissions import PERMISSIONS, Permission, Role
+from governance.identity.permissions import PERMISSIONS, Permission, Role
 from tests.api.faces import enroll, variant
 from tests.api.helpers import (
     Agent,

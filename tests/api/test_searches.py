@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from api.context import utcnow
-from governance.db import unit_of_work
+from governance.core.db import unit_of_work
 from ledger.receipt import verify_receipt
 from ledger.storage import entries
 from ledger.verify import VerificationError
@@ -314,7 +314,7 @@ def test_when_the_ledger_cannot_record_nothing_is_disclosed_or_spent(
     photos: dict[str, list[Path]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import governance.audit
+    import governance.core.recording
     from ledger.storage import LedgerCorrupted
 
     basis = approved(client, app, team)
@@ -322,7 +322,7 @@ def test_when_the_ledger_cannot_record_nothing_is_disclosed_or_spent(
     def broken(*_a: Any, **_k: Any) -> Any:
         raise LedgerCorrupted("simulated")
 
-    monkeypatch.setattr(governance.audit, "append", broken)
+    monkeypatch.setattr(governance.core.recording, "append", broken)
     response = search(client, team.inv, basis["id"], photos["Orlando_Bloom"][2].read_bytes())
     body = problem(response, 503)
     assert body["type"] == "/problems/ledger-unavailable"
@@ -548,7 +548,7 @@ def test_retention_purges_old_search_records(
     enrolled: dict[str, list[str]],
     photos: dict[str, list[Path]],
 ) -> None:
-    from governance.search_records import purge_expired_searches
+    from governance.search.records import purge_expired_searches
 
     basis = approved(client, app, team)
     made = search(client, team.inv, basis["id"], photos["Ryan_Reynolds"][2].read_bytes()).get_json()
@@ -566,7 +566,7 @@ def test_retention_purges_old_search_records(
 def test_faces_of_a_blocked_site_are_never_returned(
     client: FlaskClient, app: Flask, team: Team, photos: dict[str, list[Path]]
 ) -> None:
-    from governance.gallery_models import SourcePolicy
+    from governance.gallery.models import SourcePolicy
 
     curator = make_staff(client, team.admin, "curator")
     face = enroll(
@@ -607,8 +607,8 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
 ) -> None:
     import api.resources.searches as view
     from api.context import gallery
-    from governance.gallery import remove_photos
-    from governance.gallery_models import GalleryFace, GalleryPhoto
+    from governance.gallery.models import GalleryFace, GalleryPhoto
+    from governance.gallery.photos import remove_photos
 
     curator = make_staff(client, team.admin, "curator")
     faces = [
@@ -737,7 +737,7 @@ def test_run_search_refuses_parameters_below_the_floor_whoever_built_them(
     app: Flask, team: Team, photos: dict[str, list[Path]]
 ) -> None:
     from api.context import gallery
-    from governance.searches import (
+    from governance.search.running import (
         SearchParameters,
         ThresholdBelowFloor,
         prepare_probe,

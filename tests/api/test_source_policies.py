@@ -32,7 +32,7 @@ def _embedding(app: Flask, face_id: str) -> np.ndarray:
 
     from sqlalchemy import select
 
-    from governance.gallery_models import GalleryFace
+    from governance.gallery.models import GalleryFace
     from tests.api.helpers import runtime_of
 
     with runtime_of(app).engine.connect() as conn:
@@ -43,7 +43,7 @@ def _embedding(app: Flask, face_id: str) -> np.ndarray:
 
 
 def _gallery_size(app: Flask) -> int:
-    from governance.gallery import gallery_size
+    from governance.gallery.photos import gallery_size
     from tests.api.helpers import runtime_of
 
     rt = runtime_of(app)

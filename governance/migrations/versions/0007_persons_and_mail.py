@@ -21,8 +21,9 @@ def _ts(name: str, *, nullable: bool = False) -> sa.Column[object]:
 
 
 def _backfill_persons() -> None:
-    # The same normalisation as governance.persons.person_key: the stored (already validated)
-    # address, case-folded. Two active accounts of one person in one scope stop the upgrade.
+    # The same normalisation as governance.identity.persons.person_key: the stored (already
+    # validated) address, case-folded. Two active accounts of one
+    # person in one scope stop the upgrade.
     bind = op.get_bind()
     accounts = sa.table(
         "accounts",

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from biometrics import sources
+from biometrics import pack_sources as sources
 from biometrics.errors import PackError
 from biometrics.faces import FacePipeline
 from biometrics.packs import (

@@ -7,10 +7,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.admin import create_admin
-from governance.credentials import authenticate
-from governance.errors import InvalidInput
-from governance.permissions import Role
+from governance.core.errors import InvalidInput
+from governance.identity.admin import create_admin
+from governance.identity.credentials import authenticate
+from governance.identity.permissions import Role
 from ledger.storage import entries
 from tests.conftest import runtime_of
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from governance.blobs import BlobStore, FileBlobStore
-from governance.errors import NotFound
+from governance.core.errors import NotFound
+from governance.gallery.blobs import BlobStore, FileBlobStore
 
 
 def test_put_get_delete_round_trip(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.contact import (
+from governance.identity.contact import (
     COUNTRIES,
     clean_name,
     clean_text,

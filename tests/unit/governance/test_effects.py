@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from governance.effects import after_commit, after_rollback
+from governance.core.effects import after_commit, after_rollback
 
 
 def _session() -> Session:

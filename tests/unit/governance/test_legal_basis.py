@@ -27,11 +27,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.settings import ConfigError, Settings
-from governance.accounts import create_account
-from governance.agencies import AgencyDetails, AgencyKind, create_agency
-from governance.audit import SigningKeys
-from governance.db import make_engine, make_session_factory, unit_of_work
-from governance.legal_basis import (
+from governance.core.db import make_engine, make_session_factory, unit_of_work
+from governance.core.migrate import alembic_config, upgrade
+from governance.core.recording import SigningKeys
+from governance.identity.accounts import create_account
+from governance.identity.agencies import AgencyDetails, AgencyKind, create_agency
+from governance.identity.permissions import Role
+from governance.identity.principals import Principal
+from governance.legal_basis.models import LegalBasis
+from governance.legal_basis.offences import ANNEX_II, parse_offence_categories
+from governance.legal_basis.services import (
     Authorisation,
     AuthorisationKind,
     BasisDraft,
@@ -46,11 +51,6 @@ from governance.legal_basis import (
     settle_basis,
     sweep,
 )
-from governance.migrate import alembic_config, upgrade
-from governance.models import LegalBasis
-from governance.offences import ANNEX_II, parse_offence_categories
-from governance.permissions import Role
-from governance.principals import Principal
 from ledger.entry import parse_entry
 from ledger.keys import generate_key
 from ledger.storage import entries

@@ -18,10 +18,9 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.context import transaction
-from governance import mail
-from governance.db import unit_of_work
-from governance.mail import FileTransport, Mailer, SmtpTransport, parse_smtp_url
-from governance.models import MailMessage
+from governance.core import mail
+from governance.core.db import unit_of_work
+from governance.core.mail import FileTransport, Mailer, MailMessage, SmtpTransport, parse_smtp_url
 from tests.conftest import runtime_of
 from tests.smtp import PASSWORD, USER, smtp_server
 

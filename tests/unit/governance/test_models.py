@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import governance
-from governance.db import make_engine
-from governance.migrate import alembic_config, current_revision, upgrade
-from governance.models import Account, Agency, Base
+from governance.core.db import make_engine
+from governance.core.migrate import alembic_config, current_revision, upgrade
+from governance.core.orm import Base
+from governance.identity.models import Account, Agency
 from ledger.storage import metadata as ledger_metadata
 from tests.conftest import runtime_of
 

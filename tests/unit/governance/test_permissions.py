@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from governance.permissions import (
+from governance.identity.permissions import (
     AGENCY_ROLES,
     PERMISSIONS,
     PLATFORM_ROLES,

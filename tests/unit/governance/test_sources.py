@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from governance.errors import InvalidInput
-from governance.sources import normalize_site, site_of_url
+from governance.core.errors import InvalidInput
+from governance.gallery.sites import normalize_site, site_of_url
 
 
 @pytest.mark.parametrize(

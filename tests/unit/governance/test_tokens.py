@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from governance.tokens import (
+from governance.identity.tokens import (
     digest,
     looks_like_claim_secret,
     matches,

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.entry import Actor, EntryType
 from ledger.keys import Signer, generate_key

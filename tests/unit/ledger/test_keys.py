@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.db import unit_of_work
+from governance.core.db import unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher
 from ledger.entry import EntryType, LedgerError, parse_entry

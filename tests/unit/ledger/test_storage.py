@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher
 from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
@@ -161,7 +161,7 @@ def test_an_append_after_another_process_appended_reads_the_tree_again(
     url = ledger_db.engine.url.render_as_string(hide_password=False)
     script = (
         "import sys; from pathlib import Path\n"
-        "from governance.db import make_engine, make_session_factory, unit_of_work\n"
+        "from governance.core.db import make_engine, make_session_factory, unit_of_work\n"
         "from ledger import storage\n"
         "from ledger.keys import load_signer\n"
         "from tests.unit.ledger.conftest import ACTOR, NAME, T0\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher
 from ledger.entry import Actor, EntryType, parse_entry

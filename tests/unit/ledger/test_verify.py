@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.db import make_engine, make_session_factory, unit_of_work
+from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleError, BundleFetcher, TrustedState
 from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key, sign_note

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from governance.db import unit_of_work
+from governance.core.db import unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher, TrustedState
 from ledger.entry import EntryType
@@ -135,7 +135,7 @@ def test_a_fork_is_refused_with_the_proof(
 ) -> None:
     """Two logs under the same key share 6 entries, then diverge: a witness of one refuses
     the other, and its consistency proof is the evidence."""
-    from governance.db import make_engine, make_session_factory
+    from governance.core.db import make_engine, make_session_factory
 
     engine = make_engine(f"sqlite:///{tmp_path / 'fork.sqlite'}")
     forked = LedgerDB("sqlite", engine, make_session_factory(engine))

@@ -1,0 +1,3 @@
+"""The gallery of faces: enrolment with provenance, photo blobs, sites and their opt-outs,
+and erasure.
+"""

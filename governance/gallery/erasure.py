@@ -1,0 +1,158 @@
+"""Data-subject erasure by photo id or by source URL, and the removal every erasure ends with.
+
+An erasure by a probe photo of the person compares a face with the gallery, so it is a search in
+the governance sense: it goes through ``governance.gallery.erasure_requests`` (a preview on the
+record under a data-subject request, confirmed by a second administrator) and ends here, in
+``erase_photos``. Whole photos are removed (a photo of the person is personal data even where
+other faces appear in it). The ledger keeps hashes and counts only, plus the SHA-256 of each
+erased face id so an audit can prove no later search returned one; a source URL appears only as
+its HMAC under the log's secret, so an erased URL cannot be confirmed by guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from governance.core.errors import InvalidInput, NotFound
+from governance.core.recording import record
+from governance.gallery.models import Erasure, GalleryPhoto
+from governance.gallery.photos import Gallery, remove_photos
+from ledger.entry import Actor, EntryType
+
+__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure", "photos_where"]
+
+KINDS = ("photo", "source_url")
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    id: UUID
+    kind: str
+    photos_erased: int
+    faces_erased: int
+    created_at: datetime
+
+
+def erase(
+    session: Session,
+    *,
+    gallery: Gallery,
+    kind: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    photo_id: UUID | None = None,
+    source_url: str | None = None,
+) -> ErasureResult:
+    """Erase the photo or the photos of the source URL named, and append ``erasure:run``.
+
+    Raises InvalidInput (missing or inconsistent arguments, or kind=probe, which needs a
+    confirmed erasure request), NotFound (nothing to erase).
+    """
+    if kind == "photo" and photo_id is not None:
+        digest = hashlib.sha256(str(photo_id).encode()).hexdigest()
+        target: dict[str, Any] = {"target_sha256": digest}
+        photos = photos_where(session, GalleryPhoto.id == photo_id)
+    elif kind == "source_url" and source_url and source_url.strip():
+        digest = gallery.keys.keyed("url", source_url.strip())
+        target = {"source_url_hmac": digest}
+        photos = photos_where(session, GalleryPhoto.source_url == source_url.strip())
+    else:
+        raise InvalidInput(
+            "the erasure request is incomplete",
+            fields={
+                "kind": [
+                    "Give kind=photo with photo_id or kind=source_url with source_url. To erase "
+                    "by a probe photo, preview it at POST /v1/erasures/preview under the "
+                    "data-subject request; a second administrator then confirms it."
+                ]
+            },
+        )
+    if not photos:
+        raise NotFound("nothing in the gallery matches this erasure request")
+    return erase_photos(
+        session,
+        gallery=gallery,
+        photos=photos,
+        kind=kind,
+        target_digest=digest,
+        reason=reason,
+        actor=actor,
+        now=now,
+        payload=target,
+    )
+
+
+def erase_photos(
+    session: Session,
+    *,
+    gallery: Gallery,
+    photos: list[GalleryPhoto],
+    kind: str,
+    target_digest: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    payload: Mapping[str, Any],
+) -> ErasureResult:
+    """Remove ``photos`` and append ``erasure:run`` with ``payload``, hashes and counts.
+
+    Raises InvalidInput (no reason).
+    """
+    if not reason.strip():
+        raise InvalidInput("a reason is required", fields={"reason": ["A reason is required."]})
+    erased_faces = sorted(str(f.id) for p in photos for f in p.faces)
+    n_photos, n_faces = remove_photos(session, gallery=gallery, photos=photos)
+    row = Erasure(
+        id=uuid4(),
+        kind=kind,
+        target_sha256=target_digest,
+        reason=reason.strip(),
+        photos_erased=n_photos,
+        faces_erased=n_faces,
+        requested_by=f"{actor.kind}:{actor.id}",
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        keys=gallery.keys,
+        entry_type=EntryType.ERASURE_RUN,
+        actor=actor,
+        payload={
+            "erasure_id": str(row.id),
+            "kind": kind,
+            **payload,
+            "photos": n_photos,
+            "faces": n_faces,
+            "face_id_sha256": [hashlib.sha256(f.encode()).hexdigest() for f in erased_faces],
+        },
+        now=now,
+    )
+    return ErasureResult(row.id, kind, n_photos, n_faces, now)
+
+
+def photos_where(session: Session, condition: object) -> list[GalleryPhoto]:
+    """The gallery photos matching ``condition``, with their faces loaded."""
+    return list(
+        session.scalars(
+            select(GalleryPhoto).where(condition).options(selectinload(GalleryPhoto.faces))  # type: ignore[arg-type]
+        )
+    )
+
+
+def get_erasure(session: Session, erasure_id: UUID) -> ErasureResult:
+    """Raises NotFound."""
+    row = session.get(Erasure, erasure_id)
+    if row is None:
+        raise NotFound(f"no erasure {erasure_id}")
+    return ErasureResult(row.id, row.kind, row.photos_erased, row.faces_erased, row.created_at)

@@ -1,0 +1,350 @@
+"""Erasure by a probe photo: a face search on the record, confirmed by a second administrator.
+
+Comparing a face with the gallery identifies people, so the preview is governed like a search:
+it names a data-subject request, and its own ``erasure:preview`` entry records the probe's
+SHA-256, who asked, why, and the SHA-256 of every face id it returned with its score. It shows
+face ids, scores and thumbnails only, never a photo's provenance. The first other administrator
+who opens the request becomes its confirmer: from then on only the requester and the confirmer
+read it, and every thumbnail view is recorded. Only the confirmer can confirm (four eyes), and
+the confirmation erases the chosen faces' photos without comparing anything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from biometrics.index import Hit
+from biometrics.ports import Face
+from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from governance.core.recording import record
+from governance.gallery.erasure import ErasureResult, erase_photos, photos_where
+from governance.gallery.models import (
+    ErasureRequest,
+    ErasureRequestFace,
+    GalleryFace,
+    GalleryPhoto,
+)
+from governance.gallery.photos import Gallery, PreparedPhoto
+from governance.identity.persons import same_person
+from governance.identity.principals import Principal, actor_of, reason_digest
+from ledger.entry import EntryType
+
+__all__ = [
+    "MAX_PROBE_MATCHES",
+    "ErasureRequestView",
+    "MultipleFaces",
+    "ProbeMatch",
+    "choose_face",
+    "confirm_erasure",
+    "find_matches",
+    "open_erasure_request",
+    "preview_thumbnail",
+    "record_preview",
+]
+
+# The preview's entry lists every match; 100 keep it well under the ledger's 16 KiB.
+MAX_PROBE_MATCHES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeMatch:
+    rank: int
+    face_id: UUID
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRequestView:
+    id: UUID
+    request_reference: str
+    status: str
+    threshold: float
+    requested_by: UUID
+    confirmer_id: UUID | None
+    erasure_id: UUID | None
+    ledger_seq: int
+    created_at: datetime
+    matches: tuple[ProbeMatch, ...]
+
+
+class MultipleFaces(InvalidInput):
+    """The probe holds several faces: say which one is the data subject's."""
+
+    code = "multiple-faces"
+
+
+def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
+    """The data subject's face in the probe: the only one, or the one ``face_index`` names.
+
+    Only that face is compared: the others are bystanders, whom nothing entitles anyone to
+    look for. Raises MultipleFaces (listing the faces and their boxes), InvalidInput.
+    """
+    faces = prepared.faces
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise InvalidInput(
+                "face_index selects no face",
+                fields={"face_index": [f"Must be between 0 and {len(faces) - 1}."]},
+            )
+        return faces[face_index]
+    if len(faces) > 1:
+        error = MultipleFaces(
+            f"the probe holds {len(faces)} faces: resend with face_index",
+            fields={"face_index": ["Choose the data subject's face among `faces`."]},
+        )
+        error.problem_extra = {  # type: ignore[attr-defined]
+            "faces": [{"index": i, "box": _box(f)} for i, f in enumerate(faces)]
+        }
+        raise error
+    return faces[0]
+
+
+def find_matches(gallery: Gallery, face: Face, threshold: float) -> list[Hit]:
+    """Every gallery face matching the probe face at or above ``threshold``, best first.
+
+    Call it outside any unit of work, like ``searches.find_candidates``: nothing found is
+    disclosed unless ``record_preview`` then records the preview. Raises IndexUnavailable.
+    """
+    return gallery.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold)
+
+
+def record_preview(
+    session: Session,
+    *,
+    gallery: Gallery,
+    principal: Principal,
+    prepared: PreparedPhoto,
+    face: Face,
+    hits: Sequence[Hit],
+    threshold: float,
+    request_reference: str,
+    reason: str,
+    now: datetime,
+) -> ErasureRequestView:
+    """Open an erasure request for the probe's matches and append ``erasure:preview``.
+
+    Raises InvalidInput (no data-subject request reference or reason), LedgerUnavailable (the
+    caller's transaction must roll back: nothing is disclosed).
+    """
+    errors = {}
+    if not request_reference.strip():
+        errors["request_reference"] = ["Name the data-subject request this erasure answers."]
+    if not reason.strip():
+        errors["reason"] = ["A reason is required."]
+    if errors:
+        raise InvalidInput("the erasure preview needs its data-subject request", fields=errors)
+    present = set(
+        session.scalars(
+            select(GalleryFace.id).where(GalleryFace.id.in_([UUID(h.face_id) for h in hits]))
+        )
+    )
+    matches = tuple(
+        ProbeMatch(rank=rank, face_id=UUID(h.face_id), score=h.score)
+        for rank, h in enumerate((h for h in hits if UUID(h.face_id) in present), start=1)
+    )
+    model = gallery.analyzer.model
+    request_id = uuid4()
+    appended = record(
+        session,
+        keys=gallery.keys,
+        entry_type=EntryType.ERASURE_PREVIEW,
+        actor=actor_of(principal),
+        payload={
+            "erasure_request_id": str(request_id),
+            # Keyed: a reference may name the person asking; oversight matches it to its register
+            # by asking the operator for the digest of each reference it holds.
+            "request_reference_hmac": gallery.keys.keyed("dsr", request_reference.strip()),
+            "reason_sha256": reason_digest(reason.strip()),
+            "account_id": str(principal.account_id),
+            "credential_id": str(principal.credential_id),
+            "probe_sha256": prepared.image.sha256,
+            "probe_faces": len(prepared.faces),
+            "probe_face": {"box": [round(v) for v in _box(face)]},
+            "pack": {
+                "name": model.pack_name,
+                "version": model.pack_version,
+                "recognizer_sha256": model.recognizer_sha256,
+            },
+            "threshold": f"{threshold:.4f}",
+            "matches": [
+                {"face_id_sha256": _face_digest(m.face_id), "score": f"{m.score:.6f}"}
+                for m in matches
+            ],
+        },
+        now=now,
+    )
+    row = ErasureRequest(
+        id=request_id,
+        request_reference=request_reference.strip(),
+        reason=reason.strip(),
+        probe_sha256=prepared.image.sha256,
+        threshold=threshold,
+        status="pending",
+        requested_by=principal.account_id,
+        ledger_seq=appended.seq,
+        created_at=now,
+    )
+    row.faces = [ErasureRequestFace(face_id=m.face_id, rank=m.rank, score=m.score) for m in matches]
+    session.add(row)
+    session.flush()
+    return _view(row)
+
+
+def open_erasure_request(
+    session: Session, *, principal: Principal, request_id: UUID
+) -> ErasureRequestView:
+    """A request, for its requester or its confirmer (the first other admin to open it).
+
+    Raises NotFound (no such request, or another admin is its confirmer).
+    """
+    return _view(_reach(session, principal, request_id, pending=False))
+
+
+def preview_thumbnail(
+    session: Session,
+    *,
+    gallery: Gallery,
+    principal: Principal,
+    request_id: UUID,
+    face_id: UUID,
+    now: datetime,
+) -> bytes:
+    """The thumbnail of one face the preview matched; each view appended to the ledger.
+
+    Raises NotFound (no such request or match, another admin confirms it, face gone), Conflict.
+    """
+    row = _reach(session, principal, request_id)
+    face = session.get(GalleryFace, face_id) if face_id in {f.face_id for f in row.faces} else None
+    if face is None:
+        raise NotFound("This face is not among this erasure request's matches.")
+    record(
+        session,
+        keys=gallery.keys,
+        entry_type=EntryType.ERASURE_THUMBNAIL_VIEW,
+        actor=actor_of(principal),
+        payload={
+            "erasure_request_id": str(row.id),
+            "face_id_sha256": _face_digest(face_id),
+        },
+        now=now,
+    )
+    return gallery.blobs.get(face.thumbnail_sha256)
+
+
+def confirm_erasure(
+    session: Session,
+    *,
+    gallery: Gallery,
+    principal: Principal,
+    request_id: UUID,
+    face_ids: Sequence[UUID],
+    reason: str,
+    now: datetime,
+) -> ErasureResult:
+    """Erase the photos of the chosen matches: the second administrator's decision.
+
+    Raises PermissionDenied (four-eyes-required: the requester cannot confirm), NotFound,
+    Conflict (already confirmed), InvalidInput (no faces, or faces the preview did not match).
+    """
+    row = _reach(session, principal, request_id)
+    if same_person(session, row.requested_by, principal.account_id):
+        raise PermissionDenied(
+            "An administrator other than the one who asked for the preview must confirm this "
+            "erasure (four eyes).",
+            code="four-eyes-required",
+        )
+    matched = {f.face_id for f in row.faces}
+    chosen = set(face_ids)
+    if not chosen or not chosen <= matched:
+        raise InvalidInput(
+            "confirm only faces the preview matched",
+            fields={"face_ids": ["Give one or more face ids from this request's matches."]},
+        )
+    photo_ids = set(session.scalars(select(GalleryFace.photo_id).where(GalleryFace.id.in_(chosen))))
+    photos = photos_where(session, GalleryPhoto.id.in_(photo_ids))
+    if not photos:
+        raise NotFound("the chosen faces are no longer in the gallery")
+    # Conditional, so that of two confirmations at once only one erases (the other waits on
+    # the row, then finds it decided).
+    decided = session.execute(
+        update(ErasureRequest)
+        .where(ErasureRequest.id == row.id, ErasureRequest.status == "pending")
+        .values(status="confirmed", decided_at=now)
+        .returning(ErasureRequest.id)
+    ).first()
+    if decided is None:
+        raise Conflict("This erasure request was already confirmed.", code="already-decided")
+    result = erase_photos(
+        session,
+        gallery=gallery,
+        photos=photos,
+        kind="probe",
+        target_digest=row.probe_sha256,
+        reason=reason,
+        actor=actor_of(principal),
+        now=now,
+        payload={
+            "erasure_request_id": str(row.id),
+            "requested_by": str(row.requested_by),
+            "reason_sha256": reason_digest(reason.strip()),
+        },
+    )
+    session.refresh(row, ["status", "decided_at"])
+    row.erasure_id = result.id
+    # The matches served the decision; the ledger keeps their hashes.
+    session.execute(delete(ErasureRequestFace).where(ErasureRequestFace.request_id == row.id))
+    session.flush()
+    return result
+
+
+def _reach(
+    session: Session, principal: Principal, request_id: UUID, *, pending: bool = True
+) -> ErasureRequest:
+    row = session.get(ErasureRequest, request_id, options=[selectinload(ErasureRequest.faces)])
+    if row is None:
+        raise NotFound("No such erasure request.")
+    if principal.account_id != row.requested_by:
+        if row.confirmer_id is None:
+            # Conditional, so that of two admins opening it at once only one becomes confirmer.
+            session.execute(
+                update(ErasureRequest)
+                .where(ErasureRequest.id == row.id, ErasureRequest.confirmer_id.is_(None))
+                .values(confirmer_id=principal.account_id)
+            )
+            session.refresh(row, ["confirmer_id"])
+        if row.confirmer_id != principal.account_id:
+            # Its matches stay between the two administrators deciding it.
+            raise NotFound("No such erasure request.")
+    if pending and row.status != "pending":
+        raise Conflict("This erasure request was already confirmed.", code="already-decided")
+    return row
+
+
+def _view(row: ErasureRequest) -> ErasureRequestView:
+    return ErasureRequestView(
+        id=row.id,
+        request_reference=row.request_reference,
+        status=row.status,
+        threshold=row.threshold,
+        requested_by=row.requested_by,
+        confirmer_id=row.confirmer_id,
+        erasure_id=row.erasure_id,
+        ledger_seq=row.ledger_seq,
+        created_at=row.created_at,
+        matches=tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces),
+    )
+
+
+def _box(face: Face) -> list[float]:
+    return [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
+
+
+def _face_digest(face_id: UUID) -> str:
+    return hashlib.sha256(str(face_id).encode()).hexdigest()

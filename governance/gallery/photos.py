@@ -1,0 +1,465 @@
+"""The gallery: enrolling photos with their provenance, reading them back, and removing them.
+
+A photo is stored content-addressed with a thumbnail of each face; each face's embedding goes to
+the vector index and, as bytes, to the database (so the index can be rebuilt). Enrolment is
+recorded in the ledger with hashes and ids only: the source URL appears only as its HMAC under the
+log's secret, so that erasing a photo leaves nothing about it in an append-only log that a guess
+could confirm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, cast
+from uuid import UUID, uuid4
+
+import numpy as np
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from biometrics.errors import BiometricsError, NoFaceFound
+from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
+from biometrics.index import IndexedFace, VectorIndex
+from biometrics.ports import Detection, Face, ImageArray, ModelInfo
+from biometrics.thumbnails import face_thumbnail
+from governance.core.effects import after_commit, after_rollback
+from governance.core.errors import Conflict, InvalidInput, NotFound
+from governance.core.recording import SigningKeys, record
+from governance.gallery.blobs import BlobStore
+from governance.gallery.models import COLLECTION_BASES, GalleryFace, GalleryPhoto, GalleryStats
+from governance.gallery.sites import check_site_allowed, site_of_url
+from ledger.entry import Actor, EntryType
+
+__all__ = [
+    "FaceAnalyzer",
+    "FaceInfo",
+    "Gallery",
+    "PhotoInfo",
+    "PreparedPhoto",
+    "Provenance",
+    "enroll_photo",
+    "face_info",
+    "list_photos",
+    "photo_info",
+    "prepare_photo",
+    "prepare_photos",
+    "remove_photos",
+    "thumbnail_bytes",
+]
+
+_STATS = cast(Table, GalleryStats.__table__)
+# Built once: every search reads the gallery size.
+_SIZE = select(_STATS.c.faces).where(_STATS.c.recognizer_sha256 == bindparam("recognizer_sha256"))
+
+
+class FaceAnalyzer(Protocol):
+    """What the gallery needs of ``biometrics.faces.FacePipeline``."""
+
+    @property
+    def model(self) -> ModelInfo: ...
+
+    def analyze(self, image: ImageArray) -> list[Face]: ...
+
+    def analyze_many(self, images: Sequence[ImageArray]) -> list[list[Face]]: ...
+
+    def too_small(self, image: ImageArray) -> list[Detection]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gallery:
+    """The stores and engines gallery services work with, besides the database session."""
+
+    analyzer: FaceAnalyzer
+    index: VectorIndex
+    blobs: BlobStore
+    keys: SigningKeys
+    max_bytes: int
+    max_pixels: int
+    match_threshold: float
+    """The pack's calibrated threshold: the floor of every search."""
+    match_far: float
+    """The false-accept rate measured at ``match_threshold``."""
+    # Search probes are capped apart from (and below) gallery photos.
+    max_probe_pixels: int = DEFAULT_MAX_PROBE_PIXELS
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a photo came from and on what basis it was collected."""
+
+    source_url: str
+    collected_at: datetime
+    collection_basis: str
+    subject_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPhoto:
+    """A decoded photo and its faces: the costly part of enrolment, done outside a transaction."""
+
+    data: bytes
+    image: DecodedImage
+    faces: list[Face]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceInfo:
+    id: UUID
+    photo_id: UUID
+    source_site: str
+    box: tuple[float, float, float, float]
+    detection_score: float
+    size_px: float
+    blur: float
+    yaw: float
+    pitch: float
+    roll: float
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoInfo:
+    id: UUID
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+    source_url: str
+    source_site: str
+    collected_at: datetime
+    collection_basis: str
+    subject_ref: str | None
+    enrolled_at: datetime
+    pack_name: str
+    pack_version: str
+    recognizer_sha256: str
+    faces: tuple[FaceInfo, ...]
+
+
+def _decode(gallery: Gallery, data: bytes) -> DecodedImage:
+    return decode_image(
+        data,
+        max_bytes=gallery.max_bytes,
+        max_pixels=gallery.max_pixels,
+        limit_name="FACEWARDEN_MAX_IMAGE_PIXELS",
+    )
+
+
+def prepare_photo(gallery: Gallery, data: bytes) -> PreparedPhoto:
+    """Decode and analyse one photo.
+
+    Raises UnsupportedImageType, ImageTooLarge, InvalidImage, NoFaceFound, ModelError.
+    """
+    image = _decode(gallery, data)
+    faces = gallery.analyzer.analyze(image.pixels)
+    if not faces:
+        raise NoFaceFound("no face was found in the photo (check size, sharpness and framing)")
+    return PreparedPhoto(data=data, image=image, faces=faces)
+
+
+def prepare_photos(
+    gallery: Gallery, blobs_of_photos: Sequence[bytes]
+) -> list[PreparedPhoto | BiometricsError]:
+    """``prepare_photo`` for many photos, embedding their faces in shared batches.
+
+    Each item is the prepared photo or the error that photo raised (decoding, no face).
+    """
+    results: list[PreparedPhoto | BiometricsError | None] = []
+    decoded: list[tuple[int, bytes, DecodedImage]] = []
+    for data in blobs_of_photos:
+        try:
+            image = _decode(gallery, data)
+        except BiometricsError as exc:
+            results.append(exc)
+            continue
+        decoded.append((len(results), data, image))
+        results.append(None)
+    analyzed = gallery.analyzer.analyze_many([image.pixels for _, _, image in decoded])
+    for (position, data, image), faces in zip(decoded, analyzed, strict=True):
+        results[position] = (
+            PreparedPhoto(data=data, image=image, faces=faces)
+            if faces
+            else NoFaceFound("no face was found in the photo")
+        )
+    return [r for r in results if r is not None]
+
+
+def is_enrolled(session: Session, sha256: str) -> bool:
+    """Whether a photo with these bytes is already in the gallery."""
+    return session.scalar(select(GalleryPhoto.id).where(GalleryPhoto.sha256 == sha256)) is not None
+
+
+def enroll_photo(
+    session: Session,
+    *,
+    gallery: Gallery,
+    prepared: PreparedPhoto,
+    provenance: Provenance,
+    actor: Actor,
+    now: datetime,
+) -> PhotoInfo:
+    """Store a prepared photo, its faces and their embeddings, and record the enrolment.
+
+    Raises InvalidInput (provenance), SourceBlocked (the site opted out), Conflict (already
+    enrolled), and the ledger's and index's errors.
+    """
+    site = site_of_url(provenance.source_url)
+    _check_provenance(provenance, now)
+    check_site_allowed(session, site)
+    sha = prepared.image.sha256
+    existing = session.scalar(select(GalleryPhoto.id).where(GalleryPhoto.sha256 == sha))
+    if existing is not None:
+        raise Conflict(
+            f"this photo is already enrolled as {existing}", code="photo-already-enrolled"
+        )
+
+    model = gallery.analyzer.model
+    new_blobs = [d for d in [_put(gallery.blobs, prepared.data)] if d]
+    photo = GalleryPhoto(
+        id=uuid4(),
+        sha256=sha,
+        media_type=f"image/{prepared.image.format}",
+        width=prepared.image.width,
+        height=prepared.image.height,
+        source_url=provenance.source_url.strip(),
+        source_site=site,
+        collected_at=provenance.collected_at,
+        collection_basis=provenance.collection_basis,
+        subject_ref=provenance.subject_ref,
+        enrolled_at=now,
+        enrolled_by=f"{actor.kind}:{actor.id}",
+        pack_name=model.pack_name,
+        pack_version=model.pack_version,
+        recognizer_sha256=model.recognizer_sha256,
+    )
+    for face in prepared.faces:
+        thumb = face_thumbnail(prepared.image.pixels, face.box)
+        created = _put(gallery.blobs, thumb)
+        if created:
+            new_blobs.append(created)
+        q = face.quality
+        photo.faces.append(
+            GalleryFace(
+                id=uuid4(),
+                source_site=site,
+                x1=face.box.x1,
+                y1=face.box.y1,
+                x2=face.box.x2,
+                y2=face.box.y2,
+                detection_score=face.score,
+                size_px=q.size_px,
+                blur=q.blur,
+                yaw=q.yaw,
+                pitch=q.pitch,
+                roll=q.roll,
+                thumbnail_sha256=hashlib.sha256(thumb).hexdigest(),
+                recognizer_sha256=model.recognizer_sha256,
+                embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
+                created_at=now,
+            )
+        )
+    session.add(photo)
+    after_rollback(session, lambda: [gallery.blobs.delete(d) for d in new_blobs])
+    session.flush()
+    count_faces(session, model.recognizer_sha256, len(photo.faces))
+    record(
+        session,
+        keys=gallery.keys,
+        entry_type=EntryType.GALLERY_ENROLL,
+        actor=actor,
+        payload={
+            "photo_id": str(photo.id),
+            "photo_sha256": sha,
+            "source_site": site,
+            "source_url_hmac": gallery.keys.keyed("url", photo.source_url),
+            "collection_basis": provenance.collection_basis,
+            "face_ids": [str(f.id) for f in photo.faces],
+            "pack": {"name": model.pack_name, "version": model.pack_version},
+            "recognizer_sha256": model.recognizer_sha256,
+        },
+        now=now,
+    )
+    indexed = [
+        IndexedFace(
+            face_id=str(f.id),
+            photo_id=str(photo.id),
+            source_site=site,
+            embedding=np.frombuffer(f.embedding, dtype=np.float32),
+        )
+        for f in photo.faces
+    ]
+    gallery.index.insert(indexed)
+    after_rollback(session, lambda: gallery.index.delete([i.face_id for i in indexed]))
+    return photo_info(photo)
+
+
+def _put(blobs: BlobStore, data: bytes) -> str | None:
+    """Store ``data``; returns its digest only if this call created it (for rollback)."""
+    digest = hashlib.sha256(data).hexdigest()
+    if blobs.exists(digest):
+        return None
+    return blobs.put(data)
+
+
+EARLIEST_COLLECTION = datetime(1990, 1, 1, tzinfo=UTC)
+"""No photo was collected from the web before there was one: an earlier date is a typing error."""
+
+
+def _check_provenance(provenance: Provenance, now: datetime) -> None:
+    errors: dict[str, list[str]] = {}
+    if provenance.collection_basis not in COLLECTION_BASES:
+        errors["collection_basis"] = [f"Must be one of: {', '.join(COLLECTION_BASES)}."]
+    if provenance.collected_at.tzinfo is None:
+        errors["collected_at"] = ["Must carry a timezone (e.g. 2026-01-31T12:00:00Z)."]
+    elif provenance.collected_at > now + timedelta(minutes=5):
+        errors["collected_at"] = ["Must not be in the future."]
+    elif provenance.collected_at < EARLIEST_COLLECTION:
+        errors["collected_at"] = ["Must be on or after 1990-01-01: check the date."]
+    if errors:
+        raise InvalidInput("the photo's provenance is invalid", fields=errors)
+
+
+def photo_info(photo: GalleryPhoto) -> PhotoInfo:
+    return PhotoInfo(
+        id=photo.id,
+        sha256=photo.sha256,
+        media_type=photo.media_type,
+        width=photo.width,
+        height=photo.height,
+        source_url=photo.source_url,
+        source_site=photo.source_site,
+        collected_at=photo.collected_at,
+        collection_basis=photo.collection_basis,
+        subject_ref=photo.subject_ref,
+        enrolled_at=photo.enrolled_at,
+        pack_name=photo.pack_name,
+        pack_version=photo.pack_version,
+        recognizer_sha256=photo.recognizer_sha256,
+        faces=tuple(face_info(f) for f in photo.faces),
+    )
+
+
+def face_info(face: GalleryFace) -> FaceInfo:
+    return FaceInfo(
+        id=face.id,
+        photo_id=face.photo_id,
+        source_site=face.source_site,
+        box=(face.x1, face.y1, face.x2, face.y2),
+        detection_score=face.detection_score,
+        size_px=face.size_px,
+        blur=face.blur,
+        yaw=face.yaw,
+        pitch=face.pitch,
+        roll=face.roll,
+        created_at=face.created_at,
+    )
+
+
+def get_photo(session: Session, photo_id: UUID) -> GalleryPhoto:
+    """Raises NotFound."""
+    photo = session.get(GalleryPhoto, photo_id)
+    if photo is None:
+        raise NotFound(f"no gallery photo {photo_id}")
+    return photo
+
+
+def get_face(session: Session, face_id: UUID) -> GalleryFace:
+    """Raises NotFound."""
+    face = session.get(GalleryFace, face_id)
+    if face is None:
+        raise NotFound(f"no gallery face {face_id}")
+    return face
+
+
+def list_photos(
+    session: Session, *, site: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[PhotoInfo], int]:
+    """A page of photos, newest first, and the total count."""
+    query = select(GalleryPhoto)
+    count = select(func.count()).select_from(GalleryPhoto)
+    if site:
+        query = query.where(GalleryPhoto.source_site == site)
+        count = count.where(GalleryPhoto.source_site == site)
+    rows = session.scalars(
+        query.order_by(GalleryPhoto.enrolled_at.desc(), GalleryPhoto.id).limit(limit).offset(offset)
+    )
+    return [photo_info(p) for p in rows], int(session.scalar(count) or 0)
+
+
+def photo_bytes(session: Session, *, blobs: BlobStore, photo_id: UUID) -> tuple[bytes, str]:
+    """The stored photo and its media type. Raises NotFound."""
+    photo = get_photo(session, photo_id)
+    return blobs.get(photo.sha256), photo.media_type
+
+
+def thumbnail_bytes(session: Session, *, blobs: BlobStore, face_id: UUID) -> bytes:
+    """The JPEG thumbnail of a gallery face. Raises NotFound."""
+    return blobs.get(get_face(session, face_id).thumbnail_sha256)
+
+
+def gallery_size(session: Session, recognizer_sha256: str) -> int:
+    """How many faces the gallery holds for one recognizer (kept by ``count_faces``)."""
+    faces = session.scalar(_SIZE, {"recognizer_sha256": recognizer_sha256})
+    return int(faces or 0)
+
+
+def count_faces(session: Session, recognizer_sha256: str, delta: int) -> None:
+    """Add ``delta`` (may be negative) to the gallery size of one recognizer."""
+    if not delta:
+        return
+    changed = session.execute(
+        update(GalleryStats)
+        .where(GalleryStats.recognizer_sha256 == recognizer_sha256)
+        .values(faces=GalleryStats.faces + delta)
+    )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        # Writers are serialized (BEGIN IMMEDIATE on SQLite; on PostgreSQL the first enrolment
+        # of a recognizer is the only insert, and a racing one fails and is retried by its
+        # caller), so the row is created once.
+        session.add(GalleryStats(recognizer_sha256=recognizer_sha256, faces=delta))
+    session.flush()
+
+
+def remove_photos(
+    session: Session, *, gallery: Gallery, photos: Sequence[GalleryPhoto]
+) -> tuple[int, int]:
+    """Remove photos, their faces, vectors, thumbnails and stored bytes; returns (photos, faces).
+
+    Vectors leave the index at once (searches stop returning them); the rows go with the
+    caller's transaction, and the files once it commits. If it rolls back, the vectors are put
+    back from the embeddings kept in the database.
+    """
+    faces = [f for p in photos for f in p.faces]
+    if faces:
+        gallery.index.delete([str(f.id) for f in faces])
+        restore = [
+            IndexedFace(
+                face_id=str(f.id),
+                photo_id=str(f.photo_id),
+                source_site=f.source_site,
+                embedding=np.frombuffer(f.embedding, dtype=np.float32).copy(),
+            )
+            for f in faces
+        ]
+        after_rollback(session, lambda: gallery.index.upsert(restore))
+    for recognizer in {f.recognizer_sha256 for f in faces}:
+        count_faces(
+            session, recognizer, -sum(1 for f in faces if f.recognizer_sha256 == recognizer)
+        )
+    digests = {p.sha256 for p in photos} | {f.thumbnail_sha256 for f in faces}
+    for photo in photos:
+        session.delete(photo)
+    session.flush()
+    still_used = set(
+        session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
+    ) | set(
+        session.scalars(
+            select(GalleryFace.thumbnail_sha256).where(GalleryFace.thumbnail_sha256.in_(digests))
+        )
+    )
+    unused = digests - still_used
+    after_commit(session, lambda: [gallery.blobs.delete(d) for d in unused])
+    return len(photos), len(faces)

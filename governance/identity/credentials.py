@@ -1,0 +1,359 @@
+"""API credentials: issue, authenticate, list, revoke.
+
+A key is ``fw_<lookup_id>_<secret>`` (see ``governance.identity.tokens``). ``authenticate`` runs on
+every request and re-reads the credential, its account and its agency each time, so a revocation or
+a suspension takes effect on the very next request; nothing is cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+from uuid import UUID
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from governance.core import recording
+from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from governance.core.recording import SigningKeys
+from governance.identity.models import Account, Agency, Credential
+from governance.identity.permissions import Permission, Role
+from governance.identity.principals import Principal, TwoAdministratorsRequired, actor_of, visible
+from governance.identity.tokens import digest, matches, new_api_key, parse_api_key
+from ledger.entry import Actor, EntryType, format_ts
+
+LAST_USED_PRECISION = timedelta(minutes=1)
+_CREDENTIALS = cast(Table, Credential.__table__)
+_ACCOUNTS = cast(Table, Account.__table__)
+_AGENCIES = cast(Table, Agency.__table__)
+# One Core query for the key, its account and agency: it runs on every request, so it is built
+# once (building a statement costs more than SQLite takes to run it).
+_KEY_LOOKUP = (
+    select(
+        _CREDENTIALS.c.id,
+        _CREDENTIALS.c.secret_hash,
+        _CREDENTIALS.c.expires_at,
+        _CREDENTIALS.c.revoked_at,
+        _CREDENTIALS.c.last_used_at,
+        _ACCOUNTS.c.id.label("account_id"),
+        _ACCOUNTS.c.role,
+        _ACCOUNTS.c.agency_id,
+        _ACCOUNTS.c.status,
+        _AGENCIES.c.status.label("agency_status"),
+    )
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
+    .outerjoin(_AGENCIES, _AGENCIES.c.id == _ACCOUNTS.c.agency_id)
+    .where(_CREDENTIALS.c.lookup_id == bindparam("lookup_id"))
+)
+
+__all__ = [
+    "LAST_USED_PRECISION",
+    "MAX_ACTIVE_CREDENTIALS",
+    "CredentialInfo",
+    "IssuedCredential",
+    "SuspendedCaller",
+    "UnknownCredential",
+    "authenticate",
+    "create_credential",
+    "get_credential",
+    "issue_credential",
+    "list_credentials",
+    "revoke_credential",
+]
+
+# Enough to rotate without downtime; a leak cannot be hidden behind many keys.
+MAX_ACTIVE_CREDENTIALS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """A credential as its holder may see it: never the secret, never its hash."""
+
+    id: UUID
+    account_id: UUID
+    lookup_id: str
+    label: str | None
+    status: str  # active | revoked | expired
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    """A new credential and its key, shown this once."""
+
+    credential: CredentialInfo
+    api_key: str
+
+
+def _info(row: Credential, now: datetime) -> CredentialInfo:
+    if row.revoked_at is not None:
+        status = "revoked"
+    elif row.expires_at <= now:
+        status = "expired"
+    else:
+        status = "active"
+    return CredentialInfo(
+        id=row.id,
+        account_id=row.account_id,
+        lookup_id=row.lookup_id,
+        label=row.label,
+        status=status,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _active_count(session: Session, account_id: UUID, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(
+                Credential.account_id == account_id,
+                Credential.revoked_at.is_(None),
+                Credential.expires_at > now,
+            )
+        )
+        or 0
+    )
+
+
+def issue_credential(
+    session: Session,
+    *,
+    account_id: UUID,
+    ttl: timedelta,
+    actor: Actor,
+    keys: SigningKeys,
+    now: datetime,
+    label: str | None = None,
+) -> IssuedCredential:
+    """Create a credential for ``account_id`` and record ``credential:issue``.
+
+    Raises Conflict when the account already holds the maximum of active credentials,
+    ledger errors when the entry cannot be appended (the caller's transaction then rolls back).
+    """
+    if _active_count(session, account_id, now) >= MAX_ACTIVE_CREDENTIALS:
+        raise Conflict(
+            f"An account may hold at most {MAX_ACTIVE_CREDENTIALS} active credentials; revoke "
+            "one first.",
+            code="too-many-credentials",
+        )
+    key = new_api_key()
+    row = Credential(
+        lookup_id=key.lookup_id,
+        account_id=account_id,
+        secret_hash=digest(key.secret),
+        label=label,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    recording.record(
+        session,
+        keys=keys,
+        entry_type=EntryType.CREDENTIAL_ISSUE,
+        actor=actor,
+        payload={
+            "credential": str(row.id),
+            "account": str(account_id),
+            "expires_at": format_ts(row.expires_at),
+        },
+        now=now,
+    )
+    return IssuedCredential(credential=_info(row, now), api_key=key.token)
+
+
+class UnknownCredential(Unauthenticated):
+    """No valid credential was presented.
+
+    Raised when no credential has the key's lookup id, or the text is not shaped like a key, so
+    the API can count such guesses per client address and a wrong secret per lookup id. It
+    answers exactly as a wrong secret does (same code, title and detail).
+    """
+
+
+class SuspendedCaller(PermissionDenied):
+    """A valid key whose account or agency is suspended; ``principal`` says whose it is."""
+
+    def __init__(self, detail: str, *, code: str, principal: Principal) -> None:
+        super().__init__(detail, code=code)
+        self.principal = principal
+
+
+def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
+    """Check an API key and its account and agency; record when it was last used (to the
+    minute: ``LAST_USED_PRECISION``).
+
+    Raises UnknownCredential (an Unauthenticated) for a malformed key or one whose lookup id
+    no credential has, Unauthenticated for a wrong secret or a revoked or expired key, and
+    SuspendedCaller (a PermissionDenied) when the key is good but its account or agency is
+    suspended.
+    """
+    key = parse_api_key(token)
+    row = None
+    if key is not None:
+        row = session.execute(_KEY_LOOKUP, {"lookup_id": key.lookup_id}).first()
+    # Compare even when nothing was found, so a miss costs the same time as a wrong secret.
+    if not matches(key.secret if key else token, row.secret_hash if row else None) or row is None:
+        unknown = UnknownCredential if row is None else Unauthenticated
+        raise unknown("The API key is not valid.", code="invalid-credential")
+    if row.revoked_at is not None:
+        raise Unauthenticated("The API key has been revoked.", code="credential-revoked")
+    if row.expires_at <= now:
+        raise Unauthenticated(
+            "The API key has expired; create a new one before the next expires.",
+            code="credential-expired",
+        )
+    principal = Principal(
+        account_id=row.account_id,
+        role=Role(row.role),
+        agency_id=row.agency_id,
+        credential_id=row.id,
+    )
+    if row.status != "active":
+        raise SuspendedCaller(
+            "This account is suspended.", code="account-suspended", principal=principal
+        )
+    if row.agency_id is not None and row.agency_status != "active":
+        raise SuspendedCaller(
+            "This account's agency is suspended.", code="agency-suspended", principal=principal
+        )
+    # Minute precision is enough to tell a live key from a forgotten one, and spares most
+    # requests a durable write (on SQLite, an fsync) just to move this timestamp.
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        session.execute(
+            update(_CREDENTIALS).where(_CREDENTIALS.c.id == row.id).values(last_used_at=now)
+        )
+    return principal
+
+
+def create_credential(
+    session: Session,
+    *,
+    actor: Principal,
+    ttl: timedelta,
+    keys: SigningKeys,
+    now: datetime,
+    label: str | None = None,
+) -> IssuedCredential:
+    """Issue the caller another credential of its own (to rotate keys without downtime).
+
+    Raises PermissionDenied, Conflict (too many active credentials).
+    """
+    visible(
+        actor,
+        Permission.CREDENTIAL_ISSUE,
+        agency_id=actor.agency_id,
+        account_id=actor.account_id,
+        what="account",
+    )
+    return issue_credential(
+        session,
+        account_id=actor.account_id,
+        ttl=ttl,
+        actor=actor_of(actor),
+        keys=keys,
+        now=now,
+        label=label,
+    )
+
+
+def _load(
+    session: Session, actor: Principal, credential_id: UUID, permission: Permission
+) -> tuple[Credential, Account]:
+    # One statement whether the credential exists or not, is the caller's agency's or not, so
+    # the time taken tells no more than the 404 does.
+    found = session.execute(
+        select(Credential, Account)
+        .join(Account, Account.id == Credential.account_id)
+        .where(Credential.id == credential_id)
+    ).first()
+    if found is None:
+        raise NotFound("No such credential.")
+    row, account = found
+    visible(
+        actor, permission, agency_id=account.agency_id, account_id=account.id, what="credential"
+    )
+    return row, account
+
+
+def list_credentials(
+    session: Session, *, actor: Principal, now: datetime, account_id: UUID | None = None
+) -> list[CredentialInfo]:
+    """The credentials of ``account_id`` (default: the caller's own), newest first.
+
+    Raises PermissionDenied, NotFound (an account outside the caller's reach).
+    """
+    target = account_id or actor.account_id
+    account = session.get(Account, target)
+    if account is None:
+        raise NotFound("No such account.")
+    visible(
+        actor,
+        Permission.CREDENTIAL_READ,
+        agency_id=account.agency_id,
+        account_id=account.id,
+        what="account",
+    )
+    rows = session.scalars(
+        select(Credential)
+        .where(Credential.account_id == target)
+        .order_by(Credential.created_at.desc(), Credential.id)
+    )
+    return [_info(row, now) for row in rows]
+
+
+def get_credential(
+    session: Session, *, actor: Principal, credential_id: UUID, now: datetime
+) -> CredentialInfo:
+    """One credential, without its secret.
+
+    Raises PermissionDenied, NotFound.
+    """
+    row, _ = _load(session, actor, credential_id, Permission.CREDENTIAL_READ)
+    return _info(row, now)
+
+
+def revoke_credential(
+    session: Session,
+    *,
+    actor: Principal,
+    credential_id: UUID,
+    keys: SigningKeys,
+    now: datetime,
+    proposal: UUID | None = None,
+) -> CredentialInfo:
+    """Revoke a credential at once and record ``credential:revoke``. Another person's revoking
+    an oversight account's credential takes a confirmed ``proposal`` (two administrators).
+
+    Raises PermissionDenied, NotFound, Conflict (already revoked), TwoAdministratorsRequired.
+    """
+    row, account = _load(session, actor, credential_id, Permission.CREDENTIAL_REVOKE)
+    if account.role == Role.OVERSIGHT.value and account.id != actor.account_id and not proposal:
+        raise TwoAdministratorsRequired("Revoking an oversight account's credential")
+    if row.revoked_at is not None:
+        raise Conflict("This credential is already revoked.", code="already-revoked")
+    row.revoked_at = now
+    row.revoked_by = actor.account_id
+    recording.record(
+        session,
+        keys=keys,
+        entry_type=EntryType.CREDENTIAL_REVOKE,
+        actor=actor_of(actor),
+        payload={
+            "credential": str(row.id),
+            "account": str(account.id),
+            **({"proposal": str(proposal)} if proposal else {}),
+        },
+        now=now,
+    )
+    return _info(row, now)

@@ -1,0 +1,1 @@
+"""What oversight bodies read: checkpoints, entries, proofs and the accountability report."""
