@@ -24,6 +24,7 @@ from api.settings import ConfigError, Settings
 from api.spec import build_api
 from biometrics.errors import PackError
 from biometrics.packs import load_pack
+from governance import wiring
 from governance.core.db import make_engine, make_session_factory
 
 __all__ = ["API_VERSION", "configure_api", "create_app"]
@@ -130,6 +131,7 @@ def _build_runtime(settings: Settings) -> Runtime:
         keys=keys,
         model_pack=model_pack,
         mailer=build_mailer(settings),
+        hooks=wiring.hooks(),
     )
 
 

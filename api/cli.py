@@ -20,9 +20,12 @@ from api.settings import ConfigError, Settings
 from ledger.cli import quiet_on_closed_pipe
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from sqlalchemy.orm import Session
 
     from governance.core.recording import SigningKeys
+    from governance.core.work import Units
 
 __all__ = ["cli", "main"]
 
@@ -244,6 +247,37 @@ def _session(settings: Settings) -> Iterator[Session]:
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             yield session
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _units(settings: Settings) -> Iterator[Units]:
+    """Units of work on the configured database, signing with the configured key, at one now.
+
+    The same hooks as the app (``governance.wiring``); mail they queue goes out on commit.
+    """
+    from api.context import build_mailer, claim_policy
+    from governance import wiring
+    from governance.core import mail
+    from governance.core.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    mailer = build_mailer(settings)
+    ttl = claim_policy(settings).ttl
+
+    def deliver(ids: list[UUID]) -> None:
+        mail.deliver(sessions, mailer, clock=lambda: datetime.now(UTC), ids=ids, stale_after=ttl)
+
+    try:
+        yield Units(
+            sessions=sessions,
+            keys=_keys(settings),
+            now=datetime.now(UTC),
+            hooks=wiring.hooks(),
+            deliver=deliver,
+        )
     finally:
         engine.dispose()
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,7 @@ from biometrics.packs import Pack
 from governance.core import mail
 from governance.core.db import unit_of_work
 from governance.core.recording import SigningKeys
+from governance.core.work import Hooks, Units, Work
 from governance.gallery.blobs import FileBlobStore
 from governance.gallery.photos import Gallery
 from governance.identity.claims import ClaimPolicy
@@ -41,7 +43,9 @@ __all__ = [
     "runtime",
     "signing_keys",
     "transaction",
+    "units",
     "utcnow",
+    "work",
 ]
 
 EXTENSION = "facewarden"
@@ -62,12 +66,29 @@ class Runtime:
     keys: SigningKeys
     model_pack: Pack
     mailer: mail.Mailer
+    hooks: Hooks = field(default_factory=Hooks)
     clock: Callable[[], datetime] = utcnow
     lazy: dict[str, Any] = field(default_factory=dict)
     lazy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def units(self, now: datetime | None = None) -> Units:
+        """Units of work at ``now`` (by default the clock's now), delivering the mail they queue."""
+        return Units(
+            sessions=self.sessions,
+            keys=self.keys,
+            now=self.now() if now is None else now,
+            hooks=self.hooks,
+            deliver=self.deliver,
+        )
+
+    def deliver(self, ids: list[UUID]) -> None:
+        """Send mail committed units of work queued (a failure is logged and kept for a retry)."""
+        mail.deliver(
+            self.sessions, self.mailer, clock=self.clock, ids=ids, stale_after=self.claims.ttl
+        )
 
     @property
     def signer(self) -> Signer:
@@ -218,6 +239,20 @@ def runtime() -> Runtime:
     """The current application's runtime."""
     value: Runtime = current_app.extensions[EXTENSION]
     return value
+
+
+def units() -> Units:
+    """The current request's units of work: one ``now`` for the whole request."""
+    existing: Units | None = g.get("facewarden_units")
+    if existing is None:
+        existing = runtime().units()
+        g.facewarden_units = existing
+    return existing
+
+
+def work() -> AbstractContextManager[Work]:
+    """One unit of work for the current request (see ``governance.core.work``)."""
+    return units()()
 
 
 @contextmanager

@@ -24,13 +24,15 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.bootstrap import initialize
-from api.context import EXTENSION, Runtime
 from api.settings import Settings
 from biometrics.packs import install_pack
+from governance.core.work import Work
 from ledger.bundle import BundleFetcher
 from ledger.storage import entries, export_bundle
 from ledger.verify import verify_log
+from tests.api.helpers import runtime_of
 from tests.api.served import free_port
+from tests.factories import NOW
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -160,9 +162,12 @@ def session(app: Flask) -> Iterator[Session]:
             outer.rollback()
 
 
-def runtime_of(app: Flask) -> Runtime:
-    value: Runtime = app.extensions[EXTENSION]
-    return value
+@pytest.fixture
+def work(app: Flask, session: Session) -> Work:
+    """A unit of work on the rolled-back ``session``, at ``tests.factories.NOW``, signing with
+    the test app's ledger key and carrying the app's hooks."""
+    rt = runtime_of(app)
+    return Work(session=session, now=NOW, keys=rt.keys, hooks=rt.hooks)
 
 
 @pytest.fixture

@@ -39,6 +39,60 @@ def test_package_does_not_import_upwards(package: str) -> None:
     assert offenders == {}
 
 
+# Between the governance domains: identity stands on the core alone; the gallery and the legal
+# basis on identity; the search on all three; oversight reads the ledger for identified callers.
+# A call against the grain (a lapsed basis deleting search results) is a hook in
+# governance.core.work, registered once in governance.wiring.
+DOMAINS = ("core", "identity", "legal_basis", "gallery", "search", "oversight")
+MAY_IMPORT = {
+    "core": set(),
+    "identity": {"core"},
+    "legal_basis": {"core", "identity"},
+    "gallery": {"core", "identity"},
+    "search": {"core", "identity", "legal_basis", "gallery"},
+    "oversight": {"core", "identity"},
+}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def _domains_imported(path: Path) -> set[str]:
+    parts = (m.split(".") for m in _imported_modules(path))
+    return {p[1] for p in parts if len(p) > 1 and p[0] == "governance" and p[1] in DOMAINS}
+
+
+def test_governance_is_domain_packages_and_the_wiring() -> None:
+    loose = sorted(
+        p.name
+        for p in (REPO / "governance").glob("*.py")
+        if p.name not in {"__init__.py", "wiring.py"}
+    )
+    assert loose == []
+    assert sorted(
+        p.name for p in (REPO / "governance").iterdir() if p.is_dir() and p.name != "__pycache__"
+    ) == sorted([*DOMAINS, "migrations"])
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_domains_import_only_what_they_stand_on(domain: str) -> None:
+    offenders = {
+        str(path.relative_to(REPO)): sorted(_domains_imported(path) - MAY_IMPORT[domain] - {domain})
+        for path in sorted((REPO / "governance" / domain).rglob("*.py"))
+        if _domains_imported(path) - MAY_IMPORT[domain] - {domain}
+    }
+    assert offenders == {}
+
+
 def test_the_ledger_verifier_runs_without_the_server_stack() -> None:
     code = (
         "import sys, ledger.cli, ledger.verify, ledger.checkpoint, ledger.entry, ledger.hashing\n"

@@ -47,8 +47,8 @@ from governance.legal_basis.services import (
     LapseHook,
     Ratification,
 )
-from governance.search.records import lapse_hook
 from governance.search.refusals import summarize_refusals
+from governance.wiring import hooks
 
 __all__ = ["blp", "lapse_hooks", "policy"]
 
@@ -71,7 +71,7 @@ _sweep_lock = threading.Lock()
 
 def lapse_hooks(keys: SigningKeys) -> tuple[LapseHook, ...]:
     """What deletes the stored results of a lapsed basis's searches (the CLI uses it too)."""
-    return (lapse_hook(keys),)
+    return tuple(hooks().on_lapse)
 
 
 def _offences(rt: Runtime) -> OffenceCatalogue:

@@ -9,7 +9,7 @@ how many they deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from governance.core import recording
 from governance.core.recording import SYSTEM, SigningKeys
+from governance.core.work import Hooks, LapseHook, Work
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus, LapseCause, Transition
 from ledger.entry import Actor, EntryType, format_ts
@@ -40,8 +41,6 @@ __all__ = [
     "sweep",
 ]
 
-# Deletes the stored results of every search made under a basis; returns how many it deleted.
-LapseHook = Callable[[Session, UUID, datetime], int]
 
 LIVE = (BasisStatus.PENDING.value, BasisStatus.APPROVED.value)  # what expiry applies to
 FINAL = (BasisStatus.REJECTED.value, BasisStatus.LAPSED.value)  # what nothing changes any more
@@ -201,7 +200,8 @@ def apply_lapse(
     session.refresh(row)
     if rowcount(result) != 1:
         return False
-    deleted = sum(hook(session, row.id, now) for hook in hooks)
+    work = Work(session=session, now=now, keys=keys, hooks=Hooks())
+    deleted = sum(hook(work, row.id) for hook in hooks)
     row.results_deleted = deleted
     session.flush()
     assert row.ratification_deadline is not None  # only urgent bases lapse

@@ -7,7 +7,6 @@ viewed; every view is counted and recorded. Results are deleted when the legal b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from governance.core.errors import NotFound
 from governance.core.recording import SYSTEM, SigningKeys, record
+from governance.core.work import Work
 from governance.gallery.blobs import BlobStore
 from governance.gallery.models import GalleryFace
 from governance.identity.permissions import Permission
@@ -32,8 +32,8 @@ __all__ = [
     "CandidateView",
     "SearchView",
     "candidate_media",
+    "delete_lapsed_results",
     "get_search",
-    "lapse_hook",
     "list_searches",
     "purge_expired_searches",
     "reach_search",
@@ -280,38 +280,33 @@ def _delete_results(
     return sorted(str(i) for i in ids)
 
 
-def lapse_hook(keys: SigningKeys) -> Callable[[Session, UUID, datetime], int]:
-    """The hook Governance II calls when a legal basis lapses: delete its searches' results.
+def delete_lapsed_results(work: Work, basis_id: UUID) -> int:
+    """The lapse hook (``governance.wiring``): delete the results of a lapsed basis's searches.
 
     The searches stay (their ledger entries keep the hashes); candidates and reviews go, and a
-    ``search:results_delete`` entry names the searches concerned.
+    ``search:results_delete`` entry names the searches concerned. Returns how many searches lost
+    their results.
     """
-
-    def delete_results(session: Session, basis_id: UUID, now: datetime) -> int:
-        searches = list(
-            session.scalars(
-                select(Search).where(
-                    Search.legal_basis_id == basis_id, Search.results_deleted_at.is_(None)
-                )
+    session = work.session
+    searches = list(
+        session.scalars(
+            select(Search).where(
+                Search.legal_basis_id == basis_id, Search.results_deleted_at.is_(None)
             )
         )
-        deleted = _delete_results(session, searches, reason="basis_lapsed", now=now)
-        if deleted:
-            record(
-                session,
-                keys=keys,
-                entry_type=EntryType.SEARCH_RESULTS_DELETE,
-                actor=SYSTEM,
-                payload={
-                    "legal_basis_id": str(basis_id),
-                    "reason": "basis_lapsed",
-                    "search_ids": deleted,
-                },
-                now=now,
-            )
-        return len(deleted)
-
-    return delete_results
+    )
+    deleted = _delete_results(session, searches, reason="basis_lapsed", now=work.now)
+    if deleted:
+        work.record(
+            EntryType.SEARCH_RESULTS_DELETE,
+            actor=SYSTEM,
+            payload={
+                "legal_basis_id": str(basis_id),
+                "reason": "basis_lapsed",
+                "search_ids": deleted,
+            },
+        )
+    return len(deleted)
 
 
 def purge_expired_searches(

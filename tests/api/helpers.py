@@ -40,6 +40,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def runtime_of(app: Flask) -> Runtime:
+    """The runtime ``create_app`` built for ``app``."""
     value: Runtime = app.extensions[EXTENSION]
     return value
 

@@ -1,0 +1,130 @@
+"""Rows for unit tests of the governance services, inserted straight into the test's session.
+
+Each factory writes the fewest columns the schema requires and takes keyword overrides for the
+rest, so a test states only what it is about. They bypass the services on purpose: a unit test
+of one service should not depend on another's behaviour to set up its state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy.orm import Session
+
+from governance.identity.models import Account, Agency, Credential
+from governance.identity.permissions import Role
+from governance.identity.persons import person_key
+from governance.identity.principals import Principal
+from governance.identity.tokens import digest
+from governance.legal_basis.models import LegalBasis
+
+__all__ = ["NOW", "account", "agency", "credential", "legal_basis", "principal"]
+
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+_serial = itertools.count(1)
+
+_PLATFORM_ROLES = (Role.ADMIN, Role.OVERSIGHT, Role.CURATOR)
+
+
+def agency(session: Session, **overrides: Any) -> Agency:
+    """An active police agency."""
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "name": f"Agency {n}",
+        "kind": "police",
+        "country": "NL",
+        "jurisdiction": "Utrecht",
+        "status": "active",
+        "created_at": NOW,
+        "status_changed_at": NOW,
+    } | overrides
+    row = Agency(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def account(
+    session: Session,
+    role: Role = Role.INVESTIGATOR,
+    *,
+    agency_row: Agency | None = None,
+    **overrides: Any,
+) -> Account:
+    """An active account of ``role``; agency roles get a new agency unless one is given."""
+    n = next(_serial)
+    agency_id = None
+    if role not in _PLATFORM_ROLES:
+        agency_id = (agency_row or agency(session)).id
+    email = overrides.pop("email", f"person{n}-{uuid4().hex[:6]}@example.org")
+    values: dict[str, Any] = {
+        "role": role.value,
+        "agency_id": agency_id,
+        "status": "active",
+        "name": f"Person {n}",
+        "email": email,
+        "person_key": person_key(email),
+        "scope_key": str(agency_id) if agency_id else "platform",
+        "created_at": NOW,
+        "status_changed_at": NOW,
+    } | overrides
+    row = Account(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def credential(session: Session, account_row: Account, **overrides: Any) -> Credential:
+    """A live credential of ``account_row`` (its secret is not kept: tests act as principals)."""
+    values: dict[str, Any] = {
+        "lookup_id": secrets.token_hex(8),
+        "account_id": account_row.id,
+        "secret_hash": digest(secrets.token_urlsafe(16)),
+        "created_at": NOW,
+        "expires_at": NOW + timedelta(days=90),
+    } | overrides
+    row = Credential(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def principal(session: Session, account_row: Account) -> Principal:
+    """The authenticated caller ``account_row`` would be, with a fresh credential."""
+    return Principal(
+        account_id=account_row.id,
+        role=Role(account_row.role),
+        agency_id=account_row.agency_id,
+        credential_id=credential(session, account_row).id,
+    )
+
+
+def legal_basis(session: Session, author: Account, **overrides: Any) -> LegalBasis:
+    """A pending judicial basis recorded by ``author`` in its agency, valid for 30 days."""
+    assert author.agency_id is not None, "a legal basis belongs to an agency account's agency"
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "agency_id": author.agency_id,
+        "created_by": author.id,
+        "created_at": NOW,
+        "status": "pending",
+        "case_number": f"CASE-{n}",
+        "offence_category": "robbery",
+        "legal_provision": "Art. 1 Code of Criminal Procedure",
+        "authorisation_kind": "judicial",
+        "authorisation_reference": f"AUTH-{n}",
+        "authorising_authority": "District Court",
+        "authorisation_issued_at": NOW - timedelta(days=1),
+        "expires_at": NOW + timedelta(days=30),
+        "justification": "The suspect was filmed at the scene.",
+        "max_searches": 10,
+        "searches_used": 0,
+    } | overrides
+    row = LegalBasis(**values)
+    session.add(row)
+    session.flush()
+    return row
