@@ -27,8 +27,9 @@ from typing import Any, Protocol
 
 from ledger.bundle import Fetcher, TrustedState
 from ledger.checkpoint import MalformedNote, NoteVerifier, parse_verifier_key
+from ledger.compact import CompactRange
 from ledger.entry import GENESIS_PREV, EntryType, LedgerError, parse_entry, signing_bytes
-from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash, node_hash
+from ledger.hashing import leaf_hash
 from ledger.verify import VerificationError, _open_checkpoint, verify_consistency
 
 __all__ = ["LiveFetcher", "WitnessReport", "verify_increment"]
@@ -64,35 +65,6 @@ class WitnessReport:
             "previous_size": self.previous_size,
             "new_entries": self.new_entries,
         }
-
-
-class _CompactRange:
-    """The perfect subtrees covering ``[0, size)`` as (leaves, hash), largest first."""
-
-    def __init__(self, size: int, cover: Sequence[bytes]) -> None:
-        self.size = size
-        sizes = [1 << b for b in reversed(range(size.bit_length())) if size >> b & 1]
-        if len(sizes) != len(cover):
-            raise VerificationError(
-                f"the state's compact range has {len(cover)} hashes, size {size} needs "
-                f"{len(sizes)}",
-                step=4,
-            )
-        self.stack = list(zip(sizes, cover, strict=True))
-
-    def append(self, h: bytes) -> None:
-        width, acc = 1, h
-        while self.stack and self.stack[-1][0] == width:
-            left_width, left = self.stack.pop()
-            acc, width = node_hash(left, acc), width + left_width
-        self.stack.append((width, acc))
-        self.size += 1
-
-    def root(self) -> bytes:
-        return fold_subtrees([h for _, h in self.stack]) if self.stack else EMPTY_ROOT
-
-    def cover(self) -> tuple[bytes, ...]:
-        return tuple(h for _, h in self.stack)
 
 
 def _keys(vkeys: Sequence[str], step: int) -> list[NoteVerifier]:
@@ -132,7 +104,7 @@ def verify_increment(
         _check_consistency(fetcher, state, latest.size, latest.root, note)
 
     base = state if resume and state is not None else None
-    tree = _CompactRange(base.size, base.cover) if base else _CompactRange(0, ())
+    tree = _trusted_range(base) if base else CompactRange()
     prev, prev_ts = (base.last_digest, base.last_ts) if base else (GENESIS_PREV, "")
     last_key = base.last_key_id if base else ""
     try:
@@ -223,13 +195,28 @@ def verify_increment(
         size=latest.size,
         root=latest.root,
         checkpoint=note,
-        cover=tree.cover(),
+        cover=tree.hashes,
         chain=report.keys,
         last_digest=prev,
         last_ts=prev_ts,
         last_key_id=last_key,
     )
     return report, new_state
+
+
+def _trusted_range(state: TrustedState) -> CompactRange:
+    # The state's compact range must fold into the root it trusts, or the new root means nothing.
+    try:
+        tree = CompactRange.from_hashes(state.size, state.cover)
+    except ValueError as exc:
+        raise VerificationError(f"the state's compact range is unusable: {exc}", step=4) from exc
+    if tree.root() != state.root:
+        raise VerificationError(
+            "the state's compact range does not fold into its trusted root",
+            step=4,
+            evidence={"trusted_checkpoint": state.checkpoint},
+        )
+    return tree
 
 
 def _rotation(new_key: object, chain: list[NoteVerifier], origin: str, seq: int) -> NoteVerifier:
