@@ -2,7 +2,7 @@
 both run, by step: the checkpoint's signature, the key-rotation chain, the entries' links,
 and the tree heads against the roots the entries rebuild.
 
-Imports only the standard library and ``cryptography`` (through ``ledger.checkpoint``).
+Imports only the standard library, ``cryptography`` and ``rfc8785``.
 """
 
 from __future__ import annotations
