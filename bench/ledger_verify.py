@@ -34,6 +34,7 @@ from governance.core.db import make_engine, make_session_factory, unit_of_work
 from ledger import storage
 from ledger.bundle import BundleFetcher, write_manifest
 from ledger.checkpoint import Checkpoint, parse_verifier_key, sign_checkpoint
+from ledger.compact import CompactRange
 from ledger.entry import (
     GENESIS_PREV,
     Actor,
@@ -150,7 +151,7 @@ def _bulk_tree(engine: Engine, m: int) -> None:
     with unit_of_work(factory) as session:
         storage.metadata.drop_all(session.connection())
         storage.metadata.create_all(session.connection())
-    levels: list[list[bytes]] = [[]]
+    compact = CompactRange()
     batch_entries: list[dict[str, object]] = []
     batch_nodes: list[dict[str, object]] = []
 
@@ -176,16 +177,8 @@ def _bulk_tree(engine: Engine, m: int) -> None:
                 "key_id": "00000000",
             }
         )
-        levels[0].append(h)
-        for node in completed_nodes(i):
-            if node.level:
-                if len(levels) <= node.level:
-                    levels.append([])
-                row = levels[node.level - 1]
-                levels[node.level].append(hashlib.sha256(b"\x01" + row[-2] + row[-1]).digest())
-            batch_nodes.append(
-                {"level": node.level, "idx": node.index, "hash": levels[node.level][node.index]}
-            )
+        for node, node_hash in zip(completed_nodes(i), compact.append(h), strict=True):
+            batch_nodes.append({"level": node.level, "idx": node.index, "hash": node_hash})
         if len(batch_entries) >= 50_000:
             flush()
     flush()

@@ -1,8 +1,9 @@
 """The audit ledger: signed canonical entries in an RFC 6962 Merkle log with C2SP checkpoints.
 
-The verifier side (``entry``, ``hashing``, ``proofs``, ``checkpoint``, ``bundle``, ``verify``,
-``cli``) needs only the standard library, ``cryptography`` and ``rfc8785``; this package
-namespace imports nothing else either, so ``import ledger.verify`` stays light. The SQL side is
+The verifier side (``entry``, ``hashing``, ``compact``, ``proofs``, ``checkpoint``, ``bundle``,
+``checks``, ``verify``, ``witness``, ``cli``) needs only the standard library, ``cryptography``
+and ``rfc8785``; this package namespace imports nothing else either, so ``import ledger.verify``
+stays light. The SQL side is
 ``ledger.storage`` and ``ledger.keys``.
 """
 

@@ -177,28 +177,6 @@ def _check_json(value: Any, path: str) -> None:
     raise MalformedEntry(f"{path}: {type(value).__name__} is not an allowed JSON value")
 
 
-def _unsigned_object(
-    *,
-    seq: int,
-    ts: str,
-    entry_type: EntryType,
-    actor: Actor,
-    payload: Mapping[str, Any],
-    prev: str,
-    key_id: str,
-) -> dict[str, Any]:
-    return {
-        "v": FORMAT_VERSION,
-        "seq": seq,
-        "ts": ts,
-        "type": str(entry_type),
-        "actor": {"kind": actor.kind, "id": actor.id, "agency": actor.agency},
-        "payload": dict(payload),
-        "prev": prev,
-        "key_id": key_id,
-    }
-
-
 def build_entry(
     *,
     seq: int,
@@ -215,15 +193,16 @@ def build_entry(
     """
     _check_json(payload, "payload")
     _check_json([actor.kind, actor.id, actor.agency], "actor")
-    unsigned = _unsigned_object(
-        seq=seq,
-        ts=ts,
-        entry_type=EntryType(entry_type),
-        actor=actor,
-        payload=payload,
-        prev=prev,
-        key_id=signer.key_id,
-    )
+    unsigned = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "ts": ts,
+        "type": str(EntryType(entry_type)),
+        "actor": {"kind": actor.kind, "id": actor.id, "agency": actor.agency},
+        "payload": dict(payload),
+        "prev": prev,
+        "key_id": signer.key_id,
+    }
     message = _canonical(unsigned)
     sig = base64.b64encode(signer.sign(message)).decode("ascii")
     # ``sig`` sorts between ``seq`` and ``ts``, the last top-level member before it: splicing it

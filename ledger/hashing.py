@@ -1,12 +1,14 @@
 """RFC 6962 §2.1 Merkle tree hashing: leaf and node hashes, and roots from perfect subtrees.
 
+The subtrees themselves, grown leaf by leaf, are ``ledger.compact.CompactRange``.
+
 Imports only the standard library: the offline verifier uses it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "EMPTY_ROOT",
@@ -14,7 +16,6 @@ __all__ = [
     "fold_subtrees",
     "leaf_hash",
     "node_hash",
-    "root_from_leaf_hashes",
 ]
 
 HASH_SIZE = 32
@@ -47,18 +48,3 @@ def fold_subtrees(hashes: Sequence[bytes]) -> bytes:
     for left in reversed(hashes[:-1]):
         acc = node_hash(left, acc)
     return acc
-
-
-def root_from_leaf_hashes(hashes: Iterable[bytes]) -> bytes:
-    """The tree head over ``hashes`` (leaf hashes in order), streaming, O(log n) memory."""
-    stack: list[tuple[int, bytes]] = []  # (size, hash) of perfect subtrees, left to right
-    for h in hashes:
-        size, acc = 1, h
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            acc = node_hash(left, acc)
-            size += left_size
-        stack.append((size, acc))
-    if not stack:
-        return EMPTY_ROOT
-    return fold_subtrees([h for _, h in stack])

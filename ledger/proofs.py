@@ -4,7 +4,7 @@ Pure integers, in the manner of transparency-dev/merkle's ``proof`` package: a p
 as ranges of leaves (RFC 6962 §2.1.1 PATH and §2.1.2 SUBPROOF); each range is covered by
 aligned perfect subtrees (``NodeID``), the only nodes ever stored. A range on the right edge of
 the tree is not perfect: it is an ephemeral node rebuilt from its perfect subtrees.
-Imports only the standard library and ``ledger.hashing``.
+Imports only the standard library, ``ledger.hashing`` and ``ledger.compact``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash, node_hash
+from ledger.compact import CompactRange
+from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash
 
 __all__ = [
     "MemoryTree",
@@ -163,13 +164,14 @@ class MemoryTree:
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         self._levels: list[list[bytes]] = [[]]
+        self._range = CompactRange()
         for h in leaf_hashes:
             self.append_hash(h)
 
     @property
     def size(self) -> int:
         """The number of leaves."""
-        return len(self._levels[0])
+        return self._range.size
 
     def append_leaf(self, leaf: bytes) -> bytes:
         """Append a leaf's bytes; returns its leaf hash."""
@@ -178,16 +180,11 @@ class MemoryTree:
         return h
 
     def append_hash(self, h: bytes) -> None:
-        """Append a leaf by its hash, completing every perfect subtree it closes."""
-        self._levels[0].append(h)
-        level = 0
-        while len(self._levels[level]) % 2 == 0:
-            row = self._levels[level]
-            parent = node_hash(row[-2], row[-1])
-            if len(self._levels) == level + 1:
+        """Append a leaf by its hash, keeping every perfect subtree it completes."""
+        for level, completed in enumerate(self._range.append(h)):
+            if len(self._levels) == level:
                 self._levels.append([])
-            self._levels[level + 1].append(parent)
-            level += 1
+            self._levels[level].append(completed)
 
     def node(self, node: NodeID) -> bytes:
         """The hash of a stored perfect subtree. Raises KeyError when it is not complete."""

@@ -8,7 +8,7 @@ any size cost one indexed query (RFC 6962 §2.1, planned by ``ledger.proofs``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from ledger.bundle import (
     write_manifest,
 )
 from ledger.checkpoint import Checkpoint, MalformedNote, parse_verifier_key, sign_checkpoint
+from ledger.compact import CompactRange
 from ledger.entry import (
     GENESIS_PREV,
     Actor,
@@ -51,7 +52,7 @@ from ledger.entry import (
     build_entry,
     format_ts,
 )
-from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash, node_hash
+from ledger.hashing import EMPTY_ROOT, leaf_hash
 from ledger.proofs import (
     NodeID,
     ProofPlan,
@@ -165,12 +166,12 @@ class Appended:
 
 @dataclass(frozen=True, slots=True)
 class _Frontier:
-    """The perfect subtrees covering a log of ``size`` entries whose last body hashes to
-    ``head``: what the next append merges its leaf with."""
+    """The compact range of a log of ``size`` entries whose last body hashes to ``head``: what
+    the next append merges its leaf with."""
 
     size: int
     head: str
-    cover: Mapping[NodeID, bytes]
+    hashes: tuple[bytes, ...]
 
 
 class _FrontierCache:
@@ -185,9 +186,11 @@ class _FrontierCache:
     def __init__(self) -> None:
         self._last: _Frontier | None = None
 
-    def get(self, size: int, head: str) -> Mapping[NodeID, bytes] | None:
+    def get(self, size: int, head: str) -> CompactRange | None:
         last = self._last
-        return last.cover if last is not None and (last.size, last.head) == (size, head) else None
+        if last is None or (last.size, last.head) != (size, head):
+            return None
+        return CompactRange.from_hashes(size, last.hashes)
 
     def put(self, frontier: _Frontier) -> None:
         self._last = frontier
@@ -286,12 +289,7 @@ def inclusion_proof(session: Session, *, seq: int, size: int) -> list[bytes]:
 
     Raises LedgerRangeError unless ``0 <= seq < size <= tree size``; LedgerCorrupted.
     """
-    _check_size(session, size)
-    try:
-        plan = inclusion_plan(seq, size)
-    except ValueError as exc:
-        raise LedgerRangeError(str(exc)) from exc
-    return _resolve(session, plan)
+    return _prove(session, size, inclusion_plan, seq, size)
 
 
 def consistency_proof(session: Session, *, first: int, second: int) -> list[bytes]:
@@ -299,12 +297,19 @@ def consistency_proof(session: Session, *, first: int, second: int) -> list[byte
 
     Raises LedgerRangeError unless ``0 <= first <= second <= tree size``; LedgerCorrupted.
     """
-    _check_size(session, second)
+    return _prove(session, second, consistency_plan, first, second)
+
+
+def _prove(
+    session: Session, size: int, plan: Callable[[int, int], ProofPlan], *args: int
+) -> list[bytes]:
+    # A proof within the tree of ``size`` entries; the planner refuses sizes RFC 6962 does not.
+    _check_size(session, size)
     try:
-        plan = consistency_plan(first, second)
+        planned = plan(*args)
     except ValueError as exc:
         raise LedgerRangeError(str(exc)) from exc
-    return _resolve(session, plan)
+    return _resolve(session, planned)
 
 
 def latest_checkpoint(session: Session) -> str | None:
@@ -355,6 +360,12 @@ def key_history(session: Session, *, size: int | None = None) -> list[str]:
     if size is not None:
         query = query.where(keys.c.since_seq <= size)
     return [str(vkey) for (vkey,) in session.execute(query)]
+
+
+def _read_frontier(session: Session, size: int) -> CompactRange:
+    cover = perfect_cover(0, size)
+    found = _fetch_nodes(session, cover)
+    return CompactRange.from_hashes(size, [found[n] for n in cover])
 
 
 def _current_key(session: Session, signer: EntrySigner, seq: int) -> None:
@@ -423,19 +434,16 @@ def append(
     if entry.type is EntryType.KEY_ROTATE:
         _record_rotation(session, signer, entry.payload, seq)
 
-    # The perfect cover of [0, seq) holds every left sibling the new leaf merges with.
-    cover = _FRONTIERS.get(seq, prev) if seq else {}
-    if cover is None:
-        cover = _fetch_nodes(session, root_plan(seq).node_ids())
+    # The compact range of [0, seq) holds every left sibling the new leaf merges with.
+    frontier = _FRONTIERS.get(seq, prev) if seq else CompactRange()
+    if frontier is None:
+        frontier = _read_frontier(session, seq)
+    # The newest leaf's audit path is that range, smallest subtree first: the nodes just read,
+    # so a receipt needs no second query.
+    path = tuple(reversed(frontier.hashes))
     leaf = leaf_hash(entry.raw)
-    new_nodes = {NodeID(0, seq): leaf}
-    acc = leaf
-    for node in completed_nodes(seq)[1:]:
-        acc = node_hash(cover[NodeID(node.level - 1, node.index * 2)], acc)
-        new_nodes[node] = acc
-    known = {**cover, **new_nodes}
-    covering = perfect_cover(0, seq + 1)
-    root = fold_subtrees([known[n] for n in covering])
+    new_nodes = dict(zip(completed_nodes(seq), frontier.append(leaf), strict=True))
+    root = frontier.root()
     note = sign_checkpoint(Checkpoint(origin=signer.name, size=seq + 1, root=root), signer)
 
     session.execute(
@@ -455,15 +463,8 @@ def append(
     session.execute(
         _INSERT_CHECKPOINT, {"size": seq + 1, "root": root, "key_id": signer.key_id, "note": note}
     )
-    # The newest leaf's audit path is the cover of [0, seq), smallest subtree first: the nodes
-    # just read, so a receipt needs no second query.
-    path = tuple(cover[n] for n in reversed(perfect_cover(0, seq))) if seq else ()
     _FRONTIERS.put(
-        _Frontier(
-            size=seq + 1,
-            head=hashlib.sha256(entry.raw).hexdigest(),
-            cover={n: known[n] for n in covering},
-        )
+        _Frontier(size=seq + 1, head=hashlib.sha256(entry.raw).hexdigest(), hashes=frontier.hashes)
     )
     return Appended(
         seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root, inclusion=path

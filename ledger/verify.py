@@ -10,6 +10,8 @@
   (5) consistency with the last checkpoint trusted before (witness-style ``TrustedState``):
       truncation, rollback and forks are caught, and the state only advances on success;
   (6) transport integrity (a bundle's manifest).
+The checks of steps (1)-(5) are the live witness's too (``ledger.checks``, and
+``check_trusted_state`` here).
 Imports only the standard library, ``cryptography`` and ``rfc8785``.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +31,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.bundle import Fetcher, TrustedState
 from ledger.checkpoint import (
     Checkpoint,
-    MalformedNote,
     NoteVerifier,
-    open_note,
-    parse_checkpoint,
     parse_verifier_key,
+)
+from ledger.checks import (
+    TreeHead,
+    VerificationError,
+    VerifiedHead,
+    check_entry_count,
+    check_link,
+    check_tree_heads,
+    next_key,
+    open_checkpoint,
+    rotated_key,
 )
 from ledger.entry import GENESIS_PREV, EntryType, LedgerError, parse_entry, signing_bytes
 from ledger.hashing import HASH_SIZE, node_hash
@@ -44,6 +54,7 @@ __all__ = [
     "Report",
     "TrustedState",
     "VerificationError",
+    "check_trusted_state",
     "root_from_inclusion",
     "verify_consistency",
     "verify_inclusion",
@@ -52,23 +63,6 @@ __all__ = [
 
 _PARALLEL_THRESHOLD = 4096
 _CHUNK = 4096
-
-
-class VerificationError(LedgerError):
-    """The log failed a check; ``step`` is the numbered step, ``evidence`` shows why."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        step: int = 0,
-        seq: int | None = None,
-        evidence: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.step = step
-        self.seq = seq
-        self.evidence = evidence or {}
 
 
 def _lsb(n: int) -> int:
@@ -226,46 +220,11 @@ def _check_entries(
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
-    """A successful verification."""
+class Report(VerifiedHead):
+    """A successful verification of the whole log."""
 
-    origin: str
-    size: int
-    root: bytes
-    keys: tuple[str, ...]
     checkpoints_checked: int
     previous_size: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "ok": True,
-            "origin": self.origin,
-            "size": self.size,
-            "root": self.root.hex(),
-            "keys": list(self.keys),
-            "checkpoints_checked": self.checkpoints_checked,
-            "previous_size": self.previous_size,
-        }
-
-
-def _open_checkpoint(
-    note: str, known: Sequence[NoteVerifier], origin: str
-) -> tuple[Checkpoint, NoteVerifier]:
-    try:
-        text, good = open_note(note, known)
-        checkpoint = parse_checkpoint(text)
-    except MalformedNote as exc:
-        raise VerificationError(
-            f"checkpoint rejected: {exc}", step=1, evidence={"checkpoint": note}
-        ) from exc
-    if checkpoint.origin != origin:
-        raise VerificationError(
-            f"checkpoint origin {checkpoint.origin!r} is not {origin!r}",
-            step=1,
-            evidence={"checkpoint": note},
-        )
-    return checkpoint, good[0]
 
 
 def verify_log(
@@ -293,9 +252,9 @@ def verify_log(
     candidates = list({(v.name, v.key_id): v for v in [*pinned_keys, *hinted]}.values())
 
     # (1) checkpoint signatures against the pinned key(s) and announced successors
-    latest, latest_key = _open_checkpoint(note, candidates, origin)
+    latest, latest_key = open_checkpoint(note, candidates, origin)
     earlier = {
-        size: _open_checkpoint(text, candidates, origin)
+        size: open_checkpoint(text, candidates, origin)
         for size, text in sorted(earlier_notes.items())
     }
 
@@ -309,34 +268,16 @@ def verify_log(
     chain = _follow_chain(summaries, pinned_keys, origin)
 
     # (3) seq contiguity, non-decreasing timestamps, prev links
-    prev_digest, prev_ts = GENESIS_PREV, ""
+    last_digest, last_ts = GENESIS_PREV, ""
     for position, s in enumerate(summaries):
-        if s.seq != position:
-            raise VerificationError(
-                f"expected seq {position} at line {position + 1}, found seq {s.seq}",
-                step=3,
-                seq=position,
-            )
-        if s.ts < prev_ts:
-            raise VerificationError(
-                f"entry {s.seq} is dated {s.ts}, before {prev_ts}", step=3, seq=s.seq
-            )
-        if s.prev != prev_digest:
-            raise VerificationError(
-                f"entry {s.seq} does not link to entry {s.seq - 1}", step=3, seq=s.seq
-            )
-        prev_digest, prev_ts = s.digest, s.ts
+        check_link(position, s.seq, s.ts, s.prev, last_ts=last_ts, last_digest=last_digest)
+        last_digest, last_ts = s.digest, s.ts
 
     # (4) leaf hashes recomputed, roots rebuilt and compared with every checkpoint
-    if len(summaries) != latest.size:
-        raise VerificationError(
-            f"the checkpoint commits to {latest.size} entries but the log holds {len(summaries)}",
-            step=4,
-            seq=min(len(summaries), latest.size),
-            evidence={"checkpoint": note},
-        )
+    check_entry_count(latest, note, len(summaries))
     tree = MemoryTree(s.leaf_hash for s in summaries)
     signer_at = _signer_by_size(summaries)
+    heads = []
     for size, (checkpoint, key) in [*earlier.items(), (latest.size, (latest, latest_key))]:
         text = note if size == latest.size else earlier_notes[size]
         if checkpoint.size != size or size > tree.size:
@@ -345,34 +286,16 @@ def verify_log(
                 step=4,
                 evidence={"checkpoint": text},
             )
-        if tree.root(size) != checkpoint.root:
-            raise VerificationError(
-                f"fork: the checkpoint of size {size} commits to a root the entries do not produce",
-                step=4,
-                seq=size - 1,
-                evidence={
-                    "checkpoint": text,
-                    "latest_checkpoint": note,
-                    "recomputed_root": base64.b64encode(tree.root(size)).decode(),
-                },
+        heads.append(
+            TreeHead(
+                checkpoint, text, key, tree.root(size), signer_at[size], {"latest_checkpoint": note}
             )
-        if size and key.key_id_hex != signer_at[size]:
-            raise VerificationError(
-                f"checkpoint of size {size} is signed by {key.vkey}, not "
-                "the key current at that size",
-                step=4,
-                evidence={"checkpoint": text},
-            )
-    if [v.vkey for v in hinted] != [v.vkey for v in chain]:
-        raise VerificationError(
-            "the published key list differs from the rotation chain",
-            step=4,
-            evidence={"chain": [v.vkey for v in chain]},
         )
+    check_tree_heads(heads, published=hinted, chain=chain)
 
     # (5) consistency with the last trusted checkpoint
     if state is not None:
-        _check_against_state(state, latest, note, tree)
+        check_trusted_state(state, latest, note, tree.consistency, step=5)
 
     # (6) transport integrity
     try:
@@ -399,35 +322,10 @@ def _follow_chain(
     summaries: Sequence[EntrySummary], pinned: Sequence[NoteVerifier], origin: str
 ) -> list[NoteVerifier]:
     chain: list[NoteVerifier] = []
-    pinned_ids = {v.key_id_hex: v for v in pinned}
     for s in summaries:
-        if not chain:
-            if s.key_id not in pinned_ids:
-                raise VerificationError(
-                    f"entry {s.seq} is signed by {s.key_id}, not a pinned key", step=2, seq=s.seq
-                )
-            chain.append(pinned_ids[s.key_id])
-        if s.key_id != chain[-1].key_id_hex:
-            raise VerificationError(
-                f"entry {s.seq} is signed by key {s.key_id}, but the "
-                f"current key is {chain[-1].key_id_hex} (unannounced key)",
-                step=2,
-                seq=s.seq,
-            )
+        next_key(s.key_id, chain, pinned, seq=s.seq, step=2)
         if s.type == EntryType.KEY_ROTATE:
-            try:
-                new = parse_verifier_key(s.new_key or "")
-            except MalformedNote as exc:
-                raise VerificationError(
-                    f"entry {s.seq}: bad key:rotate payload: {exc}", step=2, seq=s.seq
-                ) from exc
-            if new.name != origin or any(new.key_id == v.key_id for v in chain):
-                raise VerificationError(
-                    f"entry {s.seq}: key:rotate must name a fresh key under {origin!r}",
-                    step=2,
-                    seq=s.seq,
-                )
-            chain.append(new)
+            chain.append(rotated_key(s.new_key, chain, origin, seq=s.seq, step=2))
     return chain
 
 
@@ -436,29 +334,44 @@ def _signer_by_size(summaries: Sequence[EntrySummary]) -> list[str]:
     return ["", *(s.key_id for s in summaries)]
 
 
-def _check_against_state(
-    state: TrustedState, latest: Checkpoint, note: str, tree: MemoryTree
+def check_trusted_state(
+    state: TrustedState,
+    latest: Checkpoint,
+    note: str,
+    prove: Callable[[int, int], list[bytes]],
+    *,
+    step: int,
 ) -> None:
+    """The checkpoint trusted before is a prefix of ``latest``: same log, no rollback, and the
+    consistency proof ``prove(state.size, latest.size)`` checks out (RFC 9162 §2.1.4.2).
+
+    Raises VerificationError (``step``) with both checkpoints and the proof as evidence.
+    """
     evidence: dict[str, Any] = {"trusted_checkpoint": state.checkpoint, "checkpoint": note}
     if state.origin != latest.origin:
         raise VerificationError(
-            f"the state file is for log {state.origin!r}", step=5, evidence=evidence
+            f"the state file is for log {state.origin!r}", step=step, evidence=evidence
         )
     if state.size > latest.size:
         raise VerificationError(
             f"rollback: the log shrank from {state.size} to {latest.size} entries",
-            step=5,
+            step=step,
             seq=latest.size,
             evidence=evidence,
         )
-    proof = tree.consistency(state.size, latest.size)
+    try:
+        proof = prove(state.size, latest.size) if 0 < state.size < latest.size else []
+    except LedgerError as exc:
+        raise VerificationError(
+            f"cannot read the consistency proof: {exc}", step=step, evidence=evidence
+        ) from exc
     evidence["proof"] = [base64.b64encode(p).decode() for p in proof]
     try:
         verify_consistency(state.size, latest.size, state.root, latest.root, proof)
     except VerificationError as exc:
         raise VerificationError(
-            f"fork: the log at size {state.size} is not the one trusted before",
-            step=5,
+            f"fork: the log at size {state.size} is not the one trusted before ({exc})",
+            step=step,
             seq=state.size - 1,
             evidence=evidence,
         ) from exc

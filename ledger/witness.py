@@ -3,33 +3,37 @@
 ``verify_increment`` starts from the ``TrustedState`` it accepted last time (or from the empty
 log) and, for the latest checkpoint the server publishes:
   (1) opens the checkpoint with the pinned key or a key of the trusted rotation chain;
-  (2) refuses a rollback (a smaller size) and checks the server's RFC 6962 consistency proof
-      from the trusted size to the new one (RFC 9162 §2.1.4.2): a fork is reported with both
-      checkpoints and the proof;
+  (2) refuses another log's state or a rollback (a smaller size) and checks the server's
+      RFC 6962 consistency proof from the trusted size to the new one (RFC 9162 §2.1.4.2):
+      a fork is reported with both checkpoints and the proof;
   (3) verifies each new entry: canonical form, Ed25519 signature by the current key of the
       chain (``key:rotate`` hands over), seq contiguity, non-decreasing ``ts``, ``prev`` link;
-  (4) appends the new leaf hashes to the trusted compact range (the perfect subtrees covering
-      ``[0, size)``) and requires the resulting root to be the checkpoint's root, signed by the
-      key that signed the last entry; the published key list must equal the chain.
+  (4) appends the new leaf hashes to the trusted compact range (``ledger.compact``: the
+      perfect subtrees covering ``[0, size)``, which must fold into the trusted root) and
+      requires the resulting root to be the checkpoint's root, signed by the key that signed
+      the last entry; the published key list must equal the chain.
 The proof alone does not yield the new tree's leaves; the compact range does, and it is what
 ties the new entries to the trusted root (see docs/ledger.md). Nothing is trusted that was
-only sent; the caller saves the returned state only on success.
+only sent; the caller saves the returned state only on success. The checks themselves are
+``ledger.checks``, shared with the offline verifier.
 Imports only the standard library, ``cryptography`` and ``rfc8785``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from ledger import checks
 from ledger.bundle import Fetcher, TrustedState
 from ledger.checkpoint import MalformedNote, NoteVerifier, parse_verifier_key
+from ledger.checks import VerificationError, VerifiedHead
+from ledger.compact import CompactRange
 from ledger.entry import GENESIS_PREV, EntryType, LedgerError, parse_entry, signing_bytes
-from ledger.hashing import EMPTY_ROOT, fold_subtrees, leaf_hash, node_hash
-from ledger.verify import VerificationError, _open_checkpoint, verify_consistency
+from ledger.hashing import leaf_hash
+from ledger.verify import check_trusted_state
 
 __all__ = ["LiveFetcher", "WitnessReport", "verify_increment"]
 
@@ -43,56 +47,11 @@ class LiveFetcher(Fetcher, Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class WitnessReport:
+class WitnessReport(VerifiedHead):
     """A successful incremental verification."""
 
-    origin: str
-    size: int
-    root: bytes
-    keys: tuple[str, ...]
     previous_size: int | None
     new_entries: int
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "ok": True,
-            "origin": self.origin,
-            "size": self.size,
-            "root": self.root.hex(),
-            "keys": list(self.keys),
-            "previous_size": self.previous_size,
-            "new_entries": self.new_entries,
-        }
-
-
-class _CompactRange:
-    """The perfect subtrees covering ``[0, size)`` as (leaves, hash), largest first."""
-
-    def __init__(self, size: int, cover: Sequence[bytes]) -> None:
-        self.size = size
-        sizes = [1 << b for b in reversed(range(size.bit_length())) if size >> b & 1]
-        if len(sizes) != len(cover):
-            raise VerificationError(
-                f"the state's compact range has {len(cover)} hashes, size {size} needs "
-                f"{len(sizes)}",
-                step=4,
-            )
-        self.stack = list(zip(sizes, cover, strict=True))
-
-    def append(self, h: bytes) -> None:
-        width, acc = 1, h
-        while self.stack and self.stack[-1][0] == width:
-            left_width, left = self.stack.pop()
-            acc, width = node_hash(left, acc), width + left_width
-        self.stack.append((width, acc))
-        self.size += 1
-
-    def root(self) -> bytes:
-        return fold_subtrees([h for _, h in self.stack]) if self.stack else EMPTY_ROOT
-
-    def cover(self) -> tuple[bytes, ...]:
-        return tuple(h for _, h in self.stack)
 
 
 def _keys(vkeys: Sequence[str], step: int) -> list[NoteVerifier]:
@@ -125,91 +84,43 @@ def verify_increment(
 
     # (1) the checkpoint, signed by a pinned key, a key of the trusted chain, or a hinted one
     known = list({v.key_id: v for v in [*pinned_keys, *chain, *hinted]}.values())
-    latest, signer = _open_checkpoint(note, known, origin)
+    latest, signer = checks.open_checkpoint(note, known, origin)
 
     # (2) rollback and the server's consistency proof from the trusted checkpoint
     if state is not None:
-        _check_consistency(fetcher, state, latest.size, latest.root, note)
+        check_trusted_state(state, latest, note, fetcher.consistency, step=2)
 
     base = state if resume and state is not None else None
-    tree = _CompactRange(base.size, base.cover) if base else _CompactRange(0, ())
+    tree = _trusted_range(base) if base else CompactRange()
     prev, prev_ts = (base.last_digest, base.last_ts) if base else (GENESIS_PREV, "")
     last_key = base.last_key_id if base else ""
     try:
         lines = fetcher.entries(tree.size, latest.size)
     except LedgerError as exc:
         raise VerificationError(f"cannot read the entries: {exc}", step=3) from exc
-    if len(lines) != latest.size - tree.size:
-        raise VerificationError(
-            f"the checkpoint commits to {latest.size} entries, the server sent "
-            f"{tree.size + len(lines)}",
-            step=4,
-            seq=tree.size + len(lines),
-            evidence={"checkpoint": note},
-        )
+    checks.check_entry_count(latest, note, tree.size + len(lines))
 
     # (3) each new entry: form, signature by the chain's current key, seq, ts, prev
-    pinned_ids = {v.key_id_hex: v for v in pinned_keys}
     for line in lines:
         seq = tree.size
         try:
             entry = parse_entry(line)
         except LedgerError as exc:
             raise VerificationError(f"entry {seq} is malformed: {exc}", step=3, seq=seq) from exc
-        if not chain:
-            if entry.key_id not in pinned_ids:
-                raise VerificationError(
-                    f"entry {seq} is signed by {entry.key_id}, not a pinned key", step=3, seq=seq
-                )
-            chain.append(pinned_ids[entry.key_id])
-        current = chain[-1]
-        if entry.key_id != current.key_id_hex:
-            raise VerificationError(
-                f"entry {seq} is signed by key {entry.key_id}, but the current key is "
-                f"{current.key_id_hex} (unannounced key)",
-                step=3,
-                seq=seq,
-            )
+        current = checks.next_key(entry.key_id, chain, pinned_keys, seq=seq, step=3)
         if not current.verify(signing_bytes(entry), entry.signature):
             raise VerificationError(f"entry {seq} has an invalid signature", step=3, seq=seq)
-        if entry.seq != seq:
-            raise VerificationError(f"expected seq {seq}, found {entry.seq}", step=3, seq=seq)
-        if entry.ts < prev_ts:
-            raise VerificationError(f"entry {seq} is dated before {prev_ts}", step=3, seq=seq)
-        if entry.prev != prev:
-            raise VerificationError(
-                f"entry {seq} does not link to entry {seq - 1}", step=3, seq=seq
-            )
+        checks.check_link(seq, entry.seq, entry.ts, entry.prev, last_ts=prev_ts, last_digest=prev)
         if entry.type is EntryType.KEY_ROTATE:
-            chain.append(_rotation(entry.payload.get("new_key"), chain, origin, seq))
+            new_key = entry.payload.get("new_key")
+            chain.append(checks.rotated_key(new_key, chain, origin, seq=seq, step=3))
         prev, prev_ts, last_key = hashlib.sha256(line).hexdigest(), entry.ts, entry.key_id
         tree.append(leaf_hash(line))
 
     # (4) the root over the trusted range and the new leaves, its signer, the key list
-    if tree.root() != latest.root:
-        raise VerificationError(
-            f"fork: the entries up to {latest.size} do not produce the checkpoint's root",
-            step=4,
-            seq=latest.size - 1,
-            evidence={
-                "trusted_checkpoint": state.checkpoint if state else None,
-                "checkpoint": note,
-                "recomputed_root": base64.b64encode(tree.root()).decode(),
-            },
-        )
-    if latest.size and last_key and signer.key_id_hex != last_key:
-        raise VerificationError(
-            f"the checkpoint of size {latest.size} is signed by {signer.vkey}, not by the key "
-            "that signed its last entry",
-            step=4,
-            evidence={"checkpoint": note},
-        )
-    if [v.vkey for v in hinted] != [v.vkey for v in chain]:
-        raise VerificationError(
-            "the published key list differs from the rotation chain",
-            step=4,
-            evidence={"chain": [v.vkey for v in chain], "published": [v.vkey for v in hinted]},
-        )
+    trusted = {"trusted_checkpoint": state.checkpoint if state else None}
+    head = checks.TreeHead(latest, note, signer, tree.root(), last_key, trusted)
+    checks.check_tree_heads([head], published=hinted, chain=chain)
     report = WitnessReport(
         origin=origin,
         size=latest.size,
@@ -223,7 +134,7 @@ def verify_increment(
         size=latest.size,
         root=latest.root,
         checkpoint=note,
-        cover=tree.cover(),
+        cover=tree.hashes,
         chain=report.keys,
         last_digest=prev,
         last_ts=prev_ts,
@@ -232,43 +143,16 @@ def verify_increment(
     return report, new_state
 
 
-def _rotation(new_key: object, chain: list[NoteVerifier], origin: str, seq: int) -> NoteVerifier:
+def _trusted_range(state: TrustedState) -> CompactRange:
+    # The state's compact range must fold into the root it trusts, or the new root means nothing.
     try:
-        new = parse_verifier_key(str(new_key or ""))
-    except MalformedNote as exc:
-        message = f"entry {seq}: bad key:rotate payload: {exc}"
-        raise VerificationError(message, step=3, seq=seq) from exc
-    if new.name != origin or any(new.key_id == v.key_id for v in chain):
+        tree = CompactRange.from_hashes(state.size, state.cover)
+    except ValueError as exc:
+        raise VerificationError(f"the state's compact range is unusable: {exc}", step=4) from exc
+    if tree.root() != state.root:
         raise VerificationError(
-            f"entry {seq}: key:rotate must name a fresh key under {origin!r}", step=3, seq=seq
+            "the state's compact range does not fold into its trusted root",
+            step=4,
+            evidence={"trusted_checkpoint": state.checkpoint},
         )
-    return new
-
-
-def _check_consistency(
-    fetcher: LiveFetcher, state: TrustedState, size: int, root: bytes, note: str
-) -> None:
-    evidence: dict[str, Any] = {"trusted_checkpoint": state.checkpoint, "checkpoint": note}
-    if state.size > size:
-        raise VerificationError(
-            f"rollback: the log shrank from {state.size} to {size} entries",
-            step=2,
-            seq=size,
-            evidence=evidence,
-        )
-    try:
-        proof = fetcher.consistency(state.size, size) if 0 < state.size < size else []
-    except LedgerError as exc:
-        raise VerificationError(
-            f"cannot read the consistency proof: {exc}", step=2, evidence=evidence
-        ) from exc
-    evidence["proof"] = [base64.b64encode(p).decode() for p in proof]
-    try:
-        verify_consistency(state.size, size, state.root, root, proof)
-    except VerificationError as exc:
-        raise VerificationError(
-            f"fork: the log at size {state.size} is not the one trusted before ({exc})",
-            step=2,
-            seq=state.size - 1,
-            evidence=evidence,
-        ) from exc
+    return tree

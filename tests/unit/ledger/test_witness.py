@@ -3,6 +3,8 @@ rewritten entries), leaving the trusted state where it was."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -99,6 +101,31 @@ def test_state_survives_a_file_and_a_key_rotation(
     report, state = verify_increment(fetcher, pinned=[signer.verifier_key], state=loaded)
     assert report.keys == (signer.verifier_key, new.verifier_key) and state.size == 10
     assert state.last_key_id == new.key_id
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda cover: cover[:-1], "the state's compact range is unusable: a tree of size 13"),
+        (lambda cover: (cover[1], cover[0], cover[2]), "does not fold into its trusted root"),
+    ],
+)
+def test_a_state_whose_compact_range_is_not_its_root_is_refused(
+    sqlite_db: LedgerDB,
+    signer: Signer,
+    change: Callable[[tuple[bytes, ...]], tuple[bytes, ...]],
+    message: str,
+) -> None:
+    fill(sqlite_db, signer, 13)
+    fetcher = StorageFetcher(sqlite_db)
+    _, state = verify_increment(fetcher, pinned=[signer.verifier_key], state=None)
+    fill(sqlite_db, signer, 2, start=13)
+
+    with pytest.raises(VerificationError, match=message) as caught:
+        verify_increment(
+            fetcher, pinned=[signer.verifier_key], state=replace(state, cover=change(state.cover))
+        )
+    assert caught.value.step == 4
 
 
 def test_a_bundle_state_is_checked_against_the_whole_log(
