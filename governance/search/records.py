@@ -25,7 +25,7 @@ from governance.identity.persons import persons_of
 from governance.identity.principals import Principal, actor_of, visible
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus
-from governance.search.models import Review, Search, SearchCandidate
+from governance.search.models import Review, Search, SearchCandidate, Verdict
 from ledger.entry import EntryType
 
 __all__ = [
@@ -135,7 +135,7 @@ def view_of(session: Session, search: Search) -> SearchView:
             {
                 persons.get(r.reviewer_id, str(r.reviewer_id))
                 for r in reviews
-                if r.verdict == "possible_match"
+                if r.verdict == Verdict.POSSIBLE_MATCH
                 and persons.get(r.reviewer_id, str(r.reviewer_id)) != searcher
             }
         )
