@@ -261,6 +261,7 @@ def _units(settings: Settings) -> Iterator[Units]:
     from governance import wiring
     from governance.core import mail
     from governance.core.db import make_engine, make_session_factory
+    from governance.core.work import Units
 
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
