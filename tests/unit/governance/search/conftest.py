@@ -23,7 +23,7 @@ from tests.api.helpers import runtime_of
 
 
 @dataclass(frozen=True, slots=True)
-class Team:
+class SearchTeam:
     """An agency's searcher, two reviewers and a supervisor, an approved basis, an outsider."""
 
     searcher: Account
@@ -35,14 +35,14 @@ class Team:
 
 
 @pytest.fixture
-def team(session: Session) -> Team:
+def team(session: Session) -> SearchTeam:
     row = factories.agency(session)
     searcher = factories.account(session, Role.INVESTIGATOR, agency_row=row)
     reviewer = factories.account(session, Role.INVESTIGATOR, agency_row=row)
     reviewer2 = factories.account(session, Role.SUPERVISOR, agency_row=row)
     supervisor = factories.account(session, Role.SUPERVISOR, agency_row=row)
     outsider = factories.principal(session, factories.account(session, Role.SUPERVISOR))
-    return Team(
+    return SearchTeam(
         searcher=searcher,
         reviewer=reviewer,
         reviewer2=reviewer2,

@@ -24,11 +24,11 @@ from governance.search.records import (
     purge_expired_searches,
 )
 from tests import factories
-from tests.unit.governance.search.conftest import Team, entries_since, next_seq
+from tests.unit.governance.search.conftest import SearchTeam, entries_since, next_seq
 
 
 def test_an_agency_reads_its_own_searches_and_no_one_elses(
-    work: Work, session: Session, team: Team
+    work: Work, session: Session, team: SearchTeam
 ) -> None:
     mine = factories.search_record(session, team.searcher, team.basis)
     colleague = factories.principal(session, team.reviewer)
@@ -39,7 +39,7 @@ def test_an_agency_reads_its_own_searches_and_no_one_elses(
     assert (items, total) == ([], 0)
 
 
-def test_the_list_is_newest_first_and_paged(work: Work, session: Session, team: Team) -> None:
+def test_the_list_is_newest_first_and_paged(work: Work, session: Session, team: SearchTeam) -> None:
     older = factories.search_record(
         session, team.searcher, team.basis, created_at=factories.NOW - timedelta(hours=1)
     )
@@ -52,7 +52,7 @@ def test_the_list_is_newest_first_and_paged(work: Work, session: Session, team: 
 
 
 def test_viewing_a_candidate_is_counted_and_recorded(
-    work: Work, session: Session, team: Team, tmp_path: Path
+    work: Work, session: Session, team: SearchTeam, tmp_path: Path
 ) -> None:
     blobs = FileBlobStore(tmp_path)
     thumbnail = blobs.put(b"thumbnail bytes")
@@ -88,7 +88,7 @@ def test_viewing_a_candidate_is_counted_and_recorded(
     ],
 )
 def test_a_candidate_that_may_not_be_shown_is_not_found_and_nothing_recorded(
-    work: Work, session: Session, team: Team, tmp_path: Path, case: str, message: str
+    work: Work, session: Session, team: SearchTeam, tmp_path: Path, case: str, message: str
 ) -> None:
     face = factories.gallery_face(session)
     erased = uuid4()
@@ -111,7 +111,7 @@ def test_a_candidate_that_may_not_be_shown_is_not_found_and_nothing_recorded(
 
 
 def test_a_lapse_deletes_the_results_of_the_bases_searches_on_record(
-    work: Work, session: Session, team: Team
+    work: Work, session: Session, team: SearchTeam
 ) -> None:
     face = uuid4()
     search = factories.search_record(session, team.searcher, team.basis, face_ids=[face])
@@ -152,7 +152,7 @@ def test_a_lapse_deletes_the_results_of_the_bases_searches_on_record(
 
 
 def test_retention_purges_the_old_records_only_on_record(
-    work: Work, session: Session, team: Team
+    work: Work, session: Session, team: SearchTeam
 ) -> None:
     retention = timedelta(days=180)
     old = factories.search_record(

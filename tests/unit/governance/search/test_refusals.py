@@ -25,11 +25,11 @@ from governance.search.refusals import (
 )
 from ledger.entry import format_ts
 from tests import factories
-from tests.unit.governance.search.conftest import Team, entries_since, next_seq
+from tests.unit.governance.search.conftest import SearchTeam, entries_since, next_seq
 
 
 @pytest.fixture
-def caller(session: Session, team: Team) -> Principal:
+def caller(session: Session, team: SearchTeam) -> Principal:
     return factories.principal(session, team.searcher)
 
 

@@ -16,14 +16,14 @@ from governance.identity.permissions import Role
 from governance.search.records import SearchView
 from governance.search.reviews import ReviewInput, record_reviews
 from tests import factories
-from tests.unit.governance.search.conftest import Team, entries_since, next_seq
+from tests.unit.governance.search.conftest import SearchTeam, entries_since, next_seq
 
 FACE = uuid4()
 OTHER_FACE = uuid4()
 
 
 @pytest.fixture
-def search_id(session: Session, team: Team) -> UUID:
+def search_id(session: Session, team: SearchTeam) -> UUID:
     row = factories.search_record(session, team.searcher, team.basis, face_ids=[FACE, OTHER_FACE])
     return UUID(str(row.id))
 
@@ -58,7 +58,7 @@ def _candidate(view: SearchView, face: UUID = FACE) -> tuple[int, bool]:
 
 
 def test_two_distinct_reviewers_confirm_a_lead_and_one_does_not(
-    work: Work, team: Team, search_id: UUID
+    work: Work, team: SearchTeam, search_id: UUID
 ) -> None:
     first = _review(work, team.reviewer, search_id)
     assert _candidate(first) == (1, False)
@@ -69,7 +69,7 @@ def test_two_distinct_reviewers_confirm_a_lead_and_one_does_not(
 
 
 def test_a_verdict_is_recorded_with_the_note_hashed_and_the_confirmed_leads(
-    work: Work, session: Session, team: Team, search_id: UUID
+    work: Work, session: Session, team: SearchTeam, search_id: UUID
 ) -> None:
     _review(work, team.reviewer, search_id)
     start = next_seq(session)
@@ -92,7 +92,7 @@ def test_a_verdict_is_recorded_with_the_note_hashed_and_the_confirmed_leads(
 
 
 def test_the_searcher_may_not_review_their_own_search(
-    work: Work, team: Team, search_id: UUID
+    work: Work, team: SearchTeam, search_id: UUID
 ) -> None:
     with pytest.raises(PermissionDenied) as raised:
         _review(work, team.searcher, search_id)
@@ -100,7 +100,7 @@ def test_the_searcher_may_not_review_their_own_search(
 
 
 def test_nor_may_the_searcher_from_another_of_their_accounts(
-    work: Work, session: Session, team: Team, search_id: UUID
+    work: Work, session: Session, team: SearchTeam, search_id: UUID
 ) -> None:
     second_account = _second_account(session, team.searcher)
     with pytest.raises(PermissionDenied, match="any of their accounts"):
@@ -108,14 +108,14 @@ def test_nor_may_the_searcher_from_another_of_their_accounts(
 
 
 def test_one_persons_two_accounts_count_as_one_vote(
-    work: Work, session: Session, team: Team, search_id: UUID
+    work: Work, session: Session, team: SearchTeam, search_id: UUID
 ) -> None:
     twin = _second_account(session, team.reviewer)
     _review(work, team.reviewer, search_id)
     assert _candidate(_review(work, twin, search_id)) == (1, False)
 
 
-def test_a_reviewer_gives_each_verdict_once(work: Work, team: Team, search_id: UUID) -> None:
+def test_a_reviewer_gives_each_verdict_once(work: Work, team: SearchTeam, search_id: UUID) -> None:
     _review(work, team.reviewer, search_id)
     with pytest.raises(Conflict) as raised:
         _review(work, team.reviewer, search_id, "no_match")
@@ -123,13 +123,13 @@ def test_a_reviewer_gives_each_verdict_once(work: Work, team: Team, search_id: U
 
 
 def test_only_the_searchs_candidates_can_be_reviewed(
-    work: Work, team: Team, search_id: UUID
+    work: Work, team: SearchTeam, search_id: UUID
 ) -> None:
     with pytest.raises(NotFound, match="Not among this search's candidates"):
         _review(work, team.reviewer, search_id, face=str(uuid4()))
 
 
-def test_an_unknown_verdict_is_invalid(work: Work, team: Team, search_id: UUID) -> None:
+def test_an_unknown_verdict_is_invalid(work: Work, team: SearchTeam, search_id: UUID) -> None:
     with pytest.raises(InvalidInput) as raised:
         _review(work, team.reviewer, search_id, "probably")
     assert list(raised.value.fields) == ["verdict"]
@@ -143,7 +143,9 @@ def test_another_agencys_search_does_not_exist_for_the_reviewer(
         _review(work, outsider, search_id)
 
 
-def test_deleted_results_leave_nothing_to_review(work: Work, session: Session, team: Team) -> None:
+def test_deleted_results_leave_nothing_to_review(
+    work: Work, session: Session, team: SearchTeam
+) -> None:
     row = factories.search_record(
         session, team.searcher, team.basis, face_ids=[FACE], results_deleted_at=factories.NOW
     )

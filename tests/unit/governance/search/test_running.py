@@ -28,7 +28,7 @@ from governance.search.running import ThresholdBelowFloor, search, search_parame
 from tests import factories
 from tests.api.faces import dev_photos
 from tests.api.helpers import runtime_of
-from tests.unit.governance.search.conftest import Team, entries_since, next_seq
+from tests.unit.governance.search.conftest import SearchTeam, entries_since, next_seq
 
 FLOOR = 0.4
 PROBE = b"not even an image: the basis is refused before anyone looks"
@@ -65,7 +65,7 @@ def models(app: Flask, shared_dir: Path) -> Iterator[Gallery]:
         yield gallery()
 
 
-def _search(units: Units, gallery: Gallery, team: Team, session: Session, **kw: Any) -> Any:
+def _search(units: Units, gallery: Gallery, team: SearchTeam, session: Session, **kw: Any) -> Any:
     arguments: dict[str, Any] = {
         "image": PROBE,
         "legal_basis_id": team.basis.id,
@@ -111,7 +111,7 @@ def test_a_threshold_below_the_floor_is_refused_naming_the_floor(no_models: Gall
 def test_an_unusable_basis_is_refused_before_the_probe_and_the_refusal_recorded(
     session: Session,
     units: Units,
-    team: Team,
+    team: SearchTeam,
     no_models: Gallery,
     basis_values: dict[str, Any],
     reason: str,
@@ -138,7 +138,7 @@ def test_an_unusable_basis_is_refused_before_the_probe_and_the_refusal_recorded(
 
 
 def test_an_expired_basis_is_settled_on_record_even_though_the_search_is_refused(
-    session: Session, units: Units, team: Team, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: Gallery
 ) -> None:
     team.basis.expires_at = factories.NOW - timedelta(minutes=1)
     session.flush()
@@ -153,7 +153,7 @@ def test_an_expired_basis_is_settled_on_record_even_though_the_search_is_refused
 
 
 def test_another_agencys_basis_is_refused_as_not_found(
-    session: Session, units: Units, team: Team, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: Gallery
 ) -> None:
     other_author = factories.account(session)
     other = factories.approved_basis(session, other_author, factories.account(session))
@@ -167,7 +167,7 @@ def test_another_agencys_basis_is_refused_as_not_found(
 
 
 def test_a_threshold_below_the_floor_is_refused_on_record_and_spends_nothing(
-    session: Session, units: Units, team: Team, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: Gallery
 ) -> None:
     start = next_seq(session)
     with pytest.raises(ThresholdBelowFloor):
@@ -179,7 +179,7 @@ def test_a_threshold_below_the_floor_is_refused_on_record_and_spends_nothing(
 
 
 def test_a_search_is_recorded_with_its_basis_spent(
-    session: Session, units: Units, team: Team, models: Gallery, shared_dir: Path
+    session: Session, units: Units, team: SearchTeam, models: Gallery, shared_dir: Path
 ) -> None:
     probe = next(iter(dev_photos(shared_dir).values()))[0].read_bytes()
     start = next_seq(session)
@@ -200,7 +200,7 @@ def test_a_search_is_recorded_with_its_basis_spent(
 
 
 def test_a_probe_without_a_face_is_refused_on_record_and_spends_nothing(
-    session: Session, units: Units, team: Team, models: Gallery
+    session: Session, units: Units, team: SearchTeam, models: Gallery
 ) -> None:
     blank = io.BytesIO()
     Image.new("RGB", (320, 240), (128, 128, 128)).save(blank, "JPEG")
