@@ -261,6 +261,7 @@ def _units(settings: Settings) -> Iterator[Units]:
     from governance import wiring
     from governance.core import mail
     from governance.core.db import make_engine, make_session_factory
+    from governance.core.work import Units
 
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
@@ -625,8 +626,8 @@ def governance_sweep() -> None:
                     click.echo(f"expired {t.basis_id} (case {t.case_number})")
             if not batch:
                 break
-        with _session(settings) as session:
-            summaries = summarize_refusals(session, keys=keys, now=datetime.now(UTC))
+        with _units(settings) as units, units() as work:
+            summaries = summarize_refusals(work)
     click.echo(f"swept: {expired} expired, {lapsed} lapsed, {summaries} refusal counts recorded")
     from datetime import timedelta
 
@@ -635,14 +636,13 @@ def governance_sweep() -> None:
     purged = 0
     with _explained():
         retention = timedelta(days=settings.search_retention_days)
-        while True:
-            with _session(settings) as session:
-                n = purge_expired_searches(
-                    session, keys=keys, retention=retention, now=datetime.now(UTC)
-                )
-            purged += n
-            if n == 0:
-                break
+        with _units(settings) as units:
+            while True:  # in batches, one unit of work each, each at its own now
+                with units.at(datetime.now(UTC))() as work:
+                    n = purge_expired_searches(work, retention=retention)
+                purged += n
+                if n == 0:
+                    break
     click.echo(f"purged: {purged} search records older than {retention.days} days")
 
 

@@ -32,6 +32,7 @@ from search import split  # noqa: E402
 
 import api.auth  # noqa: E402
 import api.resources.searches as view  # noqa: E402
+import governance.search.running as running  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
 
@@ -49,23 +50,29 @@ def timed(timings: Timings, label: str, fn: Callable[..., Any]) -> Callable[...,
     return wrapper
 
 
-class TransactionTimer:
-    """Stands in for the view's ``transaction``: times its units of work in order (basis
+class UnitsTimer:
+    """Stands in for the request's units of work: the search flow's are timed in order (basis
     checks, then the search), commit included; ``reset`` before each request."""
 
-    def __init__(self, timings: Timings, labels: list[str], transaction: Any) -> None:
-        self.timings, self.labels, self.transaction = timings, labels, transaction
+    def __init__(self, timings: Timings, labels: list[str]) -> None:
+        self.timings, self.labels = timings, labels
         self.calls: Iterator[str] = iter(())
+        self.units: Any = None
 
     def reset(self) -> None:
         self.calls = iter(self.labels)
+
+    def bind(self, units: Any) -> UnitsTimer:
+        """Time the units of work ``units`` opens (the request's)."""
+        self.units = units
+        return self
 
     @contextmanager
     def __call__(self) -> Iterator[Any]:
         label = next(self.calls, None)
         started = time.perf_counter()
-        with self.transaction() as session:
-            yield session
+        with self.units() as work:
+            yield work
         if label is not None:
             self.timings.setdefault(label, []).append(time.perf_counter() - started)
 
@@ -110,14 +117,14 @@ def main() -> None:
     api.auth.authenticate_request = timed(  # type: ignore[assignment]
         timings, "authenticate (own unit of work)", api.auth.authenticate_request
     )
-    view.prepare_probe = timed(timings, "decode + detect + embed", view.prepare_probe)
-    view.find_candidates = timed(timings, "vector-index search", view.find_candidates)
-    units = TransactionTimer(
+    running.prepare_probe = timed(timings, "decode + detect + embed", running.prepare_probe)
+    running.find_candidates = timed(timings, "vector-index search", running.find_candidates)
+    units = UnitsTimer(
         timings,
         ["basis settle + check (unit of work)", "record the search (unit of work + commit)"],
-        view.transaction,
     )
-    view.transaction = units  # type: ignore[assignment]
+    request_units = view.units
+    view.units = lambda: units.bind(request_units())  # type: ignore[assignment]
     total: list[float] = []
     for n in range(args.requests):
         units.reset()

@@ -128,3 +128,92 @@ def legal_basis(session: Session, author: Account, **overrides: Any) -> LegalBas
     session.add(row)
     session.flush()
     return row
+
+
+# --- Searches: approved bases, gallery faces, searches and their candidates -----------------
+# (for tests/unit/governance/search/; the rows a recorded search leaves, without the models)
+
+
+def approved_basis(session: Session, author: Account, approver: Account, **overrides: Any) -> Any:
+    """A judicial basis of ``author``'s agency, approved by ``approver`` at ``NOW``."""
+    values: dict[str, Any] = {"status": "approved", "decided_by": approver.id, "decided_at": NOW}
+    return legal_basis(session, author, **(values | overrides))
+
+
+def gallery_face(session: Session, *, site: str = "people.example.org", **overrides: Any) -> Any:
+    """A gallery face of a new photo from ``site`` (no embedding worth searching)."""
+    from governance.gallery.models import GalleryFace, GalleryPhoto
+
+    n = next(_serial)
+    photo = GalleryPhoto(
+        sha256=secrets.token_hex(32),
+        media_type="image/jpeg",
+        width=640,
+        height=480,
+        source_url=f"https://{site}/{n}.jpg",
+        source_site=site,
+        collected_at=NOW - timedelta(days=30),
+        collection_basis="public_record",
+        enrolled_at=NOW - timedelta(days=1),
+        enrolled_by="curator",
+        pack_name="starter",
+        pack_version="1",
+        recognizer_sha256="0" * 64,
+    )
+    session.add(photo)
+    session.flush()
+    values: dict[str, Any] = {
+        "photo_id": photo.id,
+        "source_site": site,
+        **dict.fromkeys(("x1", "y1", "blur", "yaw", "pitch", "roll"), 0.0),
+        "x2": 100.0,
+        "y2": 100.0,
+        "detection_score": 0.9,
+        "size_px": 100.0,
+        "thumbnail_sha256": secrets.token_hex(32),
+        "recognizer_sha256": "0" * 64,
+        "embedding": b"\0" * 16,
+        "created_at": NOW - timedelta(days=1),
+    } | overrides
+    face = GalleryFace(**values)
+    session.add(face)
+    session.flush()
+    return face
+
+
+def search_record(
+    session: Session, searcher: Account, basis: LegalBasis, *, face_ids: Any = (), **overrides: Any
+) -> Any:
+    """A recorded search by ``searcher`` under ``basis``, with ``face_ids`` as its candidates."""
+    from governance.search.models import Search, SearchCandidate
+
+    assert searcher.agency_id is not None, "a search belongs to an agency account's agency"
+    values: dict[str, Any] = {
+        "agency_id": searcher.agency_id,
+        "account_id": searcher.id,
+        "legal_basis_id": basis.id,
+        "purpose": "identify the suspect",
+        "probe_sha256": secrets.token_hex(32),
+        **dict.fromkeys(("x1", "y1", "blur", "yaw", "pitch", "roll"), 0.0),
+        "x2": 100.0,
+        "y2": 100.0,
+        "detection_score": 0.9,
+        "size_px": 100.0,
+        "pack_name": "starter",
+        "pack_version": "1",
+        "recognizer_sha256": "0" * 64,
+        "top_k": 10,
+        "threshold": 0.4,
+        "gallery_collection": "faces",
+        "gallery_size": 100,
+        "ledger_seq": 0,
+        "created_at": NOW,
+    } | overrides
+    row = Search(**values)
+    row.candidates = [
+        SearchCandidate(rank=rank, face_id=face_id, score=0.9, source_site="people.example.org")
+        for rank, face_id in enumerate(face_ids, start=1)
+    ]
+    session.add(row)
+    session.flush()
+    return row

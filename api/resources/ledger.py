@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
+from dataclasses import fields
 from typing import Any
 
 from flask import Response, request
@@ -20,7 +21,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, public, require
 from api.blueprint import Blueprint
-from api.context import transaction
+from api.context import work
 from api.schemas.ledger import (
     ConsistencyProofSchema,
     ConsistencyQuerySchema,
@@ -32,6 +33,7 @@ from api.schemas.ledger import (
 )
 from governance.identity.permissions import Permission
 from governance.oversight import reports as service
+from governance.oversight.reports import ConsistencyProof, InclusionProof
 
 __all__ = ["IMMUTABLE", "blp"]
 
@@ -54,9 +56,20 @@ def _immutable(response: Response) -> Response:
     return response
 
 
-def _json(body: dict[str, Any], *, immutable: bool) -> Response:
-    response = Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
-    return _immutable(response) if immutable else response
+def _proof_json(proof: InclusionProof | ConsistencyProof, **names: str) -> Response:
+    """A proof as immutable JSON, its hashes in lowercase hex; ``names`` renames fields."""
+    body = {names.get(f.name, f.name): _hex(getattr(proof, f.name)) for f in fields(proof)}
+    return _immutable(
+        Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+    )
+
+
+def _hex(value: int | bytes | tuple[bytes, ...]) -> int | str | list[str]:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return [h.hex() for h in value]
+    return value
 
 
 @blp.route("/checkpoint")
@@ -65,8 +78,8 @@ class LatestCheckpoint(MethodView):
     @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
     def get(self) -> Response:
         """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
-        with transaction() as session:
-            note = service.latest_checkpoint(session)
+        with work() as w:
+            note = service.latest_checkpoint(w)
         response = Response(note, content_type=TEXT)
         response.headers["Cache-Control"] = "no-cache"
         return response
@@ -79,8 +92,8 @@ class VerifierKeys(MethodView):
     @blp.response(200, LedgerKeySchema(many=True))
     def get(self, query: dict[str, Any]) -> Any:
         """The verifier keys of the rotation chain, oldest first (JSON, or text one a line)."""
-        with transaction() as session:
-            found = service.ledger_keys(session)
+        with work() as w:
+            found = service.ledger_keys(w)
         wanted = query.get("format") or (
             "text"
             if request.accept_mimetypes.best_match(["application/json", "text/plain"])
@@ -105,10 +118,10 @@ class Entries(MethodView):
     )
     def get(self, query: dict[str, Any]) -> Response:
         """Entries ``[start, end)`` in seq order, at most 1000 per page."""
-        with transaction() as session:
+        with work() as w:
             page = service.entry_page(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 start=query["start"],
                 end=query.get("end"),
                 limit=service.MAX_PAGE,
@@ -130,8 +143,8 @@ class EntryBySeq(MethodView):
     @blp.response(200, content_type="application/json", description="The exact entry bytes.")
     def get(self, seq: int) -> Response:
         """One entry's canonical bytes."""
-        with transaction() as session:
-            body = service.entry(session, actor=current_principal(), seq=seq)
+        with work() as w:
+            body = service.entry(w, principal=current_principal(), seq=seq)
         return _immutable(Response(body, mimetype="application/json"))
 
 
@@ -141,8 +154,8 @@ class CheckpointBySize(MethodView):
     @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
     def get(self, size: int) -> Response:
         """The signed checkpoint of an earlier tree size (every size has one)."""
-        with transaction() as session:
-            note = service.checkpoint_at(session, size=size)
+        with work() as w:
+            note = service.checkpoint_at(w, size=size)
         return _immutable(Response(note, content_type=TEXT))
 
 
@@ -153,18 +166,11 @@ class Inclusion(MethodView):
     @blp.response(200, InclusionProofSchema)
     def get(self, query: dict[str, Any]) -> Response:
         """RFC 6962 inclusion proof of entry ``seq`` in the tree of ``size`` entries."""
-        with transaction() as session:
+        with work() as w:
             proof = service.inclusion(
-                session, actor=current_principal(), seq=query["seq"], size=query["size"]
+                w, principal=current_principal(), seq=query["seq"], size=query["size"]
             )
-        body = {
-            "seq": proof.seq,
-            "tree_size": proof.tree_size,
-            "leaf_hash": proof.leaf_hash.hex(),
-            "root": proof.root.hex(),
-            "proof": [h.hex() for h in proof.proof],
-        }
-        return _json(body, immutable=True)
+        return _proof_json(proof)
 
 
 @blp.route("/proofs/consistency")
@@ -174,15 +180,8 @@ class Consistency(MethodView):
     @blp.response(200, ConsistencyProofSchema)
     def get(self, query: dict[str, Any]) -> Response:
         """RFC 6962 consistency proof from tree size ``from`` to tree size ``to``."""
-        with transaction() as session:
+        with work() as w:
             proof = service.consistency(
-                session, actor=current_principal(), first=query["first"], second=query["second"]
+                w, principal=current_principal(), first=query["first"], second=query["second"]
             )
-        body = {
-            "from": proof.first,
-            "to": proof.second,
-            "first_root": proof.first_root.hex(),
-            "second_root": proof.second_root.hex(),
-            "proof": [h.hex() for h in proof.proof],
-        }
-        return _json(body, immutable=True)
+        return _proof_json(proof, first="from", second="to")

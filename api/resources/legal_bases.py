@@ -122,8 +122,8 @@ def _sweep_if_due() -> None:
             swept = service.sweep(session, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=now)
         # The same throttle puts closed windows' refusal counts on record, so they reach the
         # ledger within a sweep interval of their window's end even if the caller goes quiet.
-        with transaction() as session:
-            summarize_refusals(session, keys=rt.keys, now=now)
+        with rt.units(now)() as w:
+            summarize_refusals(w)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return

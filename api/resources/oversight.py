@@ -14,7 +14,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import transaction
+from api.context import work
 from api.schemas.oversight import ReportQuerySchema
 from governance.identity.permissions import Permission
 from governance.oversight import reports as service
@@ -50,9 +50,9 @@ class Reports(MethodView):
     )
     def get(self, query: dict[str, Any]) -> Response:
         """Searches, refusals, leads, urgent bases, erasures and opt-outs over a period."""
-        with transaction() as session:
+        with work() as w:
             report = service.accountability_report(
-                session, actor=current_principal(), start=query.get("start"), end=query.get("end")
+                w, principal=current_principal(), start=query.get("start"), end=query.get("end")
             )
         wanted = _format(query)
         if wanted == "csv":

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from flask import Response, url_for
@@ -12,9 +11,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, runtime, transaction
-from api.errors import problem_code
-from api.resources.legal_bases import lapse_hooks
+from api.context import gallery, units, work
 from api.schemas.searches import (
     ReviewRequestSchema,
     SearchFormSchema,
@@ -23,23 +20,13 @@ from api.schemas.searches import (
     SearchQuerySchema,
     SearchViewSchema,
 )
-from biometrics.errors import BiometricsError
-from governance.core.errors import GovernanceError
-from governance.core.recording import LedgerUnavailable
-from governance.gallery.sites import blocked_sites
 from governance.identity.credentials import SuspendedCaller
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal
-from governance.legal_basis.services import check_usable, settle_basis
 from governance.search.records import SearchView, candidate_media, get_search, list_searches
+from governance.search.refusals import refuse
 from governance.search.reviews import ReviewInput, record_reviews
-from governance.search.running import (
-    find_candidates,
-    prepare_probe,
-    record_refusal,
-    run_search,
-    search_parameters,
-)
+from governance.search.running import search
 
 blp = Blueprint(
     "searches",
@@ -53,24 +40,8 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _record_refusal(
-    principal: Principal, reason: str, basis_id: UUID | None, probe_sha256: str | None
-) -> None:
-    rt = runtime()
-    with transaction() as session:
-        record_refusal(
-            session,
-            keys=rt.keys,
-            principal=principal,
-            legal_basis_id=basis_id,
-            reason=reason,
-            probe_sha256=probe_sha256,
-            now=rt.now(),
-        )
-
-
 def _refuse_suspended(principal: Principal, error: SuspendedCaller) -> None:
-    _record_refusal(principal, error.code, None, None)
+    refuse(units(), principal, error)
 
 
 @blp.route("")
@@ -88,61 +59,18 @@ class Searches(MethodView):
         pack's calibrated threshold: `threshold` may be stricter, and one below that floor is
         refused with 422 `threshold-below-floor` naming it. Every refusal is recorded too.
         """
-        principal = current_principal()
-        data = form["image"].read()
-        probe_sha256 = hashlib.sha256(data).hexdigest()
-        g = gallery()
-        rt = runtime()
-        try:
-            parameters = search_parameters(
-                g,
-                legal_basis_id=form["legal_basis_id"],
-                purpose=form["purpose"],
-                top_k=form["top_k"],
-                threshold=form.get("threshold"),
-            )
-            # One unit of work settles the basis (a due expiry or lapse) and checks it, before
-            # any biometric work; it commits the settlement even when the check refuses.
-            refused: GovernanceError | None = None
-            with transaction() as session:
-                settle_basis(
-                    session,
-                    basis_id=parameters.legal_basis_id,
-                    hooks=lapse_hooks(rt.keys),
-                    keys=rt.keys,
-                    now=rt.now(),
-                )
-                try:
-                    check_usable(
-                        session,
-                        principal=principal,
-                        basis_id=parameters.legal_basis_id,
-                        now=rt.now(),
-                    )
-                except GovernanceError as exc:
-                    refused = exc
-                blocked = blocked_sites(session)
-            if refused is not None:
-                raise refused
-            probe = prepare_probe(
-                g, data, face_index=form.get("face_index"), face_box=form.get("face_box")
-            )
-            hits = find_candidates(g, probe, parameters, blocked=blocked)
-            with transaction() as session:
-                outcome = run_search(
-                    session,
-                    gallery=g,
-                    principal=principal,
-                    parameters=parameters,
-                    probe=probe,
-                    hits=hits,
-                    now=rt.now(),
-                )
-        except LedgerUnavailable:
-            raise  # nothing can be recorded, and nothing was disclosed
-        except (GovernanceError, BiometricsError) as exc:
-            _record_refusal(principal, problem_code(exc), form["legal_basis_id"], probe_sha256)
-            raise
+        outcome = search(
+            units(),
+            gallery(),
+            current_principal(),
+            image=form["image"].read(),
+            legal_basis_id=form["legal_basis_id"],
+            purpose=form["purpose"],
+            top_k=form["top_k"],
+            threshold=form.get("threshold"),
+            face_index=form.get("face_index"),
+            face_box=form.get("face_box"),
+        )
         # Shallow: the schema reads the receipt's attributes; asdict's deep copy cost more.
         body = _fields(outcome)
         body["candidates"] = [
@@ -161,9 +89,9 @@ class Searches(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List the agency's searches, newest first, with their review state."""
-        with transaction() as session:
+        with work() as w:
             items, total = list_searches(
-                session, principal=current_principal(), limit=query["limit"], offset=query["offset"]
+                w, principal=current_principal(), limit=query["limit"], offset=query["offset"]
             )
         return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
 
@@ -174,8 +102,8 @@ class SearchById(MethodView):
     @blp.response(200, SearchViewSchema)
     def get(self, search_id: UUID) -> SearchView:
         """Read one search of the agency: candidates, reviews and review state."""
-        with transaction() as session:
-            return get_search(session, principal=current_principal(), search_id=search_id)
+        with work() as w:
+            return get_search(w, principal=current_principal(), search_id=search_id)
 
 
 @blp.route("/<uuid:search_id>/reviews")
@@ -188,28 +116,24 @@ class SearchReviews(MethodView):
 
         A candidate becomes a confirmed lead when two distinct reviewers say possible_match.
         """
-        with transaction() as session:
+        with work() as w:
             return record_reviews(
-                session,
+                w,
                 principal=current_principal(),
-                keys=runtime().keys,
                 search_id=search_id,
                 reviews=[ReviewInput(**item) for item in body["reviews"]],
-                now=runtime().now(),
             )
 
 
-def _media(search_id: UUID, face_id: UUID, kind: str) -> Response:
-    with transaction() as session:
+def _media(search_id: UUID, face_id: UUID, kind: Literal["thumbnail", "photo"]) -> Response:
+    with work() as w:
         data, media_type = candidate_media(
-            session,
+            w,
             principal=current_principal(),
             blobs=gallery().blobs,
-            keys=runtime().keys,
             search_id=search_id,
             face_id=face_id,
-            kind="thumbnail" if kind == "thumbnail" else "photo",
-            now=runtime().now(),
+            kind=kind,
         )
     return Response(data, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
 

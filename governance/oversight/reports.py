@@ -1,8 +1,8 @@
 """Reading the ledger for oversight bodies: entries, proofs, checkpoints, keys, and the
 accountability report recomputed from the entries (``ledger.report``, the verifier's code).
 
-Read-only services over a session; the signed checkpoint and the verifier keys are public, the
-rest needs ``ledger:read`` or ``report:read``.
+Read-only services over a unit of work; the signed checkpoint and the verifier keys are public,
+the rest needs ``ledger:read`` or ``report:read``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from governance.core.errors import InvalidInput, NotFound
+from governance.core.work import Work
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal, require_scope
 from ledger import storage
@@ -82,25 +82,25 @@ class ConsistencyProof:
     proof: tuple[bytes, ...]
 
 
-def latest_checkpoint(session: Session) -> str:
+def latest_checkpoint(work: Work) -> str:
     """The latest signed checkpoint note. Raises NotFound while the log is empty."""
-    note = storage.latest_checkpoint(session)
+    note = storage.latest_checkpoint(work.session)
     if note is None:
         raise NotFound("The ledger is empty: nothing has been signed yet.", code="ledger-empty")
     return note
 
 
-def checkpoint_at(session: Session, *, size: int) -> str:
+def checkpoint_at(work: Work, *, size: int) -> str:
     """The signed checkpoint of ``size`` entries. Raises NotFound when there is none."""
-    found = storage.checkpoint_notes(session, [size])
+    found = storage.checkpoint_notes(work.session, [size])
     if size not in found:
         raise NotFound(f"No checkpoint of size {size}.", code="checkpoint-not-found")
     return found[size]
 
 
-def ledger_keys(session: Session) -> list[LedgerKey]:
+def ledger_keys(work: Work) -> list[LedgerKey]:
     """The verifier keys of the rotation chain, oldest first."""
-    rows = session.execute(
+    rows = work.session.execute(
         select(storage.keys.c.vkey, storage.keys.c.key_id, storage.keys.c.since_seq).order_by(
             storage.keys.c.since_seq
         )
@@ -109,14 +109,14 @@ def ledger_keys(session: Session) -> list[LedgerKey]:
 
 
 def entry_page(
-    session: Session, *, actor: Principal, start: int, end: int | None, limit: int = MAX_PAGE
+    work: Work, *, principal: Principal, start: int, end: int | None, limit: int = MAX_PAGE
 ) -> EntryPage:
     """Entries from ``start`` up to ``end`` (default: the log's end), at most ``limit``.
 
     Raises PermissionDenied, InvalidInput (end before start), NotFound (start past the end).
     """
-    require_scope(actor, Permission.LEDGER_READ)
-    size = storage.tree_size(session)
+    require_scope(principal, Permission.LEDGER_READ)
+    size = storage.tree_size(work.session)
     if end is not None and end < start:
         raise InvalidInput(
             "`end` is before `start`.", fields={"end": ["Must not be less than start."]}
@@ -125,7 +125,7 @@ def entry_page(
         raise NotFound(f"The log holds {size} entries; start {start} is past its end.")
     wanted = size if end is None else end
     stop = min(wanted, size, start + limit)
-    lines = storage.entry_bytes(session, start, stop)
+    lines = storage.entry_bytes(work.session, start, stop)
     more = stop < min(wanted, size)
     return EntryPage(
         start=start,
@@ -137,64 +137,64 @@ def entry_page(
     )
 
 
-def entry(session: Session, *, actor: Principal, seq: int) -> bytes:
+def entry(work: Work, *, principal: Principal, seq: int) -> bytes:
     """The canonical bytes of entry ``seq``. Raises PermissionDenied, NotFound."""
-    require_scope(actor, Permission.LEDGER_READ)
-    if seq >= storage.tree_size(session):
+    require_scope(principal, Permission.LEDGER_READ)
+    if seq >= storage.tree_size(work.session):
         raise NotFound(f"No entry {seq} in the log.", code="entry-not-found")
-    return storage.entry_bytes(session, seq, seq + 1)[0]
+    return storage.entry_bytes(work.session, seq, seq + 1)[0]
 
 
-def _size_error(session: Session, size: int, name: str) -> None:
-    if size > storage.tree_size(session):
+def _size_error(work: Work, size: int, name: str) -> None:
+    if size > storage.tree_size(work.session):
         raise NotFound(f"The log is smaller than {name}={size}.", code="tree-size-not-reached")
 
 
-def inclusion(session: Session, *, actor: Principal, seq: int, size: int) -> InclusionProof:
+def inclusion(work: Work, *, principal: Principal, seq: int, size: int) -> InclusionProof:
     """The inclusion proof of ``seq`` at ``size``.
 
     Raises PermissionDenied, InvalidInput (seq not below size), NotFound (size past the end).
     """
-    require_scope(actor, Permission.LEDGER_READ)
+    require_scope(principal, Permission.LEDGER_READ)
     if seq >= size:
         raise InvalidInput("`seq` must be below `size`.", fields={"seq": ["Must be below size."]})
-    _size_error(session, size, "size")
-    proof = storage.inclusion_proof(session, seq=seq, size=size)
-    row = session.execute(
+    _size_error(work, size, "size")
+    proof = storage.inclusion_proof(work.session, seq=seq, size=size)
+    row = work.session.execute(
         select(storage.entries.c.leaf_hash).where(storage.entries.c.seq == seq)
     ).scalar_one()
-    return InclusionProof(seq, size, bytes(row), storage.root_at(session, size), tuple(proof))
+    return InclusionProof(seq, size, bytes(row), storage.root_at(work.session, size), tuple(proof))
 
 
-def consistency(session: Session, *, actor: Principal, first: int, second: int) -> ConsistencyProof:
+def consistency(work: Work, *, principal: Principal, first: int, second: int) -> ConsistencyProof:
     """The consistency proof from ``first`` to ``second``.
 
     Raises PermissionDenied, InvalidInput (from after to), NotFound (to past the end).
     """
-    require_scope(actor, Permission.LEDGER_READ)
+    require_scope(principal, Permission.LEDGER_READ)
     if first > second:
         raise InvalidInput(
             "`from` is after `to`.", fields={"from": ["Must not be greater than to."]}
         )
-    _size_error(session, second, "to")
-    proof = storage.consistency_proof(session, first=first, second=second)
+    _size_error(work, second, "to")
+    proof = storage.consistency_proof(work.session, first=first, second=second)
     return ConsistencyProof(
         first,
         second,
-        storage.root_at(session, first),
-        storage.root_at(session, second),
+        storage.root_at(work.session, first),
+        storage.root_at(work.session, second),
         tuple(proof),
     )
 
 
 def accountability_report(
-    session: Session, *, actor: Principal, start: str | None, end: str | None
+    work: Work, *, principal: Principal, start: str | None, end: str | None
 ) -> dict[str, Any]:
     """The accountability figures recomputed from the ledger's entries (``ledger.report``).
 
     Raises PermissionDenied, InvalidInput (a bound that is not an ISO 8601 date or time).
     """
-    require_scope(actor, Permission.OVERSIGHT_REPORT)
+    require_scope(principal, Permission.OVERSIGHT_REPORT)
     for name, value in (("from", start), ("to", end)):
         try:
             normalize_bound(value)
@@ -202,8 +202,8 @@ def accountability_report(
             raise InvalidInput(
                 f"`{name}` is not an ISO 8601 date or time.", fields={name: [str(exc)]}
             ) from exc
-    size = storage.tree_size(session)
+    size = storage.tree_size(work.session)
     lines: list[bytes] = []
     for at in range(0, size, 10_000):
-        lines += storage.entry_bytes(session, at, min(size, at + 10_000))
+        lines += storage.entry_bytes(work.session, at, min(size, at + 10_000))
     return build_report(load_records(lines), start=start, end=end)

@@ -8,6 +8,7 @@ search keeps the probe's SHA-256, the face box and its quality.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
@@ -21,11 +22,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime
+from governance.core.orm import Base, UtcDateTime, one_of
 
-__all__ = ["VERDICTS", "RefusalCount", "Review", "Search", "SearchCandidate"]
+__all__ = ["VERDICTS", "RefusalCount", "Review", "Search", "SearchCandidate", "Verdict"]
 
-VERDICTS = ("possible_match", "no_match", "inconclusive")
+
+class Verdict(StrEnum):
+    """A reviewer's verdict on a candidate; two ``possible_match`` make a confirmed lead."""
+
+    POSSIBLE_MATCH = "possible_match"
+    NO_MATCH = "no_match"
+    INCONCLUSIVE = "inconclusive"
+
+
+VERDICTS = tuple(v.value for v in Verdict)
 
 
 class Search(Base):
@@ -97,9 +107,7 @@ class Review(Base):
     __tablename__ = "search_reviews"
     __table_args__ = (
         UniqueConstraint("search_id", "face_id", "reviewer_id"),
-        CheckConstraint(
-            "verdict IN ('possible_match', 'no_match', 'inconclusive')", name="verdict"
-        ),
+        CheckConstraint(one_of("verdict", Verdict), name="verdict"),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from governance.core.errors import NotFound
-from governance.core.recording import SYSTEM, SigningKeys, record
+from governance.core.recording import SYSTEM
 from governance.core.work import Work
 from governance.gallery.blobs import BlobStore
 from governance.gallery.models import GalleryFace
@@ -25,7 +25,7 @@ from governance.identity.persons import persons_of
 from governance.identity.principals import Principal, actor_of, visible
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus
-from governance.search.models import Review, Search, SearchCandidate
+from governance.search.models import Review, Search, SearchCandidate, Verdict
 from ledger.entry import EntryType
 
 __all__ = [
@@ -135,7 +135,7 @@ def view_of(session: Session, search: Search) -> SearchView:
             {
                 persons.get(r.reviewer_id, str(r.reviewer_id))
                 for r in reviews
-                if r.verdict == "possible_match"
+                if r.verdict == Verdict.POSSIBLE_MATCH
                 and persons.get(r.reviewer_id, str(r.reviewer_id)) != searcher
             }
         )
@@ -190,18 +190,20 @@ def view_of(session: Session, search: Search) -> SearchView:
     )
 
 
-def get_search(session: Session, *, principal: Principal, search_id: UUID) -> SearchView:
+def get_search(work: Work, *, principal: Principal, search_id: UUID) -> SearchView:
     """One search of the caller's agency with its candidates and review state.
 
     Raises NotFound (also for another agency's search), PermissionDenied.
     """
+    session = work.session
     return view_of(session, reach_search(session, principal, search_id, Permission.SEARCH_READ))
 
 
 def list_searches(
-    session: Session, *, principal: Principal, limit: int, offset: int
+    work: Work, *, principal: Principal, limit: int, offset: int
 ) -> tuple[list[SearchView], int]:
-    """The caller's agency's searches, newest first, and their total."""
+    """The caller's agency's searches, newest first, and their total. Raises PermissionDenied."""
+    session = work.session
     visible(principal, Permission.SEARCH_READ, agency_id=principal.agency_id, what="search")
     where = Search.agency_id == principal.agency_id
     total = int(session.scalar(select(func.count()).select_from(Search).where(where)) or 0)
@@ -217,22 +219,21 @@ def list_searches(
 
 
 def candidate_media(
-    session: Session,
+    work: Work,
     *,
     principal: Principal,
     blobs: BlobStore,
-    keys: SigningKeys,
     search_id: UUID,
     face_id: UUID,
     kind: Literal["thumbnail", "photo"],
-    now: datetime,
 ) -> tuple[bytes, str]:
     """A candidate's thumbnail or photo, for the searching agency only; counted and recorded.
 
     Raises NotFound when the search is another agency's, the face was not among its
     candidates, its results were deleted, its legal basis was revoked or lapsed, or the face
-    has since been erased.
+    has since been erased; PermissionDenied.
     """
+    session = work.session
     search = reach_search(session, principal, search_id, Permission.CANDIDATE_VIEW)
     candidate = next((c for c in search.candidates if c.face_id == face_id), None)
     if candidate is None or search.results_deleted_at is not None:
@@ -252,13 +253,10 @@ def candidate_media(
         .where(SearchCandidate.id == candidate.id)
         .values(views=SearchCandidate.views + 1)
     )
-    record(
-        session,
-        keys=keys,
-        entry_type=EntryType.THUMBNAIL_VIEW,
+    work.record(
+        EntryType.THUMBNAIL_VIEW,
         actor=actor_of(principal),
         payload={"search_id": str(search_id), "face_id": str(face_id), "kind": kind},
-        now=now,
     )
     if kind == "thumbnail":
         return blobs.get(face.thumbnail_sha256), "image/jpeg"
@@ -309,14 +307,16 @@ def delete_lapsed_results(work: Work, basis_id: UUID) -> int:
     return len(deleted)
 
 
-def purge_expired_searches(
-    session: Session, *, keys: SigningKeys, retention: timedelta, now: datetime, batch: int = 500
-) -> int:
-    """Delete search records older than ``retention`` (one batch); returns how many."""
+def purge_expired_searches(work: Work, *, retention: timedelta, batch: int = 500) -> int:
+    """Delete search records older than ``retention`` (one batch); returns how many.
+
+    Raises LedgerUnavailable.
+    """
+    session = work.session
     expired = list(
         session.scalars(
             select(Search)
-            .where(Search.created_at < now - retention)
+            .where(Search.created_at < work.now - retention)
             .order_by(Search.created_at)
             .limit(batch)
         )
@@ -327,12 +327,9 @@ def purge_expired_searches(
     for s in expired:
         session.delete(s)
     session.flush()
-    record(
-        session,
-        keys=keys,
-        entry_type=EntryType.SEARCH_PURGE,
+    work.record(
+        EntryType.SEARCH_PURGE,
         actor=SYSTEM,
         payload={"reason": "retention", "retention_days": retention.days, "search_ids": ids},
-        now=now,
     )
     return len(ids)

@@ -14,13 +14,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from governance.core.recording import SYSTEM, SigningKeys, record
+from biometrics.errors import (
+    BiometricsError,
+    ImageTooLarge,
+    InvalidImage,
+    ModelError,
+    NoFaceFound,
+    PackError,
+    UnsupportedImageType,
+)
+from biometrics.index import IndexUnavailable
+from governance.core.errors import GovernanceError
+from governance.core.recording import SYSTEM
+from governance.core.work import Units, Work
 from governance.identity.models import Credential
 from governance.identity.principals import Principal, actor_of
 from governance.search.models import RefusalCount
@@ -29,7 +39,9 @@ from ledger.entry import EntryType, format_ts
 __all__ = [
     "MAX_FULL_REFUSALS",
     "REFUSAL_WINDOW",
-    "record_refusal_entry",
+    "record_refusal",
+    "refusal_reason",
+    "refuse",
     "summarize_refusals",
     "window_start",
 ]
@@ -39,6 +51,48 @@ REFUSAL_WINDOW = timedelta(minutes=1)
 # about fifteen reasons, and a flood needs no more than the first few to be seen in full.
 MAX_FULL_REFUSALS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The stable names of the biometrics errors, which carry no ``code`` of their own (the most
+# specific class wins); a governance error's reason is its ``code``.
+_BIOMETRICS_REASONS: Mapping[type[Exception], str] = {
+    UnsupportedImageType: "unsupported-image-type",
+    ImageTooLarge: "image-too-large",
+    InvalidImage: "invalid-image",
+    NoFaceFound: "no-face",
+    IndexUnavailable: "vector-index-unavailable",
+    ModelError: "model-unavailable",
+    PackError: "model-unavailable",
+    BiometricsError: "biometrics-error",
+}
+
+
+def refusal_reason(error: GovernanceError | BiometricsError) -> str:
+    """The stable name of the error a search was refused with: its problem code."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    return next(_BIOMETRICS_REASONS[c] for c in type(error).__mro__ if c in _BIOMETRICS_REASONS)
+
+
+def refuse(
+    units: Units,
+    principal: Principal,
+    error: GovernanceError | BiometricsError,
+    *,
+    legal_basis_id: UUID | None = None,
+    probe_sha256: str | None = None,
+) -> int | None:
+    """Put a search refused with ``error`` on record, in a unit of work of its own.
+
+    Returns what ``record_refusal`` returns. Raises LedgerUnavailable.
+    """
+    with units() as work:
+        return record_refusal(
+            work,
+            principal=principal,
+            reason=refusal_reason(error),
+            legal_basis_id=legal_basis_id,
+            probe_sha256=probe_sha256,
+        )
 
 
 def window_start(now: datetime, window: timedelta = REFUSAL_WINDOW) -> datetime:
@@ -46,28 +100,28 @@ def window_start(now: datetime, window: timedelta = REFUSAL_WINDOW) -> datetime:
     return _EPOCH + ((now - _EPOCH) // window) * window
 
 
-def record_refusal_entry(
-    session: Session,
+def record_refusal(
+    work: Work,
     *,
-    keys: SigningKeys,
     principal: Principal,
     reason: str,
-    payload: Mapping[str, Any],
-    now: datetime,
+    legal_basis_id: UUID | None,
+    probe_sha256: str | None,
     window: timedelta = REFUSAL_WINDOW,
 ) -> int | None:
-    """Record a refused search in full, or count it as a repeat of its window.
+    """Record a refused search in full (``search:refuse``), or count it as a repeat of its window.
 
     Summarizes the credential's closed windows first. Returns the seq of the ``search:refuse``
     entry, or None when the refusal was only counted.
     Raises LedgerUnavailable when an entry cannot be appended (roll back: nothing is counted).
     """
+    session = work.session
     credential_id = principal.credential_id
     # PostgreSQL: refusals of one credential queue here, so a count is never read stale.
     # SQLite: every unit of work already holds the write lock (BEGIN IMMEDIATE).
     session.execute(select(Credential.id).where(Credential.id == credential_id).with_for_update())
-    summarize_refusals(session, keys=keys, now=now, window=window, credential_id=credential_id)
-    start = window_start(now, window)
+    summarize_refusals(work, window=window, credential_id=credential_id)
+    start = window_start(work.now, window)
     key = {"credential_id": credential_id, "window_start": start, "reason": reason}
     row = session.get(RefusalCount, (credential_id, start, reason), populate_existing=True)
     if row is not None and row.summary_seq is None:
@@ -85,13 +139,17 @@ def record_refusal_entry(
     ).scalar_one()
     seq: int | None = None
     if full < MAX_FULL_REFUSALS or row is not None:  # (a summarized window: the clock went back)
-        seq = record(
-            session,
-            keys=keys,
-            entry_type=EntryType.SEARCH_REFUSE,
+        seq = work.record(
+            EntryType.SEARCH_REFUSE,
             actor=actor_of(principal),
-            payload=payload,
-            now=now,
+            payload={
+                "agency_id": _text(principal.agency_id),
+                "account_id": str(principal.account_id),
+                "credential_id": str(principal.credential_id),
+                "legal_basis_id": _text(legal_basis_id),
+                "reason": reason,
+                "probe_sha256": probe_sha256,
+            },
         ).seq
     if row is not None:
         return seq
@@ -109,10 +167,8 @@ def record_refusal_entry(
 
 
 def summarize_refusals(
-    session: Session,
+    work: Work,
     *,
-    keys: SigningKeys,
-    now: datetime,
     window: timedelta = REFUSAL_WINDOW,
     credential_id: UUID | None = None,
 ) -> int:
@@ -127,37 +183,39 @@ def summarize_refusals(
         .where(
             RefusalCount.summary_seq.is_(None),
             RefusalCount.repeats > 0,
-            RefusalCount.window_start < window_start(now, window),
+            RefusalCount.window_start < window_start(work.now, window),
         )
         .order_by(RefusalCount.credential_id, RefusalCount.window_start, RefusalCount.reason)
     )
     if credential_id is not None:
         query = query.where(RefusalCount.credential_id == credential_id)
+    session = work.session
     rows = session.scalars(query).all()
     appended = 0
     for (credential, start), group in groupby(
         rows, key=lambda r: (r.credential_id, r.window_start)
     ):
         counts = list(group)
-        seq = record(
-            session,
-            keys=keys,
-            entry_type=EntryType.SEARCH_REFUSE_REPEATS,
+        seq = work.record(
+            EntryType.SEARCH_REFUSE_REPEATS,
             actor=SYSTEM,
             payload={
                 "credential_id": str(credential),
                 "account_id": str(counts[0].account_id),
-                "agency_id": str(counts[0].agency_id) if counts[0].agency_id else None,
+                "agency_id": _text(counts[0].agency_id),
                 "window": {"start": format_ts(start), "end": format_ts(start + window)},
                 "refusals": [
                     {"reason": c.reason, "first_seq": c.first_seq, "repeats": c.repeats}
                     for c in counts
                 ],
             },
-            now=now,
         ).seq
         for c in counts:
             c.summary_seq = seq
         appended += 1
     session.flush()
     return appended
+
+
+def _text(value: UUID | None) -> str | None:
+    return None if value is None else str(value)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from governance.core.recording import SigningKeys, record
+from governance.core.work import Work
 from governance.identity.permissions import Permission
 from governance.identity.persons import same_person
 from governance.identity.principals import Principal, actor_of
@@ -36,13 +34,11 @@ class ReviewInput:
 
 
 def record_reviews(
-    session: Session,
+    work: Work,
     *,
     principal: Principal,
-    keys: SigningKeys,
     search_id: UUID,
     reviews: Sequence[ReviewInput],
-    now: datetime,
 ) -> SearchView:
     """Record the caller's verdicts on candidates of a search of their agency.
 
@@ -50,6 +46,7 @@ def record_reviews(
     PermissionDenied (the searcher reviewing their own search), Conflict (a verdict already
     given, results deleted), InvalidInput (unknown verdict, duplicate face in one request).
     """
+    session = work.session
     search = reach_search(session, principal, search_id, Permission.SEARCH_REVIEW)
     if same_person(session, search.account_id, principal.account_id):
         raise PermissionDenied(
@@ -98,17 +95,15 @@ def record_reviews(
             reviewer_id=principal.account_id,
             verdict=item.verdict,
             note=item.note,
-            created_at=now,
+            created_at=work.now,
         )
         session.add(row)
         search.reviews.append(row)
     session.flush()
     view = view_of(session, search)
     confirmed = [str(c.face_id) for c in view.candidates if c.confirmed_lead]
-    record(
-        session,
-        keys=keys,
-        entry_type=EntryType.REVIEW_RECORD,
+    work.record(
+        EntryType.REVIEW_RECORD,
         actor=actor_of(principal),
         payload={
             "search_id": str(search_id),
@@ -124,6 +119,5 @@ def record_reviews(
             ],
             "confirmed_leads": confirmed,
         },
-        now=now,
     )
     return view

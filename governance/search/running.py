@@ -1,56 +1,52 @@
 """The governed search: a probe face against the gallery, under a legal basis, on the record.
 
-``prepare_probe`` does the costly part (decode, detect, embed) outside any transaction.
-``run_search`` then, in the caller's unit of work, consumes one search from the legal basis,
-queries the index without blocked sites, drops any face erased meanwhile, stores the search and
-appends ``search:run`` with everything an oversight body needs (but never the image or the
-embedding). It returns a receipt that proves, offline, that the search was recorded.
+``search`` is the whole flow, over several units of work: it settles and checks the basis,
+prepares the probe (decode, detect, embed) and searches the index outside any transaction, then
+``run_search``, in a unit of work of its own, consumes one search from the legal basis, drops
+any face erased or blocked meanwhile, stores the search and appends ``search:run`` with
+everything an oversight body needs (but never the image or the embedding). It returns a receipt
+that proves, offline, that the search was recorded. Every refusal is recorded too.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 from sqlalchemy import Row, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from biometrics.errors import NoFaceFound
+from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import decode_image
 from biometrics.index import Hit
 from biometrics.ports import Face
-from governance.core.errors import InvalidInput
-from governance.core.recording import SigningKeys, record
+from governance.core.errors import GovernanceError, InvalidInput
+from governance.core.recording import LedgerUnavailable
+from governance.core.work import Units, Work
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from governance.gallery.photos import Gallery, gallery_size
 from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
-from governance.legal_basis.services import consume_search
+from governance.legal_basis.services import BasisUse, check_usable, consume_search, settle_basis
 from governance.search.models import Search, SearchCandidate
-from governance.search.refusals import record_refusal_entry
+from governance.search.outcomes import LEADS_STATEMENT, Candidate, SearchOutcome, receipt_of
+from governance.search.refusals import refuse
 from ledger.entry import EntryType
 
 __all__ = [
-    "LEADS_STATEMENT",
-    "Candidate",
     "Probe",
-    "Receipt",
-    "SearchOutcome",
     "SearchParameters",
     "ThresholdBelowFloor",
+    "find_candidates",
     "prepare_probe",
-    "record_refusal",
     "run_search",
+    "search",
     "search_parameters",
 ]
 
-LEADS_STATEMENT = (
-    "Candidates are investigative leads only, not identifications. Each needs review by two "
-    "people other than the searcher before it may be acted upon."
-)
 MIN_PROBE_FACE_PX = 40
 MIN_PROBE_SCORE = 0.6
 _OVERFETCH = 16  # extra hits asked of the index, to fill top_k after dropping erased faces
@@ -135,46 +131,94 @@ class Probe:
 
     sha256: str
     face: Face
-    faces_found: int
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    rank: int
-    face_id: UUID
-    photo_id: UUID
-    similarity: float
-    source_site: str
-    source_url: str
-    collected_at: datetime
+def search(
+    units: Units,
+    gallery: Gallery,
+    principal: Principal,
+    *,
+    image: bytes,
+    legal_basis_id: UUID,
+    purpose: str,
+    top_k: int,
+    threshold: float | None = None,
+    face_index: int | None = None,
+    face_box: Sequence[float] | None = None,
+) -> SearchOutcome:
+    """Search the gallery with the probe ``image`` under a legal basis, on the record.
+
+    (1) The parameters are checked; (2) one unit of work settles the basis (a due expiry or
+    lapse) and checks it, before any biometric work, committing the settlement even when the
+    check refuses; (3) the probe is prepared and the index searched outside any transaction;
+    (4) ``run_search`` spends the basis and records the search in a unit of work of its own.
+    Every refusal is put on record in a unit of work of its own (``refusals.refuse``) and then
+    raised: the errors of ``search_parameters``, ``check_usable``, ``prepare_probe``,
+    ``find_candidates`` and ``run_search``. Raises LedgerUnavailable, unrecorded, when nothing
+    can be recorded (then nothing was disclosed or spent either).
+    """
+    try:
+        parameters = search_parameters(
+            gallery,
+            legal_basis_id=legal_basis_id,
+            purpose=purpose,
+            top_k=top_k,
+            threshold=threshold,
+        )
+        blocked = _settle_and_check(units, principal, parameters.legal_basis_id)
+        probe = prepare_probe(gallery, image, face_index=face_index, face_box=face_box)
+        hits = find_candidates(gallery, probe, parameters, blocked=blocked)
+        with units() as work:
+            return run_search(
+                work,
+                gallery=gallery,
+                principal=principal,
+                parameters=parameters,
+                probe=probe,
+                hits=hits,
+            )
+    except LedgerUnavailable:
+        raise  # nothing can be recorded, and nothing was disclosed
+    except (GovernanceError, BiometricsError) as exc:
+        refuse(
+            units,
+            principal,
+            exc,
+            legal_basis_id=legal_basis_id,
+            probe_sha256=hashlib.sha256(image).hexdigest(),
+        )
+        raise
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Enough to prove offline that the search was recorded: the entry and its inclusion."""
+def _settle_and_check(units: Units, principal: Principal, basis_id: UUID) -> frozenset[str]:
+    """Settle the basis and check it in one unit of work that commits even when the check
+    refuses; returns the sites blocked now. Raises what ``check_usable`` raises."""
+    refused: GovernanceError | None = None
+    with units() as work:
+        _settle_basis(work, basis_id=basis_id)
+        try:
+            _check_usable(work, principal=principal, basis_id=basis_id)
+        except GovernanceError as exc:
+            refused = exc
+        blocked = blocked_sites(work.session)
+    if refused is not None:
+        raise refused
+    return blocked
 
-    seq: int
-    leaf_hash: str
-    entry: str
-    checkpoint: str
-    tree_size: int
-    inclusion_proof: tuple[str, ...]
+
+# The legal-basis services, called over a Work (until they take one themselves).
+def _settle_basis(work: Work, *, basis_id: UUID) -> None:
+    settle_basis(
+        work.session, basis_id=basis_id, hooks=work.hooks.on_lapse, keys=work.keys, now=work.now
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class SearchOutcome:
-    id: UUID
-    created_at: datetime
-    probe_face: dict[str, Any]
-    candidates: tuple[Candidate, ...]
-    pack: dict[str, str]
-    gallery_collection: str
-    gallery_size: int
-    top_k: int
-    threshold: float
-    legal_basis_id: UUID
-    statement: str
-    receipt: Receipt
+def _check_usable(work: Work, *, principal: Principal, basis_id: UUID) -> None:
+    check_usable(work.session, principal=principal, basis_id=basis_id, now=work.now)
+
+
+def _consume_search(work: Work, *, principal: Principal, basis_id: UUID) -> BasisUse:
+    return consume_search(work.session, principal=principal, basis_id=basis_id, now=work.now)
 
 
 def prepare_probe(
@@ -207,7 +251,7 @@ def prepare_probe(
     face = _choose(faces, face_index, face_box)
     if face.quality.size_px < MIN_PROBE_FACE_PX or face.score < MIN_PROBE_SCORE:
         raise _too_low(face.quality.size_px, face.score)
-    return Probe(sha256=image.sha256, face=face, faces_found=len(faces))
+    return Probe(sha256=image.sha256, face=face)
 
 
 def _too_low(size_px: float, score: float) -> ProbeQualityTooLow:
@@ -281,14 +325,13 @@ def find_candidates(
 
 
 def run_search(
-    session: Session,
+    work: Work,
     *,
     gallery: Gallery,
     principal: Principal,
     parameters: SearchParameters,
     probe: Probe,
     hits: Sequence[Hit],
-    now: datetime,
 ) -> SearchOutcome:
     """Record a search of the gallery under a legal basis; returns results and a receipt.
 
@@ -299,11 +342,12 @@ def run_search(
     refusals of ``consume_search``, and LedgerUnavailable when the entry cannot be appended (the
     caller's transaction must roll back: nothing is disclosed).
     """
+    session = work.session
     if parameters.threshold < gallery.match_threshold:
         raise ThresholdBelowFloor(parameters.threshold, gallery.match_threshold, gallery.match_far)
     # Whatever the index answered, nothing below the threshold is disclosed.
     hits = [h for h in hits if h.score >= parameters.threshold]
-    use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
+    use = _consume_search(work, principal=principal, basis_id=parameters.legal_basis_id)
     blocked = blocked_sites(session)
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
     # The first top_k hits are looked up; the over-fetched rest only when some were dropped.
@@ -347,10 +391,8 @@ def run_search(
         "box": [round(v) for v in _box(probe.face)],
         "quality": {k: f"{v:.4f}" for k, v in probe_face["quality"].items()},  # type: ignore[attr-defined]
     }
-    appended = record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.SEARCH_RUN,
+    appended = work.record(
+        EntryType.SEARCH_RUN,
         actor=actor_of(principal),
         payload={
             "search_id": str(search_id),
@@ -387,7 +429,6 @@ def run_search(
                 for c in candidates
             ],
         },
-        now=now,
     )
     # The search row names its ledger entry; both commit together or neither does.
     session.execute(
@@ -417,7 +458,7 @@ def run_search(
             "gallery_collection": collection,
             "gallery_size": size,
             "ledger_seq": appended.seq,
-            "created_at": now,
+            "created_at": work.now,
         },
     )
     if candidates:
@@ -437,7 +478,7 @@ def run_search(
         )
     return SearchOutcome(
         id=search_id,
-        created_at=now,
+        created_at=work.now,
         probe_face=probe_face,
         candidates=candidates,
         pack={
@@ -451,14 +492,7 @@ def run_search(
         threshold=parameters.threshold,
         legal_basis_id=parameters.legal_basis_id,
         statement=LEADS_STATEMENT,
-        receipt=Receipt(
-            seq=appended.seq,
-            leaf_hash=appended.leaf_hash.hex(),
-            entry=appended.entry.decode("utf-8"),
-            checkpoint=appended.checkpoint,
-            tree_size=appended.seq + 1,
-            inclusion_proof=tuple(h.hex() for h in appended.inclusion),
-        ),
+        receipt=receipt_of(appended),
     )
 
 
@@ -474,37 +508,3 @@ def _hit_rows(session: Session, hits: Sequence[Hit]) -> dict[str, _HitRow]:
 def _still_shown(hit: Hit, rows: dict[str, _HitRow], blocked: frozenset[str]) -> bool:
     row = rows.get(hit.face_id)
     return row is not None and row.source_site not in blocked
-
-
-def record_refusal(
-    session: Session,
-    *,
-    keys: SigningKeys,
-    principal: Principal,
-    legal_basis_id: UUID | None,
-    reason: str,
-    probe_sha256: str | None,
-    now: datetime,
-) -> int | None:
-    """Put a refused search on record (its own unit of work): ``search:refuse`` in full for the
-    first refusal of its reason in the credential's window, a count otherwise, summarized in
-    ``search:refuse_repeats`` when the window closes (``governance.search.refusals``).
-
-    Returns the seq of the full entry, or None when the refusal was counted.
-    Raises LedgerUnavailable.
-    """
-    return record_refusal_entry(
-        session,
-        keys=keys,
-        principal=principal,
-        reason=reason,
-        payload={
-            "agency_id": str(principal.agency_id) if principal.agency_id else None,
-            "account_id": str(principal.account_id),
-            "credential_id": str(principal.credential_id),
-            "legal_basis_id": str(legal_basis_id) if legal_basis_id else None,
-            "reason": reason,
-            "probe_sha256": probe_sha256,
-        },
-        now=now,
-    )

@@ -23,16 +23,15 @@ from werkzeug.exceptions import TooManyRequests
 from api import ratelimit
 from api.context import utcnow
 from api.settings import Settings
-from governance.core.db import unit_of_work
 from governance.identity.tokens import new_api_key
 from governance.search.models import RefusalCount
 from governance.search.refusals import (
     MAX_FULL_REFUSALS,
     REFUSAL_WINDOW,
+    record_refusal,
     summarize_refusals,
     window_start,
 )
-from governance.search.running import record_refusal
 from ledger.audit import Record, audit_records, load_records
 from ledger.entry import format_ts
 from ledger.report import build_report
@@ -300,18 +299,16 @@ def test_refusals_of_many_reasons_add_at_most_the_cap_then_one_summary(
     rt = runtime_of(app)
     now = window_start(utcnow() + timedelta(minutes=10)) + timedelta(seconds=2)
     for reason in [f"reason-{i}" for i in range(12)] * 3:
-        with unit_of_work(rt.sessions) as session:
+        with rt.units(now)() as work:
             record_refusal(
-                session,
-                keys=rt.keys,
+                work,
                 principal=principal_of(agent),
                 legal_basis_id=None,
                 reason=reason,
                 probe_sha256=None,
-                now=now,
             )
-    with unit_of_work(rt.sessions) as session:
-        assert summarize_refusals(session, keys=rt.keys, now=now + REFUSAL_WINDOW) >= 1
+    with rt.units(now + REFUSAL_WINDOW)() as work:
+        assert summarize_refusals(work) >= 1
     kinds = [r.type for r in _records(app, agent.credential_id)]
     assert kinds == ["search:refuse"] * MAX_FULL_REFUSALS + ["search:refuse_repeats"]
     assert build_report(_records(app, agent.credential_id))["refused"]["total"] == 36

@@ -318,6 +318,7 @@ def test_when_the_ledger_cannot_record_nothing_is_disclosed_or_spent(
     from ledger.storage import LedgerCorrupted
 
     basis = approved(client, app, team)
+    searches_before = client.get("/v1/searches", headers=team.inv.headers).get_json()["total"]
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise LedgerCorrupted("simulated")
@@ -332,7 +333,8 @@ def test_when_the_ledger_cannot_record_nothing_is_disclosed_or_spent(
         ok(client.get(f"/v1/legal-bases/{basis['id']}", headers=team.inv.headers))["searches_used"]
         == 0
     )
-    assert client.get("/v1/searches", headers=team.inv.headers).get_json()["total"] >= 0
+    searches_after = client.get("/v1/searches", headers=team.inv.headers).get_json()["total"]
+    assert searches_after == searches_before  # no search was stored
 
 
 def _ryan_reynolds_searched(
@@ -553,10 +555,8 @@ def test_retention_purges_old_search_records(
     basis = approved(client, app, team)
     made = search(client, team.inv, basis["id"], photos["Ryan_Reynolds"][2].read_bytes()).get_json()
     rt = runtime_of(app)
-    with unit_of_work(rt.sessions) as session:
-        purged = purge_expired_searches(
-            session, keys=rt.keys, retention=timedelta(days=180), now=utcnow() + timedelta(days=181)
-        )
+    with rt.units(utcnow() + timedelta(days=181))() as work:
+        purged = purge_expired_searches(work, retention=timedelta(days=180))
     assert purged >= 1
     problem(client.get(f"/v1/searches/{made['id']}", headers=team.inv.headers), 404)
     entry = last_entry(app)
@@ -605,7 +605,7 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
     photos: dict[str, list[Path]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import api.resources.searches as view
+    import governance.search.running as running
     from api.context import gallery
     from governance.gallery.models import GalleryFace, GalleryPhoto
     from governance.gallery.photos import remove_photos
@@ -629,7 +629,7 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
 
     erased: list[str] = []
     answered: list[str] = []
-    find = view.find_candidates
+    find = running.find_candidates
 
     def erase_the_best_meanwhile(*args: Any, **kwargs: Any) -> Any:
         hits = find(*args, **kwargs)  # what the index answered ...
@@ -638,7 +638,7 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
         remove([hits[0].face_id])  # ... then an erasure commits before the search is recorded
         return hits
 
-    monkeypatch.setattr(view, "find_candidates", erase_the_best_meanwhile)
+    monkeypatch.setattr(running, "find_candidates", erase_the_best_meanwhile)
     try:
         answer = search(client, team.inv, basis["id"], probe, top_k="2")
         assert answer.status_code == 201, answer.get_json()
@@ -751,15 +751,14 @@ def test_run_search_refuses_parameters_below_the_floor_whoever_built_them(
     parameters = SearchParameters(
         legal_basis_id=UUID(int=1), purpose="p", top_k=5, threshold=g.match_threshold - 0.2
     )
-    with unit_of_work(runtime_of(app).sessions) as session, pytest.raises(ThresholdBelowFloor):
+    with runtime_of(app).units()() as work, pytest.raises(ThresholdBelowFloor):
         run_search(
-            session,
+            work,
             gallery=g,
             principal=principal_of(team.inv),
             parameters=parameters,
             probe=probe,
             hits=[],
-            now=utcnow(),
         )
 
 
