@@ -12,9 +12,8 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, runtime, transaction
+from api.context import gallery, runtime, transaction, work
 from api.errors import problem_code
-from api.resources.legal_bases import lapse_hooks
 from api.schemas.searches import (
     ReviewRequestSchema,
     SearchFormSchema,
@@ -30,7 +29,8 @@ from governance.gallery.sites import blocked_sites
 from governance.identity.credentials import SuspendedCaller
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal
-from governance.legal_basis.services import check_usable, settle_basis
+from governance.legal_basis.deadlines import settle_basis
+from governance.legal_basis.services import check_usable
 from governance.search.records import SearchView, candidate_media, get_search, list_searches
 from governance.search.reviews import ReviewInput, record_reviews
 from governance.search.running import (
@@ -104,24 +104,13 @@ class Searches(MethodView):
             # One unit of work settles the basis (a due expiry or lapse) and checks it, before
             # any biometric work; it commits the settlement even when the check refuses.
             refused: GovernanceError | None = None
-            with transaction() as session:
-                settle_basis(
-                    session,
-                    basis_id=parameters.legal_basis_id,
-                    hooks=lapse_hooks(rt.keys),
-                    keys=rt.keys,
-                    now=rt.now(),
-                )
+            with work() as w:
+                settle_basis(w, basis_id=parameters.legal_basis_id)
                 try:
-                    check_usable(
-                        session,
-                        principal=principal,
-                        basis_id=parameters.legal_basis_id,
-                        now=rt.now(),
-                    )
+                    check_usable(w, principal=principal, basis_id=parameters.legal_basis_id)
                 except GovernanceError as exc:
                     refused = exc
-                blocked = blocked_sites(session)
+                blocked = blocked_sites(w.session)
             if refused is not None:
                 raise refused
             probe = prepare_probe(

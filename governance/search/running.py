@@ -24,6 +24,7 @@ from biometrics.index import Hit
 from biometrics.ports import Face
 from governance.core.errors import InvalidInput
 from governance.core.recording import SigningKeys, record
+from governance.core.work import Hooks, Work
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from governance.gallery.photos import Gallery, gallery_size
 from governance.gallery.sites import blocked_sites
@@ -303,7 +304,11 @@ def run_search(
         raise ThresholdBelowFloor(parameters.threshold, gallery.match_threshold, gallery.match_far)
     # Whatever the index answered, nothing below the threshold is disclosed.
     hits = [h for h in hits if h.score >= parameters.threshold]
-    use = consume_search(session, principal=principal, basis_id=parameters.legal_basis_id, now=now)
+    use = consume_search(
+        Work(session, now, gallery.keys, Hooks()),
+        principal=principal,
+        basis_id=parameters.legal_basis_id,
+    )
     blocked = blocked_sites(session)
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
     # The first top_k hits are looked up; the over-fetched rest only when some were dropped.

@@ -30,26 +30,25 @@ from api.settings import ConfigError, Settings
 from governance.core.db import make_engine, make_session_factory, unit_of_work
 from governance.core.migrate import alembic_config, upgrade
 from governance.core.recording import SigningKeys
+from governance.core.work import Hooks, Units, Work
 from governance.identity.accounts import create_account
 from governance.identity.agencies import AgencyDetails, AgencyKind, create_agency
 from governance.identity.permissions import Role
 from governance.identity.principals import Principal
+from governance.legal_basis.deadlines import settle_basis, sweep
+from governance.legal_basis.decisions import decide_basis
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.offences import ANNEX_II, parse_offence_categories
-from governance.legal_basis.services import (
+from governance.legal_basis.rules import BasisUnusable
+from governance.legal_basis.services import consume_search, create_basis
+from governance.legal_basis.values import (
     Authorisation,
     AuthorisationKind,
     BasisDraft,
     BasisPolicy,
     BasisStatus,
-    BasisUnusable,
     BasisUse,
-    approve_basis,
-    consume_search,
-    create_basis,
-    revoke_basis,
-    settle_basis,
-    sweep,
+    Verdict,
 )
 from ledger.entry import parse_entry
 from ledger.keys import generate_key
@@ -194,28 +193,21 @@ def _draft(kind: AuthorisationKind = AuthorisationKind.JUDICIAL, **changes: Any)
     return dataclasses.replace(draft, **changes)
 
 
-def _in(world: World, work: Callable[[Session], T]) -> T:
-    with unit_of_work(world.factory) as session:
-        return work(session)
+def _in(world: World, act: Callable[[Work], T], *, at: datetime = NOW, hooks: Any = ()) -> T:
+    units = Units(world.factory, world.keys, at, Hooks(on_lapse=list(hooks)))
+    with units() as work:
+        return act(work)
 
 
 def _approved(world: World, draft: BasisDraft) -> UUID:
-    def run(session: Session) -> UUID:
-        made = create_basis(
-            session,
-            actor=world.investigator,
-            draft=draft,
-            policy=POLICY,
-            keys=world.keys,
-            now=NOW,
-        )
-        approve_basis(
-            session,
-            actor=world.supervisor,
+    def run(work: Work) -> UUID:
+        made = create_basis(work, principal=world.investigator, draft=draft, policy=POLICY)
+        decide_basis(
+            work,
+            principal=world.supervisor,
             basis_id=made.id,
+            verdict=Verdict.APPROVE,
             reason="ok",
-            keys=world.keys,
-            now=NOW,
         )
         return made.id
 
@@ -279,7 +271,7 @@ def test_concurrent_sweeps_record_one_expiry(world: World) -> None:
     later = NOW + timedelta(days=1, seconds=1)
 
     def run_sweep() -> list[Any]:
-        return _in(world, lambda s: list(sweep(s, hooks=(), keys=world.keys, now=later)))
+        return _in(world, lambda w: list(sweep(w)), at=later)
 
     results = _together(6, run_sweep)
     assert not [r for r in results if isinstance(r, Exception)], results
@@ -291,9 +283,9 @@ def test_concurrent_sweeps_record_one_expiry(world: World) -> None:
 # --- deadline paths --------------------------------------------------------------------------
 
 
-def _hook(calls: list[tuple[UUID, str]]) -> Callable[[Session, UUID, datetime], int]:
-    def delete_results(session: Session, basis_id: UUID, _now: datetime) -> int:
-        row = session.get(LegalBasis, basis_id)
+def _hook(calls: list[tuple[UUID, str]]) -> Callable[[Work, UUID], int]:
+    def delete_results(work: Work, basis_id: UUID) -> int:
+        row = work.session.get(LegalBasis, basis_id)
         assert row is not None
         calls.append((basis_id, row.status))
         return row.searches_used
@@ -302,23 +294,18 @@ def _hook(calls: list[tuple[UUID, str]]) -> Callable[[Session, UUID, datetime], 
 
 
 def _use(world: World, who: Principal, basis_id: UUID, when: datetime) -> BasisUse:
-    return _in(world, lambda s: consume_search(s, principal=who, basis_id=basis_id, now=when))
+    return _in(world, lambda w: consume_search(w, principal=who, basis_id=basis_id), at=when)
 
 
 def _settle(world: World, basis_id: UUID, when: datetime, hooks: Any = ()) -> Any:
-    return _in(
-        world,
-        lambda s: settle_basis(s, basis_id=basis_id, hooks=hooks, keys=world.keys, now=when),
-    )
+    return _in(world, lambda w: settle_basis(w, basis_id=basis_id), at=when, hooks=hooks)
 
 
 def test_an_unratified_urgent_basis_lapses_even_after_it_expired(world: World) -> None:
     basis_id = _approved(
         world, _draft(AuthorisationKind.URGENT, expires_at=NOW + timedelta(hours=24))
     )
-    _in(
-        world, lambda s: consume_search(s, principal=world.investigator, basis_id=basis_id, now=NOW)
-    )
+    _use(world, world.investigator, basis_id, NOW)
     calls: list[tuple[UUID, str]] = []
     hooks = (_hook(calls),)
     expired = _settle(world, basis_id, NOW + timedelta(hours=25), hooks)
@@ -339,8 +326,8 @@ def test_revoking_an_urgent_basis_does_not_excuse_its_ratification(world: World)
     basis_id = _approved(world, _draft(AuthorisationKind.URGENT))
     _in(
         world,
-        lambda s: revoke_basis(
-            s, actor=world.supervisor, basis_id=basis_id, reason="stop", keys=world.keys, now=NOW
+        lambda w: decide_basis(
+            w, principal=world.supervisor, basis_id=basis_id, verdict=Verdict.REVOKE, reason="stop"
         ),
     )
     lapsed = _settle(world, basis_id, NOW + timedelta(hours=48, seconds=1))
@@ -350,9 +337,7 @@ def test_revoking_an_urgent_basis_does_not_excuse_its_ratification(world: World)
 def test_another_agencys_basis_is_not_found_for_use(world: World) -> None:
     basis_id = _approved(world, _draft())
     with pytest.raises(Exception, match="No such legal basis") as caught:
-        _in(
-            world, lambda s: consume_search(s, principal=world.stranger, basis_id=basis_id, now=NOW)
-        )
+        _use(world, world.stranger, basis_id, NOW)
     assert getattr(caught.value, "code", None) == "legal-basis-not-found"
 
 
