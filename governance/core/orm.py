@@ -7,7 +7,9 @@ ledger's tables live in ``ledger.storage``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING", "Base", "UtcDateTime"]
+__all__ = ["NAMING", "Base", "UtcDateTime", "one_of"]
 
 # Deterministic constraint names, so migrations name what they create on every database.
 NAMING = {
@@ -28,6 +30,12 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
+    """The SQL of a CHECK that ``column`` holds one of ``values``: ``col IN ('a', 'b')``."""
+    quoted = ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+    return f"{column} IN ({quoted})"
 
 
 class Base(DeclarativeBase):

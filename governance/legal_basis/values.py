@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.offences import OffenceCatalogue
+
+if TYPE_CHECKING:  # the table's constraints are derived from the enums below
+    from governance.legal_basis.models import LegalBasis
 
 __all__ = [
     "JUSTIFICATION_MIN_CHARS",
