@@ -10,8 +10,10 @@ or lapse is recorded even when the decision is then refused and rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -234,15 +236,11 @@ def ratify_basis(
 def settle_then_decide(
     units: Units, *, principal: Principal, basis_id: UUID, verdict: Verdict, reason: str
 ) -> BasisInfo:
-    """``decide_basis`` after settling the basis in a unit of work of its own.
-
-    Raises what ``decide_basis`` raises (a due expiry or lapse stays recorded).
-    """
-    _settle(units, basis_id)
-    with units() as work:
-        return decide_basis(
-            work, principal=principal, basis_id=basis_id, verdict=verdict, reason=reason
-        )
+    """``decide_basis`` after settling the basis. Raises what ``decide_basis`` raises."""
+    decide = partial(
+        decide_basis, principal=principal, basis_id=basis_id, verdict=verdict, reason=reason
+    )
+    return _settled_then(units, basis_id, decide)
 
 
 def settle_then_ratify(
@@ -253,17 +251,17 @@ def settle_then_ratify(
     decision: Ratification,
     policy: BasisPolicy,
 ) -> BasisInfo:
-    """``ratify_basis`` after settling the basis in a unit of work of its own.
-
-    Raises what ``ratify_basis`` raises (a due expiry or lapse stays recorded).
-    """
-    _settle(units, basis_id)
-    with units() as work:
-        return ratify_basis(
-            work, principal=principal, basis_id=basis_id, decision=decision, policy=policy
-        )
+    """``ratify_basis`` after settling the basis. Raises what ``ratify_basis`` raises."""
+    ratify = partial(
+        ratify_basis, principal=principal, basis_id=basis_id, decision=decision, policy=policy
+    )
+    return _settled_then(units, basis_id, ratify)
 
 
-def _settle(units: Units, basis_id: UUID) -> None:
+def _settled_then(units: Units, basis_id: UUID, act: Callable[[Work], BasisInfo]) -> BasisInfo:
+    """Settle the basis in a unit of work of its own, so a due expiry or lapse stays recorded
+    when ``act`` is refused and rolled back; then ``act`` in another."""
     with units() as work:
         settle_basis(work, basis_id=basis_id)
+    with units() as work:
+        return act(work)

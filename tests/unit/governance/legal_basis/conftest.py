@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.work import Hooks, Work
@@ -18,10 +18,8 @@ from governance.identity.models import Account
 from governance.identity.permissions import Role
 from governance.identity.principals import Principal
 from governance.legal_basis.models import LegalBasis
-from ledger.entry import parse_entry
-from ledger.storage import entries
 from tests import factories
-from tests.unit.governance.legal_basis.helpers import People, world
+from tests.unit.governance.legal_basis.helpers import People, counting_hook, recorded_about, world
 
 
 @pytest.fixture
@@ -68,32 +66,14 @@ def make_basis(session: Session, people: People) -> Callable[..., LegalBasis]:
 @pytest.fixture
 def recorded(session: Session) -> Callable[[UUID], list[tuple[str, dict[str, Any]]]]:
     """(type, payload) of every ledger entry about a basis, in order."""
-
-    def read(basis_id: UUID) -> list[tuple[str, dict[str, Any]]]:
-        bodies = session.scalars(select(entries.c.body).order_by(entries.c.seq)).all()
-        parsed = [parse_entry(bytes(b)) for b in bodies]
-        return [
-            (str(e.type), dict(e.payload))
-            for e in parsed
-            if e.payload.get("legal_basis") == str(basis_id)
-        ]
-
-    return read
+    return partial(recorded_about, session)
 
 
 @pytest.fixture
 def lapse_calls(work: Work) -> tuple[Work, list[tuple[UUID, str]]]:
-    """``work`` with one lapse hook that 'deletes' as many results as the basis had searches,
-    and the (basis, status it saw) of every call."""
+    """``work`` with one lapse hook (``counting_hook``), and the calls it saw."""
     calls: list[tuple[UUID, str]] = []
-
-    def delete_results(hooked: Work, basis_id: UUID) -> int:
-        row = hooked.session.get(LegalBasis, basis_id)
-        assert row is not None
-        calls.append((basis_id, row.status))
-        return row.searches_used
-
-    return replace(work, hooks=Hooks(on_lapse=[delete_results])), calls
+    return replace(work, hooks=Hooks(on_lapse=[counting_hook(calls)])), calls
 
 
 __all__ = ["People", "world"]

@@ -29,6 +29,7 @@ from governance.identity.agencies import AgencyDetails, AgencyKind, create_agenc
 from governance.identity.permissions import Role
 from governance.identity.principals import Principal
 from governance.legal_basis.decisions import decide_basis
+from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.offences import parse_offence_categories
 from governance.legal_basis.services import create_basis
 from governance.legal_basis.values import (
@@ -44,7 +45,16 @@ from ledger.storage import entries
 from tests.conftest import create_test_database, drop_test_database
 from tests.factories import NOW
 
-__all__ = ["POLICY", "People", "World", "draft", "together", "world"]
+__all__ = [
+    "POLICY",
+    "People",
+    "World",
+    "counting_hook",
+    "draft",
+    "recorded_about",
+    "together",
+    "world",
+]
 
 PG_ENV = "FACEWARDEN_TEST_DATABASE_URL"
 POLICY = BasisPolicy(offences=parse_offence_categories("annex_ii"))
@@ -99,13 +109,31 @@ class World:
     def ledger(self, basis_id: UUID) -> list[tuple[str, dict[str, Any]]]:
         """(type, payload) of every committed ledger entry about ``basis_id``, in order."""
         with self.sessions() as session:
-            bodies = session.scalars(select(entries.c.body).order_by(entries.c.seq)).all()
-        parsed = [parse_entry(bytes(b)) for b in bodies]
-        return [
-            (str(e.type), dict(e.payload))
-            for e in parsed
-            if e.payload.get("legal_basis") == str(basis_id)
-        ]
+            return recorded_about(session, basis_id)
+
+
+def recorded_about(session: Session, basis_id: UUID) -> list[tuple[str, dict[str, Any]]]:
+    """(type, payload) of every ledger entry ``session`` sees about ``basis_id``, in order."""
+    bodies = session.scalars(select(entries.c.body).order_by(entries.c.seq)).all()
+    parsed = [parse_entry(bytes(b)) for b in bodies]
+    return [
+        (str(e.type), dict(e.payload))
+        for e in parsed
+        if e.payload.get("legal_basis") == str(basis_id)
+    ]
+
+
+def counting_hook(calls: list[tuple[UUID, str]], deleted: int | None = None) -> LapseHook:
+    """A lapse hook that notes the basis and the status it saw (it runs after the lapse, in
+    its transaction) and 'deletes' ``deleted`` results, or as many as the basis had searches."""
+
+    def delete_results(work: Work, basis_id: UUID) -> int:
+        row = work.session.get(LegalBasis, basis_id)
+        assert row is not None
+        calls.append((basis_id, row.status))
+        return row.searches_used if deleted is None else deleted
+
+    return delete_results
 
 
 def draft(kind: AuthorisationKind = AuthorisationKind.JUDICIAL, **changes: Any) -> BasisDraft:

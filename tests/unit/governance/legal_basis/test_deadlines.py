@@ -24,7 +24,7 @@ from governance.legal_basis.decisions import decide_basis
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import AuthorisationKind, BasisStatus, LapseCause, Verdict
 from tests.factories import NOW
-from tests.unit.governance.legal_basis.helpers import World, draft, together
+from tests.unit.governance.legal_basis.helpers import World, counting_hook, draft, together
 
 Recorded = Callable[..., list[tuple[str, dict[str, Any]]]]
 Lapses = tuple[Work, list[tuple[UUID, str]]]
@@ -128,17 +128,11 @@ def test_an_unratified_urgent_basis_lapses_even_after_it_expired(world: World) -
     basis_id = world.approved(draft(AuthorisationKind.URGENT, expires_at=NOW + timedelta(hours=24)))
     calls: list[tuple[UUID, str]] = []
 
-    def delete_results(work: Work, basis: UUID) -> int:
-        row = work.session.get(LegalBasis, basis)
-        assert row is not None
-        calls.append((basis, row.status))
-        return 1
-
     def settle(hours: int) -> Any:
         return world.run(
             lambda w: settle_basis(w, basis_id=basis_id),
             at=NOW + timedelta(hours=hours),
-            hooks=(delete_results,),
+            hooks=(counting_hook(calls, deleted=1),),
         )
 
     expired = settle(25)

@@ -123,28 +123,22 @@ def test_an_approved_basis_may_be_revoked(work: Work, people: People, make_basis
     assert (shown.status, shown.usable) == (BasisStatus.REVOKED, False)
 
 
-def test_an_investigator_may_not_decide(work: Work, people: People, make_basis: Make) -> None:
-    with pytest.raises(PermissionDenied):
-        decide_basis(
-            work,
-            principal=people.investigator,
-            basis_id=make_basis().id,
-            verdict=Verdict.APPROVE,
-            reason="Me.",
-        )
-
-
-def test_another_agencys_supervisor_finds_no_basis(
-    work: Work, people: People, make_basis: Make
+@pytest.mark.parametrize(
+    ("who", "error"),
+    [("investigator", PermissionDenied), ("stranger", NotFound), ("oversight", PermissionDenied)],
+)
+def test_only_the_agencys_supervisors_decide(
+    work: Work, people: People, make_basis: Make, who: str, error: type[Exception]
 ) -> None:
-    with pytest.raises(NotFound):
-        decide_basis(
-            work,
-            principal=people.stranger,
-            basis_id=make_basis().id,
-            verdict=Verdict.REVOKE,
-            reason="Theirs.",
-        )
+    for verdict in Verdict:
+        with pytest.raises(error):
+            decide_basis(
+                work,
+                principal=getattr(people, who),
+                basis_id=make_basis().id,
+                verdict=verdict,
+                reason="Not mine to decide.",
+            )
 
 
 # --- ratification ----------------------------------------------------------------------------
