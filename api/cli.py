@@ -603,47 +603,29 @@ def governance_sweep() -> None:
     search records older than FACEWARDEN_SEARCH_RETENTION_DAYS are deleted. It also records
     the counts of refused searches of closed windows (search:refuse_repeats).
     """
-    from api.resources.legal_bases import lapse_hooks
-    from governance.legal_basis.services import BasisStatus, sweep
-    from governance.search.refusals import summarize_refusals
-
-    settings = _settings()
-    expired = lapsed = 0
-    with _explained():
-        keys = _keys(settings)
-        while True:  # in batches, one unit of work each
-            with _session(settings) as session:
-                batch = sweep(session, hooks=lapse_hooks(keys), keys=keys, now=datetime.now(UTC))
-            for t in batch:
-                if t.status is BasisStatus.LAPSED:
-                    lapsed += 1
-                    click.echo(
-                        f"lapsed  {t.basis_id} (case {t.case_number}): "
-                        f"{t.results_deleted} search results deleted"
-                    )
-                else:
-                    expired += 1
-                    click.echo(f"expired {t.basis_id} (case {t.case_number})")
-            if not batch:
-                break
-        with _units(settings) as units, units() as work:
-            summaries = summarize_refusals(work)
-    click.echo(f"swept: {expired} expired, {lapsed} lapsed, {summaries} refusal counts recorded")
     from datetime import timedelta
 
-    from governance.search.records import purge_expired_searches
+    from governance.legal_basis.values import BasisStatus
+    from governance.wiring import sweep
 
-    purged = 0
-    with _explained():
-        retention = timedelta(days=settings.search_retention_days)
-        with _units(settings) as units:
-            while True:  # in batches, one unit of work each, each at its own now
-                with units.at(datetime.now(UTC))() as work:
-                    n = purge_expired_searches(work, retention=retention)
-                purged += n
-                if n == 0:
-                    break
-    click.echo(f"purged: {purged} search records older than {retention.days} days")
+    settings = _settings()
+    retention = timedelta(days=settings.search_retention_days)
+    with _explained(), _units(settings) as units:
+        swept = sweep(units, retention=retention)
+    lapsed = [t for t in swept.transitions if t.status is BasisStatus.LAPSED]
+    for t in swept.transitions:
+        if t.status is BasisStatus.LAPSED:
+            click.echo(
+                f"lapsed  {t.basis_id} (case {t.case_number}): "
+                f"{t.results_deleted} search results deleted"
+            )
+        else:
+            click.echo(f"expired {t.basis_id} (case {t.case_number})")
+    click.echo(
+        f"swept: {len(swept.transitions) - len(lapsed)} expired, {len(lapsed)} lapsed, "
+        f"{swept.refusal_counts} refusal counts recorded"
+    )
+    click.echo(f"purged: {swept.purged} search records older than {retention.days} days")
 
 
 @cli.group("mail")

@@ -208,14 +208,22 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
 
 def people(settings: Settings) -> tuple[str, str]:
     """An investigator's key and an approved legal basis id, made with the services."""
+    from governance.core.work import Hooks, Work
     from governance.identity.admin import create_admin
     from governance.identity.credentials import issue_credential
     from governance.identity.models import Account, Agency
     from governance.identity.permissions import Role
     from governance.identity.principals import Principal
+    from governance.legal_basis.decisions import decide_basis
     from governance.legal_basis.offences import parse_offence_categories
-    from governance.legal_basis.services import BasisPolicy, approve_basis, create_basis
-    from governance.legal_basis.values import Authorisation, AuthorisationKind, BasisDraft
+    from governance.legal_basis.services import create_basis
+    from governance.legal_basis.values import (
+        Authorisation,
+        AuthorisationKind,
+        BasisDraft,
+        BasisPolicy,
+        Verdict,
+    )
     from ledger.entry import Actor
 
     keys = signing_keys(settings)
@@ -261,9 +269,10 @@ def people(settings: Settings) -> tuple[str, str]:
         )
         principals = [Principal(a.id, Role(a.role), agency.id, uuid.uuid4()) for a in accounts]
         policy = BasisPolicy(offences=parse_offence_categories("annex_ii"), max_searches=100000)
+        work = Work(session=session, now=now, keys=keys, hooks=Hooks())
         basis = create_basis(
-            session,
-            actor=principals[0],
+            work,
+            principal=principals[0],
             draft=BasisDraft(
                 case_number="BENCH-1",
                 offence_category="terrorism",
@@ -279,11 +288,13 @@ def people(settings: Settings) -> tuple[str, str]:
                 max_searches=100000,
             ),
             policy=policy,
-            keys=keys,
-            now=now,
         )
-        approve_basis(
-            session, actor=principals[1], basis_id=basis.id, reason="bench", keys=keys, now=now
+        decide_basis(
+            work,
+            principal=principals[1],
+            basis_id=basis.id,
+            verdict=Verdict.APPROVE,
+            reason="bench",
         )
     engine.dispose()
     return issued.api_key, str(basis.id)

@@ -1,18 +1,59 @@
-"""The composition of the domains: the cross-domain hooks, registered once at application start.
+"""The composition of the domains: the cross-domain hooks, registered once at application start,
+and the housekeeping flow that spans them.
 
 The legal-basis domain calls ``Hooks.on_lapse`` when a basis lapses; the search domain provides
 what deletes the results of the searches made under it. Neither imports the other: the app
-factory and the command line build their ``Hooks`` here.
+factory and the command line build their ``Hooks`` here, and ``sweep`` settles the bases'
+deadlines before it records the closed windows' refusal counts of the search domain.
 """
 
 from __future__ import annotations
 
-from governance.core.work import Hooks
-from governance.search.records import delete_lapsed_results
+from dataclasses import dataclass
+from datetime import timedelta
 
-__all__ = ["hooks"]
+from governance.core.work import Hooks, Units
+from governance.legal_basis.deadlines import sweep_due
+from governance.legal_basis.values import Transition
+from governance.search.records import delete_lapsed_results, purge_expired_searches
+from governance.search.refusals import summarize_refusals
+
+__all__ = ["Swept", "hooks", "sweep"]
 
 
 def hooks() -> Hooks:
     """The hooks every front end registers: a lapsed basis loses its searches' results."""
     return Hooks(on_lapse=[delete_lapsed_results])
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What a sweep did: the deadlines applied, the refusal counts recorded, searches purged."""
+
+    transitions: list[Transition]
+    refusal_counts: int
+    purged: int
+
+
+def sweep(units: Units, *, batches: int | None = None, retention: timedelta | None = None) -> Swept:
+    """Expire and lapse the legal bases past their deadline (every one, or ``batches`` batches
+    of them), then record the refusal counts of closed windows, then, with a ``retention``,
+    delete the search records older than it; every batch in a unit of work of its own.
+
+    Raises ledger errors, and whatever a lapse hook raises (earlier batches stay committed).
+    """
+    transitions = sweep_due(units, batches=batches)
+    with units() as work:
+        counts = summarize_refusals(work)
+    purged = 0 if retention is None else _purge(units, retention)
+    return Swept(transitions, counts, purged)
+
+
+def _purge(units: Units, retention: timedelta) -> int:
+    purged = 0
+    while True:
+        with units() as work:
+            n = purge_expired_searches(work, retention=retention)
+        purged += n
+        if n == 0:
+            return purged

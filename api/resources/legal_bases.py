@@ -20,7 +20,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import EXTENSION, Runtime, runtime, transaction
+from api.context import EXTENSION, Runtime, runtime, units, work
 from api.schemas.fields import ReasonSchema
 from api.schemas.legal_bases import (
     LegalBasisCreateSchema,
@@ -31,26 +31,25 @@ from api.schemas.legal_bases import (
     RatificationSchema,
 )
 from api.settings import ConfigError
-from governance.core.recording import SigningKeys
 from governance.identity.accounts import Page
 from governance.identity.permissions import Permission
-from governance.legal_basis import services as service
+from governance.legal_basis.decisions import settle_then_decide, settle_then_ratify
 from governance.legal_basis.offences import (
     OffenceCatalogue,
     OffenceCategory,
     parse_offence_categories,
 )
-from governance.legal_basis.services import (
+from governance.legal_basis.services import create_basis, get_basis, list_bases
+from governance.legal_basis.values import (
     BasisDraft,
     BasisInfo,
     BasisPolicy,
-    LapseHook,
     Ratification,
+    Verdict,
 )
-from governance.search.refusals import summarize_refusals
-from governance.wiring import hooks
+from governance.wiring import sweep
 
-__all__ = ["blp", "lapse_hooks", "policy"]
+__all__ = ["blp", "policy"]
 
 log = logging.getLogger("facewarden.api")
 
@@ -67,11 +66,6 @@ blp = Blueprint(
 _OFFENCES = "offence_categories"
 _LAST_SWEEP = "legal_basis_last_sweep"
 _sweep_lock = threading.Lock()
-
-
-def lapse_hooks(keys: SigningKeys) -> tuple[LapseHook, ...]:
-    """What deletes the stored results of a lapsed basis's searches (the CLI uses it too)."""
-    return tuple(hooks().on_lapse)
 
 
 def _offences(rt: Runtime) -> OffenceCatalogue:
@@ -109,8 +103,10 @@ def _check_settings(state: BlueprintSetupState) -> None:
 
 @blp.before_app_request
 def _sweep_if_due() -> None:
+    # Throttled per process by the app's clock; one batch, so no request waits for a backlog.
     rt = runtime()
-    now = rt.now()
+    request_units = units()
+    now = request_units.now
     interval = timedelta(seconds=rt.settings.legal_basis_sweep_seconds)
     with _sweep_lock:
         last = rt.lazy.get(_LAST_SWEEP)
@@ -118,25 +114,15 @@ def _sweep_if_due() -> None:
             return
         rt.lazy[_LAST_SWEEP] = now
     try:
-        with transaction() as session:
-            swept = service.sweep(session, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=now)
         # The same throttle puts closed windows' refusal counts on record, so they reach the
         # ledger within a sweep interval of their window's end even if the caller goes quiet.
-        with rt.units(now)() as w:
-            summarize_refusals(w)
+        swept = sweep(request_units, batches=1)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return
-    if swept:
-        log.info("legal-basis sweep", extra={"transitions": [t.status.value for t in swept]})
-
-
-def _settle_first(basis_id: UUID) -> None:
-    rt = runtime()
-    with transaction() as session:
-        service.settle_basis(
-            session, basis_id=basis_id, hooks=lapse_hooks(rt.keys), keys=rt.keys, now=rt.now()
-        )
+    if swept.transitions:
+        transitions = [t.status.value for t in swept.transitions]
+        log.info("legal-basis sweep", extra={"transitions": transitions})
 
 
 @blp.route("")
@@ -146,31 +132,16 @@ class LegalBases(MethodView):
     @blp.response(201, LegalBasisSchema)
     def post(self, draft: BasisDraft) -> BasisInfo:
         """Record a legal basis; it stays pending until a second supervisor approves it."""
-        with transaction() as session:
-            return service.create_basis(
-                session,
-                actor=current_principal(),
-                draft=draft,
-                policy=policy(),
-                keys=runtime().keys,
-                now=runtime().now(),
-            )
+        with work() as w:
+            return create_basis(w, principal=current_principal(), draft=draft, policy=policy())
 
     @require(Permission.LEGAL_BASIS_READ)
     @blp.arguments(LegalBasisQuerySchema, location="query")
     @blp.response(200, LegalBasisPageSchema)
     def get(self, query: dict[str, Any]) -> Page[BasisInfo]:
         """List legal bases, newest first, optionally by status (deadlines applied first)."""
-        rt = runtime()
-        with transaction() as session:
-            return service.list_bases(
-                session,
-                actor=current_principal(),
-                hooks=lapse_hooks(rt.keys),
-                keys=rt.keys,
-                now=rt.now(),
-                **query,
-            )
+        with work() as w:
+            return list_bases(w, principal=current_principal(), **query)
 
 
 @blp.route("/offence-categories")
@@ -188,73 +159,45 @@ class LegalBasisById(MethodView):
     @blp.response(200, LegalBasisSchema)
     def get(self, basis_id: UUID) -> BasisInfo:
         """Read one legal basis: status, expiry, ratification deadline, searches used and left."""
-        rt = runtime()
-        with transaction() as session:
-            return service.get_basis(
-                session,
-                actor=current_principal(),
-                basis_id=basis_id,
-                hooks=lapse_hooks(rt.keys),
-                keys=rt.keys,
-                now=rt.now(),
-            )
+        with work() as w:
+            return get_basis(w, principal=current_principal(), basis_id=basis_id)
 
 
-@blp.route("/<uuid:basis_id>/approve")
-class ApproveLegalBasis(MethodView):
-    @require(Permission.LEGAL_BASIS_DECIDE)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, LegalBasisSchema)
-    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
-        """Approve a pending legal basis (a supervisor of its agency other than its author)."""
-        _settle_first(basis_id)
-        with transaction() as session:
-            return service.approve_basis(
-                session,
-                actor=current_principal(),
-                basis_id=basis_id,
-                reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
-            )
+def _route_verdict(verdict: Verdict, permission: Permission, summary: str) -> None:
+    """Route ``POST /<basis_id>/<verdict>``: a reason in, the decided basis out."""
+
+    def post(_view: MethodView, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
+        return settle_then_decide(
+            units(),
+            principal=current_principal(),
+            basis_id=basis_id,
+            verdict=verdict,
+            reason=body["reason"],
+        )
+
+    post.__doc__ = summary  # the operation's summary
+    view = require(permission)(
+        blp.arguments(ReasonSchema)(blp.response(200, LegalBasisSchema)(post))
+    )
+    name = f"{verdict.value.capitalize()}LegalBasis"
+    blp.route(f"/<uuid:basis_id>/{verdict.value}")(type(name, (MethodView,), {"post": view}))
 
 
-@blp.route("/<uuid:basis_id>/reject")
-class RejectLegalBasis(MethodView):
-    @require(Permission.LEGAL_BASIS_DECIDE)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, LegalBasisSchema)
-    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
-        """Reject a pending legal basis (final; a supervisor other than its author)."""
-        _settle_first(basis_id)
-        with transaction() as session:
-            return service.reject_basis(
-                session,
-                actor=current_principal(),
-                basis_id=basis_id,
-                reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
-            )
-
-
-@blp.route("/<uuid:basis_id>/revoke")
-class RevokeLegalBasis(MethodView):
-    @require(Permission.LEGAL_BASIS_REVOKE)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, LegalBasisSchema)
-    def post(self, body: dict[str, Any], basis_id: UUID) -> BasisInfo:
-        """Revoke a pending or approved legal basis at once."""
-        _settle_first(basis_id)
-        with transaction() as session:
-            return service.revoke_basis(
-                session,
-                actor=current_principal(),
-                basis_id=basis_id,
-                reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
-            )
+_route_verdict(
+    Verdict.APPROVE,
+    Permission.LEGAL_BASIS_DECIDE,
+    "Approve a pending legal basis (a supervisor of its agency other than its author).",
+)
+_route_verdict(
+    Verdict.REJECT,
+    Permission.LEGAL_BASIS_DECIDE,
+    "Reject a pending legal basis (final; a supervisor other than its author).",
+)
+_route_verdict(
+    Verdict.REVOKE,
+    Permission.LEGAL_BASIS_REVOKE,
+    "Revoke a pending or approved legal basis at once.",
+)
 
 
 @blp.route("/<uuid:basis_id>/ratification")
@@ -264,16 +207,10 @@ class RatifyLegalBasis(MethodView):
     @blp.response(200, LegalBasisSchema)
     def post(self, decision: Ratification, basis_id: UUID) -> BasisInfo:
         """Record the ratification of an urgent legal basis: granted, or refused (it lapses)."""
-        _settle_first(basis_id)
-        rt = runtime()
-        with transaction() as session:
-            return service.ratify_basis(
-                session,
-                actor=current_principal(),
-                basis_id=basis_id,
-                decision=decision,
-                policy=policy(),
-                hooks=lapse_hooks(rt.keys),
-                keys=rt.keys,
-                now=rt.now(),
-            )
+        return settle_then_ratify(
+            units(),
+            principal=current_principal(),
+            basis_id=basis_id,
+            decision=decision,
+            policy=policy(),
+        )

@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 
 from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
-from governance.legal_basis.services import (
+from governance.legal_basis.values import (
     JUSTIFICATION_MIN_CHARS,
     Authorisation,
     AuthorisationKind,

@@ -2,25 +2,24 @@
 
 ``settle_row`` applies what is due to one basis and records it; ``sweep`` does it for every due
 basis. Each transition is a conditional UPDATE whose row count decides who records it, so two
-workers settling the same basis at once write one ledger entry. A lapse runs the caller's
-``LapseHook`` callables, which delete the stored results of the basis's searches, and records
-how many they deleted.
+workers settling the same basis at once write one ledger entry. A lapse runs the hooks
+registered for it (``work.hooks.on_lapse``), which delete the stored results of the basis's
+searches, and records how many they deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from governance.core import recording
-from governance.core.recording import SYSTEM, SigningKeys
-from governance.core.work import Hooks, LapseHook, Work
+from governance.core.recording import SYSTEM
+from governance.core.work import Units, Work
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus, LapseCause, Transition
 from ledger.entry import Actor, EntryType, format_ts
@@ -28,8 +27,8 @@ from ledger.entry import Actor, EntryType, format_ts
 __all__ = [
     "FINAL",
     "LIVE",
+    "SWEEP_BATCH",
     "Deadlines",
-    "LapseHook",
     "Standing",
     "apply_lapse",
     "effective_status",
@@ -39,12 +38,13 @@ __all__ = [
     "settle_basis",
     "settle_row",
     "sweep",
+    "sweep_due",
 ]
 
 
 LIVE = (BasisStatus.PENDING.value, BasisStatus.APPROVED.value)  # what expiry applies to
 FINAL = (BasisStatus.REJECTED.value, BasisStatus.LAPSED.value)  # what nothing changes any more
-_SWEEP_BATCH = 500
+SWEEP_BATCH = 500  # bases settled in one unit of work by a sweep
 
 
 class Deadlines(Protocol):
@@ -121,92 +121,88 @@ def rowcount(result: Any) -> int:
 
 
 def record_act(
-    session: Session,
+    work: Work,
     row: LegalBasis,
     *,
     entry_type: EntryType,
     actor: Actor,
-    payload: dict[str, Any],
-    keys: SigningKeys,
-    now: datetime,
+    payload: Mapping[str, Any],
 ) -> None:
     """Append the ledger entry of an act on ``row``: ids, kinds, categories and digests only.
 
     Raises ledger errors.
     """
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=entry_type,
+    work.record(
+        entry_type,
         actor=actor,
         payload={"legal_basis": str(row.id), "agency": str(row.agency_id), **payload},
-        now=now,
     )
 
 
-def _expire(session: Session, row: LegalBasis, *, keys: SigningKeys, now: datetime) -> bool:
-    result = session.execute(
+def _transition(
+    work: Work, row: LegalBasis, *conditions: ColumnElement[bool], **values: Any
+) -> bool:
+    """Apply ``values`` to ``row`` if it still meets ``conditions``, with one conditional
+    UPDATE; False when another unit of work changed it first. ``row`` is refreshed either way.
+    """
+    result = work.session.execute(
         update(LegalBasis)
-        .where(
-            LegalBasis.id == row.id,
-            LegalBasis.status.in_(LIVE),
-            LegalBasis.expires_at <= now,
-        )
-        .values(status=BasisStatus.EXPIRED.value, expired_at=now)
+        .where(LegalBasis.id == row.id, *conditions)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.refresh(row)
-    if rowcount(result) != 1:  # another unit of work settled it first
+    work.session.refresh(row)
+    return rowcount(result) == 1
+
+
+def _expire(work: Work, row: LegalBasis) -> bool:
+    if not _transition(
+        work,
+        row,
+        LegalBasis.status.in_(LIVE),
+        LegalBasis.expires_at <= work.now,
+        status=BasisStatus.EXPIRED.value,
+        expired_at=work.now,
+    ):
         return False
     record_act(
-        session,
+        work,
         row,
         entry_type=EntryType.LEGAL_BASIS_EXPIRE,
         actor=SYSTEM,
         payload={"expires_at": format_ts(row.expires_at), "searches_used": row.searches_used},
-        keys=keys,
-        now=now,
     )
     return True
 
 
-def apply_lapse(
-    session: Session,
-    row: LegalBasis,
-    *,
-    cause: LapseCause,
-    actor: Actor,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-) -> bool:
-    """Lapse ``row`` unless another unit of work did, delete its results through ``hooks`` and
-    record ``legal_basis:lapse`` with how many they deleted; False when it was already done.
+def apply_lapse(work: Work, row: LegalBasis, *, cause: LapseCause, actor: Actor) -> bool:
+    """Lapse ``row`` unless another unit of work did, delete its results through the
+    ``work.hooks.on_lapse`` hooks and record ``legal_basis:lapse`` with how many they deleted;
+    False when it was already done.
 
     Raises ledger errors, and whatever a hook raises (the caller's transaction then rolls back).
     """
-    conditions = [LegalBasis.id == row.id, LegalBasis.status.not_in(FINAL)]
+    conditions: list[ColumnElement[bool]] = [LegalBasis.status.not_in(FINAL)]
     if cause is LapseCause.DEADLINE:
         conditions += [
             LegalBasis.ratification_outcome.is_(None),
-            LegalBasis.ratification_deadline <= now,
+            LegalBasis.ratification_deadline <= work.now,
         ]
-    result = session.execute(
-        update(LegalBasis)
-        .where(*conditions)
-        .values(status=BasisStatus.LAPSED.value, lapsed_at=now, lapse_cause=cause.value)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(row)
-    if rowcount(result) != 1:
+    if not _transition(
+        work,
+        row,
+        *conditions,
+        status=BasisStatus.LAPSED.value,
+        lapsed_at=work.now,
+        lapse_cause=cause.value,
+    ):
         return False
-    work = Work(session=session, now=now, keys=keys, hooks=Hooks())
-    deleted = sum(hook(work, row.id) for hook in hooks)
+    deleted = sum(hook(work, row.id) for hook in work.hooks.on_lapse)
     row.results_deleted = deleted
-    session.flush()
+    work.session.flush()
     assert row.ratification_deadline is not None  # only urgent bases lapse
     record_act(
-        session,
+        work,
         row,
         entry_type=EntryType.LEGAL_BASIS_LAPSE,
         actor=actor,
@@ -216,46 +212,28 @@ def apply_lapse(
             "searches_used": row.searches_used,
             "results_deleted": deleted,
         },
-        keys=keys,
-        now=now,
     )
     return True
 
 
-def settle_row(
-    session: Session,
-    row: LegalBasis,
-    *,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-) -> Transition | None:
-    """Apply to ``row`` the expiry or lapse due at ``now``; None when nothing was due.
+def settle_row(work: Work, row: LegalBasis) -> Transition | None:
+    """Apply to ``row`` the expiry or lapse due at ``work.now``; None when nothing was due.
 
-    Raises ledger errors.
+    Raises ledger errors, and whatever a lapse hook raises.
     """
-    target = effective_status(row, now)
+    target = effective_status(row, work.now)
     if target.value == row.status:
         return None
     if target is BasisStatus.EXPIRED:
-        changed = _expire(session, row, keys=keys, now=now)
+        changed = _expire(work, row)
     else:
-        changed = apply_lapse(
-            session, row, cause=LapseCause.DEADLINE, actor=SYSTEM, hooks=hooks, keys=keys, now=now
-        )
+        changed = apply_lapse(work, row, cause=LapseCause.DEADLINE, actor=SYSTEM)
     if not changed:
         return None
     return Transition(row.id, row.agency_id, row.case_number, target, row.results_deleted)
 
 
-def settle_basis(
-    session: Session,
-    *,
-    basis_id: UUID,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-) -> Transition | None:
+def settle_basis(work: Work, *, basis_id: UUID) -> Transition | None:
     """Apply a due expiry or lapse to one basis and record it; None when nothing was due.
 
     Call it in a unit of work of its own before an act that may be refused (a search, an
@@ -263,28 +241,23 @@ def settle_basis(
     Reveals nothing, so it needs no principal. Raises ledger errors.
     """
     # A Core read first: most often nothing is due, and the ORM row is not needed.
-    standing = read_standing(session, basis_id)
-    if standing is None or effective_status(standing, now).value == standing.status:
+    standing = read_standing(work.session, basis_id)
+    if standing is None or effective_status(standing, work.now).value == standing.status:
         return None
-    row = session.get(LegalBasis, basis_id)
+    row = work.session.get(LegalBasis, basis_id)
     if row is None:
         return None
-    return settle_row(session, row, hooks=hooks, keys=keys, now=now)
+    return settle_row(work, row)
 
 
 def sweep(
-    session: Session,
-    *,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-    agency_id: UUID | None = None,
-    limit: int = _SWEEP_BATCH,
+    work: Work, *, agency_id: UUID | None = None, limit: int = SWEEP_BATCH
 ) -> list[Transition]:
     """Expire and lapse every due basis (of one agency, or all), oldest first, up to ``limit``.
 
-    Raises ledger errors.
+    Raises ledger errors, and whatever a lapse hook raises.
     """
+    now = work.now
     due = or_(
         and_(LegalBasis.status.in_(LIVE), LegalBasis.expires_at <= now),
         and_(
@@ -296,6 +269,24 @@ def sweep(
     query = select(LegalBasis).where(due)
     if agency_id is not None:
         query = query.where(LegalBasis.agency_id == agency_id)
-    rows = session.scalars(query.order_by(LegalBasis.created_at, LegalBasis.id).limit(limit))
-    settled = [settle_row(session, row, hooks=hooks, keys=keys, now=now) for row in rows.all()]
+    rows = work.session.scalars(query.order_by(LegalBasis.created_at, LegalBasis.id).limit(limit))
+    settled = [settle_row(work, row) for row in rows.all()]
     return [t for t in settled if t is not None]
+
+
+def sweep_due(units: Units, *, batches: int | None = None) -> list[Transition]:
+    """``sweep`` in batches, each in a unit of work of its own, until none is due (or until
+    ``batches`` have run); the transitions of all of them.
+
+    Raises ledger errors, and whatever a lapse hook raises (earlier batches stay committed).
+    """
+    swept: list[Transition] = []
+    done = 0
+    while batches is None or done < batches:
+        with units() as work:
+            batch = sweep(work)
+        swept += batch
+        done += 1
+        if not batch:
+            break
+    return swept

@@ -15,11 +15,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.core.orm import Base, UtcDateTime
+from governance.core.orm import Base, UtcDateTime, one_of
+from governance.legal_basis.values import (
+    AuthorisationKind,
+    BasisStatus,
+    LapseCause,
+    RatificationOutcome,
+)
 
 __all__ = ["LegalBasis"]
 
-_BASIS_STATUSES = "('pending', 'approved', 'rejected', 'revoked', 'expired', 'lapsed')"
+# ``exhausted`` is what an approved basis with no searches left shows; it is never stored.
+_STORED = [s for s in BasisStatus if s is not BasisStatus.EXHAUSTED]
+_DECIDED = f"('{BasisStatus.APPROVED}', '{BasisStatus.REJECTED}')"
+_URGENT = f"authorisation_kind = '{AuthorisationKind.URGENT}'"
 
 
 class LegalBasis(Base):
@@ -32,43 +41,38 @@ class LegalBasis(Base):
 
     __tablename__ = "legal_bases"
     __table_args__ = (
-        CheckConstraint(f"status IN {_BASIS_STATUSES}", name="status"),
-        CheckConstraint(
-            "authorisation_kind IN ('judicial', 'administrative', 'urgent')",
-            name="authorisation_kind",
-        ),
+        CheckConstraint(one_of("status", _STORED), name="status"),
+        CheckConstraint(one_of("authorisation_kind", AuthorisationKind), name="authorisation_kind"),
         CheckConstraint(
             "max_searches > 0 AND searches_used >= 0 AND searches_used <= max_searches",
             name="quota",
         ),
         CheckConstraint("expires_at > authorisation_issued_at", name="expires_after_issued"),
         CheckConstraint(
-            "authorisation_kind = 'urgent' OR (authorisation_reference IS NOT NULL "
+            f"{_URGENT} OR (authorisation_reference IS NOT NULL "
             "AND authorising_authority IS NOT NULL)",
             name="authorisation_named",
         ),
         CheckConstraint(
-            "(authorisation_kind = 'urgent') = (ratification_deadline IS NOT NULL)",
-            name="deadline_iff_urgent",
+            f"({_URGENT}) = (ratification_deadline IS NOT NULL)", name="deadline_iff_urgent"
         ),
         CheckConstraint(
-            "ratification_outcome IS NULL OR ratification_outcome IN ('granted', 'refused')",
+            "ratification_outcome IS NULL OR "
+            + one_of("ratification_outcome", RatificationOutcome),
             name="ratification_outcome",
         ),
         CheckConstraint(
-            "lapse_cause IS NULL OR lapse_cause IN ('deadline', 'refused')", name="lapse_cause"
+            "lapse_cause IS NULL OR " + one_of("lapse_cause", LapseCause), name="lapse_cause"
         ),
         CheckConstraint("decided_by IS NULL OR decided_by <> created_by", name="four_eyes"),
-        CheckConstraint(
-            "status NOT IN ('approved', 'rejected') OR decided_at IS NOT NULL", name="decided"
-        ),
+        CheckConstraint(f"status NOT IN {_DECIDED} OR decided_at IS NOT NULL", name="decided"),
     )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     agency_id: Mapped[UUID] = mapped_column(ForeignKey("agencies.id"), index=True)
     created_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=BasisStatus.PENDING.value, index=True)
     case_number: Mapped[str] = mapped_column(String(64))
     offence_category: Mapped[str] = mapped_column(String(64))
     legal_provision: Mapped[str] = mapped_column(String(500))

@@ -1,39 +1,33 @@
-"""Legal bases: recorded by an investigator, approved by a second person, used under a quota.
+"""Legal bases: recorded by an investigator, read by its agency and oversight, used under a quota.
 
 A basis is ``pending`` until a supervisor of its agency who is not its author approves or
-rejects it. Approved, it can be used (``consume_search``) until it expires, is revoked, or has
-no searches left. An ``urgent`` basis may be used once approved but must be ratified (the
-authorisation's reference and authority attached) before its deadline; when the deadline
-passes or ratification is refused it LAPSES and the results of its searches are deleted
+rejects it (``governance.legal_basis.decisions``). Approved, it can be used
+(``consume_search``) until it expires, is revoked, or has no searches left. An ``urgent`` basis
+may be used once approved but must be ratified before its deadline, or it LAPSES
 (``governance.legal_basis.deadlines``). Every refusal names the state that caused it.
 
-Reads settle a basis first, recording a due expiry or lapse. Acts that may be refused check the
-state the basis has at ``now`` (settled or not); the API settles in a unit of work of its own
-before them, so a transition is recorded even when the act is refused and rolled back.
+Reads settle a basis first, recording a due expiry or lapse. A use checks the state the basis
+has at ``now`` (settled or not); the search settles it in a unit of work of its own first, so a
+transition is recorded even when the search is refused and rolled back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import BindParameter, Table, bindparam, func, select, update
-from sqlalchemy.orm import Session
 
-from governance.core.errors import Conflict, InvalidInput, PermissionDenied
-from governance.core.recording import SigningKeys
+from governance.core.errors import InvalidInput, PermissionDenied
+from governance.core.work import Work
 from governance.identity.accounts import Page
 from governance.identity.permissions import Permission, Scope
 from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
 from governance.legal_basis.deadlines import (
-    LapseHook,
     Standing,
-    apply_lapse,
     effective_status,
     record_act,
-    settle_basis,
     settle_row,
     sweep,
 )
@@ -43,50 +37,26 @@ from governance.legal_basis.rules import (
     authorisation_errors,
     reach,
     reach_standing,
-    second_person,
 )
 from governance.legal_basis.values import (
     JUSTIFICATION_MIN_CHARS,
-    Authorisation,
     AuthorisationKind,
     BasisDraft,
     BasisInfo,
     BasisPolicy,
     BasisStatus,
     BasisUse,
-    LapseCause,
-    Ratification,
     RatificationOutcome,
-    Transition,
     basis_info,
 )
 from ledger.entry import EntryType, format_ts
 
 __all__ = [
-    "JUSTIFICATION_MIN_CHARS",
-    "Authorisation",
-    "AuthorisationKind",
-    "BasisDraft",
-    "BasisInfo",
-    "BasisPolicy",
-    "BasisStatus",
-    "BasisUnusable",
-    "BasisUse",
-    "LapseCause",
-    "LapseHook",
-    "Ratification",
-    "RatificationOutcome",
-    "Transition",
-    "approve_basis",
+    "check_usable",
     "consume_search",
     "create_basis",
     "get_basis",
     "list_bases",
-    "ratify_basis",
-    "reject_basis",
-    "revoke_basis",
-    "settle_basis",
-    "sweep",
 ]
 
 _BASES = cast(Table, LegalBasis.__table__)
@@ -122,40 +92,25 @@ _SPEND = (
 
 
 def create_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    draft: BasisDraft,
-    policy: BasisPolicy,
-    keys: SigningKeys,
-    now: datetime,
+    work: Work, *, principal: Principal, draft: BasisDraft, policy: BasisPolicy
 ) -> BasisInfo:
     """Record a pending legal basis for the caller's agency and ``legal_basis:create``.
 
     Raises PermissionDenied, InvalidInput (per field: category not allowed, dates inconsistent
     or beyond the policy, quota above the cap, justification too short).
     """
-    require_scope(actor, Permission.LEGAL_BASIS_CREATE)
-    if actor.agency_id is None:
+    require_scope(principal, Permission.LEGAL_BASIS_CREATE)
+    if principal.agency_id is None:
         raise PermissionDenied("Only agency accounts record legal bases.", code="forbidden")
-    errors = authorisation_errors(
-        draft.authorisation, policy=policy, now=now, prefix="authorisation."
-    )
-    if draft.offence_category not in policy.offences:
-        allowed = ", ".join(c.slug for c in policy.offences)
-        errors["offence_category"] = [f"Must be one of: {allowed}."]
-    if not 1 <= draft.max_searches <= policy.max_searches:
-        errors["max_searches"] = [f"Must be between 1 and {policy.max_searches}."]
-    if len(draft.justification) < JUSTIFICATION_MIN_CHARS:
-        errors["justification"] = [f"Must be at least {JUSTIFICATION_MIN_CHARS} characters."]
+    errors = _draft_errors(draft, policy=policy, work=work)
     if errors:
         raise InvalidInput("The legal basis is invalid; see `errors`.", fields=errors)
     auth = draft.authorisation
     urgent = auth.kind is AuthorisationKind.URGENT
     row = LegalBasis(
-        agency_id=actor.agency_id,
-        created_by=actor.account_id,
-        created_at=now,
+        agency_id=principal.agency_id,
+        created_by=principal.account_id,
+        created_at=work.now,
         status=BasisStatus.PENDING.value,
         case_number=draft.case_number,
         offence_category=draft.offence_category,
@@ -168,63 +123,69 @@ def create_basis(
         justification=draft.justification,
         max_searches=draft.max_searches,
         searches_used=0,
-        ratification_deadline=now + policy.ratification_window if urgent else None,
+        ratification_deadline=work.now + policy.ratification_window if urgent else None,
     )
-    session.add(row)
-    session.flush()
+    work.session.add(row)
+    work.session.flush()
     record_act(
-        session,
+        work,
         row,
         entry_type=EntryType.LEGAL_BASIS_CREATE,
-        actor=actor_of(actor),
-        payload={
-            "case_number": row.case_number,
-            "offence_category": row.offence_category,
-            "legal_provision_sha256": reason_digest(row.legal_provision),
-            "authorisation_kind": auth.kind.value,
-            "authorisation_reference": auth.reference,
-            "authority_sha256": reason_digest(auth.authority) if auth.authority else None,
-            "issued_at": format_ts(auth.issued_at),
-            "expires_at": format_ts(auth.expires_at),
-            "ratification_deadline": (
-                format_ts(row.ratification_deadline) if row.ratification_deadline else None
-            ),
-            "max_searches": row.max_searches,
-            "justification_sha256": reason_digest(row.justification),
-        },
-        keys=keys,
-        now=now,
+        actor=actor_of(principal),
+        payload=_created(row),
     )
-    return basis_info(row, now)
+    return basis_info(row, work.now)
 
 
-def get_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
+def _draft_errors(draft: BasisDraft, *, policy: BasisPolicy, work: Work) -> dict[str, list[str]]:
+    errors = authorisation_errors(
+        draft.authorisation, policy=policy, now=work.now, prefix="authorisation."
+    )
+    if draft.offence_category not in policy.offences:
+        allowed = ", ".join(c.slug for c in policy.offences)
+        errors["offence_category"] = [f"Must be one of: {allowed}."]
+    if not 1 <= draft.max_searches <= policy.max_searches:
+        errors["max_searches"] = [f"Must be between 1 and {policy.max_searches}."]
+    if len(draft.justification) < JUSTIFICATION_MIN_CHARS:
+        errors["justification"] = [f"Must be at least {JUSTIFICATION_MIN_CHARS} characters."]
+    return errors
+
+
+def _created(row: LegalBasis) -> dict[str, Any]:
+    """The ``legal_basis:create`` payload: the free texts as digests only."""
+    authority = row.authorising_authority
+    deadline = row.ratification_deadline
+    return {
+        "case_number": row.case_number,
+        "offence_category": row.offence_category,
+        "legal_provision_sha256": reason_digest(row.legal_provision),
+        "authorisation_kind": row.authorisation_kind,
+        "authorisation_reference": row.authorisation_reference,
+        "authority_sha256": reason_digest(authority) if authority else None,
+        "issued_at": format_ts(row.authorisation_issued_at),
+        "expires_at": format_ts(row.expires_at),
+        "ratification_deadline": format_ts(deadline) if deadline else None,
+        "max_searches": row.max_searches,
+        "justification_sha256": reason_digest(row.justification),
+    }
+
+
+def get_basis(work: Work, *, principal: Principal, basis_id: UUID) -> BasisInfo:
     """One legal basis, settled first (a due expiry or lapse is applied and recorded).
 
     Raises PermissionDenied, NotFound (also for another agency's basis).
     """
-    row = reach(session, actor, Permission.LEGAL_BASIS_READ, basis_id)
-    settle_row(session, row, hooks=hooks, keys=keys, now=now)
-    return basis_info(row, now)
+    row = reach(work.session, principal, Permission.LEGAL_BASIS_READ, basis_id)
+    settle_row(work, row)
+    return basis_info(row, work.now)
 
 
 def list_bases(
-    session: Session,
+    work: Work,
     *,
-    actor: Principal,
+    principal: Principal,
     limit: int,
     offset: int,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
     status: BasisStatus | None = None,
 ) -> Page[BasisInfo]:
     """Legal bases within the caller's reach, newest first, optionally by status; the due
@@ -232,11 +193,11 @@ def list_bases(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(actor, Permission.LEGAL_BASIS_READ)
-    agency = None if scope is Scope.ANY else actor.agency_id
+    scope = require_scope(principal, Permission.LEGAL_BASIS_READ)
+    agency = None if scope is Scope.ANY else principal.agency_id
     if scope is not Scope.ANY and agency is None:
         return Page([], 0, limit, offset)
-    sweep(session, hooks=hooks, keys=keys, now=now, agency_id=agency)
+    sweep(work, agency_id=agency)
     query = select(LegalBasis)
     if agency is not None:
         query = query.where(LegalBasis.agency_id == agency)
@@ -251,232 +212,12 @@ def list_bases(
         )
     elif status is not None:
         query = query.where(LegalBasis.status == status.value)
+    session = work.session
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = session.scalars(
         query.order_by(LegalBasis.created_at.desc(), LegalBasis.id).limit(limit).offset(offset)
     )
-    return Page([basis_info(r, now) for r in rows], total, limit, offset)
-
-
-# --- decisions -------------------------------------------------------------------------------
-
-
-def _refuse_unless(row: LegalBasis, now: datetime, *allowed: BasisStatus) -> None:
-    state = effective_status(row, now)
-    if state in allowed:
-        return
-    if state is BasisStatus.APPROVED:
-        raise Conflict("This legal basis was already approved.", code="already-decided")
-    raise BasisUnusable(row.id, state.value)
-
-
-def _decide(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    reason: str,
-    approve: bool,
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
-    row = reach(session, actor, Permission.LEGAL_BASIS_DECIDE, basis_id, lock=True)
-    second_person(session, actor, row, "approve or reject")
-    _refuse_unless(row, now, BasisStatus.PENDING)
-    row.status = (BasisStatus.APPROVED if approve else BasisStatus.REJECTED).value
-    row.decided_at = now
-    row.decided_by = actor.account_id
-    row.decision_reason = reason
-    session.flush()
-    record_act(
-        session,
-        row,
-        entry_type=EntryType.LEGAL_BASIS_APPROVE if approve else EntryType.LEGAL_BASIS_REJECT,
-        actor=actor_of(actor),
-        payload={
-            "author": str(row.created_by),
-            "authorisation_kind": row.authorisation_kind,
-            "reason_sha256": reason_digest(reason),
-        },
-        keys=keys,
-        now=now,
-    )
-    return basis_info(row, now)
-
-
-def approve_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
-    """Approve a pending basis of the caller's agency; the approver is never its author.
-
-    Raises PermissionDenied (four-eyes-required), NotFound, Conflict (already approved),
-    BasisUnusable (rejected, expired, revoked, lapsed).
-    """
-    return _decide(
-        session, actor=actor, basis_id=basis_id, reason=reason, approve=True, keys=keys, now=now
-    )
-
-
-def reject_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
-    """Reject a pending basis of the caller's agency (final); the rejecter is not its author.
-
-    Raises PermissionDenied (four-eyes-required), NotFound, Conflict (already approved),
-    BasisUnusable (rejected, expired, revoked, lapsed).
-    """
-    return _decide(
-        session, actor=actor, basis_id=basis_id, reason=reason, approve=False, keys=keys, now=now
-    )
-
-
-def revoke_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
-    """Revoke a pending or approved basis at once (an unratified urgent one still needs its
-    ratification, or it lapses).
-
-    Raises PermissionDenied, NotFound, BasisUnusable (rejected, expired, revoked, lapsed).
-    """
-    row = reach(session, actor, Permission.LEGAL_BASIS_REVOKE, basis_id, lock=True)
-    _refuse_unless(row, now, BasisStatus.PENDING, BasisStatus.APPROVED)
-    row.status = BasisStatus.REVOKED.value
-    row.revoked_at = now
-    row.revoked_by = actor.account_id
-    row.revocation_reason = reason
-    session.flush()
-    record_act(
-        session,
-        row,
-        entry_type=EntryType.LEGAL_BASIS_REVOKE,
-        actor=actor_of(actor),
-        payload={"searches_used": row.searches_used, "reason_sha256": reason_digest(reason)},
-        keys=keys,
-        now=now,
-    )
-    return basis_info(row, now)
-
-
-def _ratification_errors(
-    row: LegalBasis, decision: Ratification, *, policy: BasisPolicy, now: datetime
-) -> dict[str, list[str]]:
-    if decision.outcome is RatificationOutcome.REFUSED:
-        if not decision.reason:
-            return {"reason": ["Required when ratification is refused."]}
-        return {}
-    errors: dict[str, list[str]] = {}
-    for name in ("reference", "authority", "issued_at", "expires_at"):
-        if not getattr(decision, name):
-            errors[name] = ["Required when ratification is granted."]
-    if errors or decision.issued_at is None or decision.expires_at is None:
-        return errors
-    granted = Authorisation(
-        kind=AuthorisationKind.JUDICIAL,
-        reference=decision.reference,
-        authority=decision.authority,
-        issued_at=decision.issued_at,
-        expires_at=decision.expires_at,
-    )
-    return authorisation_errors(granted, policy=policy, now=now, not_before=row.created_at)
-
-
-def ratify_basis(
-    session: Session,
-    *,
-    actor: Principal,
-    basis_id: UUID,
-    decision: Ratification,
-    policy: BasisPolicy,
-    hooks: Sequence[LapseHook],
-    keys: SigningKeys,
-    now: datetime,
-) -> BasisInfo:
-    """Record the ratification of an urgent basis before its deadline.
-
-    Granted, the authorisation's reference, authority and validity replace the urgent ones
-    (the status is unchanged). Refused, the basis lapses at once and ``hooks`` delete the
-    results of its searches. A supervisor other than the author records it.
-    Raises PermissionDenied (four-eyes-required), NotFound, InvalidInput, Conflict (not urgent,
-    already ratified), BasisUnusable (rejected, lapsed — also when the deadline has passed).
-    """
-    row = reach(session, actor, Permission.LEGAL_BASIS_RATIFY, basis_id, lock=True)
-    second_person(session, actor, row, "record the ratification of")
-    if row.authorisation_kind != AuthorisationKind.URGENT.value:
-        raise Conflict(
-            "Only an urgent legal basis is ratified; this one names its authorisation.",
-            code="legal-basis-not-urgent",
-        )
-    if row.ratification_outcome is not None:
-        raise Conflict(
-            f"The ratification was already recorded ({row.ratification_outcome}).",
-            code="already-ratified",
-        )
-    state = effective_status(row, now)
-    if state in (BasisStatus.REJECTED, BasisStatus.LAPSED):
-        raise BasisUnusable(row.id, state.value)
-    errors = _ratification_errors(row, decision, policy=policy, now=now)
-    if errors:
-        raise InvalidInput("The ratification is invalid; see `errors`.", fields=errors)
-    row.ratification_outcome = decision.outcome.value
-    row.ratified_at = now
-    row.ratified_by = actor.account_id
-    payload: dict[str, object] = {"outcome": decision.outcome.value}
-    if decision.outcome is RatificationOutcome.GRANTED:
-        assert decision.issued_at is not None and decision.expires_at is not None
-        assert decision.authority is not None
-        row.authorisation_reference = decision.reference
-        row.authorising_authority = decision.authority
-        row.authorisation_issued_at = decision.issued_at
-        row.expires_at = decision.expires_at
-        payload |= {
-            "authorisation_reference": decision.reference,
-            "authority_sha256": reason_digest(decision.authority),
-            "issued_at": format_ts(decision.issued_at),
-            "expires_at": format_ts(decision.expires_at),
-        }
-    else:
-        assert decision.reason is not None
-        row.ratification_reason = decision.reason
-        payload["reason_sha256"] = reason_digest(decision.reason)
-    session.flush()
-    record_act(
-        session,
-        row,
-        entry_type=EntryType.LEGAL_BASIS_RATIFY,
-        actor=actor_of(actor),
-        payload=payload,
-        keys=keys,
-        now=now,
-    )
-    if decision.outcome is RatificationOutcome.REFUSED:
-        apply_lapse(
-            session,
-            row,
-            cause=LapseCause.REFUSED,
-            actor=actor_of(actor),
-            hooks=hooks,
-            keys=keys,
-            now=now,
-        )
-    return basis_info(row, now)
+    return Page([basis_info(r, work.now) for r in rows], total, limit, offset)
 
 
 # --- use -------------------------------------------------------------------------------------
@@ -490,37 +231,39 @@ def _refuse_unusable(row: LegalBasis | Standing, now: datetime) -> None:
         raise BasisUnusable(row.id, "exhausted")
 
 
-def check_usable(session: Session, *, principal: Principal, basis_id: UUID, now: datetime) -> None:
+def check_usable(work: Work, *, principal: Principal, basis_id: UUID) -> None:
     """Refuse early, before any biometric work, a basis the caller could not search under now.
 
     Spends nothing: ``consume_search`` still decides, atomically, in the search's unit of work.
     Raises what ``consume_search`` raises.
     """
-    _refuse_unusable(reach_standing(session, principal, Permission.LEGAL_BASIS_USE, basis_id), now)
+    standing = reach_standing(work.session, principal, Permission.LEGAL_BASIS_USE, basis_id)
+    _refuse_unusable(standing, work.now)
 
 
-def consume_search(
-    session: Session, *, principal: Principal, basis_id: UUID, now: datetime
-) -> BasisUse:
+def consume_search(work: Work, *, principal: Principal, basis_id: UUID) -> BasisUse:
     """Spend one search of an approved basis of the caller's agency, atomically.
 
     One conditional UPDATE ... RETURNING (status approved, unexpired, ratified or within its
     deadline, searches left) increments the count, so concurrent searches never overspend the
     quota on SQLite or PostgreSQL; only a refusal reads the basis again, to say why. Call it
     inside the search's unit of work; settle the basis first in a unit of work of its own
-    (``settle_basis``) so a due transition is recorded even when the search is refused.
+    (``governance.legal_basis.deadlines.settle_basis``) so a due transition is recorded even
+    when the search is refused.
     Raises PermissionDenied, NotFound (legal-basis-not-found, also for another agency's basis),
     BasisUnusable (pending, rejected, expired, revoked, lapsed, exhausted).
     """
     require_scope(principal, Permission.LEGAL_BASIS_USE)
+    session = work.session
     spent = session.execute(
-        _SPEND, {"basis_id": basis_id, "caller_agency_id": principal.agency_id, "now": now}
+        _SPEND,
+        {"basis_id": basis_id, "caller_agency_id": principal.agency_id, "now": work.now},
     ).first()
     if spent is None:
         # Another agency's, unusable, or a concurrent search took the last one: say which.
         row = reach(session, principal, Permission.LEGAL_BASIS_USE, basis_id)
         session.refresh(row)
-        _refuse_unusable(row, now)
+        _refuse_unusable(row, work.now)
         raise BasisUnusable(row.id, "exhausted")
     return BasisUse(
         basis_id=spent.id,

@@ -1,7 +1,7 @@
 """The values of legal bases that cross package boundaries: states, kinds, drafts, views, uses.
 
-``governance.legal_basis.services`` re-exports them; the API builds drafts from requests and renders
-``BasisInfo``; the search service records a ``BasisUse`` with every search.
+The API builds drafts from requests and renders ``BasisInfo``; the search service records a
+``BasisUse`` with every search.
 """
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.offences import OffenceCatalogue
+
+if TYPE_CHECKING:  # the table's constraints are derived from the enums below
+    from governance.legal_basis.models import LegalBasis
 
 __all__ = [
     "JUSTIFICATION_MIN_CHARS",
@@ -29,6 +32,7 @@ __all__ = [
     "RatificationInfo",
     "RatificationOutcome",
     "Transition",
+    "Verdict",
     "basis_info",
 ]
 
@@ -72,6 +76,14 @@ class LapseCause(StrEnum):
 
     DEADLINE = "deadline"
     REFUSED = "refused"
+
+
+class Verdict(StrEnum):
+    """A supervisor's decision on a basis: approve or reject a pending one, revoke a live one."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    REVOKE = "revoke"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ from governance.gallery.models import GalleryFace, GalleryPhoto
 from governance.gallery.photos import Gallery, gallery_size
 from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
-from governance.legal_basis.services import BasisUse, check_usable, consume_search, settle_basis
+from governance.legal_basis.deadlines import settle_basis
+from governance.legal_basis.services import check_usable, consume_search
 from governance.search.models import Search, SearchCandidate
 from governance.search.outcomes import LEADS_STATEMENT, Candidate, SearchOutcome, receipt_of
 from governance.search.refusals import refuse
@@ -195,30 +196,15 @@ def _settle_and_check(units: Units, principal: Principal, basis_id: UUID) -> fro
     refuses; returns the sites blocked now. Raises what ``check_usable`` raises."""
     refused: GovernanceError | None = None
     with units() as work:
-        _settle_basis(work, basis_id=basis_id)
+        settle_basis(work, basis_id=basis_id)
         try:
-            _check_usable(work, principal=principal, basis_id=basis_id)
+            check_usable(work, principal=principal, basis_id=basis_id)
         except GovernanceError as exc:
             refused = exc
         blocked = blocked_sites(work.session)
     if refused is not None:
         raise refused
     return blocked
-
-
-# The legal-basis services, called over a Work (until they take one themselves).
-def _settle_basis(work: Work, *, basis_id: UUID) -> None:
-    settle_basis(
-        work.session, basis_id=basis_id, hooks=work.hooks.on_lapse, keys=work.keys, now=work.now
-    )
-
-
-def _check_usable(work: Work, *, principal: Principal, basis_id: UUID) -> None:
-    check_usable(work.session, principal=principal, basis_id=basis_id, now=work.now)
-
-
-def _consume_search(work: Work, *, principal: Principal, basis_id: UUID) -> BasisUse:
-    return consume_search(work.session, principal=principal, basis_id=basis_id, now=work.now)
 
 
 def prepare_probe(
@@ -347,7 +333,7 @@ def run_search(
         raise ThresholdBelowFloor(parameters.threshold, gallery.match_threshold, gallery.match_far)
     # Whatever the index answered, nothing below the threshold is disclosed.
     hits = [h for h in hits if h.score >= parameters.threshold]
-    use = _consume_search(work, principal=principal, basis_id=parameters.legal_basis_id)
+    use = consume_search(work, principal=principal, basis_id=parameters.legal_basis_id)
     blocked = blocked_sites(session)
     # The index is not transactional: keep only faces still in the gallery and not blocked now.
     # The first top_k hits are looked up; the over-fetched rest only when some were dropped.

@@ -1,7 +1,7 @@
 """Steps shared by the legal-basis API tests: a team of agents, bodies, acts, the ledger view.
 
-Searches arrive with a later issue, so ``use`` spends a search through the service the search
-will call (``consume_search``), in a unit of work of the app; everything else goes through HTTP.
+``use`` spends a search through the service the search calls (``consume_search``), in a unit of
+work of the app, without a probe; everything else goes through HTTP.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.context import utcnow
-from api.resources import legal_bases as resource
-from governance.core.db import unit_of_work
 from governance.core.errors import GovernanceError
+from governance.core.work import Work
 from governance.identity.permissions import Role
 from governance.identity.principals import Principal
-from governance.legal_basis import services as service
 from governance.legal_basis.models import LegalBasis
-from governance.legal_basis.services import BasisUse
+from governance.legal_basis.services import consume_search
+from governance.legal_basis.values import BasisUse
 from ledger.entry import parse_entry
 from ledger.storage import entries
 from tests.api.helpers import (
@@ -84,19 +82,20 @@ def shift_clock(app: Flask) -> Iterator[list[timedelta]]:
         rt.clock = utcnow
 
 
-def wire_counting_hook(monkeypatch: pytest.MonkeyPatch) -> list[tuple[UUID, str]]:
-    """Wire a lapse hook that 'deletes' as many results as the basis had searches, and notes
-    the basis and the status it saw (it must run after the lapse, in the same transaction).
+def wire_counting_hook(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[UUID, str]]:
+    """Register, instead of the app's lapse hooks, one that 'deletes' as many results as the
+    basis had searches and notes the basis and the status it saw (it must run after the lapse,
+    in the same transaction).
     """
     calls: list[tuple[UUID, str]] = []
 
-    def delete_results(session: Session, basis_id: UUID, _now: datetime) -> int:
-        row = session.get(LegalBasis, basis_id)
+    def delete_results(work: Work, basis_id: UUID) -> int:
+        row = work.session.get(LegalBasis, basis_id)
         assert row is not None
         calls.append((basis_id, row.status))
         return row.searches_used
 
-    monkeypatch.setattr(resource, "lapse_hooks", lambda _keys: (delete_results,))
+    monkeypatch.setattr(runtime_of(app).hooks, "on_lapse", [delete_results])
     return calls
 
 
@@ -169,12 +168,9 @@ def principal_of(agent: Agent) -> Principal:
 def use(app: Flask, agent: Agent, basis: dict[str, Any]) -> BasisUse | str:
     """Spend one search as the search service will; the refusal's problem type otherwise."""
     principal = principal_of(agent)
-    rt = runtime_of(app)
     try:
-        with unit_of_work(rt.sessions) as session:
-            return service.consume_search(
-                session, principal=principal, basis_id=UUID(basis["id"]), now=rt.now()
-            )
+        with runtime_of(app).units()() as work:
+            return consume_search(work, principal=principal, basis_id=UUID(basis["id"]))
     except GovernanceError as exc:
         return f"/problems/{exc.code}"
 

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from governance.legal_basis.models import LegalBasis
-from governance.legal_basis.services import AuthorisationKind, BasisUse
+from governance.legal_basis.values import AuthorisationKind, BasisUse
 from tests.api.bases import (
     BASE,
     JUSTIFICATION,

@@ -19,10 +19,9 @@ from flask.testing import FlaskClient
 from api.cli import cli
 from api.context import utcnow
 from api.settings import Settings
-from governance.core.db import unit_of_work
-from governance.legal_basis import services as service
 from governance.legal_basis.offences import parse_offence_categories
-from governance.legal_basis.services import (
+from governance.legal_basis.services import create_basis
+from governance.legal_basis.values import (
     Authorisation,
     AuthorisationKind,
     BasisDraft,
@@ -63,8 +62,8 @@ def clock(app: Flask) -> Iterator[list[timedelta]]:
 
 
 @pytest.fixture
-def hook_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[UUID, str]]:
-    return wire_counting_hook(monkeypatch)
+def hook_calls(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[UUID, str]]:
+    return wire_counting_hook(app, monkeypatch)
 
 
 def test_expiry(client: FlaskClient, app: Flask, team: Team, clock: list[timedelta]) -> None:
@@ -237,14 +236,12 @@ def test_cli_sweep_expires_and_reports(app: Flask, team: Team, settings: Setting
         justification=JUSTIFICATION,
         max_searches=3,
     )
-    with unit_of_work(rt.sessions) as session:
-        made = service.create_basis(
-            session,
-            actor=principal_of(team.inv),
+    with rt.units(then)() as work:
+        made = create_basis(
+            work,
+            principal=principal_of(team.inv),
             draft=draft,
             policy=BasisPolicy(offences=parse_offence_categories("annex_ii")),
-            keys=rt.keys,
-            now=then,
         )
     env = {
         "FACEWARDEN_DATA_DIR": str(settings.data_dir),
