@@ -215,6 +215,8 @@ def search_record(
         for rank, face_id in enumerate(face_ids, start=1)
     ]
     session.add(row)
+    session.flush()
+    return row
 
 
 # --- legal_basis: bases in the states their services bring them to ----------------------------
