@@ -7,7 +7,9 @@ ledger's tables live in ``ledger.storage``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING", "Base", "UtcDateTime"]
+__all__ = ["NAMING", "Base", "UtcDateTime", "one_of"]
 
 # Deterministic constraint names, so migrations name what they create on every database.
 NAMING = {
@@ -52,3 +54,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
+    """The CHECK text ``column IN ('a', 'b')`` allowing ``values``, in the order given."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"

@@ -8,26 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.core import recording
-from governance.core.errors import Conflict, NotFound
-from governance.core.recording import SigningKeys
-from governance.identity.accounts import Page
+from governance.core.errors import NotFound
+from governance.core.work import Work
+from governance.identity.accounts import Page, paginate
 from governance.identity.models import Agency
 from governance.identity.permissions import Permission, Scope
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    actor_of,
-    reason_digest,
     require_scope,
     visible,
 )
+from governance.identity.standing import Entries, change_standing
+from governance.identity.vocabulary import AgencyKind, Standing
 from ledger.entry import EntryType
 
 __all__ = [
@@ -41,12 +39,7 @@ __all__ = [
     "suspend_agency",
 ]
 
-
-class AgencyKind(StrEnum):
-    POLICE = "police"
-    PROSECUTION = "prosecution"
-    BORDER = "border"
-    OTHER = "other"
+_ENTRIES = Entries("agency", EntryType.AGENCY_SUSPEND, EntryType.AGENCY_REINSTATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +88,7 @@ def create_agency(session: Session, *, details: AgencyDetails, now: datetime) ->
         kind=details.kind.value,
         country=details.country,
         jurisdiction=details.jurisdiction,
-        status="active",
+        status=Standing.ACTIVE.value,
         created_at=now,
         status_changed_at=now,
     )
@@ -104,26 +97,26 @@ def create_agency(session: Session, *, details: AgencyDetails, now: datetime) ->
     return row
 
 
-def _load(session: Session, actor: Principal, agency_id: UUID, permission: Permission) -> Agency:
-    row = session.get(Agency, agency_id)
+def _load(work: Work, principal: Principal, agency_id: UUID, permission: Permission) -> Agency:
+    row = work.session.get(Agency, agency_id)
     if row is None:
         raise NotFound("No such agency.")
-    visible(actor, permission, agency_id=row.id, what="agency")
+    visible(principal, permission, agency_id=row.id, what="agency")
     return row
 
 
-def get_agency(session: Session, *, actor: Principal, agency_id: UUID) -> AgencyInfo:
+def get_agency(work: Work, *, principal: Principal, agency_id: UUID) -> AgencyInfo:
     """One agency: any for admins and oversight, one's own for agency members.
 
     Raises PermissionDenied, NotFound (also for another agency).
     """
-    return _info(_load(session, actor, agency_id, Permission.AGENCY_READ))
+    return _info(_load(work, principal, agency_id, Permission.AGENCY_READ))
 
 
 def list_agencies(
-    session: Session,
+    work: Work,
     *,
-    actor: Principal,
+    principal: Principal,
     limit: int,
     offset: int,
     status: str | None = None,
@@ -132,62 +125,49 @@ def list_agencies(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(actor, Permission.AGENCY_READ)
+    scope = require_scope(principal, Permission.AGENCY_READ)
     query = select(Agency)
     if scope is not Scope.ANY:
-        query = query.where(Agency.id == actor.agency_id)
+        query = query.where(Agency.id == principal.agency_id)
     if status is not None:
         query = query.where(Agency.status == status)
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(query.order_by(Agency.created_at, Agency.id).limit(limit).offset(offset))
-    return Page([_info(r) for r in rows], total, limit, offset)
+    return paginate(
+        work.session,
+        query,
+        order=(Agency.created_at, Agency.id),
+        limit=limit,
+        offset=offset,
+        info=_info,
+    )
 
 
-def _set_status(
-    session: Session,
+def _set_standing(
+    work: Work,
     *,
-    actor: Principal,
+    principal: Principal,
     agency_id: UUID,
-    status: str,
+    standing: Standing,
     reason: str,
-    keys: SigningKeys,
-    now: datetime,
     proposal: UUID | None = None,
 ) -> AgencyInfo:
-    row = _load(session, actor, agency_id, Permission.AGENCY_SUSPEND)
-    if status == "suspended" and proposal is None:
+    row = _load(work, principal, agency_id, Permission.AGENCY_SUSPEND)
+    if standing is Standing.SUSPENDED and proposal is None:
         raise TwoAdministratorsRequired("Suspending an agency")
-    if row.status == status:
-        raise Conflict(f"The agency is already {status}.", code=f"already-{status}")
-    row.status = status
-    row.status_reason = reason
-    row.status_changed_at = now
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=(
-            EntryType.AGENCY_SUSPEND if status == "suspended" else EntryType.AGENCY_REINSTATE
-        ),
-        actor=actor_of(actor),
-        payload={
-            "agency": str(row.id),
-            "reason_sha256": reason_digest(reason),
-            **({"proposal": str(proposal)} if proposal else {}),
-        },
-        now=now,
+    change_standing(
+        work,
+        row,
+        principal=principal,
+        standing=standing,
+        reason=reason,
+        entries=_ENTRIES,
+        payload={"agency": str(row.id)},
+        proposal=proposal,
     )
     return _info(row)
 
 
 def suspend_agency(
-    session: Session,
-    *,
-    actor: Principal,
-    agency_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-    proposal: UUID | None = None,
+    work: Work, *, principal: Principal, agency_id: UUID, reason: str, proposal: UUID | None
 ) -> AgencyInfo:
     """Suspend an agency: every credential of its accounts stops on its next request. It
     silences the agency's oversight of itself too, so only a confirmed ``proposal`` does it.
@@ -195,37 +175,23 @@ def suspend_agency(
     Raises PermissionDenied, NotFound, Conflict (already suspended),
     TwoAdministratorsRequired (without a confirmed proposal).
     """
-    return _set_status(
-        session,
-        actor=actor,
+    return _set_standing(
+        work,
+        principal=principal,
         agency_id=agency_id,
-        status="suspended",
+        standing=Standing.SUSPENDED,
         reason=reason,
-        keys=keys,
-        now=now,
         proposal=proposal,
     )
 
 
 def reinstate_agency(
-    session: Session,
-    *,
-    actor: Principal,
-    agency_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
+    work: Work, *, principal: Principal, agency_id: UUID, reason: str
 ) -> AgencyInfo:
     """Reinstate a suspended agency.
 
     Raises PermissionDenied, NotFound, Conflict (not suspended).
     """
-    return _set_status(
-        session,
-        actor=actor,
-        agency_id=agency_id,
-        status="active",
-        reason=reason,
-        keys=keys,
-        now=now,
+    return _set_standing(
+        work, principal=principal, agency_id=agency_id, standing=Standing.ACTIVE, reason=reason
     )
