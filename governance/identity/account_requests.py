@@ -1,7 +1,7 @@
 """Requests for more accounts: a supervisor asks, a platform admin decides, the person claims.
 
 Staff accounts have no agency and no supervisor. A platform admin creates a curator directly,
-already approved; an oversight account would let one admin hold the key of
+already approved (``curator:create``); an oversight account would let one admin hold the key of
 the body meant to watch them, so it is proposed by one admin and created only when a different
 person approves (``oversight:create``). On approval the one-time claim secret is mailed to the
 person named on the request, never returned to the requester or the approver; the person claims
@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 STAFF_ROLES = frozenset({Role.OVERSIGHT, Role.CURATOR})
-# What the approval of a request records when it is not ``account:approve``.
-_APPROVED = {Role.OVERSIGHT: EntryType.OVERSIGHT_CREATE}
+# What the approval of a request records: an oversight or a curator account is created as such.
+_APPROVED = {Role.OVERSIGHT: EntryType.OVERSIGHT_CREATE, Role.CURATOR: EntryType.CURATOR_CREATE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +166,9 @@ def create_staff(
     reason: str | None,
     claims: ClaimPolicy,
 ) -> Submitted:
-    """Create a curator account (approved at once, its claim secret mailed to the person), or
-    propose an oversight account, which waits for the approval of a second administrator.
+    """Create a curator account (approved at once and recorded as ``curator:create``, its claim
+    secret mailed to the person), or propose an oversight account, which waits for the approval
+    of a second administrator.
 
     Raises PermissionDenied, InvalidInput (not a staff role; an oversight proposal without a
     reason), PersonHasAccount (the person already holds a platform account).
