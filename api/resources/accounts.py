@@ -13,7 +13,8 @@ from api.context import work
 from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
 from api.schemas.fields import ReasonSchema
 from governance.identity import accounts as service
-from governance.identity.accounts import AccountInfo, Page
+from governance.identity import standing
+from governance.identity.accounts import ACCOUNTS, AccountInfo, Page
 from governance.identity.permissions import Permission
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="People's accounts.")
@@ -59,10 +60,11 @@ class SuspendAccount(MethodView):
     def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
         """Suspend an account; its keys stop working on their next request."""
         with work() as w:
-            return service.suspend_account(
+            return standing.suspend(
                 w,
+                ACCOUNTS,
                 principal=current_principal(),
-                account_id=account_id,
+                target_id=account_id,
                 reason=body["reason"],
             )
 
@@ -75,9 +77,10 @@ class ReinstateAccount(MethodView):
     def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
         """Reinstate a suspended account."""
         with work() as w:
-            return service.reinstate_account(
+            return standing.reinstate(
                 w,
+                ACCOUNTS,
                 principal=current_principal(),
-                account_id=account_id,
+                target_id=account_id,
                 reason=body["reason"],
             )

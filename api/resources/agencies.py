@@ -14,9 +14,9 @@ from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySche
 from api.schemas.fields import ReasonSchema
 from api.schemas.proposals import ProposalSchema
 from governance.identity import agencies as service
-from governance.identity import proposals
+from governance.identity import proposals, standing
 from governance.identity.accounts import Page
-from governance.identity.agencies import AgencyInfo
+from governance.identity.agencies import AGENCIES, AgencyInfo
 from governance.identity.permissions import Permission
 from governance.identity.proposals import ProposalInfo, ProposedAct
 
@@ -74,9 +74,10 @@ class ReinstateAgency(MethodView):
     def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
         """Reinstate a suspended agency."""
         with work() as w:
-            return service.reinstate_agency(
+            return standing.reinstate(
                 w,
+                AGENCIES,
                 principal=current_principal(),
-                agency_id=agency_id,
+                target_id=agency_id,
                 reason=body["reason"],
             )

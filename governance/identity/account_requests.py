@@ -22,7 +22,7 @@ from governance.core.errors import Conflict, InvalidInput, PermissionDenied
 from governance.core.work import Work
 from governance.identity import applications
 from governance.identity.accounts import Page, paginate
-from governance.identity.applications import ACCOUNT_REQUESTS, Grant, Submitted
+from governance.identity.applications import ACCOUNT_REQUESTS, ApplicationInfo, Grant, Submitted
 from governance.identity.claims import ClaimPolicy
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
@@ -55,40 +55,28 @@ __all__ = [
 STAFF_ROLES = frozenset({Role.OVERSIGHT, Role.CURATOR})
 # What the approval of a request records: an oversight or a curator account is created as such.
 _APPROVED = {Role.OVERSIGHT: EntryType.OVERSIGHT_CREATE, Role.CURATOR: EntryType.CURATOR_CREATE}
+_CREATED = "created by a platform administrator"
 
 
 @dataclass(frozen=True, slots=True)
-class AccountRequestInfo:
+class AccountRequestInfo(ApplicationInfo):
     """An account request as the API shows it."""
 
-    id: UUID
-    status: ApplicationStatus
     agency_id: UUID | None
     requested_by: UUID
     role: Role
     person: Person
     requested_at: datetime
-    decided_at: datetime | None
-    decided_by: UUID | None
-    decision_reason: str | None
-    account_id: UUID | None
-    claimed_at: datetime | None
 
 
 def _info(row: AccountRequest) -> AccountRequestInfo:
     return AccountRequestInfo(
-        id=row.id,
-        status=ApplicationStatus(row.status),
+        **applications.decision_of(row),
         agency_id=row.agency_id,
         requested_by=row.requested_by,
         role=Role(row.role),
         person=applications.applicant(row),
         requested_at=row.requested_at,
-        decided_at=row.decided_at,
-        decided_by=row.decided_by,
-        decision_reason=row.decision_reason,
-        account_id=row.account_id,
-        claimed_at=row.claimed_at,
     )
 
 
@@ -187,13 +175,7 @@ def create_staff(
     row = _new_request(work, role=role, agency_id=None, principal=principal, person=person)
     if role is Role.OVERSIGHT:
         return _record_request(work, row, principal=principal, reason=reason or "")
-    row.decide(
-        ApplicationStatus.APPROVED,
-        by=principal.account_id,
-        reason=reason or "created by a platform administrator",
-        at=work.now,
-    )
-    _approve(work, row, principal=principal, claims=claims)
+    _approve(work, row, principal=principal, reason=reason or _CREATED, claims=claims)
     return Submitted(id=row.id, status=ApplicationStatus.APPROVED)
 
 
@@ -236,24 +218,15 @@ def list_requests(
         query = query.where(AccountRequest.agency_id == principal.agency_id)
     if status is not None:
         query = query.where(AccountRequest.status == status.value)
-    return paginate(
-        work.session,
-        query,
-        order=(AccountRequest.requested_at, AccountRequest.id),
-        limit=limit,
-        offset=offset,
-        info=_info,
-    )
+    query = query.order_by(AccountRequest.requested_at, AccountRequest.id)
+    return paginate(work.session, query, limit, offset, _info)
 
 
-def _decided(
-    work: Work,
-    *,
-    principal: Principal,
-    request_id: UUID,
-    reason: str,
-    status: ApplicationStatus,
-) -> AccountRequest:
+def _decidable(work: Work, principal: Principal, request_id: UUID) -> AccountRequest:
+    """A request ``principal`` may decide: never the requester's own (compared as persons).
+
+    Raises PermissionDenied (four-eyes-required), NotFound.
+    """
     row = _load(work, principal, request_id, Permission.ACCOUNT_REQUEST_DECIDE, lock=True)
     if row.status == ApplicationStatus.PENDING and person_of(
         work.session, principal.account_id
@@ -262,36 +235,39 @@ def _decided(
             "An administrator other than the requester must decide this request (four eyes).",
             code="four-eyes-required",
         )
-    applications.decide(
-        work, row, principal=principal, reason=reason, status=status, noun="request"
-    )
     return row
 
 
-def _approve(work: Work, row: AccountRequest, *, principal: Principal, claims: ClaimPolicy) -> None:
-    """Create the account of a request just approved, mail its claim secret, record the act."""
+def _grant(work: Work, row: AccountRequest) -> Grant:
     agency = work.session.get(Agency, row.agency_id) if row.agency_id else None
     if agency is not None and agency.status != Standing.ACTIVE:
         raise Conflict("The agency is suspended; reinstate it first.", code="agency-suspended")
     role = Role(row.role)
     where = f" at {agency.name}" if agency is not None else " on the FaceWarden platform"
-    applications.approve(
-        work,
-        row,
-        ACCOUNT_REQUESTS,
-        principal=principal,
-        grant=Grant(
-            role=role,
-            agency_id=row.agency_id,
-            headline=f"An account of role {row.role}{where} was approved for you.",
-        ),
-        policy=claims,
+    return Grant(
+        role=role,
+        agency_id=row.agency_id,
+        headline=f"An account of role {row.role}{where} was approved for you.",
         entry_type=_APPROVED.get(role, EntryType.ACCOUNT_APPROVE),
         payload={
             "agency": str(row.agency_id) if row.agency_id else None,
             "role": row.role,
             "requested_by": str(row.requested_by),
         },
+    )
+
+
+def _approve(
+    work: Work, row: AccountRequest, *, principal: Principal, reason: str, claims: ClaimPolicy
+) -> None:
+    applications.approve(
+        work,
+        row,
+        ACCOUNT_REQUESTS,
+        principal=principal,
+        reason=reason,
+        policy=claims,
+        grant=lambda: _grant(work, row),
     )
 
 
@@ -304,14 +280,8 @@ def approve_request(
     makes two administrators. Raises PermissionDenied (four-eyes-required), NotFound,
     PersonHasAccount, Conflict (already decided, or the agency is suspended).
     """
-    row = _decided(
-        work,
-        principal=principal,
-        request_id=request_id,
-        reason=reason,
-        status=ApplicationStatus.APPROVED,
-    )
-    _approve(work, row, principal=principal, claims=claims)
+    row = _decidable(work, principal, request_id)
+    _approve(work, row, principal=principal, reason=reason, claims=claims)
     return _info(row)
 
 
@@ -322,19 +292,13 @@ def reject_request(
 
     Raises PermissionDenied, NotFound, Conflict (already decided).
     """
-    row = _decided(
-        work,
-        principal=principal,
-        request_id=request_id,
-        reason=reason,
-        status=ApplicationStatus.REJECTED,
-    )
+    row = _decidable(work, principal, request_id)
     applications.reject(
         work,
         row,
         ACCOUNT_REQUESTS,
         principal=principal,
-        entry_type=EntryType.ACCOUNT_REJECT,
+        reason=reason,
         payload={"agency": str(row.agency_id) if row.agency_id else None},
     )
     return _info(row)

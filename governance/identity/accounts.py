@@ -1,8 +1,9 @@
 """Accounts: read them within one's scope, suspend and reinstate them.
 
 Accounts are created by approvals (``governance.identity.applications``) and by
-``admin.create_admin``, all through ``create_account``; suspension is checked by
-``credentials.authenticate`` on every request.
+``admin.create_admin``, all through ``create_account``; they are suspended and reinstated
+through ``governance.identity.standing`` with ``ACCOUNTS``, and ``credentials.authenticate``
+checks the standing on every request.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound
 from governance.core.work import Work
@@ -33,11 +34,12 @@ from governance.identity.principals import (
     require_scope,
     visible,
 )
-from governance.identity.standing import Entries, change_standing
+from governance.identity.standing import StandingInfo, Standings, standing_of
 from governance.identity.vocabulary import Standing
 from ledger.entry import EntryType
 
 __all__ = [
+    "ACCOUNTS",
     "AccountInfo",
     "Page",
     "account_info",
@@ -45,14 +47,10 @@ __all__ = [
     "get_account",
     "list_accounts",
     "paginate",
-    "reinstate_account",
-    "suspend_account",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_ENTRIES = Entries("account", EntryType.ACCOUNT_SUSPEND, EntryType.ACCOUNT_REINSTATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,51 +64,34 @@ class Page(Generic[T]):
 
 
 def paginate(
-    session: Session,
-    query: Select[R],
-    *,
-    order: tuple[InstrumentedAttribute[Any], ...],
-    limit: int,
-    offset: int,
-    info: Callable[[R], T],
+    session: Session, query: Select[R], limit: int, offset: int, info: Callable[[R], T]
 ) -> Page[T]:
-    """One page of ``query``'s rows in ``order``, as values, with the total count."""
+    """One page of ``query``'s rows (in its order), as values, with the total count."""
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(query.order_by(*order).limit(limit).offset(offset))
+    rows = session.scalars(query.limit(limit).offset(offset))
     return Page([info(r) for r in rows], total, limit, offset)
 
 
 @dataclass(frozen=True, slots=True)
-class AccountInfo:
+class AccountInfo(StandingInfo):
     """An account as the API shows it."""
 
-    id: UUID
     role: Role
     agency_id: UUID | None
-    status: str
-    status_reason: str | None
-    name: str
     email: str
     phone: str | None
     job_title: str | None
-    created_at: datetime
-    status_changed_at: datetime
 
 
 def account_info(row: Account) -> AccountInfo:
     """The value of an account row."""
     return AccountInfo(
-        id=row.id,
+        **standing_of(row),
         role=Role(row.role),
         agency_id=row.agency_id,
-        status=row.status,
-        status_reason=row.status_reason,
-        name=row.name,
         email=row.email,
         phone=row.phone,
         job_title=row.job_title,
-        created_at=row.created_at,
-        status_changed_at=row.status_changed_at,
     )
 
 
@@ -200,26 +181,13 @@ def list_accounts(
         query = query.where(Account.role == role.value)
     if status is not None:
         query = query.where(Account.status == status)
-    return paginate(
-        work.session,
-        query,
-        order=(Account.created_at, Account.id),
-        limit=limit,
-        offset=offset,
-        info=account_info,
-    )
+    query = query.order_by(Account.created_at, Account.id)
+    return paginate(work.session, query, limit, offset, account_info)
 
 
-def _set_standing(
-    work: Work,
-    *,
-    principal: Principal,
-    account_id: UUID,
-    standing: Standing,
-    reason: str,
-    proposal: UUID | None = None,
-) -> AccountInfo:
-    row = _load(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
+def _refuse(
+    work: Work, row: Account, principal: Principal, standing: Standing, proposal: UUID | None
+) -> None:
     suspending = standing is Standing.SUSPENDED
     if suspending and row.role == Role.OVERSIGHT.value and proposal is None:
         raise TwoAdministratorsRequired("Suspending an oversight account")
@@ -227,59 +195,25 @@ def _set_standing(
         raise Conflict("You cannot change the status of your own account.", code="own-account")
     if not suspending and row.status != standing.value:
         refuse_second_account(work.session, agency_id=row.agency_id, email=row.email)
-    try:
-        change_standing(
-            work,
-            row,
-            principal=principal,
-            standing=standing,
-            reason=reason,
-            entries=_ENTRIES,
-            payload={
-                "account": str(row.id),
-                "agency": str(row.agency_id) if row.agency_id else None,
-            },
-            proposal=proposal,
-        )
-    except IntegrityError as exc:  # the person's other account was approved meanwhile
-        raise PersonHasAccount(
-            "This person holds another active account in this agency; suspend it first."
-        ) from exc
-    return account_info(row)
 
 
-def suspend_account(
-    work: Work,
-    *,
-    principal: Principal,
-    account_id: UUID,
-    reason: str,
-    proposal: UUID | None = None,
-) -> AccountInfo:
-    """Suspend an account: its credentials stop working on their next request. An oversight
-    account is suspended only by a confirmed ``proposal`` (``governance.identity.proposals``).
-
-    Raises PermissionDenied, NotFound, Conflict (already suspended, or one's own account),
-    TwoAdministratorsRequired (an oversight account, without a confirmed proposal).
-    """
-    return _set_standing(
-        work,
-        principal=principal,
-        account_id=account_id,
-        standing=Standing.SUSPENDED,
-        reason=reason,
-        proposal=proposal,
-    )
+def _suspendable(work: Work, principal: Principal, account_id: UUID) -> Account:
+    return _load(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
 
 
-def reinstate_account(
-    work: Work, *, principal: Principal, account_id: UUID, reason: str
-) -> AccountInfo:
-    """Reinstate a suspended account.
+def _payload(row: Account) -> dict[str, str | None]:
+    return {"account": str(row.id), "agency": str(row.agency_id) if row.agency_id else None}
 
-    Raises PermissionDenied, NotFound, Conflict (not suspended, or one's own account),
-    PersonHasAccount (the person holds another active account in the scope).
-    """
-    return _set_standing(
-        work, principal=principal, account_id=account_id, standing=Standing.ACTIVE, reason=reason
-    )
+
+# Suspending an account stops its keys on their next request; an oversight account is suspended
+# only by a confirmed proposal (``governance.identity.proposals``), and nobody changes the
+# standing of their own account.
+ACCOUNTS = Standings(
+    what="account",
+    suspended=EntryType.ACCOUNT_SUSPEND,
+    reinstated=EntryType.ACCOUNT_REINSTATE,
+    load=_suspendable,
+    refuse=_refuse,
+    payload=_payload,
+    info=account_info,
+)

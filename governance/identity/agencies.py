@@ -1,7 +1,8 @@
 """Agencies: created by an approved registration, read within scope, suspended and reinstated.
 
-Suspending an agency stops every credential of every account in it on the next request
-(``credentials.authenticate`` checks the agency's status each time).
+Suspending an agency (``governance.identity.standing`` with ``AGENCIES``) stops every credential
+of every account in it on the next request (``credentials.authenticate`` checks the agency's
+status each time).
 """
 
 from __future__ import annotations
@@ -24,22 +25,19 @@ from governance.identity.principals import (
     require_scope,
     visible,
 )
-from governance.identity.standing import Entries, change_standing
+from governance.identity.standing import StandingInfo, Standings, standing_of
 from governance.identity.vocabulary import AgencyKind, Standing
 from ledger.entry import EntryType
 
 __all__ = [
+    "AGENCIES",
     "AgencyDetails",
     "AgencyInfo",
     "AgencyKind",
     "create_agency",
     "get_agency",
     "list_agencies",
-    "reinstate_agency",
-    "suspend_agency",
 ]
-
-_ENTRIES = Entries("agency", EntryType.AGENCY_SUSPEND, EntryType.AGENCY_REINSTATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +51,20 @@ class AgencyDetails:
 
 
 @dataclass(frozen=True, slots=True)
-class AgencyInfo:
+class AgencyInfo(StandingInfo):
     """An agency as the API shows it."""
 
-    id: UUID
-    name: str
     kind: AgencyKind
     country: str
     jurisdiction: str
-    status: str
-    status_reason: str | None
-    created_at: datetime
-    status_changed_at: datetime
 
 
 def _info(row: Agency) -> AgencyInfo:
     return AgencyInfo(
-        id=row.id,
-        name=row.name,
+        **standing_of(row),
         kind=AgencyKind(row.kind),
         country=row.country,
         jurisdiction=row.jurisdiction,
-        status=row.status,
-        status_reason=row.status_reason,
-        created_at=row.created_at,
-        status_changed_at=row.status_changed_at,
     )
 
 
@@ -131,67 +118,33 @@ def list_agencies(
         query = query.where(Agency.id == principal.agency_id)
     if status is not None:
         query = query.where(Agency.status == status)
-    return paginate(
-        work.session,
-        query,
-        order=(Agency.created_at, Agency.id),
-        limit=limit,
-        offset=offset,
-        info=_info,
-    )
+    query = query.order_by(Agency.created_at, Agency.id)
+    return paginate(work.session, query, limit, offset, _info)
 
 
-def _set_standing(
-    work: Work,
-    *,
-    principal: Principal,
-    agency_id: UUID,
-    standing: Standing,
-    reason: str,
-    proposal: UUID | None = None,
-) -> AgencyInfo:
-    row = _load(work, principal, agency_id, Permission.AGENCY_SUSPEND)
+def _refuse(
+    work: Work, row: Agency, principal: Principal, standing: Standing, proposal: UUID | None
+) -> None:
     if standing is Standing.SUSPENDED and proposal is None:
         raise TwoAdministratorsRequired("Suspending an agency")
-    change_standing(
-        work,
-        row,
-        principal=principal,
-        standing=standing,
-        reason=reason,
-        entries=_ENTRIES,
-        payload={"agency": str(row.id)},
-        proposal=proposal,
-    )
-    return _info(row)
 
 
-def suspend_agency(
-    work: Work, *, principal: Principal, agency_id: UUID, reason: str, proposal: UUID | None
-) -> AgencyInfo:
-    """Suspend an agency: every credential of its accounts stops on its next request. It
-    silences the agency's oversight of itself too, so only a confirmed ``proposal`` does it.
-
-    Raises PermissionDenied, NotFound, Conflict (already suspended),
-    TwoAdministratorsRequired (without a confirmed proposal).
-    """
-    return _set_standing(
-        work,
-        principal=principal,
-        agency_id=agency_id,
-        standing=Standing.SUSPENDED,
-        reason=reason,
-        proposal=proposal,
-    )
+def _suspendable(work: Work, principal: Principal, agency_id: UUID) -> Agency:
+    return _load(work, principal, agency_id, Permission.AGENCY_SUSPEND)
 
 
-def reinstate_agency(
-    work: Work, *, principal: Principal, agency_id: UUID, reason: str
-) -> AgencyInfo:
-    """Reinstate a suspended agency.
+def _payload(row: Agency) -> dict[str, str]:
+    return {"agency": str(row.id)}
 
-    Raises PermissionDenied, NotFound, Conflict (not suspended).
-    """
-    return _set_standing(
-        work, principal=principal, agency_id=agency_id, standing=Standing.ACTIVE, reason=reason
-    )
+
+# Suspending an agency stops every key of its accounts on its next request. It silences the
+# agency's oversight of itself too, so only a confirmed proposal does it.
+AGENCIES = Standings(
+    what="agency",
+    suspended=EntryType.AGENCY_SUSPEND,
+    reinstated=EntryType.AGENCY_REINSTATE,
+    load=_suspendable,
+    refuse=_refuse,
+    payload=_payload,
+    info=_info,
+)

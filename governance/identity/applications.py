@@ -8,7 +8,7 @@ trades for the account's first key (claimed). Each kind adds its own checks arou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -35,6 +35,7 @@ from ledger.entry import EntryType, format_ts
 __all__ = [
     "ACCOUNT_REQUESTS",
     "REGISTRATIONS",
+    "ApplicationInfo",
     "Flow",
     "Grant",
     "Submitted",
@@ -42,6 +43,7 @@ __all__ = [
     "approve",
     "claim",
     "decide",
+    "decision_of",
     "load",
     "pending_row",
     "reject",
@@ -53,13 +55,16 @@ Row = TypeVar("Row", Registration, AccountRequest)
 
 @dataclass(frozen=True, slots=True)
 class Flow(Generic[Row]):
-    """One kind of application: its table, its name in messages, letters and ledger payloads
-    (``what``; ``key`` in the payload), and the entry its claim records.
+    """One kind of application: its table, its names (``what`` in letters and claim
+    messages, ``key`` in ledger payloads, ``noun`` in decision messages), and the entries its
+    rejection and its claim record.
     """
 
     model: type[Row]
     what: str
     key: str
+    noun: str
+    rejected: EntryType
     claimed: EntryType
 
     @property
@@ -68,8 +73,48 @@ class Flow(Generic[Row]):
         return self.what.replace("_", " ")
 
 
-REGISTRATIONS = Flow(Registration, "registration", "registration", EntryType.REGISTRATION_CLAIM)
-ACCOUNT_REQUESTS = Flow(AccountRequest, "account_request", "request", EntryType.ACCOUNT_CLAIM)
+REGISTRATIONS = Flow(
+    Registration,
+    what="registration",
+    key="registration",
+    noun="registration",
+    rejected=EntryType.REGISTRATION_REJECT,
+    claimed=EntryType.REGISTRATION_CLAIM,
+)
+ACCOUNT_REQUESTS = Flow(
+    AccountRequest,
+    what="account_request",
+    key="request",
+    noun="request",
+    rejected=EntryType.ACCOUNT_REJECT,
+    claimed=EntryType.ACCOUNT_CLAIM,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationInfo:
+    """What every application shows: where it stands, who decided it, and what it opened."""
+
+    id: UUID
+    status: ApplicationStatus
+    decided_at: datetime | None
+    decided_by: UUID | None
+    decision_reason: str | None
+    account_id: UUID | None
+    claimed_at: datetime | None
+
+
+def decision_of(row: Registration | AccountRequest) -> dict[str, Any]:
+    """The ``ApplicationInfo`` fields of ``row``, for the value of either kind."""
+    return {
+        "id": row.id,
+        "status": ApplicationStatus(row.status),
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "decision_reason": row.decision_reason,
+        "account_id": row.account_id,
+        "claimed_at": row.claimed_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,28 +166,34 @@ def load(work: Work, flow: Flow[Row], row_id: UUID, *, lock: bool = False) -> Ro
 def decide(
     work: Work,
     row: Registration | AccountRequest,
+    flow: Flow[Any],
     *,
     principal: Principal,
     reason: str,
     status: ApplicationStatus,
-    noun: str,
 ) -> None:
-    """Decide a pending application (``noun`` names it in the refusal).
+    """Decide a pending application.
 
     Raises Conflict (already decided).
     """
     if row.status != ApplicationStatus.PENDING:
-        raise Conflict(f"This {noun} was already decided ({row.status}).", code="already-decided")
+        raise Conflict(
+            f"This {flow.noun} was already decided ({row.status}).", code="already-decided"
+        )
     row.decide(status, by=principal.account_id, reason=reason, at=work.now)
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """The account an approval opens and the letter that tells the person."""
+    """What an approval opens (an account of ``role``, in ``agency_id``), the letter's headline,
+    and what it records (``entry_type``, with ``payload`` beside the common fields).
+    """
 
     role: Role
     agency_id: UUID | None
     headline: str
+    entry_type: EntryType
+    payload: Mapping[str, Any]
 
 
 def approve(
@@ -151,20 +202,23 @@ def approve(
     flow: Flow[Row],
     *,
     principal: Principal,
-    grant: Grant,
+    reason: str,
     policy: ClaimPolicy,
-    entry_type: EntryType,
-    payload: Mapping[str, Any],
+    grant: Callable[[], Grant],
 ) -> Account:
-    """Open the account of an application just approved, mail the claim secret to its person
-    and record ``entry_type`` with ``payload``, the person, the claim's expiry and the reason.
+    """Approve a pending application: open the account ``grant`` names (it is asked once the
+    decision is taken), mail the claim secret to the person and record the approval with the
+    person, the claim's expiry and the reason's digest.
 
-    Raises PersonHasAccount, LedgerUnavailable.
+    Raises Conflict (already decided, or what ``grant`` raises), PersonHasAccount,
+    LedgerUnavailable.
     """
+    decide(work, row, flow, principal=principal, reason=reason, status=ApplicationStatus.APPROVED)
+    granted = grant()
     account = create_account(
         work.session,
-        role=grant.role,
-        agency_id=grant.agency_id,
+        role=granted.role,
+        agency_id=granted.agency_id,
         name=applicant(row).full_name,
         email=row.email,
         phone=row.phone,
@@ -172,17 +226,17 @@ def approve(
         now=work.now,
     )
     row.account_id = account.id
-    person = issue_claim(work, row, what=flow.what, headline=grant.headline, policy=policy)
+    person = issue_claim(work, row, what=flow.what, headline=granted.headline, policy=policy)
     work.record(
-        entry_type,
+        granted.entry_type,
         actor=actor_of(principal),
         payload={
             flow.key: str(row.id),
             "account": str(account.id),
-            **payload,
+            **granted.payload,
             "person": person,
             "claim_expires_at": _expiry(work.now, policy),
-            "reason_sha256": reason_digest(row.decision_reason or ""),
+            "reason_sha256": reason_digest(reason),
         },
     )
     return account
@@ -194,18 +248,19 @@ def reject(
     flow: Flow[Row],
     *,
     principal: Principal,
-    entry_type: EntryType,
+    reason: str,
     payload: Mapping[str, Any],
 ) -> None:
-    """Record the rejection of an application just decided so, with the reason's digest."""
+    """Reject a pending application (final) and record it with ``payload`` and the reason's
+    digest.
+
+    Raises Conflict (already decided).
+    """
+    decide(work, row, flow, principal=principal, reason=reason, status=ApplicationStatus.REJECTED)
     work.record(
-        entry_type,
+        flow.rejected,
         actor=actor_of(principal),
-        payload={
-            flow.key: str(row.id),
-            **payload,
-            "reason_sha256": reason_digest(row.decision_reason or ""),
-        },
+        payload={flow.key: str(row.id), **payload, "reason_sha256": reason_digest(reason)},
     )
 
 

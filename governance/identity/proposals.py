@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -19,13 +20,15 @@ from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied
 from governance.core.work import Work
-from governance.identity.accounts import Page, paginate, suspend_account
-from governance.identity.agencies import suspend_agency
+from governance.identity import standing
+from governance.identity.accounts import ACCOUNTS, Page, paginate
+from governance.identity.agencies import AGENCIES
 from governance.identity.credentials import revoke_credential
 from governance.identity.models import Account, Agency, Credential, Proposal
 from governance.identity.permissions import Permission
 from governance.identity.persons import same_person
 from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
+from governance.identity.standing import Standings
 from governance.identity.vocabulary import ProposalStatus, ProposedAct
 from ledger.entry import EntryType
 
@@ -150,15 +153,12 @@ def confirm_proposal(
     row = _decided(work, principal, proposal_id, ProposalStatus.CONFIRMED, reason)
     act = ProposedAct(row.action)
     both = f"{row.reason}\n-- confirmed: {reason}"
-    if act is ProposedAct.ACCOUNT_SUSPEND:
-        suspend_account(
-            work, principal=principal, account_id=row.target_id, reason=both, proposal=row.id
-        )
-    elif act is ProposedAct.CREDENTIAL_REVOKE:
+    if act is ProposedAct.CREDENTIAL_REVOKE:
         revoke_credential(work, principal=principal, credential_id=row.target_id, proposal=row.id)
     else:
-        suspend_agency(
-            work, principal=principal, agency_id=row.target_id, reason=both, proposal=row.id
+        kind: Standings[Any, Any] = ACCOUNTS if act is ProposedAct.ACCOUNT_SUSPEND else AGENCIES
+        standing.suspend(
+            work, kind, principal=principal, target_id=row.target_id, reason=both, proposal=row.id
         )
     return _info(row)
 
@@ -207,11 +207,5 @@ def list_proposals(
     query = select(Proposal)
     if status is not None:
         query = query.where(Proposal.status == status)
-    return paginate(
-        work.session,
-        query,
-        order=(Proposal.proposed_at, Proposal.id),
-        limit=limit,
-        offset=offset,
-        info=_info,
-    )
+    query = query.order_by(Proposal.proposed_at, Proposal.id)
+    return paginate(work.session, query, limit, offset, _info)

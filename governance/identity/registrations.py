@@ -22,7 +22,7 @@ from governance.core.work import Work
 from governance.identity import applications
 from governance.identity.accounts import Page, paginate
 from governance.identity.agencies import AgencyDetails, AgencyKind, create_agency
-from governance.identity.applications import REGISTRATIONS, Grant, Submitted
+from governance.identity.applications import REGISTRATIONS, ApplicationInfo, Grant, Submitted
 from governance.identity.claims import ClaimPolicy
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
@@ -45,27 +45,19 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class RegistrationInfo:
+class RegistrationInfo(ApplicationInfo):
     """A registration as a platform admin reviews it."""
 
-    id: UUID
-    status: ApplicationStatus
     agency: AgencyDetails
     contact: Person
     intended_use: str
     submitted_at: datetime
-    decided_at: datetime | None
-    decided_by: UUID | None
-    decision_reason: str | None
     agency_id: UUID | None
-    account_id: UUID | None
-    claimed_at: datetime | None
 
 
 def _info(row: Registration) -> RegistrationInfo:
     return RegistrationInfo(
-        id=row.id,
-        status=ApplicationStatus(row.status),
+        **applications.decision_of(row),
         agency=AgencyDetails(
             name=row.agency_name,
             kind=AgencyKind(row.agency_kind),
@@ -75,12 +67,7 @@ def _info(row: Registration) -> RegistrationInfo:
         contact=applications.applicant(row),
         intended_use=row.intended_use,
         submitted_at=row.submitted_at,
-        decided_at=row.decided_at,
-        decided_by=row.decided_by,
-        decision_reason=row.decision_reason,
         agency_id=row.agency_id,
-        account_id=row.account_id,
-        claimed_at=row.claimed_at,
     )
 
 
@@ -156,14 +143,8 @@ def list_registrations(
     query = select(Registration)
     if status is not None:
         query = query.where(Registration.status == status.value)
-    return paginate(
-        work.session,
-        query,
-        order=(Registration.submitted_at, Registration.id),
-        limit=limit,
-        offset=offset,
-        info=_info,
-    )
+    query = query.order_by(Registration.submitted_at, Registration.id)
+    return paginate(work.session, query, limit, offset, _info)
 
 
 def _reviewed(
@@ -183,19 +164,19 @@ def get_registration(
     return _info(_reviewed(work, principal, registration_id))
 
 
-def _decided(
-    work: Work,
-    *,
-    principal: Principal,
-    registration_id: UUID,
-    reason: str,
-    status: ApplicationStatus,
-) -> Registration:
-    row = _reviewed(work, principal, registration_id, lock=True)
-    applications.decide(
-        work, row, principal=principal, reason=reason, status=status, noun="registration"
+def _agency_grant(work: Work, row: Registration) -> Grant:
+    agency = create_agency(work.session, details=_info(row).agency, now=work.now)
+    row.agency_id = agency.id
+    return Grant(
+        role=Role.SUPERVISOR,
+        agency_id=agency.id,
+        headline=(
+            f"The registration of {row.agency_name} was approved; you hold its first account "
+            "(supervisor)."
+        ),
+        entry_type=EntryType.REGISTRATION_APPROVE,
+        payload={"agency": str(agency.id), "role": Role.SUPERVISOR.value},
     )
-    return row
 
 
 def approve_registration(
@@ -211,31 +192,15 @@ def approve_registration(
 
     Raises PermissionDenied, NotFound, Conflict (already decided).
     """
-    row = _decided(
-        work,
-        principal=principal,
-        registration_id=registration_id,
-        reason=reason,
-        status=ApplicationStatus.APPROVED,
-    )
-    agency = create_agency(work.session, details=_info(row).agency, now=work.now)
-    row.agency_id = agency.id
+    row = _reviewed(work, principal, registration_id, lock=True)
     applications.approve(
         work,
         row,
         REGISTRATIONS,
         principal=principal,
-        grant=Grant(
-            role=Role.SUPERVISOR,
-            agency_id=agency.id,
-            headline=(
-                f"The registration of {row.agency_name} was approved; you hold its first "
-                "account (supervisor)."
-            ),
-        ),
+        reason=reason,
         policy=claims,
-        entry_type=EntryType.REGISTRATION_APPROVE,
-        payload={"agency": str(agency.id), "role": Role.SUPERVISOR.value},
+        grant=lambda: _agency_grant(work, row),
     )
     return _info(row)
 
@@ -247,21 +212,8 @@ def reject_registration(
 
     Raises PermissionDenied, NotFound, Conflict (already decided).
     """
-    row = _decided(
-        work,
-        principal=principal,
-        registration_id=registration_id,
-        reason=reason,
-        status=ApplicationStatus.REJECTED,
-    )
-    applications.reject(
-        work,
-        row,
-        REGISTRATIONS,
-        principal=principal,
-        entry_type=EntryType.REGISTRATION_REJECT,
-        payload={},
-    )
+    row = _reviewed(work, principal, registration_id, lock=True)
+    applications.reject(work, row, REGISTRATIONS, principal=principal, reason=reason, payload={})
     return _info(row)
 
 

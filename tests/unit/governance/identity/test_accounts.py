@@ -7,6 +7,8 @@ import pytest
 from governance.core.errors import Conflict, NotFound
 from governance.core.work import Work
 from governance.identity import accounts as service
+from governance.identity import standing
+from governance.identity.accounts import ACCOUNTS
 from governance.identity.models import Account
 from governance.identity.permissions import Role
 from governance.identity.persons import PersonHasAccount
@@ -19,14 +21,14 @@ def test_suspend_then_reinstate(work: Work) -> None:
     admin = factories.principal(work.session, factories.account(work.session, Role.ADMIN))
     target = factories.account(work.session, Role.INVESTIGATOR)
     ledger = Ledger(work.session)
-    info = service.suspend_account(
-        work, principal=admin, account_id=target.id, reason="left the force"
+    info = standing.suspend(
+        work, ACCOUNTS, principal=admin, target_id=target.id, reason="left the force"
     )
     assert info.status == "suspended" and info.status_reason == "left the force"
     with pytest.raises(Conflict) as again:
-        service.suspend_account(work, principal=admin, account_id=target.id, reason="twice")
+        standing.suspend(work, ACCOUNTS, principal=admin, target_id=target.id, reason="twice")
     assert again.value.code == "already-suspended"
-    info = service.reinstate_account(work, principal=admin, account_id=target.id, reason="back")
+    info = standing.reinstate(work, ACCOUNTS, principal=admin, target_id=target.id, reason="back")
     assert info.status == "active" and info.status_changed_at == work.now
     (suspend, payload), (reinstate, _) = ledger.entries()
     assert (suspend, reinstate) == ("account:suspend", "account:reinstate")
@@ -38,7 +40,7 @@ def test_nobody_changes_their_own_account(work: Work) -> None:
     row = factories.account(work.session, Role.ADMIN)
     admin = factories.principal(work.session, row)
     with pytest.raises(Conflict) as refused:
-        service.suspend_account(work, principal=admin, account_id=row.id, reason="me")
+        standing.suspend(work, ACCOUNTS, principal=admin, target_id=row.id, reason="me")
     assert refused.value.code == "own-account"
 
 
@@ -46,7 +48,7 @@ def test_an_oversight_account_is_suspended_only_by_a_proposal(work: Work) -> Non
     admin = factories.principal(work.session, factories.account(work.session, Role.ADMIN))
     oversight = factories.account(work.session, Role.OVERSIGHT)
     with pytest.raises(TwoAdministratorsRequired):
-        service.suspend_account(work, principal=admin, account_id=oversight.id, reason="alone")
+        standing.suspend(work, ACCOUNTS, principal=admin, target_id=oversight.id, reason="alone")
     assert work.session.get(Account, oversight.id).status == "active"  # type: ignore[union-attr]
 
 
@@ -58,7 +60,7 @@ def test_reinstating_refuses_a_second_active_account_of_the_person(work: Work) -
     )
     factories.account(work.session, agency_row=agency, email="Ada@example.org")
     with pytest.raises(PersonHasAccount):
-        service.reinstate_account(work, principal=admin, account_id=old.id, reason="back")
+        standing.reinstate(work, ACCOUNTS, principal=admin, target_id=old.id, reason="back")
 
 
 def test_a_supervisor_sees_only_its_agency(work: Work) -> None:

@@ -9,6 +9,8 @@ import pytest
 from governance.core.errors import Conflict, NotFound
 from governance.core.work import Work
 from governance.identity import agencies as service
+from governance.identity import standing
+from governance.identity.agencies import AGENCIES
 from governance.identity.permissions import Role
 from governance.identity.principals import TwoAdministratorsRequired
 from tests import factories
@@ -19,8 +21,8 @@ def test_suspension_needs_a_proposal(work: Work) -> None:
     admin = factories.principal(work.session, factories.account(work.session, Role.ADMIN))
     agency = factories.agency(work.session)
     with pytest.raises(TwoAdministratorsRequired):
-        service.suspend_agency(
-            work, principal=admin, agency_id=agency.id, reason="alone", proposal=None
+        standing.suspend(
+            work, AGENCIES, principal=admin, target_id=agency.id, reason="alone", proposal=None
         )
     assert agency.status == "active"
 
@@ -30,22 +32,22 @@ def test_suspend_by_proposal_then_reinstate(work: Work) -> None:
     agency = factories.agency(work.session)
     proposal = uuid.uuid4()
     ledger = Ledger(work.session)
-    info = service.suspend_agency(
-        work, principal=admin, agency_id=agency.id, reason="abuse", proposal=proposal
+    info = standing.suspend(
+        work, AGENCIES, principal=admin, target_id=agency.id, reason="abuse", proposal=proposal
     )
     assert info.status == "suspended" and info.status_reason == "abuse"
     with pytest.raises(Conflict) as again:
-        service.suspend_agency(
-            work, principal=admin, agency_id=agency.id, reason="again", proposal=proposal
+        standing.suspend(
+            work, AGENCIES, principal=admin, target_id=agency.id, reason="again", proposal=proposal
         )
     assert again.value.code == "already-suspended"
-    info = service.reinstate_agency(work, principal=admin, agency_id=agency.id, reason="fixed")
+    info = standing.reinstate(work, AGENCIES, principal=admin, target_id=agency.id, reason="fixed")
     assert info.status == "active"
     (suspend, payload), (reinstate, later) = ledger.entries()
     assert (suspend, reinstate) == ("agency:suspend", "agency:reinstate")
     assert payload["proposal"] == str(proposal) and "proposal" not in later
     with pytest.raises(Conflict) as active:
-        service.reinstate_agency(work, principal=admin, agency_id=agency.id, reason="twice")
+        standing.reinstate(work, AGENCIES, principal=admin, target_id=agency.id, reason="twice")
     assert active.value.code == "already-active"
 
 

@@ -15,6 +15,7 @@ from governance.identity.applications import ACCOUNT_REQUESTS, REGISTRATIONS, Fl
 from governance.identity.models import AccountRequest, Registration
 from governance.identity.permissions import Role
 from governance.identity.vocabulary import ApplicationStatus
+from ledger.entry import EntryType
 from tests import factories
 from tests.unit.governance.identity.recorded import POLICY, claim_secret, claim_secrets, person
 
@@ -49,35 +50,38 @@ def test_an_application_is_decided_once(work: Work) -> None:
     row = _request(work, "c@example.org")
     admin = factories.principal(work.session, factories.account(work.session, Role.ADMIN))
     applications.decide(
-        work, row, principal=admin, reason="no", status=ApplicationStatus.REJECTED, noun="request"
+        work, row, ACCOUNT_REQUESTS, principal=admin, reason="no", status=ApplicationStatus.REJECTED
     )
     assert (row.status, row.decided_by, row.decided_at) == ("rejected", admin.account_id, work.now)
     with pytest.raises(Conflict, match=r"already decided \(rejected\)"):
         applications.decide(
             work,
             row,
+            ACCOUNT_REQUESTS,
             principal=admin,
             reason="yes",
             status=ApplicationStatus.APPROVED,
-            noun="request",
         )
 
 
 def test_an_expired_claim_is_refused_and_a_fresh_one_works(work: Work) -> None:
     row = _request(work, "c@example.org")
     admin = factories.principal(work.session, factories.account(work.session, Role.ADMIN))
-    applications.decide(
-        work, row, principal=admin, reason="ok", status=ApplicationStatus.APPROVED, noun="request"
+    grant = applications.Grant(
+        role=Role.CURATOR,
+        agency_id=None,
+        headline="Welcome.",
+        entry_type=EntryType.CURATOR_CREATE,
+        payload={},
     )
     applications.approve(
         work,
         row,
         ACCOUNT_REQUESTS,
         principal=admin,
-        grant=applications.Grant(role=Role.CURATOR, agency_id=None, headline="Welcome."),
+        reason="ok",
         policy=POLICY,
-        entry_type=ACCOUNT_REQUESTS.claimed,
-        payload={},
+        grant=lambda: grant,
     )
     later = replace(work, now=work.now + POLICY.ttl)
     with pytest.raises(Conflict) as refused:
