@@ -208,6 +208,7 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
 
 def people(settings: Settings) -> tuple[str, str]:
     """An investigator's key and an approved legal basis id, made with the services."""
+    from governance.core.work import Hooks, Work
     from governance.identity.admin import create_admin
     from governance.identity.credentials import issue_credential
     from governance.identity.models import Account, Agency
@@ -252,10 +253,8 @@ def people(settings: Settings) -> tuple[str, str]:
             accounts.append(account)
         session.flush()
         issued = issue_credential(
-            session,
+            Work(session=session, now=now, keys=keys, hooks=Hooks()),
             account_id=accounts[0].id,
-            keys=keys,
-            now=now,
             ttl=timedelta(days=1),
             actor=Actor(kind="operator", id="bench", agency=None),
         )
