@@ -261,13 +261,7 @@ def _approve(
     work: Work, row: AccountRequest, *, principal: Principal, reason: str, claims: ClaimPolicy
 ) -> None:
     applications.approve(
-        work,
-        row,
-        ACCOUNT_REQUESTS,
-        principal=principal,
-        reason=reason,
-        policy=claims,
-        grant=lambda: _grant(work, row),
+        work, row, ACCOUNT_REQUESTS, _grant, principal=principal, reason=reason, policy=claims
     )
 
 

@@ -200,11 +200,11 @@ def approve(
     work: Work,
     row: Row,
     flow: Flow[Row],
+    grant: Callable[[Work, Row], Grant],
     *,
     principal: Principal,
     reason: str,
     policy: ClaimPolicy,
-    grant: Callable[[], Grant],
 ) -> Account:
     """Approve a pending application: open the account ``grant`` names (it is asked once the
     decision is taken), mail the claim secret to the person and record the approval with the
@@ -214,7 +214,7 @@ def approve(
     LedgerUnavailable.
     """
     decide(work, row, flow, principal=principal, reason=reason, status=ApplicationStatus.APPROVED)
-    granted = grant()
+    granted = grant(work, row)
     account = create_account(
         work.session,
         role=granted.role,
@@ -227,18 +227,8 @@ def approve(
     )
     row.account_id = account.id
     person = issue_claim(work, row, what=flow.what, headline=granted.headline, policy=policy)
-    work.record(
-        granted.entry_type,
-        actor=actor_of(principal),
-        payload={
-            flow.key: str(row.id),
-            "account": str(account.id),
-            **granted.payload,
-            "person": person,
-            "claim_expires_at": _expiry(work.now, policy),
-            "reason_sha256": reason_digest(reason),
-        },
-    )
+    extra = {**granted.payload, "reason_sha256": reason_digest(reason)}
+    _record_claim(work, granted.entry_type, row, flow, principal, person, policy, extra)
     return account
 
 
@@ -292,17 +282,30 @@ def resend(
     Raises Conflict (not approved, or already claimed).
     """
     person = reissue_claim(work, row, what=flow.what, policy=policy)
+    _record_claim(work, EntryType.CLAIM_REISSUE, row, flow, principal, person, policy, {})
+
+
+def _record_claim(
+    work: Work,
+    entry_type: EntryType,
+    row: Row,
+    flow: Flow[Row],
+    principal: Principal,
+    person: str,
+    policy: ClaimPolicy,
+    extra: Mapping[str, Any],
+) -> None:
+    """Record the claim secret just mailed to ``person``: for which application and account,
+    until when it may be claimed, and what else ``extra`` says.
+    """
     work.record(
-        EntryType.CLAIM_REISSUE,
+        entry_type,
         actor=actor_of(principal),
         payload={
             flow.key: str(row.id),
             "account": str(row.account_id),
             "person": person,
-            "claim_expires_at": _expiry(work.now, policy),
+            "claim_expires_at": format_ts(work.now + policy.ttl),
+            **extra,
         },
     )
-
-
-def _expiry(now: datetime, policy: ClaimPolicy) -> str:
-    return format_ts(now + policy.ttl)

@@ -194,13 +194,7 @@ def approve_registration(
     """
     row = _reviewed(work, principal, registration_id, lock=True)
     applications.approve(
-        work,
-        row,
-        REGISTRATIONS,
-        principal=principal,
-        reason=reason,
-        policy=claims,
-        grant=lambda: _agency_grant(work, row),
+        work, row, REGISTRATIONS, _agency_grant, principal=principal, reason=reason, policy=claims
     )
     return _info(row)
 

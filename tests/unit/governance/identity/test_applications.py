@@ -75,13 +75,7 @@ def test_an_expired_claim_is_refused_and_a_fresh_one_works(work: Work) -> None:
         payload={},
     )
     applications.approve(
-        work,
-        row,
-        ACCOUNT_REQUESTS,
-        principal=admin,
-        reason="ok",
-        policy=POLICY,
-        grant=lambda: grant,
+        work, row, ACCOUNT_REQUESTS, lambda *_: grant, principal=admin, reason="ok", policy=POLICY
     )
     later = replace(work, now=work.now + POLICY.ttl)
     with pytest.raises(Conflict) as refused:
