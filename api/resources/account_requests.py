@@ -19,6 +19,7 @@ from api.schemas.account_requests import (
 from api.schemas.fields import ReasonSchema
 from api.schemas.registrations import ClaimSchema, IssuedCredentialSchema, SubmittedSchema
 from governance.identity import account_requests as service
+from governance.identity import applications
 from governance.identity.account_requests import AccountRequestInfo
 from governance.identity.accounts import Page
 from governance.identity.applications import Submitted
@@ -58,7 +59,9 @@ class AccountRequests(MethodView):
     def get(self, query: dict[str, Any]) -> Page[AccountRequestInfo]:
         """List account requests (admins: all; supervisors: their agency's)."""
         with work() as w:
-            return service.list_requests(w, principal=current_principal(), **query)
+            return applications.list_applications(
+                w, service.ACCOUNT_REQUESTS, principal=current_principal(), **query
+            )
 
 
 @blp.route("/<uuid:request_id>")

@@ -21,6 +21,7 @@ from api.schemas.registrations import (
     RegistrationSubmitSchema,
     SubmittedSchema,
 )
+from governance.identity import applications
 from governance.identity import registrations as service
 from governance.identity.accounts import Page
 from governance.identity.applications import Submitted
@@ -62,7 +63,9 @@ class Registrations(MethodView):
     def get(self, query: dict[str, Any]) -> Page[RegistrationInfo]:
         """List registrations, oldest first, optionally by status."""
         with work() as w:
-            return service.list_registrations(w, principal=current_principal(), **query)
+            return applications.list_applications(
+                w, service.REGISTRATIONS, principal=current_principal(), **query
+            )
 
 
 @blp.route("/<uuid:registration_id>")

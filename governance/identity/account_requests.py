@@ -21,13 +21,12 @@ from sqlalchemy import select
 from governance.core.errors import Conflict, InvalidInput, PermissionDenied
 from governance.core.work import Work
 from governance.identity import applications
-from governance.identity.accounts import Page, paginate
-from governance.identity.applications import ACCOUNT_REQUESTS, ApplicationInfo, Grant, Submitted
+from governance.identity.applications import ApplicationInfo, Flow, Grant, Submitted
 from governance.identity.claims import ClaimPolicy
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
 from governance.identity.models import AccountRequest, Agency
-from governance.identity.permissions import AGENCY_ROLES, Permission, Role, Scope
+from governance.identity.permissions import AGENCY_ROLES, Permission, Role
 from governance.identity.persons import person_key, person_of, person_ref, refuse_second_account
 from governance.identity.principals import (
     Principal,
@@ -40,13 +39,13 @@ from governance.identity.vocabulary import ApplicationStatus, Standing
 from ledger.entry import EntryType
 
 __all__ = [
+    "ACCOUNT_REQUESTS",
     "STAFF_ROLES",
     "AccountRequestInfo",
     "approve_request",
     "claim_request",
     "create_staff",
     "get_request",
-    "list_requests",
     "reject_request",
     "request_account",
     "resend_claim",
@@ -78,6 +77,18 @@ def _info(row: AccountRequest) -> AccountRequestInfo:
         person=applications.applicant(row),
         requested_at=row.requested_at,
     )
+
+
+ACCOUNT_REQUESTS = Flow(
+    AccountRequest,
+    _info,
+    what="account_request",
+    noun="request",
+    rejected=EntryType.ACCOUNT_REJECT,
+    claimed=EntryType.ACCOUNT_CLAIM,
+    read=Permission.ACCOUNT_REQUEST_READ,
+    received=AccountRequest.requested_at,
+)
 
 
 def _new_request(
@@ -198,28 +209,6 @@ def get_request(work: Work, *, principal: Principal, request_id: UUID) -> Accoun
     Raises PermissionDenied, NotFound (also for another agency's request).
     """
     return _info(_load(work, principal, request_id, Permission.ACCOUNT_REQUEST_READ))
-
-
-def list_requests(
-    work: Work,
-    *,
-    principal: Principal,
-    limit: int,
-    offset: int,
-    status: ApplicationStatus | None = None,
-) -> Page[AccountRequestInfo]:
-    """Account requests within the caller's reach, oldest first.
-
-    Raises PermissionDenied.
-    """
-    scope = require_scope(principal, Permission.ACCOUNT_REQUEST_READ)
-    query = select(AccountRequest)
-    if scope is not Scope.ANY:
-        query = query.where(AccountRequest.agency_id == principal.agency_id)
-    if status is not None:
-        query = query.where(AccountRequest.status == status.value)
-    query = query.order_by(AccountRequest.requested_at, AccountRequest.id)
-    return paginate(work.session, query, limit, offset, _info)
 
 
 def _decidable(work: Work, principal: Principal, request_id: UUID) -> AccountRequest:

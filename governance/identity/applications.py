@@ -14,9 +14,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
+
 from governance.core.errors import Conflict, NotFound
 from governance.core.work import Work
-from governance.identity.accounts import create_account
+from governance.identity.accounts import Page, create_account, paginate
 from governance.identity.claims import (
     ClaimPolicy,
     issue_claim,
@@ -27,14 +30,12 @@ from governance.identity.claims import (
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
 from governance.identity.models import Account, AccountRequest, Registration
-from governance.identity.permissions import Role
-from governance.identity.principals import Principal, actor_of, reason_digest
+from governance.identity.permissions import Permission, Role, Scope
+from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
 from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType, format_ts
 
 __all__ = [
-    "ACCOUNT_REQUESTS",
-    "REGISTRATIONS",
     "ApplicationInfo",
     "Flow",
     "Grant",
@@ -44,6 +45,7 @@ __all__ = [
     "claim",
     "decide",
     "decision_of",
+    "list_applications",
     "load",
     "pending_row",
     "reject",
@@ -51,44 +53,30 @@ __all__ = [
 ]
 
 Row = TypeVar("Row", Registration, AccountRequest)
+Info = TypeVar("Info")
 
 
 @dataclass(frozen=True, slots=True)
-class Flow(Generic[Row]):
-    """One kind of application: its table, its names (``what`` in letters and claim
-    messages, ``key`` in ledger payloads, ``noun`` in decision messages), and the entries its
-    rejection and its claim record.
+class Flow(Generic[Row, Info]):
+    """One kind of application: its table and its value, its names (``what`` in letters and
+    claim messages; ``noun`` in decision messages and as the key of ledger payloads), the
+    entries its rejection and its claim record, the permission that lists it and when it was
+    received.
     """
 
     model: type[Row]
+    info: Callable[[Row], Info]
     what: str
-    key: str
     noun: str
     rejected: EntryType
     claimed: EntryType
+    read: Permission
+    received: InstrumentedAttribute[datetime]
 
     @property
     def label(self) -> str:
         """How messages name it."""
         return self.what.replace("_", " ")
-
-
-REGISTRATIONS = Flow(
-    Registration,
-    what="registration",
-    key="registration",
-    noun="registration",
-    rejected=EntryType.REGISTRATION_REJECT,
-    claimed=EntryType.REGISTRATION_CLAIM,
-)
-ACCOUNT_REQUESTS = Flow(
-    AccountRequest,
-    what="account_request",
-    key="request",
-    noun="request",
-    rejected=EntryType.ACCOUNT_REJECT,
-    claimed=EntryType.ACCOUNT_CLAIM,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +113,7 @@ class Submitted:
     status: ApplicationStatus
 
 
-def pending_row(flow: Flow[Row], person: Person, **columns: Any) -> Row:
+def pending_row(flow: Flow[Row, Info], person: Person, **columns: Any) -> Row:
     """A new pending application naming ``person``, its claim sealed until approval."""
     return flow.model(
         status=ApplicationStatus.PENDING.value,
@@ -150,7 +138,31 @@ def applicant(row: Registration | AccountRequest) -> Person:
     )
 
 
-def load(work: Work, flow: Flow[Row], row_id: UUID, *, lock: bool = False) -> Row:
+def list_applications(
+    work: Work,
+    flow: Flow[Row, Info],
+    *,
+    principal: Principal,
+    limit: int,
+    offset: int,
+    status: ApplicationStatus | None = None,
+) -> Page[Info]:
+    """Applications of ``flow``'s kind within the caller's reach (another agency's stay
+    unseen), oldest first, optionally by status.
+
+    Raises PermissionDenied.
+    """
+    scope = require_scope(principal, flow.read)
+    query = select(flow.model)
+    if scope is not Scope.ANY:
+        query = query.where(flow.model.agency_id == principal.agency_id)
+    if status is not None:
+        query = query.where(flow.model.status == status.value)
+    query = query.order_by(flow.received, flow.model.id)
+    return paginate(work.session, query, limit, offset, flow.info)
+
+
+def load(work: Work, flow: Flow[Row, Info], row_id: UUID, *, lock: bool = False) -> Row:
     """The application ``row_id`` (row-locked on PostgreSQL when ``lock``, so two concurrent
     decisions or claims cannot both pass their checks; SQLite units of work already hold the
     database write lock).
@@ -166,7 +178,7 @@ def load(work: Work, flow: Flow[Row], row_id: UUID, *, lock: bool = False) -> Ro
 def decide(
     work: Work,
     row: Registration | AccountRequest,
-    flow: Flow[Any],
+    flow: Flow[Any, Any],
     *,
     principal: Principal,
     reason: str,
@@ -199,7 +211,7 @@ class Grant:
 def approve(
     work: Work,
     row: Row,
-    flow: Flow[Row],
+    flow: Flow[Row, Info],
     grant: Callable[[Work, Row], Grant],
     *,
     principal: Principal,
@@ -235,7 +247,7 @@ def approve(
 def reject(
     work: Work,
     row: Row,
-    flow: Flow[Row],
+    flow: Flow[Row, Info],
     *,
     principal: Principal,
     reason: str,
@@ -250,12 +262,12 @@ def reject(
     work.record(
         flow.rejected,
         actor=actor_of(principal),
-        payload={flow.key: str(row.id), **payload, "reason_sha256": reason_digest(reason)},
+        payload={flow.noun: str(row.id), **payload, "reason_sha256": reason_digest(reason)},
     )
 
 
 def claim(
-    work: Work, flow: Flow[Row], row_id: UUID, *, claim_secret: str, policy: ClaimPolicy
+    work: Work, flow: Flow[Row, Info], row_id: UUID, *, claim_secret: str, policy: ClaimPolicy
 ) -> IssuedCredential:
     """Trade the claim secret of an approved application for its account's first key, once.
 
@@ -274,7 +286,7 @@ def claim(
 
 
 def resend(
-    work: Work, row: Row, flow: Flow[Row], *, principal: Principal, policy: ClaimPolicy
+    work: Work, row: Row, flow: Flow[Row, Info], *, principal: Principal, policy: ClaimPolicy
 ) -> None:
     """Mail a new claim secret to the person of an approved, unclaimed application (the old one
     stops working) and record ``claim:reissue``.
@@ -289,7 +301,7 @@ def _record_claim(
     work: Work,
     entry_type: EntryType,
     row: Row,
-    flow: Flow[Row],
+    flow: Flow[Row, Info],
     principal: Principal,
     person: str,
     policy: ClaimPolicy,
@@ -302,7 +314,7 @@ def _record_claim(
         entry_type,
         actor=actor_of(principal),
         payload={
-            flow.key: str(row.id),
+            flow.noun: str(row.id),
             "account": str(row.account_id),
             "person": person,
             "claim_expires_at": format_ts(work.now + policy.ttl),

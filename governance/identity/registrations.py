@@ -20,9 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from governance.core.errors import Conflict
 from governance.core.work import Work
 from governance.identity import applications
-from governance.identity.accounts import Page, paginate
 from governance.identity.agencies import AgencyDetails, AgencyKind, create_agency
-from governance.identity.applications import REGISTRATIONS, ApplicationInfo, Grant, Submitted
+from governance.identity.applications import ApplicationInfo, Flow, Grant, Submitted
 from governance.identity.claims import ClaimPolicy
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
@@ -33,11 +32,11 @@ from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType
 
 __all__ = [
+    "REGISTRATIONS",
     "RegistrationInfo",
     "approve_registration",
     "claim_registration",
     "get_registration",
-    "list_registrations",
     "reject_registration",
     "resend_claim",
     "submit_registration",
@@ -69,6 +68,18 @@ def _info(row: Registration) -> RegistrationInfo:
         submitted_at=row.submitted_at,
         agency_id=row.agency_id,
     )
+
+
+REGISTRATIONS = Flow(
+    Registration,
+    _info,
+    what="registration",
+    noun="registration",
+    rejected=EntryType.REGISTRATION_REJECT,
+    claimed=EntryType.REGISTRATION_CLAIM,
+    read=Permission.REGISTRATION_REVIEW,
+    received=Registration.submitted_at,
+)
 
 
 def _name_key(name: str) -> str:
@@ -125,26 +136,6 @@ def submit_registration(
         },
     )
     return Submitted(id=row.id, status=ApplicationStatus.PENDING)
-
-
-def list_registrations(
-    work: Work,
-    *,
-    principal: Principal,
-    limit: int,
-    offset: int,
-    status: ApplicationStatus | None = None,
-) -> Page[RegistrationInfo]:
-    """Registrations, oldest first, optionally by status.
-
-    Raises PermissionDenied.
-    """
-    require_scope(principal, Permission.REGISTRATION_REVIEW)
-    query = select(Registration)
-    if status is not None:
-        query = query.where(Registration.status == status.value)
-    query = query.order_by(Registration.submitted_at, Registration.id)
-    return paginate(work.session, query, limit, offset, _info)
 
 
 def _reviewed(

@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from governance.core.errors import Conflict, NotFound
 from governance.core.work import Work
 from governance.identity import applications
-from governance.identity.applications import ACCOUNT_REQUESTS, REGISTRATIONS, Flow
-from governance.identity.models import AccountRequest, Registration
+from governance.identity.account_requests import ACCOUNT_REQUESTS
+from governance.identity.applications import Flow
+from governance.identity.models import AccountRequest
 from governance.identity.permissions import Role
+from governance.identity.registrations import REGISTRATIONS
 from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType
 from tests import factories
@@ -40,7 +43,7 @@ def _request(work: Work, email: str) -> AccountRequest:
     [(REGISTRATIONS, "No such registration."), (ACCOUNT_REQUESTS, "No such account request.")],
 )
 def test_an_unknown_application_is_not_found(
-    work: Work, flow: Flow[Registration] | Flow[AccountRequest], message: str
+    work: Work, flow: Flow[Any, Any], message: str
 ) -> None:
     with pytest.raises(NotFound, match=re.escape(message)):
         applications.load(work, flow, uuid.uuid4())
@@ -92,3 +95,33 @@ def test_an_expired_claim_is_refused_and_a_fresh_one_works(work: Work) -> None:
     (new,) = claim_secrets(work.session, "c@example.org") - {old}
     issued = applications.claim(later, ACCOUNT_REQUESTS, row.id, claim_secret=new, policy=POLICY)
     assert issued.credential.account_id == row.account_id and row.status == "claimed"
+
+
+def test_a_supervisor_lists_only_its_agencys_requests(work: Work) -> None:
+    supervisor_row = factories.account(work.session, Role.SUPERVISOR)
+    supervisor = factories.principal(work.session, supervisor_row)
+    other = factories.account(work.session, Role.SUPERVISOR)
+    for requester in (supervisor_row, other):
+        row = applications.pending_row(
+            ACCOUNT_REQUESTS,
+            person(),
+            agency_id=requester.agency_id,
+            requested_by=requester.id,
+            role=Role.INVESTIGATOR.value,
+            requested_at=work.now,
+        )
+        work.session.add(row)
+    work.session.flush()
+    page = applications.list_applications(
+        work, ACCOUNT_REQUESTS, principal=supervisor, limit=10, offset=0
+    )
+    assert [r.agency_id for r in page.items] == [supervisor_row.agency_id] and page.total == 1
+    none = applications.list_applications(
+        work,
+        ACCOUNT_REQUESTS,
+        principal=supervisor,
+        limit=10,
+        offset=0,
+        status=ApplicationStatus.APPROVED,
+    )
+    assert none.items == [] and none.total == 0
