@@ -17,7 +17,7 @@ from flask import Flask, g, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
-from api.context import runtime, transaction
+from api.context import work
 from api.ratelimit import (
     check_address_failures,
     check_costly_request,
@@ -110,8 +110,8 @@ def authenticate_request() -> Principal:
     if key is not None:
         check_key_failures(key.lookup_id)
     try:
-        with transaction() as session:
-            principal = authenticate(session, token=token, now=runtime().now())
+        with work() as w:
+            principal = authenticate(w, token=token)
     except UnknownCredential:
         _unknown_key()
         raise

@@ -260,10 +260,8 @@ def people(settings: Settings) -> tuple[str, str]:
             accounts.append(account)
         session.flush()
         issued = issue_credential(
-            session,
+            Work(session=session, now=now, keys=keys, hooks=Hooks()),
             account_id=accounts[0].id,
-            keys=keys,
-            now=now,
             ttl=timedelta(days=1),
             actor=Actor(kind="operator", id="bench", agency=None),
         )

@@ -103,6 +103,7 @@ _ACCOUNT_CREATED = {
     "account:approve",
     "admin:create",
     "oversight:create",
+    "curator:create",
 }
 _CLAIMS = {"registration:claim", "account:claim"}
 # Acts that need two administrators: the entry must name a proposal made by someone else.

@@ -73,6 +73,7 @@ class EntryType(StrEnum):
     AGENCY_SUSPEND = "agency:suspend"
     AGENCY_REINSTATE = "agency:reinstate"
     OVERSIGHT_CREATE = "oversight:create"
+    CURATOR_CREATE = "curator:create"
     PROPOSAL_CREATE = "proposal:create"
     PROPOSAL_REJECT = "proposal:reject"
     CREDENTIAL_ISSUE = "credential:issue"

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, public, require, with_claim_attempt
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import runtime, work
 from api.schemas.account_requests import (
     AccountRequestCreateSchema,
     AccountRequestPageSchema,
@@ -19,11 +19,12 @@ from api.schemas.account_requests import (
 from api.schemas.fields import ReasonSchema
 from api.schemas.registrations import ClaimSchema, IssuedCredentialSchema, SubmittedSchema
 from governance.identity import account_requests as service
+from governance.identity import applications
 from governance.identity.account_requests import AccountRequestInfo
 from governance.identity.accounts import Page
+from governance.identity.applications import Submitted
 from governance.identity.credentials import IssuedCredential
 from governance.identity.permissions import Permission
-from governance.identity.registrations import Submitted
 
 blp = Blueprint(
     "account_requests",
@@ -44,14 +45,12 @@ class AccountRequests(MethodView):
         Once a platform admin approves it, a one-time claim secret is mailed to the person's
         address (never to the requester); the person claims the account's first API key.
         """
-        with transaction() as session:
+        with work() as w:
             return service.request_account(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 role=body["role"],
                 person=body["person"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
     @require(Permission.ACCOUNT_REQUEST_READ)
@@ -59,8 +58,10 @@ class AccountRequests(MethodView):
     @blp.response(200, AccountRequestPageSchema)
     def get(self, query: dict[str, Any]) -> Page[AccountRequestInfo]:
         """List account requests (admins: all; supervisors: their agency's)."""
-        with transaction() as session:
-            return service.list_requests(session, actor=current_principal(), **query)
+        with work() as w:
+            return applications.list_applications(
+                w, service.ACCOUNT_REQUESTS, principal=current_principal(), **query
+            )
 
 
 @blp.route("/<uuid:request_id>")
@@ -69,8 +70,8 @@ class AccountRequestById(MethodView):
     @blp.response(200, AccountRequestSchema)
     def get(self, request_id: UUID) -> AccountRequestInfo:
         """Read one account request."""
-        with transaction() as session:
-            return service.get_request(session, actor=current_principal(), request_id=request_id)
+        with work() as w:
+            return service.get_request(w, principal=current_principal(), request_id=request_id)
 
 
 @blp.route("/<uuid:request_id>/approve")
@@ -80,15 +81,13 @@ class ApproveAccountRequest(MethodView):
     @blp.response(200, AccountRequestSchema)
     def post(self, body: dict[str, Any], request_id: UUID) -> AccountRequestInfo:
         """Approve a pending account request and create the account."""
-        with transaction() as session:
+        with work() as w:
             return service.approve_request(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 request_id=request_id,
                 reason=body["reason"],
                 claims=runtime().claims,
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -99,14 +98,12 @@ class RejectAccountRequest(MethodView):
     @blp.response(200, AccountRequestSchema)
     def post(self, body: dict[str, Any], request_id: UUID) -> AccountRequestInfo:
         """Reject a pending account request (final)."""
-        with transaction() as session:
+        with work() as w:
             return service.reject_request(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 request_id=request_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -119,14 +116,12 @@ class ClaimAccountRequest(MethodView):
         """Claim the first API key of an approved account request, once, with its secret."""
 
         def claim() -> IssuedCredential:
-            with transaction() as session:
+            with work() as w:
                 return service.claim_request(
-                    session,
+                    w,
                     request_id=request_id,
                     claim_secret=body["claim_secret"],
                     claims=runtime().claims,
-                    keys=runtime().keys,
-                    now=runtime().now(),
                 )
 
         return with_claim_attempt(claim)
@@ -141,12 +136,10 @@ class ResendAccountClaim(MethodView):
 
         The previous secret stops working; use it after an expiry or a lost message.
         """
-        with transaction() as session:
+        with work() as w:
             return service.resend_claim(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 request_id=request_id,
                 claims=runtime().claims,
-                keys=runtime().keys,
-                now=runtime().now(),
             )

@@ -9,11 +9,12 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import work
 from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
 from api.schemas.fields import ReasonSchema
 from governance.identity import accounts as service
-from governance.identity.accounts import AccountInfo, Page
+from governance.identity import standing
+from governance.identity.accounts import ACCOUNTS, AccountInfo, Page
 from governance.identity.permissions import Permission
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="People's accounts.")
@@ -26,8 +27,8 @@ class Accounts(MethodView):
     @blp.response(200, AccountPageSchema)
     def get(self, query: dict[str, Any]) -> Page[AccountInfo]:
         """List accounts within reach (admins, oversight: all; supervisors: their agency)."""
-        with transaction() as session:
-            return service.list_accounts(session, actor=current_principal(), **query)
+        with work() as w:
+            return service.list_accounts(w, principal=current_principal(), **query)
 
 
 @blp.route("/me")
@@ -37,8 +38,8 @@ class Me(MethodView):
     def get(self) -> AccountInfo:
         """Read the caller's own account."""
         principal = current_principal()
-        with transaction() as session:
-            return service.get_account(session, actor=principal, account_id=principal.account_id)
+        with work() as w:
+            return service.get_account(w, principal=principal, account_id=principal.account_id)
 
 
 @blp.route("/<uuid:account_id>")
@@ -47,8 +48,8 @@ class AccountById(MethodView):
     @blp.response(200, AccountSchema)
     def get(self, account_id: UUID) -> AccountInfo:
         """Read one account."""
-        with transaction() as session:
-            return service.get_account(session, actor=current_principal(), account_id=account_id)
+        with work() as w:
+            return service.get_account(w, principal=current_principal(), account_id=account_id)
 
 
 @blp.route("/<uuid:account_id>/suspend")
@@ -58,14 +59,13 @@ class SuspendAccount(MethodView):
     @blp.response(200, AccountSchema)
     def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
         """Suspend an account; its keys stop working on their next request."""
-        with transaction() as session:
-            return service.suspend_account(
-                session,
-                actor=current_principal(),
-                account_id=account_id,
+        with work() as w:
+            return standing.suspend(
+                w,
+                ACCOUNTS,
+                principal=current_principal(),
+                target_id=account_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -76,12 +76,11 @@ class ReinstateAccount(MethodView):
     @blp.response(200, AccountSchema)
     def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
         """Reinstate a suspended account."""
-        with transaction() as session:
-            return service.reinstate_account(
-                session,
-                actor=current_principal(),
-                account_id=account_id,
+        with work() as w:
+            return standing.reinstate(
+                w,
+                ACCOUNTS,
+                principal=current_principal(),
+                target_id=account_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )

@@ -9,14 +9,14 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import work
 from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySchema
 from api.schemas.fields import ReasonSchema
 from api.schemas.proposals import ProposalSchema
 from governance.identity import agencies as service
-from governance.identity import proposals
+from governance.identity import proposals, standing
 from governance.identity.accounts import Page
-from governance.identity.agencies import AgencyInfo
+from governance.identity.agencies import AGENCIES, AgencyInfo
 from governance.identity.permissions import Permission
 from governance.identity.proposals import ProposalInfo, ProposedAct
 
@@ -30,8 +30,8 @@ class Agencies(MethodView):
     @blp.response(200, AgencyPageSchema)
     def get(self, query: dict[str, Any]) -> Page[AgencyInfo]:
         """List agencies (admins, oversight: all; members: their own)."""
-        with transaction() as session:
-            return service.list_agencies(session, actor=current_principal(), **query)
+        with work() as w:
+            return service.list_agencies(w, principal=current_principal(), **query)
 
 
 @blp.route("/<uuid:agency_id>")
@@ -40,8 +40,8 @@ class AgencyById(MethodView):
     @blp.response(200, AgencySchema)
     def get(self, agency_id: UUID) -> AgencyInfo:
         """Read one agency."""
-        with transaction() as session:
-            return service.get_agency(session, actor=current_principal(), agency_id=agency_id)
+        with work() as w:
+            return service.get_agency(w, principal=current_principal(), agency_id=agency_id)
 
 
 @blp.route("/<uuid:agency_id>/suspend")
@@ -56,15 +56,13 @@ class SuspendAgency(MethodView):
         ``POST /v1/proposals/{id}/confirm``, every key of the agency's accounts stops on its
         next request.
         """
-        with transaction() as session:
+        with work() as w:
             return proposals.propose(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 action=ProposedAct.AGENCY_SUSPEND,
                 target_id=agency_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -75,12 +73,11 @@ class ReinstateAgency(MethodView):
     @blp.response(200, AgencySchema)
     def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
         """Reinstate a suspended agency."""
-        with transaction() as session:
-            return service.reinstate_agency(
-                session,
-                actor=current_principal(),
-                agency_id=agency_id,
+        with work() as w:
+            return standing.reinstate(
+                w,
+                AGENCIES,
+                principal=current_principal(),
+                target_id=agency_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )

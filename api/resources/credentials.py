@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import runtime, work
 from api.schemas.credentials import (
     CredentialCreateSchema,
     CredentialListQuerySchema,
@@ -37,12 +37,11 @@ class Credentials(MethodView):
     @blp.response(200, CredentialListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, list[CredentialInfo]]:
         """List one's own credentials (admins: any account's), without secrets."""
-        with transaction() as session:
+        with work() as w:
             items = service.list_credentials(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 account_id=query.get("account_id"),
-                now=runtime().now(),
             )
         return {"items": items}
 
@@ -51,14 +50,12 @@ class Credentials(MethodView):
     @blp.response(201, IssuedCredentialSchema)
     def post(self, body: dict[str, Any]) -> IssuedCredential:
         """Create another API key for oneself (to rotate keys); it is shown once."""
-        with transaction() as session:
+        with work() as w:
             return service.create_credential(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 label=body.get("label"),
                 ttl=timedelta(days=runtime().settings.credential_ttl_days),
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -68,23 +65,20 @@ class CredentialById(MethodView):
     @blp.response(200, CredentialSchema)
     def get(self, credential_id: UUID) -> CredentialInfo:
         """Read one credential, without its secret."""
-        with transaction() as session:
+        with work() as w:
             return service.get_credential(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 credential_id=credential_id,
-                now=runtime().now(),
             )
 
     @require(Permission.CREDENTIAL_REVOKE)
     @blp.response(204)
     def delete(self, credential_id: UUID) -> None:
         """Revoke a credential (one's own; admins: any); it stops working at once."""
-        with transaction() as session:
+        with work() as w:
             service.revoke_credential(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 credential_id=credential_id,
-                keys=runtime().keys,
-                now=runtime().now(),
             )

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import work
 from api.schemas.fields import ReasonSchema
 from api.schemas.proposals import (
     ProposalCreateSchema,
@@ -40,15 +40,13 @@ class Proposals(MethodView):
     @blp.response(201, ProposalSchema)
     def post(self, body: dict[str, Any]) -> ProposalInfo:
         """Propose an act that needs two administrators; it waits for another's confirmation."""
-        with transaction() as session:
+        with work() as w:
             return service.propose(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 action=body["action"],
                 target_id=body["target_id"],
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
     @require(Permission.PROPOSAL_READ)
@@ -56,8 +54,8 @@ class Proposals(MethodView):
     @blp.response(200, ProposalPageSchema)
     def get(self, query: dict[str, Any]) -> Page[ProposalInfo]:
         """List proposals, oldest first (admins and oversight bodies)."""
-        with transaction() as session:
-            return service.list_proposals(session, actor=current_principal(), **query)
+        with work() as w:
+            return service.list_proposals(w, principal=current_principal(), **query)
 
 
 @blp.route("/<uuid:proposal_id>")
@@ -66,8 +64,8 @@ class ProposalById(MethodView):
     @blp.response(200, ProposalSchema)
     def get(self, proposal_id: UUID) -> ProposalInfo:
         """Read one proposal."""
-        with transaction() as session:
-            return service.get_proposal(session, actor=current_principal(), proposal_id=proposal_id)
+        with work() as w:
+            return service.get_proposal(w, principal=current_principal(), proposal_id=proposal_id)
 
 
 @blp.route("/<uuid:proposal_id>/confirm")
@@ -77,14 +75,12 @@ class ConfirmProposal(MethodView):
     @blp.response(200, ProposalSchema)
     def post(self, body: dict[str, Any], proposal_id: UUID) -> ProposalInfo:
         """Confirm another administrator's proposal: the act is carried out now."""
-        with transaction() as session:
+        with work() as w:
             return service.confirm_proposal(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 proposal_id=proposal_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -95,12 +91,10 @@ class RejectProposal(MethodView):
     @blp.response(200, ProposalSchema)
     def post(self, body: dict[str, Any], proposal_id: UUID) -> ProposalInfo:
         """Reject another administrator's proposal (final)."""
-        with transaction() as session:
+        with work() as w:
             return service.reject_proposal(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 proposal_id=proposal_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, public, require, with_claim_attempt
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import runtime, work
 from api.ratelimit import limiter, registration_limit
 from api.schemas.fields import ReasonSchema
 from api.schemas.registrations import (
@@ -21,11 +21,13 @@ from api.schemas.registrations import (
     RegistrationSubmitSchema,
     SubmittedSchema,
 )
+from governance.identity import applications
 from governance.identity import registrations as service
 from governance.identity.accounts import Page
+from governance.identity.applications import Submitted
 from governance.identity.credentials import IssuedCredential
 from governance.identity.permissions import Permission
-from governance.identity.registrations import RegistrationInfo, Submitted
+from governance.identity.registrations import RegistrationInfo
 
 blp = Blueprint(
     "registrations",
@@ -47,14 +49,12 @@ class Registrations(MethodView):
         Answers with the registration id. Nothing secret is returned: on approval, a one-time
         claim secret is mailed to the contact's address, to claim the first API key with.
         """
-        with transaction() as session:
+        with work() as w:
             return service.submit_registration(
-                session,
+                w,
                 agency=body["agency"],
                 contact=body["contact"],
                 intended_use=body["intended_use"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
     @require(Permission.REGISTRATION_REVIEW)
@@ -62,8 +62,10 @@ class Registrations(MethodView):
     @blp.response(200, RegistrationPageSchema)
     def get(self, query: dict[str, Any]) -> Page[RegistrationInfo]:
         """List registrations, oldest first, optionally by status."""
-        with transaction() as session:
-            return service.list_registrations(session, actor=current_principal(), **query)
+        with work() as w:
+            return applications.list_applications(
+                w, service.REGISTRATIONS, principal=current_principal(), **query
+            )
 
 
 @blp.route("/<uuid:registration_id>")
@@ -72,9 +74,9 @@ class RegistrationById(MethodView):
     @blp.response(200, RegistrationSchema)
     def get(self, registration_id: UUID) -> RegistrationInfo:
         """Read one registration."""
-        with transaction() as session:
+        with work() as w:
             return service.get_registration(
-                session, actor=current_principal(), registration_id=registration_id
+                w, principal=current_principal(), registration_id=registration_id
             )
 
 
@@ -85,15 +87,13 @@ class ApproveRegistration(MethodView):
     @blp.response(200, RegistrationSchema)
     def post(self, body: dict[str, Any], registration_id: UUID) -> RegistrationInfo:
         """Approve a pending registration: create the agency and its first supervisor."""
-        with transaction() as session:
+        with work() as w:
             return service.approve_registration(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 registration_id=registration_id,
                 reason=body["reason"],
                 claims=runtime().claims,
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -104,14 +104,12 @@ class RejectRegistration(MethodView):
     @blp.response(200, RegistrationSchema)
     def post(self, body: dict[str, Any], registration_id: UUID) -> RegistrationInfo:
         """Reject a pending registration (final)."""
-        with transaction() as session:
+        with work() as w:
             return service.reject_registration(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 registration_id=registration_id,
                 reason=body["reason"],
-                keys=runtime().keys,
-                now=runtime().now(),
             )
 
 
@@ -124,14 +122,12 @@ class ClaimRegistration(MethodView):
         """Claim the first API key of an approved registration, once, with the claim secret."""
 
         def claim() -> IssuedCredential:
-            with transaction() as session:
+            with work() as w:
                 return service.claim_registration(
-                    session,
+                    w,
                     registration_id=registration_id,
                     claim_secret=body["claim_secret"],
                     claims=runtime().claims,
-                    keys=runtime().keys,
-                    now=runtime().now(),
                 )
 
         return with_claim_attempt(claim)
@@ -146,12 +142,10 @@ class ResendRegistrationClaim(MethodView):
 
         The previous secret stops working; use it after an expiry or a lost message.
         """
-        with transaction() as session:
+        with work() as w:
             return service.resend_claim(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 registration_id=registration_id,
                 claims=runtime().claims,
-                keys=runtime().keys,
-                now=runtime().now(),
             )

@@ -8,12 +8,12 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import runtime, transaction
+from api.context import runtime, work
 from api.schemas.registrations import SubmittedSchema
 from api.schemas.staff import StaffCreateSchema
 from governance.identity import account_requests as service
+from governance.identity.applications import Submitted
 from governance.identity.permissions import Permission
-from governance.identity.registrations import Submitted
 
 blp = Blueprint(
     "staff",
@@ -37,14 +37,12 @@ class Staff(MethodView):
         mailed to the person, who claims their first API key at
         ``POST /v1/account-requests/{id}/claim``, so no administrator ever holds it.
         """
-        with transaction() as session:
+        with work() as w:
             return service.create_staff(
-                session,
-                actor=current_principal(),
+                w,
+                principal=current_principal(),
                 role=body["role"],
                 person=body["person"],
                 reason=body.get("reason"),
                 claims=runtime().claims,
-                keys=runtime().keys,
-                now=runtime().now(),
             )

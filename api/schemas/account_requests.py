@@ -12,7 +12,7 @@ from api.schemas.fields import (
     page_schema,
 )
 from governance.identity.permissions import Role
-from governance.identity.registrations import RegistrationStatus
+from governance.identity.vocabulary import ApplicationStatus
 
 __all__ = [
     "AccountRequestCreateSchema",
@@ -29,7 +29,7 @@ class AccountRequestCreateSchema(ma.Schema):
 
 class AccountRequestSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
-    status = ma.fields.Enum(RegistrationStatus, by_value=True, required=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
     agency_id = ma.fields.UUID(allow_none=True)
     requested_by = ma.fields.UUID(required=True)
     role = ma.fields.Enum(Role, by_value=True, required=True)
@@ -46,4 +46,4 @@ AccountRequestPageSchema = page_schema(AccountRequestSchema, "AccountRequestPage
 
 
 class AccountRequestQuerySchema(PageQuerySchema):
-    status = ma.fields.Enum(RegistrationStatus, by_value=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True)

@@ -16,7 +16,7 @@ from api.schemas.fields import (
     page_schema,
 )
 from governance.identity.agencies import AgencyDetails, AgencyKind
-from governance.identity.registrations import RegistrationStatus
+from governance.identity.vocabulary import ApplicationStatus
 
 __all__ = [
     "AgencyDetailsSchema",
@@ -51,7 +51,7 @@ class SubmittedSchema(ma.Schema):
     """A receipt. The claim secret is never in it: it is mailed to the person on approval."""
 
     id = ma.fields.UUID(required=True)
-    status = ma.fields.Enum(RegistrationStatus, by_value=True, required=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
 
 
 class ClaimSchema(ma.Schema):
@@ -88,7 +88,7 @@ class AgencyDetailsViewSchema(ma.Schema):
 
 class RegistrationSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
-    status = ma.fields.Enum(RegistrationStatus, by_value=True, required=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
     agency = ma.fields.Nested(AgencyDetailsViewSchema, required=True)
     contact = ma.fields.Nested(PersonViewSchema, required=True)
     intended_use = ma.fields.String(required=True)
@@ -105,4 +105,4 @@ RegistrationPageSchema = page_schema(RegistrationSchema, "RegistrationPage")
 
 
 class RegistrationQuerySchema(PageQuerySchema):
-    status = ma.fields.Enum(RegistrationStatus, by_value=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True)

@@ -1,24 +1,25 @@
 """Accounts: read them within one's scope, suspend and reinstate them.
 
-Accounts are created by approvals (``registrations``, ``account_requests``) and by
-``admin.create_admin``, all through ``create_account``; suspension is checked by
-``credentials.authenticate`` on every request.
+Accounts are created by approvals (``governance.identity.applications``) and by
+``admin.create_admin``, all through ``create_account``; they are suspended and reinstated
+through ``governance.identity.standing`` with ``ACCOUNTS``, and ``credentials.authenticate``
+checks the standing on every request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from governance.core import recording
 from governance.core.errors import Conflict, NotFound
-from governance.core.recording import SigningKeys
+from governance.core.work import Work
 from governance.identity.models import Account
 from governance.identity.permissions import AGENCY_ROLES, Permission, Role, Scope
 from governance.identity.persons import (
@@ -30,25 +31,26 @@ from governance.identity.persons import (
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    actor_of,
-    reason_digest,
     require_scope,
     visible,
 )
+from governance.identity.standing import StandingInfo, Standings, standing_of
+from governance.identity.vocabulary import Standing
 from ledger.entry import EntryType
 
 __all__ = [
+    "ACCOUNTS",
     "AccountInfo",
     "Page",
     "account_info",
     "create_account",
     "get_account",
     "list_accounts",
-    "reinstate_account",
-    "suspend_account",
+    "paginate",
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,37 +63,35 @@ class Page(Generic[T]):
     offset: int
 
 
+def paginate(
+    session: Session, query: Select[R], limit: int, offset: int, info: Callable[[R], T]
+) -> Page[T]:
+    """One page of ``query``'s rows (in its order), as values, with the total count."""
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(query.limit(limit).offset(offset))
+    return Page([info(r) for r in rows], total, limit, offset)
+
+
 @dataclass(frozen=True, slots=True)
-class AccountInfo:
+class AccountInfo(StandingInfo):
     """An account as the API shows it."""
 
-    id: UUID
     role: Role
     agency_id: UUID | None
-    status: str
-    status_reason: str | None
-    name: str
     email: str
     phone: str | None
     job_title: str | None
-    created_at: datetime
-    status_changed_at: datetime
 
 
 def account_info(row: Account) -> AccountInfo:
     """The value of an account row."""
     return AccountInfo(
-        id=row.id,
+        **standing_of(row),
         role=Role(row.role),
         agency_id=row.agency_id,
-        status=row.status,
-        status_reason=row.status_reason,
-        name=row.name,
         email=row.email,
         phone=row.phone,
         job_title=row.job_title,
-        created_at=row.created_at,
-        status_changed_at=row.status_changed_at,
     )
 
 
@@ -118,7 +118,7 @@ def create_account(
     row = Account(
         role=role.value,
         agency_id=agency_id,
-        status="active",
+        status=Standing.ACTIVE.value,
         name=name,
         email=email,
         phone=phone,
@@ -139,26 +139,26 @@ def create_account(
     return row
 
 
-def _load(session: Session, actor: Principal, account_id: UUID, permission: Permission) -> Account:
-    row = session.get(Account, account_id)
+def _load(work: Work, principal: Principal, account_id: UUID, permission: Permission) -> Account:
+    row = work.session.get(Account, account_id)
     if row is None:
         raise NotFound("No such account.")
-    visible(actor, permission, agency_id=row.agency_id, account_id=row.id, what="account")
+    visible(principal, permission, agency_id=row.agency_id, account_id=row.id, what="account")
     return row
 
 
-def get_account(session: Session, *, actor: Principal, account_id: UUID) -> AccountInfo:
+def get_account(work: Work, *, principal: Principal, account_id: UUID) -> AccountInfo:
     """One account within the caller's reach.
 
     Raises PermissionDenied, NotFound (also for another agency's account).
     """
-    return account_info(_load(session, actor, account_id, Permission.ACCOUNT_READ))
+    return account_info(_load(work, principal, account_id, Permission.ACCOUNT_READ))
 
 
 def list_accounts(
-    session: Session,
+    work: Work,
     *,
-    actor: Principal,
+    principal: Principal,
     limit: int,
     offset: int,
     agency_id: UUID | None = None,
@@ -169,119 +169,51 @@ def list_accounts(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(actor, Permission.ACCOUNT_READ)
+    scope = require_scope(principal, Permission.ACCOUNT_READ)
     query = select(Account)
     if scope is Scope.AGENCY:
-        query = query.where(Account.agency_id == actor.agency_id)
+        query = query.where(Account.agency_id == principal.agency_id)
     elif scope is Scope.SELF:
-        query = query.where(Account.id == actor.account_id)
+        query = query.where(Account.id == principal.account_id)
     if agency_id is not None:
         query = query.where(Account.agency_id == agency_id)
     if role is not None:
         query = query.where(Account.role == role.value)
     if status is not None:
         query = query.where(Account.status == status)
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(
-        query.order_by(Account.created_at, Account.id).limit(limit).offset(offset)
-    )
-    return Page([account_info(r) for r in rows], total, limit, offset)
+    query = query.order_by(Account.created_at, Account.id)
+    return paginate(work.session, query, limit, offset, account_info)
 
 
-def _set_status(
-    session: Session,
-    *,
-    actor: Principal,
-    account_id: UUID,
-    status: str,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-    proposal: UUID | None = None,
-) -> AccountInfo:
-    row = _load(session, actor, account_id, Permission.ACCOUNT_SUSPEND)
-    if status == "suspended" and row.role == Role.OVERSIGHT.value and proposal is None:
+def _refuse(
+    work: Work, row: Account, principal: Principal, standing: Standing, proposal: UUID | None
+) -> None:
+    suspending = standing is Standing.SUSPENDED
+    if suspending and row.role == Role.OVERSIGHT.value and proposal is None:
         raise TwoAdministratorsRequired("Suspending an oversight account")
-    if row.id == actor.account_id:
+    if row.id == principal.account_id:
         raise Conflict("You cannot change the status of your own account.", code="own-account")
-    if row.status == status:
-        raise Conflict(f"The account is already {status}.", code=f"already-{status}")
-    if status == "active":
-        refuse_second_account(session, agency_id=row.agency_id, email=row.email)
-    try:
-        with session.begin_nested():
-            row.status = status
-            row.status_reason = reason
-            row.status_changed_at = now
-    except IntegrityError as exc:  # the person's other account was approved meanwhile
-        raise PersonHasAccount(
-            "This person holds another active account in this agency; suspend it first."
-        ) from exc
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=(
-            EntryType.ACCOUNT_SUSPEND if status == "suspended" else EntryType.ACCOUNT_REINSTATE
-        ),
-        actor=actor_of(actor),
-        payload={
-            "account": str(row.id),
-            "agency": str(row.agency_id) if row.agency_id else None,
-            "reason_sha256": reason_digest(reason),
-            **({"proposal": str(proposal)} if proposal else {}),
-        },
-        now=now,
-    )
-    return account_info(row)
+    if not suspending and row.status != standing.value:
+        refuse_second_account(work.session, agency_id=row.agency_id, email=row.email)
 
 
-def suspend_account(
-    session: Session,
-    *,
-    actor: Principal,
-    account_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-    proposal: UUID | None = None,
-) -> AccountInfo:
-    """Suspend an account: its credentials stop working on their next request. An oversight
-    account is suspended only by a confirmed ``proposal`` (``governance.identity.proposals``).
-
-    Raises PermissionDenied, NotFound, Conflict (already suspended, or one's own account),
-    TwoAdministratorsRequired (an oversight account, without a confirmed proposal).
-    """
-    return _set_status(
-        session,
-        actor=actor,
-        account_id=account_id,
-        status="suspended",
-        reason=reason,
-        keys=keys,
-        now=now,
-        proposal=proposal,
-    )
+def _suspendable(work: Work, principal: Principal, account_id: UUID) -> Account:
+    return _load(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
 
 
-def reinstate_account(
-    session: Session,
-    *,
-    actor: Principal,
-    account_id: UUID,
-    reason: str,
-    keys: SigningKeys,
-    now: datetime,
-) -> AccountInfo:
-    """Reinstate a suspended account.
+def _payload(row: Account) -> dict[str, str | None]:
+    return {"account": str(row.id), "agency": str(row.agency_id) if row.agency_id else None}
 
-    Raises PermissionDenied, NotFound, Conflict (not suspended, or one's own account).
-    """
-    return _set_status(
-        session,
-        actor=actor,
-        account_id=account_id,
-        status="active",
-        reason=reason,
-        keys=keys,
-        now=now,
-    )
+
+# Suspending an account stops its keys on their next request; an oversight account is suspended
+# only by a confirmed proposal (``governance.identity.proposals``), and nobody changes the
+# standing of their own account.
+ACCOUNTS = Standings(
+    what="account",
+    suspended=EntryType.ACCOUNT_SUSPEND,
+    reinstated=EntryType.ACCOUNT_REINSTATE,
+    load=_suspendable,
+    refuse=_refuse,
+    payload=_payload,
+    info=account_info,
+)

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from governance.core import recording
 from governance.core.errors import InvalidInput
 from governance.core.recording import SigningKeys
+from governance.core.work import Hooks, Work
 from governance.identity.accounts import AccountInfo, account_info, create_account
 from governance.identity.contact import clean_name, normalize_email
 from governance.identity.credentials import issue_credential
@@ -40,6 +40,7 @@ def create_admin(
     Raises InvalidInput for a malformed email or name, and ledger errors when the entries
     cannot be appended (the caller's transaction then rolls back).
     """
+    work = Work(session=session, now=now, keys=keys, hooks=Hooks())
     errors: dict[str, list[str]] = {}
     try:
         clean_email = normalize_email(email)
@@ -61,25 +62,20 @@ def create_admin(
         job_title=None,
         now=now,
     )
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=EntryType.ADMIN_CREATE,
+    work.record(
+        EntryType.ADMIN_CREATE,
         actor=CLI_ACTOR,
         payload={
             "account": str(row.id),
             "role": Role.ADMIN.value,
             "person": person_ref(keys, person_key(clean_email)),
         },
-        now=now,
     )
     issued = issue_credential(
-        session,
+        work,
         account_id=row.id,
         ttl=ttl,
         actor=CLI_ACTOR,
-        keys=keys,
-        now=now,
         label="created by facewarden admin create",
     )
     return account_info(row), issued.api_key

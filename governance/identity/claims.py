@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import timedelta
 
-from sqlalchemy.orm import Session
-
-from governance.core import mail, recording
+from governance.core import mail
 from governance.core.errors import Conflict, PermissionDenied
-from governance.core.recording import SigningKeys
+from governance.core.work import Work
 from governance.identity.credentials import IssuedCredential, issue_credential
-from governance.identity.models import AccountRequest, Registration
+from governance.identity.models import ApplicationColumns
 from governance.identity.persons import person_key, person_ref
 from governance.identity.principals import applicant_actor
 from governance.identity.tokens import digest, matches, new_claim_secret
+from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType, format_ts
 
 __all__ = [
@@ -34,8 +32,6 @@ __all__ = [
     "sealed_claim_hash",
     "wrong_claim",
 ]
-
-Row = TypeVar("Row", Registration, AccountRequest)
 
 _PATHS = {"registration": "registrations", "account_request": "account-requests"}
 
@@ -68,9 +64,7 @@ def wrong_claim(claim_secret: str) -> WrongClaim:
     return WrongClaim("The claim id or the claim secret is wrong.")
 
 
-def _letter(
-    row: Registration | AccountRequest, what: str, headline: str, *, url: str, secret: str
-) -> str:
+def _letter(row: ApplicationColumns, what: str, headline: str, *, url: str, secret: str) -> str:
     expires = format_ts(row.claim_expires_at) if row.claim_expires_at else ""
     claim = f"{url.rstrip('/')}/v1/{_PATHS[what]}/{row.id}/claim"
     paragraphs = [
@@ -97,14 +91,7 @@ def _letter(
 
 
 def issue_claim(
-    session: Session,
-    row: Row,
-    *,
-    what: str,
-    headline: str,
-    policy: ClaimPolicy,
-    keys: SigningKeys,
-    now: datetime,
+    work: Work, row: ApplicationColumns, *, what: str, headline: str, policy: ClaimPolicy
 ) -> str:
     """Make the claim secret of an approved ``row`` and queue it to the person's address.
 
@@ -113,28 +100,26 @@ def issue_claim(
     secret = new_claim_secret()
     row.claim_hash = digest(secret)
     row.claim_issued_to = person_key(row.email)
-    row.claim_expires_at = now + policy.ttl
+    row.claim_expires_at = work.now + policy.ttl
     body = _letter(row, what, headline, url=policy.public_url, secret=secret)
     mail.queue(
-        session,
+        work.session,
         recipient=row.email,
         subject="Your FaceWarden account: claim your API key",
         body=body,
-        now=now,
+        now=work.now,
     )
-    return person_ref(keys, row.claim_issued_to)
+    return person_ref(work.keys, row.claim_issued_to)
 
 
 def redeem_claim(
-    session: Session,
+    work: Work,
     *,
-    row: Registration | AccountRequest | None,
+    row: ApplicationColumns | None,
     what: str,
     claim_secret: str,
     entry_type: EntryType,
     policy: ClaimPolicy,
-    keys: SigningKeys,
-    now: datetime,
 ) -> IssuedCredential:
     """Trade the claim secret of an approved registration or account request for the first
     key of its account, once, and record the claim with the person it was issued to (``what``
@@ -146,14 +131,14 @@ def redeem_claim(
     if row is None or not matches(claim_secret, row.claim_hash):
         raise wrong_claim(claim_secret)
     label = what.replace("_", " ")
-    if row.status == "claimed":
+    if row.status == ApplicationStatus.CLAIMED:
         raise Conflict(f"This {label} was already claimed.", code="already-claimed")
-    if row.status != "approved" or row.account_id is None:
+    if row.status != ApplicationStatus.APPROVED or row.account_id is None:
         raise Conflict(
             f"This {label} is {row.status}; only an approved one can be claimed.",
             code="not-approved",
         )
-    if row.claim_expires_at is None or now >= row.claim_expires_at:
+    if row.claim_expires_at is None or work.now >= row.claim_expires_at:
         raise Conflict(
             f"This claim secret expired; ask an administrator to send a new one "
             f"(POST /v1/{_PATHS[what]}/{row.id}/resend).",
@@ -161,57 +146,38 @@ def redeem_claim(
         )
     actor = applicant_actor("claimant", row.id)
     issued = issue_credential(
-        session,
-        account_id=row.account_id,
-        ttl=policy.credential_ttl,
-        actor=actor,
-        keys=keys,
-        now=now,
-        label="first key",
+        work, account_id=row.account_id, ttl=policy.credential_ttl, actor=actor, label="first key"
     )
-    row.status = "claimed"
-    row.claimed_at = now
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=entry_type,
+    row.status = ApplicationStatus.CLAIMED.value
+    row.claimed_at = work.now
+    work.record(
+        entry_type,
         actor=actor,
         payload={
             "registration" if what == "registration" else "request": str(row.id),
             "account": str(row.account_id),
             "credential": str(issued.credential.id),
-            "person": person_ref(keys, row.claim_issued_to or person_key(row.email)),
+            "person": person_ref(work.keys, row.claim_issued_to or person_key(row.email)),
         },
-        now=now,
     )
     return issued
 
 
-def reissue_claim(
-    session: Session,
-    row: Row,
-    *,
-    what: str,
-    policy: ClaimPolicy,
-    keys: SigningKeys,
-    now: datetime,
-) -> str:
+def reissue_claim(work: Work, row: ApplicationColumns, *, what: str, policy: ClaimPolicy) -> str:
     """Replace the claim secret of an approved, unclaimed ``row`` and mail the new one.
 
     Returns the keyed person reference. Raises Conflict (not approved, or already claimed).
     """
-    if row.status != "approved":
+    if row.status != ApplicationStatus.APPROVED:
         raise Conflict(
             f"Only an approved, unclaimed {what.replace('_', ' ')} gets a new claim secret "
             f"(this one is {row.status}).",
-            code="not-approved" if row.status != "claimed" else "already-claimed",
+            code="not-approved" if row.status != ApplicationStatus.CLAIMED else "already-claimed",
         )
     return issue_claim(
-        session,
+        work,
         row,
         what=what,
         headline="A new claim secret was issued for your account; any earlier one no longer works.",
         policy=policy,
-        keys=keys,
-        now=now,
     )

@@ -15,9 +15,8 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from governance.core import recording
 from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
-from governance.core.recording import SigningKeys
+from governance.core.work import Work
 from governance.identity.models import Account, Agency, Credential
 from governance.identity.permissions import Permission, Role
 from governance.identity.principals import Principal, TwoAdministratorsRequired, actor_of, visible
@@ -126,20 +125,14 @@ def _active_count(session: Session, account_id: UUID, now: datetime) -> int:
 
 
 def issue_credential(
-    session: Session,
-    *,
-    account_id: UUID,
-    ttl: timedelta,
-    actor: Actor,
-    keys: SigningKeys,
-    now: datetime,
-    label: str | None = None,
+    work: Work, *, account_id: UUID, ttl: timedelta, actor: Actor, label: str | None = None
 ) -> IssuedCredential:
     """Create a credential for ``account_id`` and record ``credential:issue``.
 
     Raises Conflict when the account already holds the maximum of active credentials,
     ledger errors when the entry cannot be appended (the caller's transaction then rolls back).
     """
+    session, now = work.session, work.now
     if _active_count(session, account_id, now) >= MAX_ACTIVE_CREDENTIALS:
         raise Conflict(
             f"An account may hold at most {MAX_ACTIVE_CREDENTIALS} active credentials; revoke "
@@ -157,17 +150,14 @@ def issue_credential(
     )
     session.add(row)
     session.flush()
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=EntryType.CREDENTIAL_ISSUE,
+    work.record(
+        EntryType.CREDENTIAL_ISSUE,
         actor=actor,
         payload={
             "credential": str(row.id),
             "account": str(account_id),
             "expires_at": format_ts(row.expires_at),
         },
-        now=now,
     )
     return IssuedCredential(credential=_info(row, now), api_key=key.token)
 
@@ -189,7 +179,7 @@ class SuspendedCaller(PermissionDenied):
         self.principal = principal
 
 
-def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
+def authenticate(work: Work, *, token: str) -> Principal:
     """Check an API key and its account and agency; record when it was last used (to the
     minute: ``LAST_USED_PRECISION``).
 
@@ -198,6 +188,7 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
     SuspendedCaller (a PermissionDenied) when the key is good but its account or agency is
     suspended.
     """
+    session, now = work.session, work.now
     key = parse_api_key(token)
     row = None
     if key is not None:
@@ -237,42 +228,30 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
 
 
 def create_credential(
-    session: Session,
-    *,
-    actor: Principal,
-    ttl: timedelta,
-    keys: SigningKeys,
-    now: datetime,
-    label: str | None = None,
+    work: Work, *, principal: Principal, ttl: timedelta, label: str | None = None
 ) -> IssuedCredential:
     """Issue the caller another credential of its own (to rotate keys without downtime).
 
     Raises PermissionDenied, Conflict (too many active credentials).
     """
     visible(
-        actor,
+        principal,
         Permission.CREDENTIAL_ISSUE,
-        agency_id=actor.agency_id,
-        account_id=actor.account_id,
+        agency_id=principal.agency_id,
+        account_id=principal.account_id,
         what="account",
     )
     return issue_credential(
-        session,
-        account_id=actor.account_id,
-        ttl=ttl,
-        actor=actor_of(actor),
-        keys=keys,
-        now=now,
-        label=label,
+        work, account_id=principal.account_id, ttl=ttl, actor=actor_of(principal), label=label
     )
 
 
 def _load(
-    session: Session, actor: Principal, credential_id: UUID, permission: Permission
+    work: Work, principal: Principal, credential_id: UUID, permission: Permission
 ) -> tuple[Credential, Account]:
     # One statement whether the credential exists or not, is the caller's agency's or not, so
     # the time taken tells no more than the 404 does.
-    found = session.execute(
+    found = work.session.execute(
         select(Credential, Account)
         .join(Account, Account.id == Credential.account_id)
         .where(Credential.id == credential_id)
@@ -281,79 +260,73 @@ def _load(
         raise NotFound("No such credential.")
     row, account = found
     visible(
-        actor, permission, agency_id=account.agency_id, account_id=account.id, what="credential"
+        principal,
+        permission,
+        agency_id=account.agency_id,
+        account_id=account.id,
+        what="credential",
     )
     return row, account
 
 
 def list_credentials(
-    session: Session, *, actor: Principal, now: datetime, account_id: UUID | None = None
+    work: Work, *, principal: Principal, account_id: UUID | None = None
 ) -> list[CredentialInfo]:
     """The credentials of ``account_id`` (default: the caller's own), newest first.
 
     Raises PermissionDenied, NotFound (an account outside the caller's reach).
     """
-    target = account_id or actor.account_id
-    account = session.get(Account, target)
+    target = account_id or principal.account_id
+    account = work.session.get(Account, target)
     if account is None:
         raise NotFound("No such account.")
     visible(
-        actor,
+        principal,
         Permission.CREDENTIAL_READ,
         agency_id=account.agency_id,
         account_id=account.id,
         what="account",
     )
-    rows = session.scalars(
+    rows = work.session.scalars(
         select(Credential)
         .where(Credential.account_id == target)
         .order_by(Credential.created_at.desc(), Credential.id)
     )
-    return [_info(row, now) for row in rows]
+    return [_info(row, work.now) for row in rows]
 
 
-def get_credential(
-    session: Session, *, actor: Principal, credential_id: UUID, now: datetime
-) -> CredentialInfo:
+def get_credential(work: Work, *, principal: Principal, credential_id: UUID) -> CredentialInfo:
     """One credential, without its secret.
 
     Raises PermissionDenied, NotFound.
     """
-    row, _ = _load(session, actor, credential_id, Permission.CREDENTIAL_READ)
-    return _info(row, now)
+    row, _ = _load(work, principal, credential_id, Permission.CREDENTIAL_READ)
+    return _info(row, work.now)
 
 
 def revoke_credential(
-    session: Session,
-    *,
-    actor: Principal,
-    credential_id: UUID,
-    keys: SigningKeys,
-    now: datetime,
-    proposal: UUID | None = None,
+    work: Work, *, principal: Principal, credential_id: UUID, proposal: UUID | None = None
 ) -> CredentialInfo:
     """Revoke a credential at once and record ``credential:revoke``. Another person's revoking
     an oversight account's credential takes a confirmed ``proposal`` (two administrators).
 
     Raises PermissionDenied, NotFound, Conflict (already revoked), TwoAdministratorsRequired.
     """
-    row, account = _load(session, actor, credential_id, Permission.CREDENTIAL_REVOKE)
-    if account.role == Role.OVERSIGHT.value and account.id != actor.account_id and not proposal:
+    row, account = _load(work, principal, credential_id, Permission.CREDENTIAL_REVOKE)
+    own = account.id == principal.account_id
+    if account.role == Role.OVERSIGHT.value and not own and not proposal:
         raise TwoAdministratorsRequired("Revoking an oversight account's credential")
     if row.revoked_at is not None:
         raise Conflict("This credential is already revoked.", code="already-revoked")
-    row.revoked_at = now
-    row.revoked_by = actor.account_id
-    recording.record(
-        session,
-        keys=keys,
-        entry_type=EntryType.CREDENTIAL_REVOKE,
-        actor=actor_of(actor),
+    row.revoked_at = work.now
+    row.revoked_by = principal.account_id
+    work.record(
+        EntryType.CREDENTIAL_REVOKE,
+        actor=actor_of(principal),
         payload={
             "credential": str(row.id),
             "account": str(account.id),
             **({"proposal": str(proposal)} if proposal else {}),
         },
-        now=now,
     )
-    return _info(row, now)
+    return _info(row, work.now)

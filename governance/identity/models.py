@@ -1,8 +1,15 @@
-"""The identity domain's tables: agencies, accounts, applications, credentials and proposals."""
+"""The identity domain's tables: agencies, accounts, applications, credentials and proposals.
+
+Agencies and accounts share their standing columns (``StandingColumns``); registrations, account
+requests and proposals their decision columns (``DecisionColumns``); registrations and account
+requests, the person and claim columns of an application (``ApplicationColumns``). Every CHECK
+on a closed set is derived from its StrEnum (``governance.identity.vocabulary``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
@@ -17,22 +24,96 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.core.orm import Base, UtcDateTime
+from governance.core.orm import Base, UtcDateTime, one_of
+from governance.identity.permissions import Role
+from governance.identity.vocabulary import (
+    AgencyKind,
+    ApplicationStatus,
+    ProposalStatus,
+    ProposedAct,
+    Standing,
+)
 
-__all__ = ["Account", "AccountRequest", "Agency", "Credential", "Proposal", "Registration"]
+__all__ = [
+    "Account",
+    "AccountRequest",
+    "Agency",
+    "ApplicationColumns",
+    "Credential",
+    "DecisionColumns",
+    "Proposal",
+    "Registration",
+    "StandingColumns",
+]
 
-_ROLES = "('admin', 'oversight', 'supervisor', 'investigator', 'curator')"
-_DECISIONS = "('pending', 'approved', 'rejected', 'claimed')"
-_KINDS = "('police', 'prosecution', 'border', 'other')"
+_PENDING = ApplicationStatus.PENDING.value
 
 
-class Agency(Base):
+class StandingColumns:
+    """Whether an agency or an account may act, since when and why."""
+
+    status: Mapped[str] = mapped_column(String(16), default=Standing.ACTIVE.value)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def _standing_check() -> CheckConstraint:
+    return CheckConstraint(one_of("status", Standing), name="status")
+
+
+class DecisionColumns:
+    """What waits for a decision: its status, and who decided it, when and why."""
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    status: Mapped[str] = mapped_column(String(16), default=_PENDING, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    def decide(self, status: StrEnum, *, by: UUID, reason: str, at: datetime) -> None:
+        """Record the decision (the caller checked the row was pending)."""
+        self.status = status.value
+        self.decided_by = by
+        self.decided_at = at
+        self.decision_reason = reason
+
+
+def _decision_checks(statuses: type[StrEnum]) -> tuple[CheckConstraint, CheckConstraint]:
+    return (
+        CheckConstraint(one_of("status", statuses), name="status"),
+        CheckConstraint(
+            f"(status = '{_PENDING}') = (decided_at IS NULL)", name="decided_iff_not_pending"
+        ),
+    )
+
+
+class ApplicationColumns(DecisionColumns):
+    """An application for an account: the person it names, the claim secret's digest, and the
+    account it made once approved and when the person claimed it.
+    """
+
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(254))
+    job_title: Mapped[str] = mapped_column(String(200))
+    # The claim secret is made on approval and mailed to the person named here; only its
+    # digest is kept, with whom it was issued to and until when it may be claimed. Until then
+    # the digest is of a discarded random secret, and ``claim_expires_at`` is NULL.
+    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    claim_issued_to: Mapped[str | None] = mapped_column(String(254))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Agency(StandingColumns, Base):
     """An approved agency. Suspension stops every credential of its accounts at once."""
 
     __tablename__ = "agencies"
     __table_args__ = (
-        CheckConstraint(f"kind IN {_KINDS}", name="kind"),
-        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(one_of("kind", AgencyKind), name="kind"),
+        _standing_check(),
     )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
@@ -40,13 +121,14 @@ class Agency(Base):
     kind: Mapped[str] = mapped_column(String(16))
     country: Mapped[str] = mapped_column(String(2))
     jurisdiction: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="active")
-    status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class Account(Base):
+_AGENCY_ROLES = (Role.SUPERVISOR, Role.INVESTIGATOR)
+_PLATFORM_ROLES = (Role.ADMIN, Role.OVERSIGHT, Role.CURATOR)
+
+
+class Account(StandingColumns, Base):
     """A person's account. Agency roles need an agency; platform roles must have none.
 
     ``person_key`` is the holder's normalised e-mail and ``scope_key`` the agency id (or
@@ -56,11 +138,11 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(f"role IN {_ROLES}", name="role"),
-        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(one_of("role", Role), name="role"),
+        _standing_check(),
         CheckConstraint(
-            "(role IN ('supervisor', 'investigator') AND agency_id IS NOT NULL) OR "
-            "(role IN ('admin', 'oversight', 'curator') AND agency_id IS NULL)",
+            f"({one_of('role', _AGENCY_ROLES)} AND agency_id IS NOT NULL) OR "
+            f"({one_of('role', _PLATFORM_ROLES)} AND agency_id IS NULL)",
             name="agency_matches_role",
         ),
         Index(
@@ -68,16 +150,14 @@ class Account(Base):
             "scope_key",
             "person_key",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
+            sqlite_where=text(f"status = '{Standing.ACTIVE.value}'"),
+            postgresql_where=text(f"status = '{Standing.ACTIVE.value}'"),
         ),
     )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     role: Mapped[str] = mapped_column(String(16))
     agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")
-    status_reason: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(String(300))
     email: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -85,59 +165,35 @@ class Account(Base):
     person_key: Mapped[str] = mapped_column(String(254))
     scope_key: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class Registration(Base):
+def _pending_unique(name: str, *columns: str) -> Index:
+    where = text(f"status = '{_PENDING}'")
+    return Index(name, *columns, unique=True, sqlite_where=where, postgresql_where=where)
+
+
+class Registration(ApplicationColumns, Base):
     """An agency's application to use the service, with its contact person."""
 
     __tablename__ = "registrations"
     __table_args__ = (
-        CheckConstraint(f"status IN {_DECISIONS}", name="status"),
-        CheckConstraint(f"agency_kind IN {_KINDS}", name="agency_kind"),
-        CheckConstraint(
-            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
-        ),
+        *_decision_checks(ApplicationStatus),
+        CheckConstraint(one_of("agency_kind", AgencyKind), name="agency_kind"),
         # One pending application per agency name and contact email.
-        Index(
-            "uq_registrations_pending",
-            "agency_name_key",
-            "email",
-            unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        _pending_unique("uq_registrations_pending", "agency_name_key", "email"),
     )
 
-    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     agency_name: Mapped[str] = mapped_column(String(200))
     agency_name_key: Mapped[str] = mapped_column(String(200))
     agency_kind: Mapped[str] = mapped_column(String(16))
     country: Mapped[str] = mapped_column(String(2))
     jurisdiction: Mapped[str] = mapped_column(String(200))
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(20))
-    email: Mapped[str] = mapped_column(String(254))
-    job_title: Mapped[str] = mapped_column(String(200))
     intended_use: Mapped[str] = mapped_column(Text)
-    # The claim secret is made on approval and mailed to the person named here; only its
-    # digest is kept, with whom it was issued to and until when it may be claimed. Until then
-    # the digest is of a discarded random secret, and ``claim_expires_at`` is NULL.
-    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    claim_issued_to: Mapped[str | None] = mapped_column(String(254))
-    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    decision_reason: Mapped[str | None] = mapped_column(Text)
     agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"))
-    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class AccountRequest(Base):
+class AccountRequest(ApplicationColumns, Base):
     """A request for one more account: by a supervisor for its agency, or by an admin for staff.
 
     Curator requests (no agency) are born approved; oversight requests wait, like agency
@@ -146,35 +202,14 @@ class AccountRequest(Base):
 
     __tablename__ = "account_requests"
     __table_args__ = (
-        CheckConstraint(f"role IN {_ROLES}", name="role"),
-        CheckConstraint(f"status IN {_DECISIONS}", name="status"),
-        CheckConstraint(
-            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
-        ),
+        CheckConstraint(one_of("role", Role), name="role"),
+        *_decision_checks(ApplicationStatus),
     )
 
-    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     agency_id: Mapped[UUID | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     requested_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
     role: Mapped[str] = mapped_column(String(16))
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(20))
-    email: Mapped[str] = mapped_column(String(254))
-    job_title: Mapped[str] = mapped_column(String(200))
-    # The claim secret is made on approval and mailed to the person named here; only its
-    # digest is kept, with whom it was issued to and until when it may be claimed. Until then
-    # the digest is of a discarded random secret, and ``claim_expires_at`` is NULL.
-    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    claim_issued_to: Mapped[str | None] = mapped_column(String(254))
-    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    decision_reason: Mapped[str | None] = mapped_column(Text)
-    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Credential(Base):
@@ -195,40 +230,22 @@ class Credential(Base):
     revoked_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
 
 
-_PROPOSED_ACTS = "('account:suspend', 'credential:revoke', 'agency:suspend')"
-
-
-class Proposal(Base):
+class Proposal(DecisionColumns, Base):
     """An act that would silence oversight, proposed by one administrator and pending until a
     different person confirms (or rejects) it: the four-eyes rule of legal bases, for admins.
     """
 
     __tablename__ = "proposals"
     __table_args__ = (
-        CheckConstraint(f"action IN {_PROPOSED_ACTS}", name="action"),
-        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
-        CheckConstraint(
-            "(status = 'pending') = (decided_at IS NULL)", name="decided_iff_not_pending"
-        ),
+        CheckConstraint(one_of("action", ProposedAct), name="action"),
+        *_decision_checks(ProposalStatus),
         CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="four_eyes"),
         # One pending proposal per act and target.
-        Index(
-            "uq_proposals_pending",
-            "action",
-            "target_id",
-            unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        _pending_unique("uq_proposals_pending", "action", "target_id"),
     )
 
-    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     action: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[UUID] = mapped_column(Uuid)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     reason: Mapped[str] = mapped_column(Text)
     proposed_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
     proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    decision_reason: Mapped[str | None] = mapped_column(Text)

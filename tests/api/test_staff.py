@@ -27,7 +27,7 @@ def admin(app: Flask) -> Agent:
     [
         # proposed by one admin, approved by a second (created from the command line)
         ("oversight", ["account:request", "admin:create", "credential:issue", "oversight:create"]),
-        ("curator", ["account:approve"]),
+        ("curator", ["curator:create"]),
     ],
 )
 def test_staff_are_created_and_claimed_by_the_person(

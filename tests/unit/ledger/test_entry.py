@@ -42,6 +42,7 @@ REQUIRED_TYPES = [
     "agency:suspend",
     "agency:reinstate",
     "oversight:create",
+    "curator:create",
     "credential:issue",
     "credential:revoke",
     "legal_basis:create",

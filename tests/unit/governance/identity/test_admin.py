@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import InvalidInput
+from governance.core.work import Work
 from governance.identity.admin import create_admin
 from governance.identity.credentials import authenticate
 from governance.identity.permissions import Role
@@ -15,15 +16,17 @@ from ledger.storage import entries
 from tests.conftest import runtime_of
 
 
-def test_create_admin_records_and_returns_a_working_key(app: Flask, session: Session) -> None:
+def test_create_admin_records_and_returns_a_working_key(
+    app: Flask, session: Session, work: Work
+) -> None:
     rt = runtime_of(app)
     before = session.scalar(select(entries.c.seq).order_by(entries.c.seq.desc()).limit(1))
     info, key = create_admin(
-        session, email=" Ops@Example.ORG", name=" Ada  Lovelace ", keys=rt.keys, now=rt.now()
+        session, email=" Ops@Example.ORG", name=" Ada  Lovelace ", keys=rt.keys, now=work.now
     )
     assert info.role is Role.ADMIN and info.agency_id is None
     assert info.email == "Ops@example.org" and info.name == "Ada Lovelace"
-    principal = authenticate(session, token=key, now=rt.now())
+    principal = authenticate(work, token=key)
     assert principal.account_id == info.id and principal.role is Role.ADMIN
     types = session.scalars(
         select(entries.c.type)

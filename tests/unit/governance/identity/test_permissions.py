@@ -15,7 +15,7 @@ from governance.identity.permissions import (
     scope_for,
 )
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "permissions.md"
 BEGIN, END = "<!-- BEGIN GENERATED TABLE -->", "<!-- END GENERATED TABLE -->"
 
 
