@@ -60,9 +60,3 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
-    """The CHECK text ``column IN ('a', 'b')`` allowing ``values``, in the order given."""
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
