@@ -7,26 +7,51 @@ database; the index itself holds only ids, the source site and the vector.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime
+from governance.core.orm import Base, UtcDateTime, one_of
 
 __all__ = [
     "COLLECTION_BASES",
     "Erasure",
+    "ErasureKind",
     "ErasureRequest",
     "ErasureRequestFace",
+    "ErasureRequestStatus",
     "GalleryFace",
     "GalleryPhoto",
     "GalleryStats",
+    "PolicyStatus",
     "SourcePolicy",
 ]
 
 COLLECTION_BASES = ("public_record", "consent", "court_order", "licence")
-_BASES_SQL = "(" + ", ".join(f"'{b}'" for b in COLLECTION_BASES) + ")"
+
+
+class PolicyStatus(StrEnum):
+    """A site's standing in the gallery."""
+
+    BLOCKED = "blocked"
+    ALLOWED = "allowed"
+
+
+class ErasureKind(StrEnum):
+    """What an erasure named: a photo id, a source URL, or a probe photo of the person."""
+
+    PHOTO = "photo"
+    SOURCE_URL = "source_url"
+    PROBE = "probe"
+
+
+class ErasureRequestStatus(StrEnum):
+    """A probe erasure awaits its second administrator, then is confirmed."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
 
 
 class GalleryPhoto(Base):
@@ -34,7 +59,7 @@ class GalleryPhoto(Base):
 
     __tablename__ = "gallery_photos"
     __table_args__ = (
-        CheckConstraint(f"collection_basis IN {_BASES_SQL}", name="collection_basis"),
+        CheckConstraint(one_of("collection_basis", COLLECTION_BASES), name="collection_basis"),
         CheckConstraint("width > 0 AND height > 0", name="dimensions"),
     )
 
@@ -105,7 +130,7 @@ class SourcePolicy(Base):
     """A site's standing: ``blocked`` after an opt-out (cease-and-desist), or ``allowed``."""
 
     __tablename__ = "source_policies"
-    __table_args__ = (CheckConstraint("status IN ('blocked', 'allowed')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", PolicyStatus), name="status"),)
 
     site: Mapped[str] = mapped_column(String(253), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -124,7 +149,7 @@ class Erasure(Base):
     """
 
     __tablename__ = "erasures"
-    __table_args__ = (CheckConstraint("kind IN ('photo', 'source_url', 'probe')", name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", ErasureKind), name="kind"),)
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     kind: Mapped[str] = mapped_column(String(16))
@@ -146,7 +171,7 @@ class ErasureRequest(Base):
 
     __tablename__ = "erasure_requests"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'confirmed')", name="status"),
+        CheckConstraint(one_of("status", ErasureRequestStatus), name="status"),
         CheckConstraint("confirmer_id IS NULL OR confirmer_id <> requested_by", name="four_eyes"),
     )
 
