@@ -12,7 +12,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, runtime, transaction
+from api.context import engines, runtime, transaction
 from api.errors import problem_code
 from api.resources.legal_bases import lapse_hooks
 from api.schemas.searches import (
@@ -91,7 +91,7 @@ class Searches(MethodView):
         principal = current_principal()
         data = form["image"].read()
         probe_sha256 = hashlib.sha256(data).hexdigest()
-        g = gallery()
+        g = engines()
         rt = runtime()
         try:
             parameters = search_parameters(
@@ -136,6 +136,7 @@ class Searches(MethodView):
                     parameters=parameters,
                     probe=probe,
                     hits=hits,
+                    keys=rt.keys,
                     now=rt.now(),
                 )
         except LedgerUnavailable:
@@ -204,7 +205,7 @@ def _media(search_id: UUID, face_id: UUID, kind: str) -> Response:
         data, media_type = candidate_media(
             session,
             principal=current_principal(),
-            blobs=gallery().blobs,
+            blobs=engines().blobs,
             keys=runtime().keys,
             search_id=search_id,
             face_id=face_id,

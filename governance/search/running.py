@@ -25,7 +25,7 @@ from biometrics.ports import Face
 from governance.core.errors import InvalidInput
 from governance.core.recording import SigningKeys, record
 from governance.gallery.models import GalleryFace, GalleryPhoto
-from governance.gallery.photos import Gallery, gallery_size
+from governance.gallery.photos import FaceEngines, gallery_size
 from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
 from governance.legal_basis.services import consume_search
@@ -112,7 +112,7 @@ class SearchParameters:
 
 
 def search_parameters(
-    gallery: Gallery, *, legal_basis_id: UUID, purpose: str, top_k: int, threshold: float | None
+    gallery: FaceEngines, *, legal_basis_id: UUID, purpose: str, top_k: int, threshold: float | None
 ) -> SearchParameters:
     """The parameters of a search; no threshold means the pack's calibrated one, the floor.
 
@@ -178,7 +178,7 @@ class SearchOutcome:
 
 
 def prepare_probe(
-    gallery: Gallery,
+    gallery: FaceEngines,
     data: bytes,
     *,
     face_index: int | None = None,
@@ -262,7 +262,7 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def find_candidates(
-    gallery: Gallery, probe: Probe, parameters: SearchParameters, *, blocked: Iterable[str]
+    gallery: FaceEngines, probe: Probe, parameters: SearchParameters, *, blocked: Iterable[str]
 ) -> list[Hit]:
     """The index's nearest faces to the probe outside ``blocked`` sites, over-fetched so that
     ``run_search`` can drop faces erased or blocked meanwhile and still fill ``top_k``.
@@ -283,11 +283,12 @@ def find_candidates(
 def run_search(
     session: Session,
     *,
-    gallery: Gallery,
+    gallery: FaceEngines,
     principal: Principal,
     parameters: SearchParameters,
     probe: Probe,
     hits: Sequence[Hit],
+    keys: SigningKeys,
     now: datetime,
 ) -> SearchOutcome:
     """Record a search of the gallery under a legal basis; returns results and a receipt.
@@ -349,7 +350,7 @@ def run_search(
     }
     appended = record(
         session,
-        keys=gallery.keys,
+        keys=keys,
         entry_type=EntryType.SEARCH_RUN,
         actor=actor_of(principal),
         payload={
