@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 from governance.core.errors import InvalidInput, NotFound
 from governance.core.work import Work
-from governance.gallery.models import Erasure, ErasureKind, GalleryPhoto
+from governance.gallery.models import Erasure, ErasureKind, GalleryPhoto, acted_by, value_of
 from governance.gallery.photos import FaceEngines, photos_where, remove_photos
 from ledger.entry import Actor, EntryType
 
@@ -110,7 +110,7 @@ def erase_photos(
         reason=reason.strip(),
         photos_erased=n_photos,
         faces_erased=n_faces,
-        requested_by=f"{actor.kind}:{actor.id}",
+        requested_by=acted_by(actor),
         created_at=work.now,
     )
     work.session.add(row)
@@ -139,4 +139,4 @@ def get_erasure(work: Work, erasure_id: UUID) -> ErasureResult:
 
 
 def _result(row: Erasure) -> ErasureResult:
-    return ErasureResult(row.id, row.kind, row.photos_erased, row.faces_erased, row.created_at)
+    return value_of(ErasureResult, row)

@@ -32,6 +32,7 @@ from governance.gallery.models import (
     ErasureRequestStatus,
     GalleryFace,
     GalleryPhoto,
+    value_of,
 )
 from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
 from governance.identity.persons import same_person
@@ -353,18 +354,8 @@ def _reach(
 
 
 def _view(row: ErasureRequest) -> ErasureRequestView:
-    return ErasureRequestView(
-        id=row.id,
-        request_reference=row.request_reference,
-        status=row.status,
-        threshold=row.threshold,
-        requested_by=row.requested_by,
-        confirmer_id=row.confirmer_id,
-        erasure_id=row.erasure_id,
-        ledger_seq=row.ledger_seq,
-        created_at=row.created_at,
-        matches=tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces),
-    )
+    matches = tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces)
+    return value_of(ErasureRequestView, row, matches=matches)
 
 
 def _box(face: Face) -> list[float]:

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from governance.core.errors import InvalidInput
 from governance.core.work import Units, Work
-from governance.gallery.models import GalleryFace, GalleryPhoto, PolicyStatus, SourcePolicy
+from governance.gallery.models import (
+    GalleryFace,
+    GalleryPhoto,
+    PolicyStatus,
+    SourcePolicy,
+    acted_by,
+    value_of,
+)
 from governance.gallery.photos import FaceEngines, remove_photos
 from governance.gallery.sites import normalize_site, upsert_policy
 from ledger.entry import Actor, EntryType
@@ -55,15 +62,7 @@ class PurgeProgress:
 
 
 def _info(session: Session, policy: SourcePolicy) -> PolicyInfo:
-    return PolicyInfo(
-        site=policy.site,
-        status=policy.status,
-        reason=policy.reason,
-        reference=policy.reference,
-        updated_at=policy.updated_at,
-        faces_purged=policy.faces_purged,
-        faces_remaining=_site_face_count(session, policy.site),
-    )
+    return value_of(PolicyInfo, policy, faces_remaining=_site_face_count(session, policy.site))
 
 
 def _site_face_count(session: Session, site: str) -> int:
@@ -100,7 +99,7 @@ def set_source_policy(
         status=status,
         reason=reason.strip(),
         reference=reference.strip(),
-        actor_ref=f"{actor.kind}:{actor.id}",
+        updated_by=acted_by(actor),
         now=work.now,
     )
     work.record(

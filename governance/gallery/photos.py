@@ -9,7 +9,6 @@ could confirm.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,8 +27,15 @@ from biometrics.thumbnails import face_thumbnail
 from governance.core.effects import after_commit, after_rollback
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
-from governance.gallery.blobs import BlobStore
-from governance.gallery.models import COLLECTION_BASES, GalleryFace, GalleryPhoto, GalleryStats
+from governance.gallery.blobs import BlobStore, sha256_hex
+from governance.gallery.models import (
+    COLLECTION_BASES,
+    GalleryFace,
+    GalleryPhoto,
+    GalleryStats,
+    acted_by,
+    value_of,
+)
 from governance.gallery.sites import check_site_allowed, site_of_url
 from ledger.entry import Actor, EntryType
 
@@ -248,7 +254,7 @@ def enroll_photo(
         collection_basis=provenance.collection_basis,
         subject_ref=provenance.subject_ref,
         enrolled_at=work.now,
-        enrolled_by=f"{actor.kind}:{actor.id}",
+        enrolled_by=acted_by(actor),
         pack_name=model.pack_name,
         pack_version=model.pack_version,
         recognizer_sha256=model.recognizer_sha256,
@@ -300,7 +306,7 @@ def _new_face(
         yaw=q.yaw,
         pitch=q.pitch,
         roll=q.roll,
-        thumbnail_sha256=hashlib.sha256(thumb).hexdigest(),
+        thumbnail_sha256=sha256_hex(thumb),
         recognizer_sha256=recognizer_sha256,
         embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
         created_at=now,
@@ -322,7 +328,7 @@ def _indexed(faces: Sequence[GalleryFace]) -> list[IndexedFace]:
 
 def _put(blobs: BlobStore, data: bytes) -> str | None:
     """Store ``data``; returns its digest only if this call created it (for rollback)."""
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if blobs.exists(digest):
         return None
     return blobs.put(data)
@@ -347,39 +353,11 @@ def _check_provenance(provenance: Provenance, now: datetime) -> None:
 
 
 def _photo_info(photo: GalleryPhoto) -> PhotoInfo:
-    return PhotoInfo(
-        id=photo.id,
-        sha256=photo.sha256,
-        media_type=photo.media_type,
-        width=photo.width,
-        height=photo.height,
-        source_url=photo.source_url,
-        source_site=photo.source_site,
-        collected_at=photo.collected_at,
-        collection_basis=photo.collection_basis,
-        subject_ref=photo.subject_ref,
-        enrolled_at=photo.enrolled_at,
-        pack_name=photo.pack_name,
-        pack_version=photo.pack_version,
-        recognizer_sha256=photo.recognizer_sha256,
-        faces=tuple(_face_info(f) for f in photo.faces),
-    )
+    return value_of(PhotoInfo, photo, faces=tuple(_face_info(f) for f in photo.faces))
 
 
 def _face_info(face: GalleryFace) -> FaceInfo:
-    return FaceInfo(
-        id=face.id,
-        photo_id=face.photo_id,
-        source_site=face.source_site,
-        box=(face.x1, face.y1, face.x2, face.y2),
-        detection_score=face.detection_score,
-        size_px=face.size_px,
-        blur=face.blur,
-        yaw=face.yaw,
-        pitch=face.pitch,
-        roll=face.roll,
-        created_at=face.created_at,
-    )
+    return value_of(FaceInfo, face, box=(face.x1, face.y1, face.x2, face.y2))
 
 
 def _photo_row(session: Session, photo_id: UUID) -> GalleryPhoto:

@@ -145,7 +145,7 @@ def upsert_policy(
     status: str,
     reason: str,
     reference: str,
-    actor_ref: str,
+    updated_by: str,
     now: datetime,
 ) -> SourcePolicy:
     """Create or replace the policy row of ``site`` (the caller records it in the ledger)."""
@@ -157,6 +157,6 @@ def upsert_policy(
     policy.reason = reason
     policy.reference = reference
     policy.updated_at = now
-    policy.updated_by = actor_ref
+    policy.updated_by = updated_by
     session.flush()
     return policy
