@@ -118,7 +118,7 @@ def block_site(
     reason: str,
     reference: str,
     actor: Actor,
-    progress: Callable[[PurgeProgress], object] | None = None,
+    progress: Callable[[PurgeProgress], object] = lambda _done: None,
     batch_size: int = 200,
 ) -> PolicyInfo:
     """Block a site, then purge every face enrolled from it; returns the policy after the purge.
@@ -140,8 +140,7 @@ def block_site(
             actor=actor,
         )
     done = PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining)
-    if progress is not None:
-        progress(done)
+    progress(done)
     while True:
         with units() as work:
             photos, faces = purge_site_batch(
@@ -150,8 +149,7 @@ def block_site(
         if photos == 0:
             break
         done = PurgeProgress(site=done.site, purged=done.purged + faces, total=done.total)
-        if progress is not None:
-            progress(done)
+        progress(done)
     with units() as work:
         return _info(work.session, _policy_row(work.session, policy.site))
 
