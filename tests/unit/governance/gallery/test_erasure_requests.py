@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -14,6 +14,7 @@ from biometrics.ports import Box
 from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.core.work import Work
 from governance.gallery import erasure_requests as requests
+from governance.gallery.erasure import ErasureResult
 from governance.gallery.models import ErasureRequest, GalleryFace, GalleryPhoto
 from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
 from governance.identity.permissions import Role
@@ -147,45 +148,21 @@ def test_confirm_erasure_takes_a_second_admin_and_matched_faces(
 ) -> None:
     requester, matched, row = _request(work)
     confirmer = _admin(work)
-    request_id = row.id
+
+    def confirm(principal: Principal, face_id: UUID, reason: str = "r") -> ErasureResult:
+        return requests.confirm_erasure(
+            work, engines, principal=principal, request_id=row.id, face_ids=[face_id], reason=reason
+        )
 
     with pytest.raises(PermissionDenied, match="four eyes"):
-        requests.confirm_erasure(
-            work,
-            engines,
-            principal=requester,
-            request_id=request_id,
-            face_ids=[matched[0].id],
-            reason="r",
-        )
+        confirm(requester, matched[0].id)
     with pytest.raises(InvalidInput, match="confirm only faces the preview matched"):
-        requests.confirm_erasure(
-            work,
-            engines,
-            principal=confirmer,
-            request_id=request_id,
-            face_ids=[uuid4()],
-            reason="r",
-        )
-    result = requests.confirm_erasure(
-        work,
-        engines,
-        principal=confirmer,
-        request_id=request_id,
-        face_ids=[matched[0].id],
-        reason="confirmed",
-    )
+        confirm(confirmer, uuid4())
+    result = confirm(confirmer, matched[0].id, "confirmed")
     assert (result.kind, result.photos_erased, result.faces_erased) == ("probe", 1, 2)
     assert photos_where(work.session, GalleryPhoto.id == matched[0].photo_id) == []
     work.session.expire_all()  # read back as the next request would
-    view = requests.open_erasure_request(work, principal=confirmer, request_id=request_id)
+    view = requests.open_erasure_request(work, principal=confirmer, request_id=row.id)
     assert (view.status, view.erasure_id, view.matches) == ("confirmed", result.id, ())
     with pytest.raises(Conflict, match="already confirmed"):
-        requests.confirm_erasure(
-            work,
-            engines,
-            principal=confirmer,
-            request_id=request_id,
-            face_ids=[matched[0].id],
-            reason="again",
-        )
+        confirm(confirmer, matched[0].id, "again")
