@@ -501,46 +501,45 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
 
     from tqdm import tqdm
 
-    from api.context import build_gallery
+    from api.context import build_engines
     from biometrics.packs import load_pack
-    from governance.gallery.opt_outs import purge_site_batch, set_source_policy, site_face_count
+    from governance.gallery.opt_outs import PurgeProgress, block_site
     from ledger.entry import Actor
 
     settings = _settings()
     actor = Actor(kind="operator", id=getpass.getuser(), agency=None)
-    with _explained():
-        keys = _keys(settings)
-        with _session(settings) as session:
-            policy = set_source_policy(
-                session,
-                keys=keys,
-                site=site,
-                status="blocked",
-                reason=reason,
-                reference=reference,
-                actor=actor,
-                now=datetime.now(UTC),
+    bars: list[tqdm[None]] = []
+    purged = 0
+
+    def progress(done: PurgeProgress) -> None:
+        nonlocal purged
+        if not bars:
+            click.echo(
+                f"blocked {done.site}: enrolment refused and searches exclude it from now on"
             )
-        click.echo(f"blocked {policy.site}: enrolment refused and searches exclude it from now on")
-        with _session(settings) as session:
-            total = site_face_count(session, policy.site)
-        g = build_gallery(
-            settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
+            bars.append(tqdm(total=done.total, unit="face", desc="purge", disable=None))
+        bars[0].update(done.purged - purged)
+        purged = done.purged
+
+    with _explained():
+        engines = build_engines(
+            settings, model_pack=load_pack(settings.models_dir / settings.model_pack)
         )
-        purged = 0
         try:
-            with tqdm(total=total, unit="face", desc="purge", disable=None) as bar:
-                while True:
-                    with _session(settings) as session:
-                        photos, faces = purge_site_batch(
-                            session, gallery=g, site=policy.site, actor=actor, now=datetime.now(UTC)
-                        )
-                    if photos == 0:
-                        break
-                    purged += faces
-                    bar.update(faces)
+            with _units(settings) as units:
+                policy = block_site(
+                    units,
+                    engines,
+                    site=site,
+                    reason=reason,
+                    reference=reference,
+                    actor=actor,
+                    progress=progress,
+                )
         finally:
-            g.index.close()
+            for bar in bars:
+                bar.close()
+            engines.index.close()
     click.echo(f"purged {purged} faces enrolled from {policy.site}")
 
 

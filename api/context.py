@@ -28,16 +28,16 @@ from governance.core.db import unit_of_work
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units, Work
 from governance.gallery.blobs import FileBlobStore
-from governance.gallery.photos import Gallery
+from governance.gallery.photos import FaceEngines
 from governance.identity.claims import ClaimPolicy
 from ledger.keys import KeyFileError, Signer
 
 __all__ = [
     "Runtime",
-    "build_gallery",
+    "build_engines",
     "build_mailer",
     "claim_policy",
-    "gallery",
+    "engines",
     "loaded_signing_keys",
     "pack",
     "runtime",
@@ -165,30 +165,26 @@ def pack() -> Pack:
     return runtime().model_pack
 
 
-def gallery() -> Gallery:
-    """The gallery's engines and stores, built on first use in this process.
+def engines() -> FaceEngines:
+    """The face engines (models, vector index, photo store), built on first use in this process.
 
     Loading the models and opening the vector index take a second or two, so they wait for the
     first request that needs them rather than slowing every start.
     Raises PackError, ModelError, IndexUnavailable.
     """
     rt = runtime()
-    built: Gallery | None = rt.lazy.get("gallery")
+    built: FaceEngines | None = rt.lazy.get("engines")
     if built is not None:
         return built
     with rt.lazy_lock:
-        built = rt.lazy.get("gallery")
+        built = rt.lazy.get("engines")
         if built is None:
-            built = _build_gallery(rt)
-            rt.lazy["gallery"] = built
+            built = build_engines(rt.settings, model_pack=rt.model_pack)
+            rt.lazy["engines"] = built
     return built
 
 
-def _build_gallery(rt: Runtime) -> Gallery:
-    return build_gallery(rt.settings, keys=rt.keys, model_pack=rt.model_pack)
-
-
-def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) -> Gallery:
+def build_engines(settings: Settings, *, model_pack: Pack) -> FaceEngines:
     """Load the pack's models and open the vector index and photo store named in ``settings``.
 
     Raises PackError, ModelError, IndexUnavailable.
@@ -198,11 +194,10 @@ def build_gallery(settings: Settings, *, keys: SigningKeys, model_pack: Pack) ->
     pipeline = build_pipeline(model_pack)
     index = open_index(settings, model_pack)
     index.ensure_collection(model_pack.dimension)
-    return Gallery(
+    return FaceEngines(
         analyzer=pipeline,
         index=index,
         blobs=FileBlobStore(settings.photos_dir),
-        keys=keys,
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
         max_probe_pixels=settings.max_probe_pixels,

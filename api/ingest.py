@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from api.context import build_gallery, loaded_signing_keys
+from api.context import build_engines, loaded_signing_keys
 from api.settings import Settings
 from biometrics.errors import BiometricsError
 from biometrics.packs import load_pack
-from governance.core.db import make_engine, make_session_factory, unit_of_work
+from governance import wiring
+from governance.core.db import make_engine, make_session_factory
 from governance.core.errors import GovernanceError
+from governance.core.work import Units
 from governance.gallery.photos import (
-    Gallery,
+    FaceEngines,
     PreparedPhoto,
     Provenance,
     enroll_photo,
@@ -127,68 +128,72 @@ def ingest_manifest(settings: Settings, manifest: Path, *, batch_size: int = 16)
     """
     rows = list(read_manifest(manifest))
     keys = loaded_signing_keys(settings)
-    gallery = build_gallery(
-        settings, keys=keys, model_pack=load_pack(settings.models_dir / settings.model_pack)
+    engines = build_engines(
+        settings, model_pack=load_pack(settings.models_dir / settings.model_pack)
     )
     engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
+    units = Units(make_session_factory(engine), keys, datetime.now(UTC), wiring.hooks())
     actor = Actor(kind="operator", id=getpass.getuser(), agency=None)
     summary = IngestSummary()
     try:
         with tqdm(total=len(rows), unit="photo", desc="ingest", disable=None) as bar:
             for start in range(0, len(rows), batch_size):
                 batch = rows[start : start + batch_size]
-                todo: list[tuple[ManifestRow, bytes]] = []
-                for row in batch:
-                    label = f"line {row.line} ({row.path.name})"
-                    if row.problem or row.provenance is None:
-                        summary.rejects.append((label, row.problem or "invalid row"))
-                        continue
-                    try:
-                        data = row.path.read_bytes()
-                    except OSError as exc:
-                        summary.rejects.append((label, f"cannot read the file ({exc.strerror})"))
-                        continue
-                    with unit_of_work(sessions) as session:
-                        if is_enrolled(session, hashlib.sha256(data).hexdigest()):
-                            summary.skipped += 1
-                            continue
-                    todo.append((row, data))
-                prepared = prepare_photos(gallery, [data for _, data in todo])
+                todo = _readable(units, batch, summary)
+                prepared = prepare_photos(engines, [data for _, data in todo])
                 for (row, _data), result in zip(todo, prepared, strict=True):
-                    _enroll_one(sessions, gallery, row, result, actor, summary)
+                    # A long run: each photo is dated when it is enrolled.
+                    _enroll_one(units.at(datetime.now(UTC)), engines, row, result, actor, summary)
                 bar.update(len(batch))
     finally:
-        gallery.index.close()
+        engines.index.close()
         engine.dispose()
     return summary
 
 
+def _readable(
+    units: Units, batch: list[ManifestRow], summary: IngestSummary
+) -> list[tuple[ManifestRow, bytes]]:
+    """The rows of ``batch`` to enrol, with their bytes; the others go to ``summary``."""
+    todo: list[tuple[ManifestRow, bytes]] = []
+    for row in batch:
+        if row.problem or row.provenance is None:
+            summary.rejects.append((_label(row), row.problem or "invalid row"))
+            continue
+        try:
+            data = row.path.read_bytes()
+        except OSError as exc:
+            summary.rejects.append((_label(row), f"cannot read the file ({exc.strerror})"))
+            continue
+        with units() as work:
+            if is_enrolled(work.session, hashlib.sha256(data).hexdigest()):
+                summary.skipped += 1
+                continue
+        todo.append((row, data))
+    return todo
+
+
+def _label(row: ManifestRow) -> str:
+    return f"line {row.line} ({row.path.name})"
+
+
 def _enroll_one(
-    sessions: sessionmaker[Session],
-    gallery: Gallery,
+    units: Units,
+    engines: FaceEngines,
     row: ManifestRow,
     result: PreparedPhoto | BiometricsError,
     actor: Actor,
     summary: IngestSummary,
 ) -> None:
-    label = f"line {row.line} ({row.path.name})"
     if isinstance(result, BiometricsError):
-        summary.rejects.append((label, str(result)))
+        summary.rejects.append((_label(row), str(result)))
         return
     assert row.provenance is not None
     try:
-        with unit_of_work(sessions) as session:
-            enroll_photo(
-                session,
-                gallery=gallery,
-                prepared=result,
-                provenance=row.provenance,
-                actor=actor,
-                now=datetime.now(UTC),
-            )
+        with units() as work:
+            enroll_photo(work, engines, prepared=result, provenance=row.provenance, actor=actor)
     except GovernanceError as exc:
-        summary.rejects.append((label, exc.detail))
+        summary.rejects.append((_label(row), exc.detail))
         return
     summary.enrolled += 1
     summary.faces += len(result.faces)

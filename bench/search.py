@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from vector_search import distractors, wait_for_index  # noqa: E402
 
 from api.bootstrap import initialize  # noqa: E402
-from api.context import build_gallery, open_index, signing_keys  # noqa: E402
+from api.context import build_engines, open_index, signing_keys  # noqa: E402
 from api.ingest import ingest_manifest  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from biometrics.images import decode_image  # noqa: E402
@@ -135,9 +135,8 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
         file=sys.stderr,
     )
 
-    keys = signing_keys(settings)
     pack = load_pack(settings.models_dir / settings.model_pack)
-    gallery = build_gallery(settings, keys=keys, model_pack=pack)
+    engines = build_engines(settings, model_pack=pack)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     with unit_of_work(sessions) as session:
@@ -191,16 +190,16 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
             session.add_all(faces)
             session.flush()
             count_faces(session, pack.recognizer.sha256, len(faces))
-        gallery.index.insert(
+        engines.index.insert(
             [
                 IndexedFace(str(f.id), str(photo.id), "example.net", v)
                 for f, v in zip(faces, block, strict=True)
             ]
         )
-    gallery.index.flush()
+    engines.index.flush()
     if args.milvus_uri:
-        wait_for_index(gallery.index, len(real) + len(extra))
-    gallery.index.close()
+        wait_for_index(engines.index, len(real) + len(extra))
+    engines.index.close()
     engine.dispose()
     matrix = np.concatenate([real, extra]).astype(np.float32)
     return settings, env, matrix

@@ -7,14 +7,24 @@ of one service should not depend on another's behaviour to set up its state.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import numpy as np
 from sqlalchemy.orm import Session
 
+from governance.gallery.models import (
+    ErasureRequest,
+    ErasureRequestFace,
+    GalleryFace,
+    GalleryPhoto,
+    SourcePolicy,
+)
+from governance.gallery.photos import count_faces
 from governance.identity.models import Account, Agency, Credential
 from governance.identity.permissions import Role
 from governance.identity.persons import person_key
@@ -22,7 +32,17 @@ from governance.identity.principals import Principal
 from governance.identity.tokens import digest
 from governance.legal_basis.models import LegalBasis
 
-__all__ = ["NOW", "account", "agency", "credential", "legal_basis", "principal"]
+__all__ = [
+    "NOW",
+    "account",
+    "agency",
+    "credential",
+    "erasure_request",
+    "gallery_photo",
+    "legal_basis",
+    "principal",
+    "source_policy",
+]
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 _serial = itertools.count(1)
@@ -214,6 +234,75 @@ def search_record(
         SearchCandidate(rank=rank, face_id=face_id, score=0.9, source_site="people.example.org")
         for rank, face_id in enumerate(face_ids, start=1)
     ]
+
+
+# --- Gallery: photos with faces, source policies, probe erasure requests ----------------------
+
+
+def gallery_photo(
+    session: Session, *, site: str = "example.org", faces: int = 1, **overrides: Any
+) -> GalleryPhoto:
+    """An enrolled photo from ``site`` with ``faces`` faces, counted in the gallery size.
+
+    Their embeddings (512-d, as the test packs') are in the database only, not in the index.
+    """
+    n = next(_serial)
+    sha = hashlib.sha256(f"photo {n} {uuid4()}".encode()).hexdigest()
+    values: dict[str, Any] = {
+        "sha256": sha,
+        "media_type": "image/jpeg",
+        "width": 640,
+        "height": 480,
+        "source_url": f"https://www.{site}/photos/{n}.jpg",
+        "source_site": site,
+        "collected_at": NOW - timedelta(days=10),
+        "collection_basis": "public_record",
+        "enrolled_at": NOW,
+        "enrolled_by": "operator:test",
+        "pack_name": "test",
+        "pack_version": "1",
+        "recognizer_sha256": "0" * 64,
+    } | overrides
+    row = GalleryPhoto(**values)
+    row.faces = [_gallery_face(row, i) for i in range(faces)]
+    session.add(row)
+    session.flush()
+    count_faces(session, row.recognizer_sha256, faces)
+    return row
+
+
+def _gallery_face(photo: GalleryPhoto, i: int) -> GalleryFace:
+    return GalleryFace(
+        source_site=photo.source_site,
+        x1=10.0 * i,
+        y1=10.0,
+        x2=10.0 * i + 80,
+        y2=90.0,
+        detection_score=0.9,
+        size_px=80.0,
+        blur=100.0,
+        yaw=0.0,
+        pitch=0.0,
+        roll=0.0,
+        thumbnail_sha256=hashlib.sha256(f"{photo.sha256} {i}".encode()).hexdigest(),
+        recognizer_sha256=photo.recognizer_sha256,
+        embedding=np.full(512, 512**-0.5, dtype=np.float32).tobytes(),
+        created_at=photo.enrolled_at,
+    )
+
+
+def source_policy(session: Session, site: str, **overrides: Any) -> SourcePolicy:
+    """A site's policy: blocked by default."""
+    values: dict[str, Any] = {
+        "site": site,
+        "status": "blocked",
+        "reason": "cease-and-desist letter",
+        "reference": "L-1",
+        "updated_at": NOW,
+        "updated_by": "operator:test",
+        "faces_purged": 0,
+    } | overrides
+    row = SourcePolicy(**values)
     session.add(row)
     session.flush()
     return row
@@ -240,5 +329,27 @@ def approved(session: Session, row: LegalBasis, decider: Account) -> LegalBasis:
     """``row`` approved by ``decider`` at ``NOW``."""
     row.status, row.decided_at, row.decided_by = "approved", NOW, decider.id
     row.decision_reason = "Necessary and proportionate."
+
+
+def erasure_request(
+    session: Session, requester: Account, faces: list[GalleryFace], **overrides: Any
+) -> ErasureRequest:
+    """A pending probe erasure ``requester`` asked for, which matched ``faces`` in that order."""
+    values: dict[str, Any] = {
+        "request_reference": f"DSR-{next(_serial)}",
+        "reason": "the data subject asked",
+        "probe_sha256": "1" * 64,
+        "threshold": 0.5,
+        "status": "pending",
+        "requested_by": requester.id,
+        "ledger_seq": 0,
+        "created_at": NOW,
+    } | overrides
+    row = ErasureRequest(**values)
+    row.faces = [
+        ErasureRequestFace(face_id=f.id, rank=rank, score=0.9)
+        for rank, f in enumerate(faces, start=1)
+    ]
+    session.add(row)
     session.flush()
     return row

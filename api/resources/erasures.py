@@ -11,7 +11,8 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, pack, runtime, transaction
+from api.context import engines, pack, units, work
+from api.resources.gallery import private_image
 from api.schemas.gallery import (
     ErasureConfirmSchema,
     ErasureFormSchema,
@@ -23,9 +24,10 @@ from governance.gallery import erasure as service
 from governance.gallery import erasure_requests as requests
 from governance.gallery.erasure import ErasureResult
 from governance.gallery.erasure_requests import ErasureRequestView
-from governance.gallery.photos import prepare_photo
 from governance.identity.permissions import Permission
 from governance.identity.principals import actor_of
+
+__all__ = ["blp"]
 
 blp = Blueprint(
     "erasures",
@@ -73,24 +75,16 @@ class ErasurePreview(MethodView):
         a probe with several faces answers 422 (multiple-faces) listing them; resend with
         `face_index`.
         """
-        g = gallery()
-        threshold = _erasure_threshold()
-        prepared = prepare_photo(g, form["image"].read())
-        face = requests.choose_face(prepared, form.get("face_index"))
-        hits = requests.find_matches(g, face, threshold)
-        with transaction() as session:
-            view = requests.record_preview(
-                session,
-                gallery=g,
-                principal=current_principal(),
-                prepared=prepared,
-                face=face,
-                hits=hits,
-                threshold=threshold,
-                request_reference=form["request_reference"],
-                reason=form["reason"],
-                now=runtime().now(),
-            )
+        view = requests.preview_erasure(
+            units(),
+            engines(),
+            principal=current_principal(),
+            image=form["image"].read(),
+            face_index=form.get("face_index"),
+            threshold=_erasure_threshold(),
+            request_reference=form["request_reference"],
+            reason=form["reason"],
+        )
         location = url_for("erasures.ErasureRequestById", request_id=view.id)
         return _shown(view), 201, {"Location": location}
 
@@ -105,9 +99,9 @@ class ErasureRequestById(MethodView):
         The first administrator other than the requester to open the request becomes its
         confirmer; it is then hidden (404) from every other administrator.
         """
-        with transaction() as session:
+        with work() as w:
             view = requests.open_erasure_request(
-                session, principal=current_principal(), request_id=request_id
+                w, principal=current_principal(), request_id=request_id
             )
         return _shown(view)
 
@@ -118,18 +112,11 @@ class ErasureRequestThumbnail(MethodView):
     @blp.response(200, description="A JPEG thumbnail of the matched face.")
     def get(self, request_id: UUID, face_id: UUID) -> Response:
         """View a matched face's thumbnail (requester or confirmer; every view is recorded)."""
-        rt = runtime()
-        g = gallery()
-        with transaction() as session:
+        with work() as w:
             data = requests.preview_thumbnail(
-                session,
-                gallery=g,
-                principal=current_principal(),
-                request_id=request_id,
-                face_id=face_id,
-                now=rt.now(),
+                w, engines(), principal=current_principal(), request_id=request_id, face_id=face_id
             )
-        return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+        return private_image(data, "image/jpeg")
 
 
 @blp.route("/requests/<uuid:request_id>/confirm")
@@ -142,16 +129,14 @@ class ErasureRequestConfirm(MethodView):
 
         Only an administrator other than the requester may confirm; nothing is compared again.
         """
-        rt = runtime()
-        with transaction() as session:
+        with work() as w:
             return requests.confirm_erasure(
-                session,
-                gallery=gallery(),
+                w,
+                engines(),
                 principal=current_principal(),
                 request_id=request_id,
                 face_ids=body["face_ids"],
                 reason=body["reason"],
-                now=rt.now(),
             )
 
 
@@ -166,14 +151,13 @@ class Erasures(MethodView):
         Send multipart form fields. To erase by a probe photo, use the preview and a second
         administrator's confirmation instead.
         """
-        with transaction() as session:
+        with work() as w:
             return service.erase(
-                session,
-                gallery=gallery(),
+                w,
+                engines(),
                 kind=form["kind"],
                 reason=form["reason"],
                 actor=actor_of(current_principal()),
-                now=runtime().now(),
                 photo_id=form.get("photo_id"),
                 source_url=form.get("source_url"),
             )
@@ -185,5 +169,5 @@ class ErasureById(MethodView):
     @blp.response(200, ErasureSchema)
     def get(self, erasure_id: UUID) -> ErasureResult:
         """Read one erasure's counts."""
-        with transaction() as session:
-            return service.get_erasure(session, erasure_id)
+        with work() as w:
+            return service.get_erasure(w, erasure_id)

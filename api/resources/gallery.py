@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, runtime, transaction
+from api.context import engines, units, work
 from api.schemas.gallery import (
     EnrollFormSchema,
     FaceSchema,
@@ -23,12 +23,19 @@ from governance.gallery.photos import FaceInfo, PhotoInfo, Provenance
 from governance.identity.permissions import Permission
 from governance.identity.principals import actor_of
 
+__all__ = ["blp", "private_image"]
+
 blp = Blueprint(
     "gallery",
     __name__,
     url_prefix="/v1/gallery",
     description="Gallery photos with provenance, and the faces found in them.",
 )
+
+
+def private_image(data: bytes, media_type: str) -> Response:
+    """Image bytes no cache may keep: they show a person's face."""
+    return Response(data, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @blp.route("/photos")
@@ -42,22 +49,18 @@ class Photos(MethodView):
         Refused with 403 (source-blocked) when the source site has opted out, 409 when the same
         photo is already enrolled, 415/413/422 for unusable images or no face.
         """
-        g = gallery()
-        prepared = service.prepare_photo(g, form["image"].read())
-        with transaction() as session:
-            photo = service.enroll_photo(
-                session,
-                gallery=g,
-                prepared=prepared,
-                provenance=Provenance(
-                    source_url=form["source_url"],
-                    collected_at=form["collected_at"],
-                    collection_basis=form["collection_basis"],
-                    subject_ref=form.get("subject_ref"),
-                ),
-                actor=actor_of(current_principal()),
-                now=runtime().now(),
-            )
+        photo = service.enroll(
+            units(),
+            engines(),
+            image=form["image"].read(),
+            provenance=Provenance(
+                source_url=form["source_url"],
+                collected_at=form["collected_at"],
+                collection_basis=form["collection_basis"],
+                subject_ref=form.get("subject_ref"),
+            ),
+            actor=actor_of(current_principal()),
+        )
         location = url_for("gallery.PhotoById", photo_id=photo.id)
         return photo, 201, {"Location": location}
 
@@ -66,9 +69,9 @@ class Photos(MethodView):
     @blp.response(200, PhotoPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List gallery photos, newest first, optionally from one site."""
-        with transaction() as session:
+        with work() as w:
             items, total = service.list_photos(
-                session, site=query.get("site"), limit=query["limit"], offset=query["offset"]
+                w, site=query.get("site"), limit=query["limit"], offset=query["offset"]
             )
         return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
 
@@ -79,8 +82,8 @@ class PhotoById(MethodView):
     @blp.response(200, PhotoSchema)
     def get(self, photo_id: UUID) -> PhotoInfo:
         """Read one photo with its provenance and faces."""
-        with transaction() as session:
-            return service.photo_info(service.get_photo(session, photo_id))
+        with work() as w:
+            return service.read_photo(w, photo_id)
 
 
 @blp.route("/photos/<uuid:photo_id>/image")
@@ -89,11 +92,9 @@ class PhotoImage(MethodView):
     @blp.response(200, description="The stored photo bytes.")
     def get(self, photo_id: UUID) -> Response:
         """Download the stored photo."""
-        with transaction() as session:
-            data, media_type = service.photo_bytes(
-                session, blobs=gallery().blobs, photo_id=photo_id
-            )
-        return Response(data, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
+        with work() as w:
+            data, media_type = service.photo_bytes(w, engines().blobs, photo_id)
+        return private_image(data, media_type)
 
 
 @blp.route("/faces/<uuid:face_id>")
@@ -102,8 +103,8 @@ class FaceById(MethodView):
     @blp.response(200, FaceSchema)
     def get(self, face_id: UUID) -> FaceInfo:
         """Read one gallery face: box, quality and the photo it belongs to."""
-        with transaction() as session:
-            return service.face_info(service.get_face(session, face_id))
+        with work() as w:
+            return service.read_face(w, face_id)
 
 
 @blp.route("/faces/<uuid:face_id>/thumbnail")
@@ -112,6 +113,6 @@ class FaceThumbnail(MethodView):
     @blp.response(200, description="A JPEG thumbnail of the face.")
     def get(self, face_id: UUID) -> Response:
         """Download a face's thumbnail (JPEG)."""
-        with transaction() as session:
-            data = service.thumbnail_bytes(session, blobs=gallery().blobs, face_id=face_id)
-        return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+        with work() as w:
+            data = service.thumbnail_bytes(w, engines().blobs, face_id)
+        return private_image(data, "image/jpeg")

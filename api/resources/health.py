@@ -10,7 +10,7 @@ from flask.views import MethodView
 from sqlalchemy import text
 
 from api.blueprint import Blueprint
-from api.context import gallery, pack, runtime
+from api.context import engines, pack, runtime
 from api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
@@ -50,12 +50,12 @@ def _ledger_key() -> str:
 
 def _model_pack() -> str:
     chosen = pack()
-    gallery()  # the models load
+    engines()  # the models load
     return f"{chosen.name} {chosen.version} (recognizer sha256 {chosen.recognizer.sha256[:12]})"
 
 
 def _vector_index() -> str:
-    index = gallery().index
+    index = engines().index
     return f"{index.collection}: {index.count()} faces"
 
 

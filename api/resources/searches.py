@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import gallery, units, work
+from api.context import engines, units, work
 from api.schemas.searches import (
     ReviewRequestSchema,
     SearchFormSchema,
@@ -61,7 +61,7 @@ class Searches(MethodView):
         """
         outcome = search(
             units(),
-            gallery(),
+            engines(),
             current_principal(),
             image=form["image"].read(),
             legal_basis_id=form["legal_basis_id"],
@@ -130,7 +130,7 @@ def _media(search_id: UUID, face_id: UUID, kind: Literal["thumbnail", "photo"]) 
         data, media_type = candidate_media(
             w,
             principal=current_principal(),
-            blobs=gallery().blobs,
+            blobs=engines().blobs,
             search_id=search_id,
             face_id=face_id,
             kind=kind,

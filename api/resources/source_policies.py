@@ -8,13 +8,16 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import gallery, runtime, transaction
+from api.context import engines, units, work
 from api.schemas.gallery import SourcePolicyInputSchema, SourcePolicySchema
 from governance.core.errors import NotFound
 from governance.gallery import opt_outs as service
+from governance.gallery.models import PolicyStatus
 from governance.gallery.opt_outs import PolicyInfo
 from governance.identity.permissions import Permission
 from governance.identity.principals import actor_of
+
+__all__ = ["blp"]
 
 blp = Blueprint(
     "source_policies",
@@ -36,37 +39,24 @@ class SourcePolicies(MethodView):
         refused and searches never return its faces. The answer gives the number purged.
         """
         actor = actor_of(current_principal())
-        with transaction() as session:
-            policy = service.set_source_policy(
-                session,
-                keys=runtime().keys,
+        if body["status"] == PolicyStatus.BLOCKED:
+            return service.block_site(
+                units(),
+                engines(),
                 site=body["site"],
-                status=body["status"],
                 reason=body["reason"],
                 reference=body["reference"],
                 actor=actor,
-                now=runtime().now(),
             )
-        if policy.status == "blocked":
-            g = gallery()
-            while True:
-                with transaction() as session:
-                    photos, _faces = service.purge_site_batch(
-                        session, gallery=g, site=policy.site, actor=actor, now=runtime().now()
-                    )
-                if photos == 0:
-                    break
-        with transaction() as session:
-            found = service.get_policy(session, policy.site)
-        assert found is not None
-        return found
+        with work() as w:
+            return service.set_source_policy(w, **body, actor=actor)
 
     @require(Permission.SOURCE_POLICY_READ)
     @blp.response(200, SourcePolicySchema(many=True))
     def get(self) -> list[PolicyInfo]:
         """List every site policy."""
-        with transaction() as session:
-            return service.list_policies(session)
+        with work() as w:
+            return service.list_policies(w)
 
 
 @blp.route("/<string:site>")
@@ -75,8 +65,8 @@ class SourcePolicyBySite(MethodView):
     @blp.response(200, SourcePolicySchema)
     def get(self, site: str) -> PolicyInfo:
         """Read one site's policy."""
-        with transaction() as session:
-            policy = service.get_policy(session, site)
+        with work() as w:
+            policy = service.get_policy(w, site)
         if policy is None:
             raise NotFound(f"no policy for {site}")
         return policy

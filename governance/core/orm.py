@@ -32,14 +32,14 @@ NAMING = {
 }
 
 
-def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
-    """The SQL of a CHECK that ``column`` holds one of ``values``: ``col IN ('a', 'b')``."""
-    quoted = ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
-    return f"{column} IN ({quoted})"
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
+    """A CHECK constraint's SQL: ``column`` is one of ``values``, in their order."""
+    quoted = ("'" + str(value).replace("'", "''") + "'" for value in values)
+    return f"{column} IN ({', '.join(quoted)})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -18,18 +18,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from governance.core.errors import InvalidInput, NotFound
-from governance.core.recording import record
-from governance.gallery.models import Erasure, GalleryPhoto
-from governance.gallery.photos import Gallery, remove_photos
+from governance.core.work import Work
+from governance.gallery.models import Erasure, ErasureKind, GalleryPhoto, acted_by, value_of
+from governance.gallery.photos import FaceEngines, photos_where, remove_photos
 from ledger.entry import Actor, EntryType
 
-__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure", "photos_where"]
-
-KINDS = ("photo", "source_url")
+__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +37,12 @@ class ErasureResult:
 
 
 def erase(
-    session: Session,
+    work: Work,
+    engines: FaceEngines,
     *,
-    gallery: Gallery,
     kind: str,
     reason: str,
     actor: Actor,
-    now: datetime,
     photo_id: UUID | None = None,
     source_url: str | None = None,
 ) -> ErasureResult:
@@ -57,14 +51,14 @@ def erase(
     Raises InvalidInput (missing or inconsistent arguments, or kind=probe, which needs a
     confirmed erasure request), NotFound (nothing to erase).
     """
-    if kind == "photo" and photo_id is not None:
+    if kind == ErasureKind.PHOTO and photo_id is not None:
         digest = hashlib.sha256(str(photo_id).encode()).hexdigest()
         target: dict[str, Any] = {"target_sha256": digest}
-        photos = photos_where(session, GalleryPhoto.id == photo_id)
-    elif kind == "source_url" and source_url and source_url.strip():
-        digest = gallery.keys.keyed("url", source_url.strip())
+        photos = photos_where(work.session, GalleryPhoto.id == photo_id)
+    elif kind == ErasureKind.SOURCE_URL and source_url and source_url.strip():
+        digest = work.keyed("url", source_url.strip())
         target = {"source_url_hmac": digest}
-        photos = photos_where(session, GalleryPhoto.source_url == source_url.strip())
+        photos = photos_where(work.session, GalleryPhoto.source_url == source_url.strip())
     else:
         raise InvalidInput(
             "the erasure request is incomplete",
@@ -79,28 +73,26 @@ def erase(
     if not photos:
         raise NotFound("nothing in the gallery matches this erasure request")
     return erase_photos(
-        session,
-        gallery=gallery,
+        work,
+        engines,
         photos=photos,
         kind=kind,
         target_digest=digest,
         reason=reason,
         actor=actor,
-        now=now,
         payload=target,
     )
 
 
 def erase_photos(
-    session: Session,
+    work: Work,
+    engines: FaceEngines,
     *,
-    gallery: Gallery,
     photos: list[GalleryPhoto],
     kind: str,
     target_digest: str,
     reason: str,
     actor: Actor,
-    now: datetime,
     payload: Mapping[str, Any],
 ) -> ErasureResult:
     """Remove ``photos`` and append ``erasure:run`` with ``payload``, hashes and counts.
@@ -110,7 +102,7 @@ def erase_photos(
     if not reason.strip():
         raise InvalidInput("a reason is required", fields={"reason": ["A reason is required."]})
     erased_faces = sorted(str(f.id) for p in photos for f in p.faces)
-    n_photos, n_faces = remove_photos(session, gallery=gallery, photos=photos)
+    n_photos, n_faces = remove_photos(work.session, engines=engines, photos=photos)
     row = Erasure(
         id=uuid4(),
         kind=kind,
@@ -118,15 +110,13 @@ def erase_photos(
         reason=reason.strip(),
         photos_erased=n_photos,
         faces_erased=n_faces,
-        requested_by=f"{actor.kind}:{actor.id}",
-        created_at=now,
+        requested_by=acted_by(actor),
+        created_at=work.now,
     )
-    session.add(row)
-    session.flush()
-    record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.ERASURE_RUN,
+    work.session.add(row)
+    work.session.flush()
+    work.record(
+        EntryType.ERASURE_RUN,
         actor=actor,
         payload={
             "erasure_id": str(row.id),
@@ -136,23 +126,17 @@ def erase_photos(
             "faces": n_faces,
             "face_id_sha256": [hashlib.sha256(f.encode()).hexdigest() for f in erased_faces],
         },
-        now=now,
     )
-    return ErasureResult(row.id, kind, n_photos, n_faces, now)
+    return _result(row)
 
 
-def photos_where(session: Session, condition: object) -> list[GalleryPhoto]:
-    """The gallery photos matching ``condition``, with their faces loaded."""
-    return list(
-        session.scalars(
-            select(GalleryPhoto).where(condition).options(selectinload(GalleryPhoto.faces))  # type: ignore[arg-type]
-        )
-    )
-
-
-def get_erasure(session: Session, erasure_id: UUID) -> ErasureResult:
+def get_erasure(work: Work, erasure_id: UUID) -> ErasureResult:
     """Raises NotFound."""
-    row = session.get(Erasure, erasure_id)
+    row = work.session.get(Erasure, erasure_id)
     if row is None:
         raise NotFound(f"no erasure {erasure_id}")
-    return ErasureResult(row.id, row.kind, row.photos_erased, row.faces_erased, row.created_at)
+    return _result(row)
+
+
+def _result(row: Erasure) -> ErasureResult:
+    return value_of(ErasureResult, row)

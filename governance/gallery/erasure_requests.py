@@ -23,15 +23,18 @@ from sqlalchemy.orm import Session, selectinload
 from biometrics.index import Hit
 from biometrics.ports import Face
 from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from governance.core.recording import record
-from governance.gallery.erasure import ErasureResult, erase_photos, photos_where
+from governance.core.work import Units, Work
+from governance.gallery.erasure import ErasureResult, erase_photos
 from governance.gallery.models import (
+    ErasureKind,
     ErasureRequest,
     ErasureRequestFace,
+    ErasureRequestStatus,
     GalleryFace,
     GalleryPhoto,
+    value_of,
 )
-from governance.gallery.photos import Gallery, PreparedPhoto
+from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
 from governance.identity.persons import same_person
 from governance.identity.principals import Principal, actor_of, reason_digest
 from ledger.entry import EntryType
@@ -45,6 +48,7 @@ __all__ = [
     "confirm_erasure",
     "find_matches",
     "open_erasure_request",
+    "preview_erasure",
     "preview_thumbnail",
     "record_preview",
 ]
@@ -106,19 +110,53 @@ def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
     return faces[0]
 
 
-def find_matches(gallery: Gallery, face: Face, threshold: float) -> list[Hit]:
+def find_matches(engines: FaceEngines, face: Face, threshold: float) -> list[Hit]:
     """Every gallery face matching the probe face at or above ``threshold``, best first.
 
     Call it outside any unit of work, like ``searches.find_candidates``: nothing found is
     disclosed unless ``record_preview`` then records the preview. Raises IndexUnavailable.
     """
-    return gallery.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold)
+    return engines.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold)
+
+
+def preview_erasure(
+    units: Units,
+    engines: FaceEngines,
+    *,
+    principal: Principal,
+    image: bytes,
+    face_index: int | None,
+    threshold: float,
+    request_reference: str,
+    reason: str,
+) -> ErasureRequestView:
+    """Compare the data subject's face in ``image`` with the gallery and open a request on it.
+
+    The probe is analysed and compared outside any transaction; the preview is then recorded in
+    one unit of work (``record_preview``). Raises the image errors of ``prepare_photo``,
+    MultipleFaces, InvalidInput, IndexUnavailable, LedgerUnavailable.
+    """
+    prepared = prepare_photo(engines, image)
+    face = choose_face(prepared, face_index)
+    hits = find_matches(engines, face, threshold)
+    with units() as work:
+        return record_preview(
+            work,
+            engines,
+            principal=principal,
+            prepared=prepared,
+            face=face,
+            hits=hits,
+            threshold=threshold,
+            request_reference=request_reference,
+            reason=reason,
+        )
 
 
 def record_preview(
-    session: Session,
+    work: Work,
+    engines: FaceEngines,
     *,
-    gallery: Gallery,
     principal: Principal,
     prepared: PreparedPhoto,
     face: Face,
@@ -126,7 +164,6 @@ def record_preview(
     threshold: float,
     request_reference: str,
     reason: str,
-    now: datetime,
 ) -> ErasureRequestView:
     """Open an erasure request for the probe's matches and append ``erasure:preview``.
 
@@ -140,6 +177,7 @@ def record_preview(
         errors["reason"] = ["A reason is required."]
     if errors:
         raise InvalidInput("the erasure preview needs its data-subject request", fields=errors)
+    session = work.session
     present = set(
         session.scalars(
             select(GalleryFace.id).where(GalleryFace.id.in_([UUID(h.face_id) for h in hits]))
@@ -149,18 +187,16 @@ def record_preview(
         ProbeMatch(rank=rank, face_id=UUID(h.face_id), score=h.score)
         for rank, h in enumerate((h for h in hits if UUID(h.face_id) in present), start=1)
     )
-    model = gallery.analyzer.model
+    model = engines.analyzer.model
     request_id = uuid4()
-    appended = record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.ERASURE_PREVIEW,
+    appended = work.record(
+        EntryType.ERASURE_PREVIEW,
         actor=actor_of(principal),
         payload={
             "erasure_request_id": str(request_id),
             # Keyed: a reference may name the person asking; oversight matches it to its register
             # by asking the operator for the digest of each reference it holds.
-            "request_reference_hmac": gallery.keys.keyed("dsr", request_reference.strip()),
+            "request_reference_hmac": work.keyed("dsr", request_reference.strip()),
             "reason_sha256": reason_digest(reason.strip()),
             "account_id": str(principal.account_id),
             "credential_id": str(principal.credential_id),
@@ -178,7 +214,6 @@ def record_preview(
                 for m in matches
             ],
         },
-        now=now,
     )
     row = ErasureRequest(
         id=request_id,
@@ -186,10 +221,10 @@ def record_preview(
         reason=reason.strip(),
         probe_sha256=prepared.image.sha256,
         threshold=threshold,
-        status="pending",
+        status=ErasureRequestStatus.PENDING,
         requested_by=principal.account_id,
         ledger_seq=appended.seq,
-        created_at=now,
+        created_at=work.now,
     )
     row.faces = [ErasureRequestFace(face_id=m.face_id, rank=m.rank, score=m.score) for m in matches]
     session.add(row)
@@ -198,61 +233,53 @@ def record_preview(
 
 
 def open_erasure_request(
-    session: Session, *, principal: Principal, request_id: UUID
+    work: Work, *, principal: Principal, request_id: UUID
 ) -> ErasureRequestView:
     """A request, for its requester or its confirmer (the first other admin to open it).
 
     Raises NotFound (no such request, or another admin is its confirmer).
     """
-    return _view(_reach(session, principal, request_id, pending=False))
+    return _view(_reach(work.session, principal, request_id, pending=False))
 
 
 def preview_thumbnail(
-    session: Session,
-    *,
-    gallery: Gallery,
-    principal: Principal,
-    request_id: UUID,
-    face_id: UUID,
-    now: datetime,
+    work: Work, engines: FaceEngines, *, principal: Principal, request_id: UUID, face_id: UUID
 ) -> bytes:
     """The thumbnail of one face the preview matched; each view appended to the ledger.
 
     Raises NotFound (no such request or match, another admin confirms it, face gone), Conflict.
     """
-    row = _reach(session, principal, request_id)
-    face = session.get(GalleryFace, face_id) if face_id in {f.face_id for f in row.faces} else None
+    row = _reach(work.session, principal, request_id)
+    matched = face_id in {f.face_id for f in row.faces}
+    face = work.session.get(GalleryFace, face_id) if matched else None
     if face is None:
         raise NotFound("This face is not among this erasure request's matches.")
-    record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.ERASURE_THUMBNAIL_VIEW,
+    work.record(
+        EntryType.ERASURE_THUMBNAIL_VIEW,
         actor=actor_of(principal),
         payload={
             "erasure_request_id": str(row.id),
             "face_id_sha256": _face_digest(face_id),
         },
-        now=now,
     )
-    return gallery.blobs.get(face.thumbnail_sha256)
+    return engines.blobs.get(face.thumbnail_sha256)
 
 
 def confirm_erasure(
-    session: Session,
+    work: Work,
+    engines: FaceEngines,
     *,
-    gallery: Gallery,
     principal: Principal,
     request_id: UUID,
     face_ids: Sequence[UUID],
     reason: str,
-    now: datetime,
 ) -> ErasureResult:
     """Erase the photos of the chosen matches: the second administrator's decision.
 
     Raises PermissionDenied (four-eyes-required: the requester cannot confirm), NotFound,
     Conflict (already confirmed), InvalidInput (no faces, or faces the preview did not match).
     """
+    session = work.session
     row = _reach(session, principal, request_id)
     if same_person(session, row.requested_by, principal.account_id):
         raise PermissionDenied(
@@ -275,21 +302,20 @@ def confirm_erasure(
     # the row, then finds it decided).
     decided = session.execute(
         update(ErasureRequest)
-        .where(ErasureRequest.id == row.id, ErasureRequest.status == "pending")
-        .values(status="confirmed", decided_at=now)
+        .where(ErasureRequest.id == row.id, ErasureRequest.status == ErasureRequestStatus.PENDING)
+        .values(status=ErasureRequestStatus.CONFIRMED, decided_at=work.now)
         .returning(ErasureRequest.id)
     ).first()
     if decided is None:
         raise Conflict("This erasure request was already confirmed.", code="already-decided")
     result = erase_photos(
-        session,
-        gallery=gallery,
+        work,
+        engines,
         photos=photos,
-        kind="probe",
+        kind=ErasureKind.PROBE.value,
         target_digest=row.probe_sha256,
         reason=reason,
         actor=actor_of(principal),
-        now=now,
         payload={
             "erasure_request_id": str(row.id),
             "requested_by": str(row.requested_by),
@@ -322,24 +348,14 @@ def _reach(
         if row.confirmer_id != principal.account_id:
             # Its matches stay between the two administrators deciding it.
             raise NotFound("No such erasure request.")
-    if pending and row.status != "pending":
+    if pending and row.status != ErasureRequestStatus.PENDING:
         raise Conflict("This erasure request was already confirmed.", code="already-decided")
     return row
 
 
 def _view(row: ErasureRequest) -> ErasureRequestView:
-    return ErasureRequestView(
-        id=row.id,
-        request_reference=row.request_reference,
-        status=row.status,
-        threshold=row.threshold,
-        requested_by=row.requested_by,
-        confirmer_id=row.confirmer_id,
-        erasure_id=row.erasure_id,
-        ledger_seq=row.ledger_seq,
-        created_at=row.created_at,
-        matches=tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces),
-    )
+    matches = tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces)
+    return value_of(ErasureRequestView, row, matches=matches)
 
 
 def _box(face: Face) -> list[float]:

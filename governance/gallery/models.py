@@ -6,27 +6,78 @@ database; the index itself holds only ids, the source site and the vector.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime
+from governance.core.orm import Base, UtcDateTime, one_of
+from ledger.entry import Actor
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "COLLECTION_BASES",
     "Erasure",
+    "ErasureKind",
     "ErasureRequest",
     "ErasureRequestFace",
+    "ErasureRequestStatus",
     "GalleryFace",
     "GalleryPhoto",
     "GalleryStats",
+    "PolicyStatus",
     "SourcePolicy",
+    "acted_by",
+    "value_of",
 ]
 
 COLLECTION_BASES = ("public_record", "consent", "court_order", "licence")
-_BASES_SQL = "(" + ", ".join(f"'{b}'" for b in COLLECTION_BASES) + ")"
+
+V = TypeVar("V", bound="DataclassInstance")
+
+
+def acted_by(actor: Actor) -> str:
+    """How a gallery row names who enrolled, erased or set a policy: ``kind:id``."""
+    return f"{actor.kind}:{actor.id}"
+
+
+def value_of(cls: type[V], row: Base, **fields: Any) -> V:
+    """The value of type ``cls`` a row reads as: each field is the row's attribute of the same
+    name, unless ``fields`` gives it (what the row holds in another form)."""
+    return cls(
+        **{
+            f.name: fields[f.name] if f.name in fields else getattr(row, f.name)
+            for f in dataclasses.fields(cls)
+        }
+    )
+
+
+class PolicyStatus(StrEnum):
+    """A site's standing in the gallery."""
+
+    BLOCKED = "blocked"
+    ALLOWED = "allowed"
+
+
+class ErasureKind(StrEnum):
+    """What an erasure named: a photo id, a source URL, or a probe photo of the person."""
+
+    PHOTO = "photo"
+    SOURCE_URL = "source_url"
+    PROBE = "probe"
+
+
+class ErasureRequestStatus(StrEnum):
+    """A probe erasure awaits its second administrator, then is confirmed."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
 
 
 class GalleryPhoto(Base):
@@ -34,7 +85,7 @@ class GalleryPhoto(Base):
 
     __tablename__ = "gallery_photos"
     __table_args__ = (
-        CheckConstraint(f"collection_basis IN {_BASES_SQL}", name="collection_basis"),
+        CheckConstraint(one_of("collection_basis", COLLECTION_BASES), name="collection_basis"),
         CheckConstraint("width > 0 AND height > 0", name="dimensions"),
     )
 
@@ -105,7 +156,7 @@ class SourcePolicy(Base):
     """A site's standing: ``blocked`` after an opt-out (cease-and-desist), or ``allowed``."""
 
     __tablename__ = "source_policies"
-    __table_args__ = (CheckConstraint("status IN ('blocked', 'allowed')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", PolicyStatus), name="status"),)
 
     site: Mapped[str] = mapped_column(String(253), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -124,7 +175,7 @@ class Erasure(Base):
     """
 
     __tablename__ = "erasures"
-    __table_args__ = (CheckConstraint("kind IN ('photo', 'source_url', 'probe')", name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", ErasureKind), name="kind"),)
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     kind: Mapped[str] = mapped_column(String(16))
@@ -146,7 +197,7 @@ class ErasureRequest(Base):
 
     __tablename__ = "erasure_requests"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'confirmed')", name="status"),
+        CheckConstraint(one_of("status", ErasureRequestStatus), name="status"),
         CheckConstraint("confirmer_id IS NULL OR confirmer_id <> requested_by", name="four_eyes"),
     )
 

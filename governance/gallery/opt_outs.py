@@ -15,22 +15,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from governance.core.errors import InvalidInput
-from governance.core.recording import SigningKeys, record
-from governance.gallery.models import GalleryFace, GalleryPhoto, SourcePolicy
-from governance.gallery.photos import Gallery, remove_photos
+from governance.core.work import Units, Work
+from governance.gallery.models import (
+    GalleryFace,
+    GalleryPhoto,
+    PolicyStatus,
+    SourcePolicy,
+    acted_by,
+    value_of,
+)
+from governance.gallery.photos import FaceEngines, remove_photos
 from governance.gallery.sites import normalize_site, upsert_policy
 from ledger.entry import Actor, EntryType
 
 __all__ = [
     "PolicyInfo",
+    "PurgeProgress",
+    "block_site",
+    "get_policy",
     "list_policies",
     "purge_site_batch",
     "set_source_policy",
-    "site_face_count",
 ]
-
-Progress = Callable[[int, int], None]
-STATUSES = ("blocked", "allowed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +50,22 @@ class PolicyInfo:
     faces_remaining: int
 
 
+@dataclass(frozen=True, slots=True)
+class PurgeProgress:
+    """How far the purge of a blocked site has gone."""
+
+    site: str
+    purged: int
+    """Faces removed so far."""
+    total: int
+    """Faces enrolled from the site when the block took effect."""
+
+
 def _info(session: Session, policy: SourcePolicy) -> PolicyInfo:
-    return PolicyInfo(
-        site=policy.site,
-        status=policy.status,
-        reason=policy.reason,
-        reference=policy.reference,
-        updated_at=policy.updated_at,
-        faces_purged=policy.faces_purged,
-        faces_remaining=site_face_count(session, policy.site),
-    )
+    return value_of(PolicyInfo, policy, faces_remaining=_site_face_count(session, policy.site))
 
 
-def site_face_count(session: Session, site: str) -> int:
+def _site_face_count(session: Session, site: str) -> int:
     """Faces currently enrolled from ``site``."""
     return int(
         session.scalar(
@@ -67,24 +76,17 @@ def site_face_count(session: Session, site: str) -> int:
 
 
 def set_source_policy(
-    session: Session,
-    *,
-    keys: SigningKeys,
-    site: str,
-    status: str,
-    reason: str,
-    reference: str,
-    actor: Actor,
-    now: datetime,
+    work: Work, *, site: str, status: str, reason: str, reference: str, actor: Actor
 ) -> PolicyInfo:
     """Record a site's policy (``blocked`` or ``allowed``) and append ``source_policy:set``.
 
+    Blocking this way leaves the site's faces in place: ``block_site`` also purges them.
     Raises InvalidInput (site, status, empty reason or reference).
     """
     normalized = normalize_site(site)
     errors: dict[str, list[str]] = {}
-    if status not in STATUSES:
-        errors["status"] = [f"Must be one of: {', '.join(STATUSES)}."]
+    if status not in tuple(PolicyStatus):
+        errors["status"] = [f"Must be one of: {', '.join(PolicyStatus)}."]
     if not reason.strip():
         errors["reason"] = ["A reason is required."]
     if not reference.strip():
@@ -92,44 +94,79 @@ def set_source_policy(
     if errors:
         raise InvalidInput("the source policy is invalid", fields=errors)
     policy = upsert_policy(
-        session,
+        work.session,
         site=normalized,
         status=status,
         reason=reason.strip(),
         reference=reference.strip(),
-        actor_ref=f"{actor.kind}:{actor.id}",
-        now=now,
+        updated_by=acted_by(actor),
+        now=work.now,
     )
-    record(
-        session,
-        keys=keys,
-        entry_type=EntryType.SOURCE_POLICY_SET,
+    work.record(
+        EntryType.SOURCE_POLICY_SET,
         actor=actor,
         payload={"site": normalized, "status": status, "reference": policy.reference},
-        now=now,
     )
-    return _info(session, policy)
+    return _info(work.session, policy)
+
+
+def block_site(
+    units: Units,
+    engines: FaceEngines,
+    *,
+    site: str,
+    reason: str,
+    reference: str,
+    actor: Actor,
+    progress: Callable[[PurgeProgress], object] = lambda _done: None,
+    batch_size: int = 200,
+) -> PolicyInfo:
+    """Block a site, then purge every face enrolled from it; returns the policy after the purge.
+
+    The block commits first, in its own unit of work: from then on enrolment from the site is
+    refused and searches filter it out. The purge then removes its photos in batches, each its
+    own unit of work with its own ``source:purge`` entry, so an interrupted purge keeps what it
+    did and the block stands. ``progress`` hears once when the block has taken effect and after
+    every batch. Raises InvalidInput (site, empty reason or reference), and the ledger's and
+    index's errors.
+    """
+    with units() as work:
+        policy = set_source_policy(
+            work,
+            site=site,
+            status=PolicyStatus.BLOCKED.value,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+        )
+    done = PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining)
+    progress(done)
+    while True:
+        with units() as work:
+            photos, faces = purge_site_batch(
+                work, engines, site=policy.site, actor=actor, batch_size=batch_size
+            )
+        if photos == 0:
+            break
+        done = PurgeProgress(site=done.site, purged=done.purged + faces, total=done.total)
+        progress(done)
+    with units() as work:
+        return _info(work.session, _policy_row(work.session, policy.site))
 
 
 def purge_site_batch(
-    session: Session,
-    *,
-    gallery: Gallery,
-    site: str,
-    actor: Actor,
-    now: datetime,
-    batch_size: int = 200,
+    work: Work, engines: FaceEngines, *, site: str, actor: Actor, batch_size: int = 200
 ) -> tuple[int, int]:
     """Remove up to ``batch_size`` photos of a blocked site; returns (photos, faces) removed.
 
     Call it in successive units of work until it returns (0, 0). Each non-empty batch appends a
     ``source:purge`` entry with its counts. Raises InvalidInput when the site is not blocked.
     """
-    policy = session.get(SourcePolicy, site, with_for_update=True)
-    if policy is None or policy.status != "blocked":
+    policy = work.session.get(SourcePolicy, site, with_for_update=True)
+    if policy is None or policy.status != PolicyStatus.BLOCKED:
         raise InvalidInput(f"{site} is not blocked", fields={"site": ["Block the site first."]})
     photos = list(
-        session.scalars(
+        work.session.scalars(
             select(GalleryPhoto)
             .where(GalleryPhoto.source_site == site)
             .options(selectinload(GalleryPhoto.faces))
@@ -138,24 +175,29 @@ def purge_site_batch(
     )
     if not photos:
         return 0, 0
-    removed_photos, removed_faces = remove_photos(session, gallery=gallery, photos=photos)
+    removed_photos, removed_faces = remove_photos(work.session, engines=engines, photos=photos)
     policy.faces_purged += removed_faces
-    record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.SOURCE_PURGE,
+    work.record(
+        EntryType.SOURCE_PURGE,
         actor=actor,
         payload={"site": site, "photos": removed_photos, "faces": removed_faces},
-        now=now,
     )
     return removed_photos, removed_faces
 
 
-def get_policy(session: Session, site: str) -> PolicyInfo | None:
-    policy = session.get(SourcePolicy, normalize_site(site))
-    return None if policy is None else _info(session, policy)
+def _policy_row(session: Session, site: str) -> SourcePolicy:
+    policy = session.get(SourcePolicy, site)
+    assert policy is not None, "a blocked site keeps its policy"
+    return policy
 
 
-def list_policies(session: Session) -> list[PolicyInfo]:
-    rows = session.scalars(select(SourcePolicy).order_by(SourcePolicy.site))
-    return [_info(session, p) for p in rows]
+def get_policy(work: Work, site: str) -> PolicyInfo | None:
+    """The policy of the site ``site`` belongs to, if it has one. Raises InvalidInput (site)."""
+    policy = work.session.get(SourcePolicy, normalize_site(site))
+    return None if policy is None else _info(work.session, policy)
+
+
+def list_policies(work: Work) -> list[PolicyInfo]:
+    """Every site's policy, by site."""
+    rows = work.session.scalars(select(SourcePolicy).order_by(SourcePolicy.site))
+    return [_info(work.session, p) for p in rows]

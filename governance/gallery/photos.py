@@ -9,7 +9,6 @@ could confirm.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
@@ -27,25 +26,38 @@ from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
 from governance.core.effects import after_commit, after_rollback
 from governance.core.errors import Conflict, InvalidInput, NotFound
-from governance.core.recording import SigningKeys, record
-from governance.gallery.blobs import BlobStore
-from governance.gallery.models import COLLECTION_BASES, GalleryFace, GalleryPhoto, GalleryStats
+from governance.core.work import Units, Work
+from governance.gallery.blobs import BlobStore, sha256_hex
+from governance.gallery.models import (
+    COLLECTION_BASES,
+    GalleryFace,
+    GalleryPhoto,
+    GalleryStats,
+    acted_by,
+    value_of,
+)
 from governance.gallery.sites import check_site_allowed, site_of_url
 from ledger.entry import Actor, EntryType
 
 __all__ = [
     "FaceAnalyzer",
+    "FaceEngines",
     "FaceInfo",
-    "Gallery",
     "PhotoInfo",
     "PreparedPhoto",
     "Provenance",
+    "count_faces",
+    "enroll",
     "enroll_photo",
-    "face_info",
+    "gallery_size",
+    "is_enrolled",
     "list_photos",
-    "photo_info",
+    "photo_bytes",
+    "photos_where",
     "prepare_photo",
     "prepare_photos",
+    "read_face",
+    "read_photo",
     "remove_photos",
     "thumbnail_bytes",
 ]
@@ -69,13 +81,14 @@ class FaceAnalyzer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Gallery:
-    """The stores and engines gallery services work with, besides the database session."""
+class FaceEngines:
+    """What faces are found, compared and stored with: the analyzer, the vector index, the
+    photo store, and the limits and calibration they work within. The database is the Work's.
+    """
 
     analyzer: FaceAnalyzer
     index: VectorIndex
     blobs: BlobStore
-    keys: SigningKeys
     max_bytes: int
     max_pixels: int
     match_threshold: float
@@ -139,29 +152,29 @@ class PhotoInfo:
     faces: tuple[FaceInfo, ...]
 
 
-def _decode(gallery: Gallery, data: bytes) -> DecodedImage:
+def _decode(engines: FaceEngines, data: bytes) -> DecodedImage:
     return decode_image(
         data,
-        max_bytes=gallery.max_bytes,
-        max_pixels=gallery.max_pixels,
+        max_bytes=engines.max_bytes,
+        max_pixels=engines.max_pixels,
         limit_name="FACEWARDEN_MAX_IMAGE_PIXELS",
     )
 
 
-def prepare_photo(gallery: Gallery, data: bytes) -> PreparedPhoto:
+def prepare_photo(engines: FaceEngines, data: bytes) -> PreparedPhoto:
     """Decode and analyse one photo.
 
     Raises UnsupportedImageType, ImageTooLarge, InvalidImage, NoFaceFound, ModelError.
     """
-    image = _decode(gallery, data)
-    faces = gallery.analyzer.analyze(image.pixels)
+    image = _decode(engines, data)
+    faces = engines.analyzer.analyze(image.pixels)
     if not faces:
         raise NoFaceFound("no face was found in the photo (check size, sharpness and framing)")
     return PreparedPhoto(data=data, image=image, faces=faces)
 
 
 def prepare_photos(
-    gallery: Gallery, blobs_of_photos: Sequence[bytes]
+    engines: FaceEngines, blobs_of_photos: Sequence[bytes]
 ) -> list[PreparedPhoto | BiometricsError]:
     """``prepare_photo`` for many photos, embedding their faces in shared batches.
 
@@ -171,13 +184,13 @@ def prepare_photos(
     decoded: list[tuple[int, bytes, DecodedImage]] = []
     for data in blobs_of_photos:
         try:
-            image = _decode(gallery, data)
+            image = _decode(engines, data)
         except BiometricsError as exc:
             results.append(exc)
             continue
         decoded.append((len(results), data, image))
         results.append(None)
-    analyzed = gallery.analyzer.analyze_many([image.pixels for _, _, image in decoded])
+    analyzed = engines.analyzer.analyze_many([image.pixels for _, _, image in decoded])
     for (position, data, image), faces in zip(decoded, analyzed, strict=True):
         results[position] = (
             PreparedPhoto(data=data, image=image, faces=faces)
@@ -192,22 +205,34 @@ def is_enrolled(session: Session, sha256: str) -> bool:
     return session.scalar(select(GalleryPhoto.id).where(GalleryPhoto.sha256 == sha256)) is not None
 
 
+def enroll(
+    units: Units, engines: FaceEngines, *, image: bytes, provenance: Provenance, actor: Actor
+) -> PhotoInfo:
+    """Analyse a photo outside any transaction, then enrol it in one unit of work.
+
+    Raises the errors of ``prepare_photo`` and of ``enroll_photo``.
+    """
+    prepared = prepare_photo(engines, image)
+    with units() as work:
+        return enroll_photo(work, engines, prepared=prepared, provenance=provenance, actor=actor)
+
+
 def enroll_photo(
-    session: Session,
+    work: Work,
+    engines: FaceEngines,
     *,
-    gallery: Gallery,
     prepared: PreparedPhoto,
     provenance: Provenance,
     actor: Actor,
-    now: datetime,
 ) -> PhotoInfo:
     """Store a prepared photo, its faces and their embeddings, and record the enrolment.
 
     Raises InvalidInput (provenance), SourceBlocked (the site opted out), Conflict (already
     enrolled), and the ledger's and index's errors.
     """
+    session = work.session
     site = site_of_url(provenance.source_url)
-    _check_provenance(provenance, now)
+    _check_provenance(provenance, work.now)
     check_site_allowed(session, site)
     sha = prepared.image.sha256
     existing = session.scalar(select(GalleryPhoto.id).where(GalleryPhoto.sha256 == sha))
@@ -215,9 +240,8 @@ def enroll_photo(
         raise Conflict(
             f"this photo is already enrolled as {existing}", code="photo-already-enrolled"
         )
-
-    model = gallery.analyzer.model
-    new_blobs = [d for d in [_put(gallery.blobs, prepared.data)] if d]
+    model = engines.analyzer.model
+    new_blobs = [d for d in [_put(engines.blobs, prepared.data)] if d]
     photo = GalleryPhoto(
         id=uuid4(),
         sha256=sha,
@@ -229,76 +253,82 @@ def enroll_photo(
         collected_at=provenance.collected_at,
         collection_basis=provenance.collection_basis,
         subject_ref=provenance.subject_ref,
-        enrolled_at=now,
-        enrolled_by=f"{actor.kind}:{actor.id}",
+        enrolled_at=work.now,
+        enrolled_by=acted_by(actor),
         pack_name=model.pack_name,
         pack_version=model.pack_version,
         recognizer_sha256=model.recognizer_sha256,
     )
     for face in prepared.faces:
         thumb = face_thumbnail(prepared.image.pixels, face.box)
-        created = _put(gallery.blobs, thumb)
+        created = _put(engines.blobs, thumb)
         if created:
             new_blobs.append(created)
-        q = face.quality
-        photo.faces.append(
-            GalleryFace(
-                id=uuid4(),
-                source_site=site,
-                x1=face.box.x1,
-                y1=face.box.y1,
-                x2=face.box.x2,
-                y2=face.box.y2,
-                detection_score=face.score,
-                size_px=q.size_px,
-                blur=q.blur,
-                yaw=q.yaw,
-                pitch=q.pitch,
-                roll=q.roll,
-                thumbnail_sha256=hashlib.sha256(thumb).hexdigest(),
-                recognizer_sha256=model.recognizer_sha256,
-                embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
-                created_at=now,
-            )
-        )
+        photo.faces.append(_new_face(face, thumb, site, model.recognizer_sha256, work.now))
     session.add(photo)
-    after_rollback(session, lambda: [gallery.blobs.delete(d) for d in new_blobs])
+    after_rollback(session, lambda: [engines.blobs.delete(d) for d in new_blobs])
     session.flush()
     count_faces(session, model.recognizer_sha256, len(photo.faces))
-    record(
-        session,
-        keys=gallery.keys,
-        entry_type=EntryType.GALLERY_ENROLL,
+    work.record(
+        EntryType.GALLERY_ENROLL,
         actor=actor,
         payload={
             "photo_id": str(photo.id),
             "photo_sha256": sha,
             "source_site": site,
-            "source_url_hmac": gallery.keys.keyed("url", photo.source_url),
+            "source_url_hmac": work.keyed("url", photo.source_url),
             "collection_basis": provenance.collection_basis,
             "face_ids": [str(f.id) for f in photo.faces],
             "pack": {"name": model.pack_name, "version": model.pack_version},
             "recognizer_sha256": model.recognizer_sha256,
         },
-        now=now,
     )
-    indexed = [
+    indexed = _indexed(photo.faces)
+    engines.index.insert(indexed)
+    after_rollback(session, lambda: engines.index.delete([i.face_id for i in indexed]))
+    return _photo_info(photo)
+
+
+def _new_face(
+    face: Face, thumb: bytes, site: str, recognizer_sha256: str, now: datetime
+) -> GalleryFace:
+    q = face.quality
+    return GalleryFace(
+        id=uuid4(),
+        source_site=site,
+        x1=face.box.x1,
+        y1=face.box.y1,
+        x2=face.box.x2,
+        y2=face.box.y2,
+        detection_score=face.score,
+        size_px=q.size_px,
+        blur=q.blur,
+        yaw=q.yaw,
+        pitch=q.pitch,
+        roll=q.roll,
+        thumbnail_sha256=sha256_hex(thumb),
+        recognizer_sha256=recognizer_sha256,
+        embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
+        created_at=now,
+    )
+
+
+def _indexed(faces: Sequence[GalleryFace]) -> list[IndexedFace]:
+    """The index entries of ``faces``, from the embeddings kept in the database."""
+    return [
         IndexedFace(
             face_id=str(f.id),
-            photo_id=str(photo.id),
-            source_site=site,
-            embedding=np.frombuffer(f.embedding, dtype=np.float32),
+            photo_id=str(f.photo_id),
+            source_site=f.source_site,
+            embedding=np.frombuffer(f.embedding, dtype=np.float32).copy(),
         )
-        for f in photo.faces
+        for f in faces
     ]
-    gallery.index.insert(indexed)
-    after_rollback(session, lambda: gallery.index.delete([i.face_id for i in indexed]))
-    return photo_info(photo)
 
 
 def _put(blobs: BlobStore, data: bytes) -> str | None:
     """Store ``data``; returns its digest only if this call created it (for rollback)."""
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if blobs.exists(digest):
         return None
     return blobs.put(data)
@@ -322,60 +352,40 @@ def _check_provenance(provenance: Provenance, now: datetime) -> None:
         raise InvalidInput("the photo's provenance is invalid", fields=errors)
 
 
-def photo_info(photo: GalleryPhoto) -> PhotoInfo:
-    return PhotoInfo(
-        id=photo.id,
-        sha256=photo.sha256,
-        media_type=photo.media_type,
-        width=photo.width,
-        height=photo.height,
-        source_url=photo.source_url,
-        source_site=photo.source_site,
-        collected_at=photo.collected_at,
-        collection_basis=photo.collection_basis,
-        subject_ref=photo.subject_ref,
-        enrolled_at=photo.enrolled_at,
-        pack_name=photo.pack_name,
-        pack_version=photo.pack_version,
-        recognizer_sha256=photo.recognizer_sha256,
-        faces=tuple(face_info(f) for f in photo.faces),
-    )
+def _photo_info(photo: GalleryPhoto) -> PhotoInfo:
+    return value_of(PhotoInfo, photo, faces=tuple(_face_info(f) for f in photo.faces))
 
 
-def face_info(face: GalleryFace) -> FaceInfo:
-    return FaceInfo(
-        id=face.id,
-        photo_id=face.photo_id,
-        source_site=face.source_site,
-        box=(face.x1, face.y1, face.x2, face.y2),
-        detection_score=face.detection_score,
-        size_px=face.size_px,
-        blur=face.blur,
-        yaw=face.yaw,
-        pitch=face.pitch,
-        roll=face.roll,
-        created_at=face.created_at,
-    )
+def _face_info(face: GalleryFace) -> FaceInfo:
+    return value_of(FaceInfo, face, box=(face.x1, face.y1, face.x2, face.y2))
 
 
-def get_photo(session: Session, photo_id: UUID) -> GalleryPhoto:
-    """Raises NotFound."""
-    photo = session.get(GalleryPhoto, photo_id)
-    if photo is None:
+def _photo_row(session: Session, photo_id: UUID) -> GalleryPhoto:
+    row = session.get(GalleryPhoto, photo_id)
+    if row is None:
         raise NotFound(f"no gallery photo {photo_id}")
-    return photo
+    return row
 
 
-def get_face(session: Session, face_id: UUID) -> GalleryFace:
-    """Raises NotFound."""
-    face = session.get(GalleryFace, face_id)
-    if face is None:
+def _face_row(session: Session, face_id: UUID) -> GalleryFace:
+    row = session.get(GalleryFace, face_id)
+    if row is None:
         raise NotFound(f"no gallery face {face_id}")
-    return face
+    return row
+
+
+def read_photo(work: Work, photo_id: UUID) -> PhotoInfo:
+    """One photo with its provenance and faces. Raises NotFound."""
+    return _photo_info(_photo_row(work.session, photo_id))
+
+
+def read_face(work: Work, face_id: UUID) -> FaceInfo:
+    """One gallery face. Raises NotFound."""
+    return _face_info(_face_row(work.session, face_id))
 
 
 def list_photos(
-    session: Session, *, site: str | None = None, limit: int = 50, offset: int = 0
+    work: Work, *, site: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[PhotoInfo], int]:
     """A page of photos, newest first, and the total count."""
     query = select(GalleryPhoto)
@@ -383,21 +393,30 @@ def list_photos(
     if site:
         query = query.where(GalleryPhoto.source_site == site)
         count = count.where(GalleryPhoto.source_site == site)
-    rows = session.scalars(
+    rows = work.session.scalars(
         query.order_by(GalleryPhoto.enrolled_at.desc(), GalleryPhoto.id).limit(limit).offset(offset)
     )
-    return [photo_info(p) for p in rows], int(session.scalar(count) or 0)
+    return [_photo_info(p) for p in rows], int(work.session.scalar(count) or 0)
 
 
-def photo_bytes(session: Session, *, blobs: BlobStore, photo_id: UUID) -> tuple[bytes, str]:
+def photo_bytes(work: Work, blobs: BlobStore, photo_id: UUID) -> tuple[bytes, str]:
     """The stored photo and its media type. Raises NotFound."""
-    photo = get_photo(session, photo_id)
-    return blobs.get(photo.sha256), photo.media_type
+    row = _photo_row(work.session, photo_id)
+    return blobs.get(row.sha256), row.media_type
 
 
-def thumbnail_bytes(session: Session, *, blobs: BlobStore, face_id: UUID) -> bytes:
+def thumbnail_bytes(work: Work, blobs: BlobStore, face_id: UUID) -> bytes:
     """The JPEG thumbnail of a gallery face. Raises NotFound."""
-    return blobs.get(get_face(session, face_id).thumbnail_sha256)
+    return blobs.get(_face_row(work.session, face_id).thumbnail_sha256)
+
+
+def photos_where(session: Session, condition: object) -> list[GalleryPhoto]:
+    """The gallery photos matching ``condition``, with their faces loaded."""
+    return list(
+        session.scalars(
+            select(GalleryPhoto).where(condition).options(selectinload(GalleryPhoto.faces))  # type: ignore[arg-type]
+        )
+    )
 
 
 def gallery_size(session: Session, recognizer_sha256: str) -> int:
@@ -424,7 +443,7 @@ def count_faces(session: Session, recognizer_sha256: str, delta: int) -> None:
 
 
 def remove_photos(
-    session: Session, *, gallery: Gallery, photos: Sequence[GalleryPhoto]
+    session: Session, *, engines: FaceEngines, photos: Sequence[GalleryPhoto]
 ) -> tuple[int, int]:
     """Remove photos, their faces, vectors, thumbnails and stored bytes; returns (photos, faces).
 
@@ -434,24 +453,16 @@ def remove_photos(
     """
     faces = [f for p in photos for f in p.faces]
     if faces:
-        gallery.index.delete([str(f.id) for f in faces])
-        restore = [
-            IndexedFace(
-                face_id=str(f.id),
-                photo_id=str(f.photo_id),
-                source_site=f.source_site,
-                embedding=np.frombuffer(f.embedding, dtype=np.float32).copy(),
-            )
-            for f in faces
-        ]
-        after_rollback(session, lambda: gallery.index.upsert(restore))
+        engines.index.delete([str(f.id) for f in faces])
+        restore = _indexed(faces)
+        after_rollback(session, lambda: engines.index.upsert(restore))
     for recognizer in {f.recognizer_sha256 for f in faces}:
         count_faces(
             session, recognizer, -sum(1 for f in faces if f.recognizer_sha256 == recognizer)
         )
     digests = {p.sha256 for p in photos} | {f.thumbnail_sha256 for f in faces}
-    for photo in photos:
-        session.delete(photo)
+    for row in photos:
+        session.delete(row)
     session.flush()
     still_used = set(
         session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
@@ -461,5 +472,5 @@ def remove_photos(
         )
     )
     unused = digests - still_used
-    after_commit(session, lambda: [gallery.blobs.delete(d) for d in unused])
+    after_commit(session, lambda: [engines.blobs.delete(d) for d in unused])
     return len(photos), len(faces)

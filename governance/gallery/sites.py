@@ -17,7 +17,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import InvalidInput, PolicyViolation
-from governance.gallery.models import SourcePolicy
+from governance.gallery.models import PolicyStatus, SourcePolicy
 
 __all__ = [
     "SourceBlocked",
@@ -25,6 +25,7 @@ __all__ = [
     "check_site_allowed",
     "normalize_site",
     "site_of_url",
+    "upsert_policy",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -120,7 +121,7 @@ def site_of_url(url: str) -> str:
 
 _POLICIES = cast(Table, SourcePolicy.__table__)
 # Built once: every search reads it twice.
-_BLOCKED = select(_POLICIES.c.site).where(_POLICIES.c.status == "blocked")
+_BLOCKED = select(_POLICIES.c.site).where(_POLICIES.c.status == PolicyStatus.BLOCKED)
 
 
 def blocked_sites(session: Session) -> frozenset[str]:
@@ -131,14 +132,10 @@ def blocked_sites(session: Session) -> frozenset[str]:
 def check_site_allowed(session: Session, site: str) -> None:
     """Raises SourceBlocked when ``site`` has opted out."""
     policy = session.get(SourcePolicy, site)
-    if policy is not None and policy.status == "blocked":
+    if policy is not None and policy.status == PolicyStatus.BLOCKED:
         raise SourceBlocked(
             f"{site} has opted out of the gallery ({policy.reference}); photos from it are refused"
         )
-
-
-def policy_row(session: Session, site: str) -> SourcePolicy | None:
-    return session.get(SourcePolicy, site)
 
 
 def upsert_policy(
@@ -148,7 +145,7 @@ def upsert_policy(
     status: str,
     reason: str,
     reference: str,
-    actor_ref: str,
+    updated_by: str,
     now: datetime,
 ) -> SourcePolicy:
     """Create or replace the policy row of ``site`` (the caller records it in the ledger)."""
@@ -160,6 +157,6 @@ def upsert_policy(
     policy.reason = reason
     policy.reference = reference
     policy.updated_at = now
-    policy.updated_by = actor_ref
+    policy.updated_by = updated_by
     session.flush()
     return policy

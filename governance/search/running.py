@@ -27,7 +27,7 @@ from governance.core.errors import GovernanceError, InvalidInput
 from governance.core.recording import LedgerUnavailable
 from governance.core.work import Units, Work
 from governance.gallery.models import GalleryFace, GalleryPhoto
-from governance.gallery.photos import Gallery, gallery_size
+from governance.gallery.photos import FaceEngines, gallery_size
 from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
 from governance.legal_basis.deadlines import settle_basis
@@ -109,7 +109,7 @@ class SearchParameters:
 
 
 def search_parameters(
-    gallery: Gallery, *, legal_basis_id: UUID, purpose: str, top_k: int, threshold: float | None
+    gallery: FaceEngines, *, legal_basis_id: UUID, purpose: str, top_k: int, threshold: float | None
 ) -> SearchParameters:
     """The parameters of a search; no threshold means the pack's calibrated one, the floor.
 
@@ -136,7 +136,7 @@ class Probe:
 
 def search(
     units: Units,
-    gallery: Gallery,
+    gallery: FaceEngines,
     principal: Principal,
     *,
     image: bytes,
@@ -208,7 +208,7 @@ def _settle_and_check(units: Units, principal: Principal, basis_id: UUID) -> fro
 
 
 def prepare_probe(
-    gallery: Gallery,
+    gallery: FaceEngines,
     data: bytes,
     *,
     face_index: int | None = None,
@@ -292,7 +292,7 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def find_candidates(
-    gallery: Gallery, probe: Probe, parameters: SearchParameters, *, blocked: Iterable[str]
+    gallery: FaceEngines, probe: Probe, parameters: SearchParameters, *, blocked: Iterable[str]
 ) -> list[Hit]:
     """The index's nearest faces to the probe outside ``blocked`` sites, over-fetched so that
     ``run_search`` can drop faces erased or blocked meanwhile and still fill ``top_k``.
@@ -313,7 +313,7 @@ def find_candidates(
 def run_search(
     work: Work,
     *,
-    gallery: Gallery,
+    gallery: FaceEngines,
     principal: Principal,
     parameters: SearchParameters,
     probe: Probe,

@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from api.context import gallery
+from api.context import engines
 from governance.gallery import erasure_requests
 from governance.gallery.models import GalleryFace
 from ledger.audit import audit_entries
@@ -85,7 +85,7 @@ def _assert_gone(app: Flask, client: FlaskClient, curator: Agent, photo: dict[st
     face_ids = {f["id"] for f in photo["faces"]}
     assert _face_rows(app, face_ids) == 0
     with app.app_context():
-        root: Path = gallery().blobs.root  # type: ignore[attr-defined]
+        root: Path = engines().blobs.root  # type: ignore[attr-defined]
     assert not (root / photo["sha256"][:2] / photo["sha256"][2:4] / photo["sha256"]).exists()
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from api.context import gallery
+from api.context import engines
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import (
     Agent,
@@ -197,8 +197,8 @@ def test_a_failed_ledger_append_leaves_no_trace(
     from ledger.storage import LedgerCorrupted
 
     with app.app_context():
-        index = gallery().index
-        blobs_root = gallery().blobs.root  # type: ignore[attr-defined]
+        index = engines().index
+        blobs_root = engines().blobs.root  # type: ignore[attr-defined]
     faces_before = index.count()
     files_before = sorted(p for p in blobs_root.rglob("*") if p.is_file())
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.bootstrap import initialize, write_self_signed_certificate
-from api.context import EXTENSION, gallery, utcnow
+from api.context import EXTENSION, engines, utcnow
 from api.settings import Settings
 from governance.core.db import unit_of_work
 from governance.core.recording import SYSTEM, record
@@ -99,7 +99,7 @@ def fresh_app(
     application = create_app(own)
     yield application, own
     with application.app_context():
-        gallery().index.close()
+        engines().index.close()
     application.extensions[EXTENSION].engine.dispose()
     drop_test_database(admin, url)
 

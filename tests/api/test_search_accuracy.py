@@ -21,7 +21,7 @@ from flask import Flask
 
 from api.app import create_app
 from api.bootstrap import initialize
-from api.context import gallery
+from api.context import engines
 from api.settings import Settings
 from biometrics.evaluation import (
     LabelledPhoto,
@@ -55,7 +55,7 @@ def fresh_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
     application = create_app(own)
     yield application
     with application.app_context():
-        gallery().index.close()
+        engines().index.close()
 
 
 def _split(photos: list[LabelledPhoto]) -> tuple[list[LabelledPhoto], list[LabelledPhoto]]:
@@ -148,8 +148,8 @@ def _directly(
     app: Flask, enrolled: list[LabelledPhoto], probes: list[LabelledPhoto]
 ) -> SearchAccuracy:
     with app.app_context():
-        pipeline = gallery().analyzer
-        floor = gallery().match_threshold
+        pipeline = engines().analyzer
+        floor = engines().match_threshold
     gallery_matrix, gallery_identities, _ = embed_photos(pipeline, enrolled)  # type: ignore[arg-type]
     ranked: list[list[tuple[str, float]]] = []
     for photo in probes:

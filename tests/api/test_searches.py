@@ -606,7 +606,7 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import governance.search.running as running
-    from api.context import gallery
+    from api.context import engines
     from governance.gallery.models import GalleryFace, GalleryPhoto
     from governance.gallery.photos import remove_photos
 
@@ -625,7 +625,7 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
         with unit_of_work(rt.sessions) as session:
             gone = [session.get(GalleryFace, UUID(f)) for f in face_ids]
             photo_rows = [session.get(GalleryPhoto, f.photo_id) for f in gone if f is not None]
-            remove_photos(session, gallery=gallery(), photos=[p for p in photo_rows if p])
+            remove_photos(session, engines=engines(), photos=[p for p in photo_rows if p])
 
     erased: list[str] = []
     answered: list[str] = []
@@ -736,7 +736,7 @@ def test_no_search_returns_a_candidate_below_the_packs_calibrated_threshold(
 def test_run_search_refuses_parameters_below_the_floor_whoever_built_them(
     app: Flask, team: Team, photos: dict[str, list[Path]]
 ) -> None:
-    from api.context import gallery
+    from api.context import engines
     from governance.search.running import (
         SearchParameters,
         ThresholdBelowFloor,
@@ -746,7 +746,7 @@ def test_run_search_refuses_parameters_below_the_floor_whoever_built_them(
     from tests.api.bases import principal_of
 
     with app.app_context():
-        g = gallery()
+        g = engines()
     probe = prepare_probe(g, photos["Orlando_Bloom"][2].read_bytes())
     parameters = SearchParameters(
         legal_basis_id=UUID(int=1), purpose="p", top_k=5, threshold=g.match_threshold - 0.2

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api.context import gallery
+from api.context import engines
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import Agent, ledger_size, ledger_types, make_admin, make_staff, problem
 
@@ -23,7 +23,7 @@ def people(app: Flask) -> tuple[Agent, Agent]:
 
 def _stored_files(app: Flask) -> set[Path]:
     with app.app_context():
-        root: Path = gallery().blobs.root  # type: ignore[attr-defined]
+        root: Path = engines().blobs.root  # type: ignore[attr-defined]
     return {p for p in root.rglob("*") if p.is_file()}
 
 
@@ -71,7 +71,7 @@ def test_blocking_a_site_purges_it_everywhere(
     purged_ids = {p["faces"][0]["id"] for p in enrolled}
     probes = {face_id: _embedding(app, face_id) for face_id in purged_ids}
     with app.app_context():
-        index = gallery().index
+        index = engines().index
     for face_id, vector in probes.items():
         assert face_id in {h.face_id for h in index.search(vector, 5)}
     count_before = index.count()

@@ -21,13 +21,12 @@ from biometrics.errors import NoFaceFound
 from governance.core.errors import GovernanceError
 from governance.core.work import Units
 from governance.gallery.blobs import FileBlobStore
-from governance.gallery.photos import Gallery
+from governance.gallery.photos import FaceEngines
 from governance.legal_basis.models import LegalBasis
 from governance.search.models import Search
 from governance.search.running import ThresholdBelowFloor, search, search_parameters
 from tests import factories
 from tests.api.faces import dev_photos
-from tests.api.helpers import runtime_of
 from tests.unit.governance.search.conftest import SearchTeam, entries_since, next_seq
 
 FLOOR = 0.4
@@ -42,13 +41,12 @@ class _Untouchable:
 
 
 @pytest.fixture
-def no_models(app: Flask, tmp_path: Path) -> Gallery:
+def no_models(app: Flask, tmp_path: Path) -> FaceEngines:
     """A gallery whose analyzer and index must not be reached."""
-    return Gallery(
+    return FaceEngines(
         analyzer=_Untouchable(),  # type: ignore[arg-type]
         index=_Untouchable(),  # type: ignore[arg-type]
         blobs=FileBlobStore(tmp_path),
-        keys=runtime_of(app).keys,
         max_bytes=1 << 20,
         max_pixels=1 << 20,
         match_threshold=FLOOR,
@@ -57,15 +55,17 @@ def no_models(app: Flask, tmp_path: Path) -> Gallery:
 
 
 @pytest.fixture
-def models(app: Flask, shared_dir: Path) -> Iterator[Gallery]:
+def models(app: Flask, shared_dir: Path) -> Iterator[FaceEngines]:
     """The app's gallery with the real models (skipped where the shared models are absent)."""
-    from api.context import gallery
+    from api.context import engines
 
     with app.app_context():
-        yield gallery()
+        yield engines()
 
 
-def _search(units: Units, gallery: Gallery, team: SearchTeam, session: Session, **kw: Any) -> Any:
+def _search(
+    units: Units, gallery: FaceEngines, team: SearchTeam, session: Session, **kw: Any
+) -> Any:
     arguments: dict[str, Any] = {
         "image": PROBE,
         "legal_basis_id": team.basis.id,
@@ -84,7 +84,7 @@ def _used(session: Session, basis: LegalBasis) -> int:
     ("threshold", "expected"), [(None, FLOOR), (FLOOR, FLOOR), (0.9, 0.9)], ids=str
 )
 def test_parameters_default_to_the_floor_and_keep_a_stricter_threshold(
-    no_models: Gallery, threshold: float | None, expected: float
+    no_models: FaceEngines, threshold: float | None, expected: float
 ) -> None:
     parameters = search_parameters(
         no_models, legal_basis_id=uuid4(), purpose="p", top_k=3, threshold=threshold
@@ -92,7 +92,7 @@ def test_parameters_default_to_the_floor_and_keep_a_stricter_threshold(
     assert parameters.threshold == expected
 
 
-def test_a_threshold_below_the_floor_is_refused_naming_the_floor(no_models: Gallery) -> None:
+def test_a_threshold_below_the_floor_is_refused_naming_the_floor(no_models: FaceEngines) -> None:
     with pytest.raises(ThresholdBelowFloor, match=r"below 0\.4") as raised:
         search_parameters(no_models, legal_basis_id=uuid4(), purpose="p", top_k=3, threshold=0.1)
     assert raised.value.code == "threshold-below-floor"
@@ -112,7 +112,7 @@ def test_an_unusable_basis_is_refused_before_the_probe_and_the_refusal_recorded(
     session: Session,
     units: Units,
     team: SearchTeam,
-    no_models: Gallery,
+    no_models: FaceEngines,
     basis_values: dict[str, Any],
     reason: str,
 ) -> None:
@@ -138,7 +138,7 @@ def test_an_unusable_basis_is_refused_before_the_probe_and_the_refusal_recorded(
 
 
 def test_an_expired_basis_is_settled_on_record_even_though_the_search_is_refused(
-    session: Session, units: Units, team: SearchTeam, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: FaceEngines
 ) -> None:
     team.basis.expires_at = factories.NOW - timedelta(minutes=1)
     session.flush()
@@ -153,7 +153,7 @@ def test_an_expired_basis_is_settled_on_record_even_though_the_search_is_refused
 
 
 def test_another_agencys_basis_is_refused_as_not_found(
-    session: Session, units: Units, team: SearchTeam, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: FaceEngines
 ) -> None:
     other_author = factories.account(session)
     other = factories.approved_basis(session, other_author, factories.account(session))
@@ -167,7 +167,7 @@ def test_another_agencys_basis_is_refused_as_not_found(
 
 
 def test_a_threshold_below_the_floor_is_refused_on_record_and_spends_nothing(
-    session: Session, units: Units, team: SearchTeam, no_models: Gallery
+    session: Session, units: Units, team: SearchTeam, no_models: FaceEngines
 ) -> None:
     start = next_seq(session)
     with pytest.raises(ThresholdBelowFloor):
@@ -179,7 +179,7 @@ def test_a_threshold_below_the_floor_is_refused_on_record_and_spends_nothing(
 
 
 def test_a_search_is_recorded_with_its_basis_spent(
-    session: Session, units: Units, team: SearchTeam, models: Gallery, shared_dir: Path
+    session: Session, units: Units, team: SearchTeam, models: FaceEngines, shared_dir: Path
 ) -> None:
     probe = next(iter(dev_photos(shared_dir).values()))[0].read_bytes()
     start = next_seq(session)
@@ -200,7 +200,7 @@ def test_a_search_is_recorded_with_its_basis_spent(
 
 
 def test_a_probe_without_a_face_is_refused_on_record_and_spends_nothing(
-    session: Session, units: Units, team: SearchTeam, models: Gallery
+    session: Session, units: Units, team: SearchTeam, models: FaceEngines
 ) -> None:
     blank = io.BytesIO()
     Image.new("RGB", (320, 240), (128, 128, 128)).save(blank, "JPEG")

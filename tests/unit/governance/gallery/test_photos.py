@@ -1,0 +1,180 @@
+"""Enrolling photos (with the real models), reading them back, and removing them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from governance.core.errors import Conflict, InvalidInput, NotFound
+from governance.core.work import Units, Work
+from governance.gallery import photos
+from governance.gallery.blobs import FileBlobStore
+from governance.gallery.models import GalleryPhoto
+from governance.gallery.photos import FaceEngines, PhotoInfo, Provenance
+from governance.gallery.sites import SourceBlocked
+from ledger.entry import Actor
+from tests import factories
+from tests.api.faces import variant
+from tests.factories import NOW
+from tests.unit.governance.gallery.recorded import appended, last_seq
+
+OPERATOR = Actor(kind="operator", id="test", agency=None)
+
+
+def _provenance(**overrides: object) -> Provenance:
+    values: dict[str, object] = {
+        "source_url": "https://www.example.org/a.jpg",
+        "collected_at": NOW - timedelta(days=1),
+        "collection_basis": "public_record",
+    } | overrides
+    return Provenance(**values)  # type: ignore[arg-type]
+
+
+def test_list_photos_pages_newest_first_and_filters_by_site(work: Work) -> None:
+    older = factories.gallery_photo(work.session, site="a.example", enrolled_at=NOW - timedelta(1))
+    newer = factories.gallery_photo(work.session, site="a.example")
+    factories.gallery_photo(work.session, site="b.example")
+
+    page, total = photos.list_photos(work, site="a.example", limit=1)
+    assert ([p.id for p in page], total) == ([newer.id], 2)
+    page, total = photos.list_photos(work, site="a.example", limit=1, offset=1)
+    assert ([p.id for p in page], total) == ([older.id], 2)
+
+
+def test_read_photo_and_face_give_provenance_and_boxes(work: Work) -> None:
+    row = factories.gallery_photo(work.session, faces=2)
+
+    photo = photos.read_photo(work, row.id)
+    assert (photo.source_site, len(photo.faces)) == ("example.org", 2)
+    face = photos.read_face(work, row.faces[1].id)
+    assert (face.photo_id, face.box) == (row.id, (10.0, 10.0, 90.0, 90.0))
+
+
+def test_reading_what_is_not_there_raises_not_found(work: Work, blobs: FileBlobStore) -> None:
+    from uuid import uuid4
+
+    missing = uuid4()
+    for read in (
+        lambda: photos.read_photo(work, missing),
+        lambda: photos.read_face(work, missing),
+        lambda: photos.photo_bytes(work, blobs, missing),
+        lambda: photos.thumbnail_bytes(work, blobs, missing),
+    ):
+        with pytest.raises(NotFound, match=str(missing)):
+            read()
+
+
+def test_photo_and_thumbnail_bytes_come_from_the_store(work: Work, blobs: FileBlobStore) -> None:
+    image, thumb = b"the photo", b"the thumbnail"
+    row = factories.gallery_photo(work.session, sha256=blobs.put(image), media_type="image/png")
+    row.faces[0].thumbnail_sha256 = blobs.put(thumb)
+
+    assert photos.photo_bytes(work, blobs, row.id) == (image, "image/png")
+    assert photos.thumbnail_bytes(work, blobs, row.faces[0].id) == thumb
+
+
+def test_count_faces_keeps_the_gallery_size_per_recognizer(work: Work) -> None:
+    recognizer = "f" * 64
+    assert photos.gallery_size(work.session, recognizer) == 0
+    photos.count_faces(work.session, recognizer, 3)
+    photos.count_faces(work.session, recognizer, -1)
+    photos.count_faces(work.session, recognizer, 0)
+    assert photos.gallery_size(work.session, recognizer) == 2
+
+
+def test_photos_where_loads_the_matching_photos(work: Work) -> None:
+    row = factories.gallery_photo(work.session, faces=2)
+    factories.gallery_photo(work.session)
+
+    found = photos.photos_where(work.session, GalleryPhoto.id == row.id)
+    assert [(p.id, len(p.faces)) for p in found] == [(row.id, 2)]
+    assert photos.is_enrolled(work.session, row.sha256) is True
+    assert photos.is_enrolled(work.session, "0" * 64) is False
+
+
+def test_remove_photos_removes_rows_and_counts(work: Work, engines: FaceEngines) -> None:
+    rows = [factories.gallery_photo(work.session, faces=n) for n in (1, 2)]
+    size = photos.gallery_size(work.session, rows[0].recognizer_sha256)
+
+    assert photos.remove_photos(work.session, engines=engines, photos=rows) == (2, 3)
+    assert photos.photos_where(work.session, GalleryPhoto.id.in_([r.id for r in rows])) == []
+    assert photos.gallery_size(work.session, rows[0].recognizer_sha256) == size - 3
+
+
+# Enrolment detects, embeds and indexes faces: it needs the real models and a real face.
+
+
+@pytest.fixture
+def face_photo(faces_dir: dict[str, list[Path]]) -> bytes:
+    return variant(faces_dir["Matthew_Perry"][0])
+
+
+def test_enroll_photo_stores_faces_and_records_hashes_only(
+    work: Work, engines: FaceEngines, face_photo: bytes
+) -> None:
+    since = last_seq(work.session)
+    prepared = photos.prepare_photo(engines, face_photo)
+
+    photo = photos.enroll_photo(
+        work, engines, prepared=prepared, provenance=_provenance(), actor=OPERATOR
+    )
+    [(kind, payload)] = appended(work.session, since)
+    assert kind == "gallery:enroll"
+    assert payload["photo_id"] == str(photo.id)
+    assert payload["source_url_hmac"] == work.keyed("url", "https://www.example.org/a.jpg")
+    assert "https://www.example.org/a.jpg" not in str(payload)
+    assert (photo.source_site, photo.enrolled_at) == ("example.org", NOW)
+    assert len(photo.faces) == len(prepared.faces) >= 1
+    with pytest.raises(Conflict, match="already enrolled"):
+        photos.enroll_photo(
+            work, engines, prepared=prepared, provenance=_provenance(), actor=OPERATOR
+        )
+    _unindex(engines, photo)
+
+
+def test_enroll_flow_analyses_then_enrols_in_one_unit(
+    units: Units, engines: FaceEngines, face_photo: bytes
+) -> None:
+    photo = photos.enroll(
+        units, engines, image=face_photo, provenance=_provenance(), actor=OPERATOR
+    )
+    with units() as work:
+        assert photos.read_photo(work, photo.id).sha256 == photo.sha256
+    _unindex(engines, photo)
+
+
+def _unindex(engines: FaceEngines, photo: PhotoInfo) -> None:
+    """The index is not transactional: take out what the rolled-back test put in."""
+    engines.index.delete([str(f.id) for f in photo.faces])
+
+
+@pytest.mark.parametrize(
+    ("provenance", "field"),
+    [
+        (_provenance(collection_basis="rumour"), "collection_basis"),
+        (_provenance(collected_at=NOW + timedelta(days=1)), "collected_at"),
+        (_provenance(collected_at=NOW.replace(year=1980)), "collected_at"),
+        (_provenance(collected_at=NOW.replace(tzinfo=None)), "collected_at"),
+        (_provenance(source_url="ftp://example.org/a.jpg"), "source_url"),
+    ],
+)
+def test_enroll_photo_refuses_bad_provenance(
+    work: Work, engines: FaceEngines, face_photo: bytes, provenance: Provenance, field: str
+) -> None:
+    prepared = photos.prepare_photo(engines, face_photo)
+    with pytest.raises(InvalidInput) as raised:
+        photos.enroll_photo(work, engines, prepared=prepared, provenance=provenance, actor=OPERATOR)
+    assert list(raised.value.fields) == [field]
+
+
+def test_enroll_photo_refuses_a_blocked_site(
+    work: Work, engines: FaceEngines, face_photo: bytes
+) -> None:
+    factories.source_policy(work.session, "example.org")
+    prepared = photos.prepare_photo(engines, face_photo)
+    with pytest.raises(SourceBlocked, match=r"example\.org has opted out"):
+        photos.enroll_photo(
+            work, engines, prepared=prepared, provenance=_provenance(), actor=OPERATOR
+        )
