@@ -234,6 +234,34 @@ def search_record(
         SearchCandidate(rank=rank, face_id=face_id, score=0.9, source_site="people.example.org")
         for rank, face_id in enumerate(face_ids, start=1)
     ]
+    session.add(row)
+    session.flush()
+    return row
+
+
+# --- legal_basis: bases in the states their services bring them to ----------------------------
+
+__all__ += ["approved", "urgent_legal_basis"]
+
+
+def urgent_legal_basis(session: Session, author: Account, **overrides: Any) -> LegalBasis:
+    """A pending urgent basis of ``author``: no reference or authority until it is ratified,
+    which is due 48 hours after ``NOW``."""
+    values: dict[str, Any] = {
+        "authorisation_kind": "urgent",
+        "authorisation_reference": None,
+        "authorising_authority": None,
+        "ratification_deadline": NOW + timedelta(hours=48),
+    } | overrides
+    return legal_basis(session, author, **values)
+
+
+def approved(session: Session, row: LegalBasis, decider: Account) -> LegalBasis:
+    """``row`` approved by ``decider`` at ``NOW``."""
+    row.status, row.decided_at, row.decided_by = "approved", NOW, decider.id
+    row.decision_reason = "Necessary and proportionate."
+    session.flush()
+    return row
 
 
 # --- Gallery: photos with faces, source policies, probe erasure requests ----------------------
@@ -306,29 +334,6 @@ def source_policy(session: Session, site: str, **overrides: Any) -> SourcePolicy
     session.add(row)
     session.flush()
     return row
-
-
-# --- legal_basis: bases in the states their services bring them to ----------------------------
-
-__all__ += ["approved", "urgent_legal_basis"]
-
-
-def urgent_legal_basis(session: Session, author: Account, **overrides: Any) -> LegalBasis:
-    """A pending urgent basis of ``author``: no reference or authority until it is ratified,
-    which is due 48 hours after ``NOW``."""
-    values: dict[str, Any] = {
-        "authorisation_kind": "urgent",
-        "authorisation_reference": None,
-        "authorising_authority": None,
-        "ratification_deadline": NOW + timedelta(hours=48),
-    } | overrides
-    return legal_basis(session, author, **values)
-
-
-def approved(session: Session, row: LegalBasis, decider: Account) -> LegalBasis:
-    """``row`` approved by ``decider`` at ``NOW``."""
-    row.status, row.decided_at, row.decided_by = "approved", NOW, decider.id
-    row.decision_reason = "Necessary and proportionate."
 
 
 def erasure_request(
