@@ -195,14 +195,9 @@ def admin_create(email: str, name: str) -> None:
     from governance.identity.admin import create_admin
 
     settings = _settings()
-    with _explained(), _session(settings) as session:
+    with _explained(), _units(settings) as units, units() as work:
         account, key = create_admin(
-            session,
-            email=email,
-            name=name,
-            keys=_keys(settings),
-            now=datetime.now(UTC),
-            ttl=timedelta(days=settings.credential_ttl_days),
+            work, email=email, name=name, ttl=timedelta(days=settings.credential_ttl_days)
         )
     click.echo(f"created administrator {account.id} ({account.email})")
     click.echo("its API key follows; it is shown only this once:", err=True)

@@ -207,7 +207,7 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
 
 def people(settings: Settings) -> tuple[str, str]:
     """An investigator's key and an approved legal basis id, made with the services."""
-    from governance.core.work import Hooks, Work
+    from governance.core.work import Units
     from governance.identity.admin import create_admin
     from governance.identity.credentials import issue_credential
     from governance.identity.models import Account, Agency
@@ -229,8 +229,9 @@ def people(settings: Settings) -> tuple[str, str]:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     now = datetime.now(UTC)
-    with unit_of_work(sessions) as session:
-        create_admin(session, email="bench@example.org", name="Bench Admin", keys=keys, now=now)
+    with Units(sessions, keys, now)() as work:
+        session = work.session
+        create_admin(work, email="bench@example.org", name="Bench Admin")
         agency = Agency(
             name="Bench Police",
             kind="police",
@@ -251,6 +252,8 @@ def people(settings: Settings) -> tuple[str, str]:
                 name=f"Bench {role}",
                 phone="+33123456789",
                 email=f"{role}@bench.example.org",
+                person_key=f"{role}@bench.example.org",
+                scope_key=str(agency.id),
                 job_title=role,
                 created_at=now,
                 status_changed_at=now,
@@ -259,14 +262,13 @@ def people(settings: Settings) -> tuple[str, str]:
             accounts.append(account)
         session.flush()
         issued = issue_credential(
-            Work(session=session, now=now, keys=keys, hooks=Hooks()),
+            work,
             account_id=accounts[0].id,
             ttl=timedelta(days=1),
             actor=Actor(kind="operator", id="bench", agency=None),
         )
         principals = [Principal(a.id, Role(a.role), agency.id, uuid.uuid4()) for a in accounts]
         policy = BasisPolicy(offences=parse_offence_categories("annex_ii"), max_searches=100000)
-        work = Work(session=session, now=now, keys=keys, hooks=Hooks())
         basis = create_basis(
             work,
             principal=principals[0],

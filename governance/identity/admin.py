@@ -6,13 +6,10 @@ API key once; the act is recorded as ``admin:create`` with the actor ``system/cl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from sqlalchemy.orm import Session
+from datetime import timedelta
 
 from governance.core.errors import InvalidInput
-from governance.core.recording import SigningKeys
-from governance.core.work import Hooks, Work
+from governance.core.work import Work
 from governance.identity.accounts import AccountInfo, account_info, create_account
 from governance.identity.contact import clean_name, normalize_email
 from governance.identity.credentials import issue_credential
@@ -27,20 +24,13 @@ DEFAULT_ADMIN_TTL = timedelta(days=90)
 
 
 def create_admin(
-    session: Session,
-    *,
-    email: str,
-    name: str,
-    keys: SigningKeys,
-    now: datetime,
-    ttl: timedelta = DEFAULT_ADMIN_TTL,
+    work: Work, *, email: str, name: str, ttl: timedelta = DEFAULT_ADMIN_TTL
 ) -> tuple[AccountInfo, str]:
     """Create a platform admin account and its first API key; return both (the key once).
 
     Raises InvalidInput for a malformed email or name, and ledger errors when the entries
     cannot be appended (the caller's transaction then rolls back).
     """
-    work = Work(session=session, now=now, keys=keys, hooks=Hooks())
     errors: dict[str, list[str]] = {}
     try:
         clean_email = normalize_email(email)
@@ -53,14 +43,14 @@ def create_admin(
     if errors:
         raise InvalidInput("The administrator's details are not valid.", fields=errors)
     row = create_account(
-        session,
+        work.session,
         role=Role.ADMIN,
         agency_id=None,
         name=clean,
         email=clean_email,
         phone=None,
         job_title=None,
-        now=now,
+        now=work.now,
     )
     work.record(
         EntryType.ADMIN_CREATE,
@@ -68,7 +58,7 @@ def create_admin(
         payload={
             "account": str(row.id),
             "role": Role.ADMIN.value,
-            "person": person_ref(keys, person_key(clean_email)),
+            "person": person_ref(work.keys, person_key(clean_email)),
         },
     )
     issued = issue_credential(

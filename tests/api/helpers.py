@@ -21,7 +21,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.context import EXTENSION, Runtime
-from governance.core.db import unit_of_work
 from governance.identity.admin import create_admin
 
 PROBLEM = "application/problem+json"
@@ -90,13 +89,9 @@ def registration_body(**overrides: Any) -> dict[str, Any]:
 def make_admin(app: Flask) -> Agent:
     """A platform admin created the way ``facewarden admin create`` does."""
     rt = runtime_of(app)
-    with unit_of_work(rt.sessions) as session:
+    with rt.units()() as work:
         info, token = create_admin(
-            session,
-            email=f"admin-{uuid.uuid4().hex[:8]}@facewarden.example",
-            name="Platform Admin",
-            keys=rt.keys,
-            now=rt.now(),
+            work, email=f"admin-{uuid.uuid4().hex[:8]}@facewarden.example", name="Platform Admin"
         )
     return Agent(info.id, "admin", None, token, None)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,17 +12,11 @@ from governance.identity.admin import create_admin
 from governance.identity.credentials import authenticate
 from governance.identity.permissions import Role
 from ledger.storage import entries
-from tests.conftest import runtime_of
 
 
-def test_create_admin_records_and_returns_a_working_key(
-    app: Flask, session: Session, work: Work
-) -> None:
-    rt = runtime_of(app)
+def test_create_admin_records_and_returns_a_working_key(session: Session, work: Work) -> None:
     before = session.scalar(select(entries.c.seq).order_by(entries.c.seq.desc()).limit(1))
-    info, key = create_admin(
-        session, email=" Ops@Example.ORG", name=" Ada  Lovelace ", keys=rt.keys, now=work.now
-    )
+    info, key = create_admin(work, email=" Ops@Example.ORG", name=" Ada  Lovelace ")
     assert info.role is Role.ADMIN and info.agency_id is None
     assert info.email == "Ops@example.org" and info.name == "Ada Lovelace"
     principal = authenticate(work, token=key)
@@ -44,10 +37,7 @@ def test_create_admin_records_and_returns_a_working_key(
         ("x@y.org", "", "name"),
     ],
 )
-def test_create_admin_refuses_bad_details(
-    app: Flask, session: Session, email: str, name: str, field: str
-) -> None:
-    rt = runtime_of(app)
+def test_create_admin_refuses_bad_details(work: Work, email: str, name: str, field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        create_admin(session, email=email, name=name, keys=rt.keys, now=rt.now())
+        create_admin(work, email=email, name=name)
     assert field in caught.value.fields
