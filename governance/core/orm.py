@@ -7,7 +7,9 @@ ledger's tables live in ``ledger.storage``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING", "Base", "UtcDateTime"]
+__all__ = ["NAMING", "Base", "UtcDateTime", "one_of"]
 
 # Deterministic constraint names, so migrations name what they create on every database.
 NAMING = {
@@ -32,6 +34,12 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
+    """A CHECK constraint's SQL: ``column`` is one of ``values``, in their order."""
+    quoted = ("'" + str(value).replace("'", "''") + "'" for value in values)
+    return f"{column} IN ({', '.join(quoted)})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
