@@ -38,9 +38,12 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class InitReport:
+    """What ``init`` prepared: the data directory, and its TLS certificate's fingerprint.
+
+    ``certificate_fingerprint`` is None when ``init`` ran without TLS.
+    """
+
     data_dir: Path
-    key_created: bool
-    certificate_created: bool
     certificate_fingerprint: str | None
 
 
@@ -66,7 +69,6 @@ def initialize(settings: Settings, *, tls: bool = True, progress: Progress = pri
     finally:
         engine.dispose()
 
-    key_created = False
     if settings.ledger_key_path.exists():
         progress(f"ledger key: keeping {settings.ledger_key_path}")
     else:
@@ -76,7 +78,6 @@ def initialize(settings: Settings, *, tls: bool = True, progress: Progress = pri
             name=settings.ledger_origin,
             passphrase=settings.ledger_key_passphrase,
         )
-        key_created = True
         progress(f"ledger key: created {settings.ledger_key_path} (owner-only)")
 
     if settings.ledger_secret_path.exists():
@@ -86,19 +87,17 @@ def initialize(settings: Settings, *, tls: bool = True, progress: Progress = pri
         generate_log_secret(settings.ledger_secret_path)
         progress(f"ledger hash secret: created {settings.ledger_secret_path} (owner-only)")
 
-    cert_created = False
     fingerprint = None
     if tls:
         if settings.tls_cert_path.exists() and settings.tls_key_path.exists():
             progress(f"TLS: keeping {settings.tls_cert_path}")
         else:
             write_self_signed_certificate(settings.tls_cert_path, settings.tls_key_path)
-            cert_created = True
             progress(
                 f"TLS: created a self-signed certificate for localhost at {settings.tls_cert_path}"
             )
         fingerprint = certificate_fingerprint(settings.tls_cert_path)
-    return InitReport(settings.data_dir, key_created, cert_created, fingerprint)
+    return InitReport(settings.data_dir, fingerprint)
 
 
 def ensure_sqlite_directory(database_url: str) -> None:

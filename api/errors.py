@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -18,17 +19,17 @@ from werkzeug.exceptions import HTTPException
 from api.problems import PROBLEM_BASE, PROBLEMS
 from biometrics.errors import (
     BiometricsError,
+    DomainError,
     ImageTooLarge,
+    IndexUnavailable,
     InvalidImage,
     ModelError,
     NoFaceFound,
     PackError,
     UnsupportedImageType,
 )
-from biometrics.index import IndexUnavailable
 from governance.core.errors import (
     Conflict,
-    GovernanceError,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -36,9 +37,14 @@ from governance.core.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
+from governance.core.recording import LedgerUnavailable
 
 __all__ = [
+    "ANSWERS",
     "PROBLEM_MEDIA_TYPE",
+    "TITLE_BY_CODE",
+    "Answer",
+    "answer_for",
     "install_error_handlers",
     "problem_code",
     "problem_response",
@@ -49,56 +55,47 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = logging.getLogger("facewarden.api")
 
-# Domain error class -> HTTP status. The most specific class wins (looked up along the MRO).
-STATUS_BY_ERROR: Mapping[type[Exception], int] = {
-    NotFound: 404,
-    Unauthenticated: 401,
-    PermissionDenied: 403,
-    Conflict: 409,
-    PolicyViolation: 403,
-    InvalidInput: 422,
-    ServiceUnavailable: 503,
-    GovernanceError: 400,
-    UnsupportedImageType: 415,
-    ImageTooLarge: 413,
-    InvalidImage: 422,
-    NoFaceFound: 422,
-    IndexUnavailable: 503,
-    ModelError: 503,
-    PackError: 503,
-    BiometricsError: 422,
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How the API answers a domain error class: its HTTP status and the title of its problem.
+
+    The problem's ``type`` is ``/problems/<code>``, the error's ``code``.
+    """
+
+    status: int
+    title: str
+
+
+# Domain error class -> its answer; the most specific class wins (looked up along the MRO).
+# Titles are written for people (RFC 9457 §3.1.3), never a docstring, which is written for the
+# code's readers. An error raised with a code of its own (``code="already-decided"``) takes that
+# code's title from api/problems.py.
+ANSWERS: Mapping[type[DomainError], Answer] = {
+    NotFound: Answer(404, "Not found"),
+    Unauthenticated: Answer(401, "Authentication required"),
+    PermissionDenied: Answer(403, "Forbidden"),
+    Conflict: Answer(409, "Conflict with the current state"),
+    PolicyViolation: Answer(403, "Not allowed by the rules"),
+    InvalidInput: Answer(422, "Invalid input"),
+    LedgerUnavailable: Answer(503, "The ledger cannot record now"),
+    ServiceUnavailable: Answer(503, "Service unavailable"),
+    UnsupportedImageType: Answer(415, "Unsupported image type"),
+    ImageTooLarge: Answer(413, "Image too large"),
+    InvalidImage: Answer(422, "Unreadable image"),
+    NoFaceFound: Answer(422, "No face found"),
+    IndexUnavailable: Answer(503, "Vector index unavailable"),
+    ModelError: Answer(503, "Face models unavailable"),
+    PackError: Answer(503, "Face models unavailable"),
+    BiometricsError: Answer(422, "Face analysis failed"),
+    DomainError: Answer(400, "Request refused"),
 }
 
-# Problem type codes of the biometrics errors (governance errors carry their own ``code``).
-CODE_BY_ERROR: Mapping[type[Exception], str] = {
-    UnsupportedImageType: "unsupported-image-type",
-    ImageTooLarge: "image-too-large",
-    InvalidImage: "invalid-image",
-    NoFaceFound: "no-face",
-    IndexUnavailable: "vector-index-unavailable",
-    ModelError: "model-unavailable",
-    PackError: "model-unavailable",
-    BiometricsError: "biometrics-error",
-}
-
-# Problem titles, written for people (RFC 9457 §3.1.3): by problem code first, then by error
-# class along the MRO. Never a docstring, which is written for the code's readers.
-TITLE_BY_CODE: Mapping[str, str] = {p.code: p.title for p in PROBLEMS if not p.generic}
-TITLE_BY_ERROR: Mapping[type[Exception], str] = {
-    NotFound: "Not found",
-    Unauthenticated: "Authentication required",
-    PermissionDenied: "Forbidden",
-    Conflict: "Conflict with the current state",
-    PolicyViolation: "Not allowed by the rules",
-    InvalidInput: "Invalid input",
-    ServiceUnavailable: "Service unavailable",
-    GovernanceError: "Request refused",
-    NoFaceFound: "No face found",
-    InvalidImage: "Unreadable image",
-    IndexUnavailable: "Vector index unavailable",
-    ModelError: "Face models unavailable",
-    PackError: "Face models unavailable",
-    BiometricsError: "Face analysis failed",
+# Written titles by problem code: those of the classes' own codes and of the problem types
+# api/problems.py lists (where both name a code, they agree).
+TITLE_BY_CODE: Mapping[str, str] = {
+    **{cls.code: answer.title for cls, answer in ANSWERS.items()},
+    **{p.code: p.title for p in PROBLEMS if not p.generic},
 }
 
 _TITLES = {
@@ -146,17 +143,19 @@ def problem_response(
     return response
 
 
-def problem_code(error: GovernanceError | BiometricsError) -> str:
+def answer_for(error: DomainError) -> Answer:
+    """The answer to ``error``: that of the most specific class in ``ANSWERS``."""
+    return next(ANSWERS[c] for c in type(error).__mro__ if c in ANSWERS)
+
+
+def problem_code(error: DomainError) -> str:
     """The stable name of a domain error: the last segment of its problem ``type``."""
-    code: str | None = getattr(error, "code", None)
-    return code or next(CODE_BY_ERROR[c] for c in type(error).__mro__ if c in CODE_BY_ERROR)
+    return error.code
 
 
-def _status_for(error: Exception) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 500
+def title_of(error: DomainError) -> str:
+    """The written title of a domain error's problem: its code's, else its class's."""
+    return TITLE_BY_CODE.get(error.code) or answer_for(error).title
 
 
 def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -180,9 +179,7 @@ def _field_errors(messages: Mapping[str, Any]) -> list[dict[str, str]]:
     return errors
 
 
-def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
-    status = _status_for(error)
-    code = problem_code(error)
+def _handle_domain_error(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidInput) and error.fields:
         extra["errors"] = [
@@ -190,13 +187,11 @@ def _handle_domain_error(error: GovernanceError | BiometricsError) -> Response:
             for name, msgs in error.fields.items()
             for msg in msgs
         ]
-    more = getattr(error, "problem_extra", None)
-    if isinstance(more, Mapping):
-        extra.update(more)
+    extra.update(error.extra)
     return problem_response(
-        status,
-        detail=getattr(error, "detail", None) or str(error),
-        type_=PROBLEM_BASE + code,
+        answer_for(error).status,
+        detail=error.detail,
+        type_=PROBLEM_BASE + error.code,
         title=title_of(error),
         extra=extra,
     )
@@ -213,14 +208,6 @@ def _location_of(name: str) -> str:
     if request.mimetype == "application/x-www-form-urlencoded":
         return "form"
     return "json"
-
-
-def title_of(error: GovernanceError | BiometricsError) -> str:
-    """The written title of a domain error's problem: by its code, else by its class."""
-    code = problem_code(error)
-    if code in TITLE_BY_CODE:
-        return TITLE_BY_CODE[code]
-    return next(TITLE_BY_ERROR[c] for c in type(error).__mro__ if c in TITLE_BY_ERROR)
 
 
 def _handle_http_exception(error: HTTPException) -> Response:
@@ -257,7 +244,6 @@ def _handle_unexpected(error: Exception) -> Response:
 
 def install_error_handlers(app: Flask) -> None:
     """Register the handlers; call after flask-smorest's ``Api`` so ours win."""
-    app.register_error_handler(GovernanceError, _handle_domain_error)
-    app.register_error_handler(BiometricsError, _handle_domain_error)
+    app.register_error_handler(DomainError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)

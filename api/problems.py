@@ -1,9 +1,11 @@
 """The problem types of the API: one table for the error handlers, the OpenAPI and the docs.
 
 Each row names a problem's ``type`` code, HTTP status, written title, the members it adds to
-RFC 9457's (its extensions), and which operations can return it. ``api/errors.py`` takes its
-titles from here, ``api/spec.py`` documents each operation's problems from here, and
-``docs/problems.md`` is rendered from here (a test fails when it is stale).
+RFC 9457's (its extensions), and which operations can return it. ``api/errors.py`` takes the
+titles of the codes errors are raised with from here (its table of error classes agrees with
+the rows of their own codes; a test holds them to it), ``api/spec.py`` documents each
+operation's problems from here, and ``docs/problems.md`` is rendered from here (a test fails
+when it is stale).
 """
 
 from __future__ import annotations

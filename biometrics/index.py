@@ -17,21 +17,17 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.errors import BiometricsError
+from biometrics.errors import DimensionMismatch, IndexUnavailable, InvalidQuery, VectorIndexError
 
 __all__ = [
     "MAX_ID_LENGTH",
     "MAX_SITE_LENGTH",
     "MAX_TOP_K",
-    "DimensionMismatch",
     "Hit",
     "IndexTuning",
-    "IndexUnavailable",
     "IndexedFace",
-    "InvalidQuery",
     "MilvusIndex",
     "VectorIndex",
-    "VectorIndexError",
     "collection_name",
     "quote_string",
     "site_exclusion_filter",
@@ -70,22 +66,6 @@ similarity, and milvus-lite's exact search computes it ~1.4x faster than COSINE 
 both norms for every row): 20 against 28 ms for 100k faces (docs/vector-index.md)."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class VectorIndexError(BiometricsError):
-    """Root of the vector index's errors."""
-
-
-class IndexUnavailable(VectorIndexError):
-    """The index cannot be reached or opened, or it failed an operation; the message says which."""
-
-
-class DimensionMismatch(VectorIndexError):
-    """A vector's length differs from the collection's dimension."""
-
-
-class InvalidQuery(VectorIndexError):
-    """A search or write argument is malformed (non-finite vector, bad id, top_k out of range)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

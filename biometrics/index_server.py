@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from biometrics.index import IndexUnavailable
+from biometrics.errors import IndexUnavailable
 
 __all__ = ["IndexServer", "ServerAddress", "main", "milvus_lite_version", "wait_until_listening"]
 

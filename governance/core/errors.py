@@ -1,8 +1,14 @@
-"""The application's error hierarchy: one root, no HTTP. ``api/errors.py`` maps it to problems."""
+"""The governance error hierarchy: one root, no HTTP. ``api/errors.py`` maps it to problems.
+
+Its root has the shape every domain error shares (``biometrics.errors.DomainError``): a stable
+``code``, a ``detail`` for people and optional ``extra`` problem members, set at construction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from biometrics.errors import DomainError
 
 __all__ = [
     "Conflict",
@@ -16,20 +22,13 @@ __all__ = [
 ]
 
 
-class GovernanceError(Exception):
+class GovernanceError(DomainError):
     """Root of every error a governance service raises on purpose.
 
-    ``code`` is a stable, machine-readable name (it becomes the problem ``type``); ``detail`` is
-    one sentence for a person, saying what to do where that helps.
+    ``code`` becomes the problem ``type``; ``extra`` holds the members its problem adds.
     """
 
     code = "governance-error"
-
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if code is not None:
-            self.code = code
 
 
 class NotFound(GovernanceError):
@@ -68,9 +67,14 @@ class InvalidInput(GovernanceError):
     code = "invalid-input"
 
     def __init__(
-        self, detail: str, *, fields: Mapping[str, list[str]] | None = None, code: str | None = None
+        self,
+        detail: str,
+        *,
+        fields: Mapping[str, list[str]] | None = None,
+        code: str | None = None,
+        extra: Mapping[str, object] | None = None,
     ) -> None:
-        super().__init__(detail, code=code)
+        super().__init__(detail, code=code, extra=extra)
         self.fields = dict(fields or {})
 
 

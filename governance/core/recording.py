@@ -104,26 +104,18 @@ def record(
     Raises LedgerUnavailable when the ledger cannot append (the caller's transaction must then
     roll back), MalformedEntry for a payload no entry can hold.
     """
+
+    def append_signed_by(signer: Signer) -> Appended:
+        return append(
+            session, signer=signer, entry_type=entry_type, actor=actor, payload=payload, now=now
+        )
+
     try:
         try:
-            return append(
-                session,
-                signer=keys.current(),
-                entry_type=entry_type,
-                actor=actor,
-                payload=payload,
-                now=now,
-            )
+            return append_signed_by(keys.current())
         except StaleSigningKey:
             # Another process rotated the key: the file now holds the announced one.
-            return append(
-                session,
-                signer=keys.reload(),
-                entry_type=entry_type,
-                actor=actor,
-                payload=payload,
-                now=now,
-            )
+            return append_signed_by(keys.reload())
     except MalformedEntry:
         raise  # a programming error in the caller's payload: let it surface as one
     except LedgerError as exc:

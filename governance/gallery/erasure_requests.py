@@ -99,14 +99,11 @@ def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
             )
         return faces[face_index]
     if len(faces) > 1:
-        error = MultipleFaces(
+        raise MultipleFaces(
             f"the probe holds {len(faces)} faces: resend with face_index",
             fields={"face_index": ["Choose the data subject's face among `faces`."]},
+            extra={"faces": [{"index": i, "box": _box(f)} for i, f in enumerate(faces)]},
         )
-        error.problem_extra = {  # type: ignore[attr-defined]
-            "faces": [{"index": i, "box": _box(f)} for i, f in enumerate(faces)]
-        }
-        raise error
     return faces[0]
 
 

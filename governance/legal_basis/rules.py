@@ -50,10 +50,11 @@ class BasisUnusable(PolicyViolation):
 
     def __init__(self, basis_id: UUID, state: str) -> None:
         super().__init__(
-            f"Legal basis {basis_id} is {state}. {_REFUSALS[state]}", code=f"legal-basis-{state}"
+            f"Legal basis {basis_id} is {state}. {_REFUSALS[state]}",
+            code=f"legal-basis-{state}",
+            extra={"legal_basis_id": str(basis_id), "legal_basis_state": state},
         )
         self.state = state
-        self.problem_extra = {"legal_basis_id": str(basis_id), "legal_basis_state": state}
 
 
 def not_found() -> NotFound:

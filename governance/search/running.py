@@ -96,8 +96,8 @@ class ThresholdBelowFloor(InvalidInput):
             f"threshold {threshold:g} is below {floor:g}, the model pack's calibrated threshold "
             f"(false-accept rate {far:.1e}): ask for {floor:g} or more, or leave it out",
             fields={"threshold": [f"Must be at least {floor:g}."]},
+            extra={"threshold_floor": floor, "threshold_floor_far": far},
         )
-        self.problem_extra = {"threshold_floor": floor, "threshold_floor_far": far}
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,17 +269,16 @@ def _choose(faces: list[Face], index: int | None, box: Sequence[float] | None) -
             )
         return best
     if len(faces) > 1:
-        error = MultipleFaces(
+        raise MultipleFaces(
             f"the probe holds {len(faces)} faces: resend with face_index or face_box",
             fields={"face_index": ["Choose one of the faces listed in `faces`."]},
+            extra={
+                "faces": [
+                    {"index": i, "box": _box(f), "detection_score": round(f.score, 3)}
+                    for i, f in enumerate(faces)
+                ]
+            },
         )
-        error.problem_extra = {  # type: ignore[attr-defined]
-            "faces": [
-                {"index": i, "box": _box(f), "detection_score": round(f.score, 3)}
-                for i, f in enumerate(faces)
-            ]
-        }
-        raise error
     return faces[0]
 
 

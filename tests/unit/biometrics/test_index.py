@@ -13,16 +13,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from biometrics.errors import BiometricsError
-from biometrics.index import (
+from biometrics.errors import (
+    BiometricsError,
     DimensionMismatch,
-    IndexedFace,
-    IndexTuning,
     IndexUnavailable,
     InvalidQuery,
+    VectorIndexError,
+)
+from biometrics.index import (
+    IndexedFace,
+    IndexTuning,
     MilvusIndex,
     VectorIndex,
-    VectorIndexError,
     channel_options,
     collection_name,
     quote_string,

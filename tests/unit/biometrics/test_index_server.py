@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometrics.index import IndexedFace, IndexTuning, IndexUnavailable, MilvusIndex
+from biometrics.errors import IndexUnavailable
+from biometrics.index import IndexedFace, IndexTuning, MilvusIndex
 from biometrics.index_server import IndexServer, ServerAddress, wait_until_listening
 from tests.unit.biometrics import test_index as lite
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -37,8 +40,16 @@ def test_rollback_runs_rollback_effects_only() -> None:
     assert calls == ["rollback"]
 
 
-def test_a_failing_effect_is_logged_not_raised(caplog: object) -> None:
-    with _session() as session:
+def test_a_failing_effect_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[str] = []
+    with caplog.at_level(logging.ERROR, logger="facewarden.governance"), _session() as session:
         session.execute(text("SELECT 1"))
         after_commit(session, lambda: 1 / 0)
+        after_commit(session, lambda: calls.append("next"))
         session.commit()  # does not raise
+    [record] = caplog.records
+    assert record.name == "facewarden.governance"
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "deferred action failed"
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError
+    assert calls == ["next"]  # a failing effect does not stop the others

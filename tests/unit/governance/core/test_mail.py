@@ -21,7 +21,7 @@ from api.context import transaction
 from governance.core import mail
 from governance.core.db import unit_of_work
 from governance.core.mail import FileTransport, Mailer, MailMessage, SmtpTransport, parse_smtp_url
-from tests.conftest import runtime_of
+from tests.api.helpers import runtime_of
 from tests.smtp import PASSWORD, USER, smtp_server
 
 SENDER = "FaceWarden <noreply@facewarden.example>"
