@@ -1,15 +1,16 @@
 """The runtime a request works with: database, signing key, clock, mail — and its unit of work.
 
-``Runtime`` is built once by ``create_app``; views reach it through ``runtime()`` and open one
-transaction per request with ``transaction()``, so a governed change and its ledger entry commit
-together or not at all. Mail the unit of work queued is delivered once it has committed.
+``Runtime`` is built once by ``create_app``; views reach it through ``runtime()``. ``units()`` is
+the request's units of work, all at the one ``now`` read when the request first asks, and a view
+opens one with ``work()``, so a governed change and its ledger entry commit together or not at
+all. Mail a unit of work queued is delivered once it has committed.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,6 @@ from api.settings import ConfigError, Settings
 from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
 from governance.core import mail
-from governance.core.db import unit_of_work
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units, Work
 from governance.gallery.blobs import FileBlobStore
@@ -42,7 +42,6 @@ __all__ = [
     "pack",
     "runtime",
     "signing_keys",
-    "transaction",
     "units",
     "utcnow",
     "work",
@@ -248,16 +247,3 @@ def units() -> Units:
 def work() -> AbstractContextManager[Work]:
     """One unit of work for the current request (see ``governance.core.work``)."""
     return units()()
-
-
-@contextmanager
-def transaction() -> Iterator[Session]:
-    """One unit of work for the current request: commit on success, roll back on error; then
-    deliver the mail it queued (a failed delivery is logged and kept for a retry).
-    """
-    rt = runtime()
-    with unit_of_work(rt.sessions) as session:
-        yield session
-        queued = mail.queued(session)
-    if queued:
-        mail.deliver(rt.sessions, rt.mailer, clock=rt.clock, ids=queued, stale_after=rt.claims.ttl)

@@ -46,7 +46,6 @@ __all__ = [
     "Answer",
     "answer_for",
     "install_error_handlers",
-    "problem_code",
     "problem_response",
     "title_of",
 ]
@@ -146,11 +145,6 @@ def problem_response(
 def answer_for(error: DomainError) -> Answer:
     """The answer to ``error``: that of the most specific class in ``ANSWERS``."""
     return next(ANSWERS[c] for c in type(error).__mro__ if c in ANSWERS)
-
-
-def problem_code(error: DomainError) -> str:
-    """The stable name of a domain error: the last segment of its problem ``type``."""
-    return error.code
 
 
 def title_of(error: DomainError) -> str:

@@ -11,7 +11,6 @@ of refusals is always the ``search:refuse`` entries plus the counts in the summa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from uuid import UUID
@@ -20,14 +19,7 @@ from sqlalchemy import func, select
 
 from biometrics.errors import (
     BiometricsError,
-    ImageTooLarge,
-    InvalidImage,
-    ModelError,
-    NoFaceFound,
-    PackError,
-    UnsupportedImageType,
 )
-from biometrics.index import IndexUnavailable
 from governance.core.errors import GovernanceError
 from governance.core.recording import SYSTEM
 from governance.core.work import Units, Work
@@ -40,7 +32,6 @@ __all__ = [
     "MAX_FULL_REFUSALS",
     "REFUSAL_WINDOW",
     "record_refusal",
-    "refusal_reason",
     "refuse",
     "summarize_refusals",
     "window_start",
@@ -51,26 +42,6 @@ REFUSAL_WINDOW = timedelta(minutes=1)
 # about fifteen reasons, and a flood needs no more than the first few to be seen in full.
 MAX_FULL_REFUSALS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The stable names of the biometrics errors, which carry no ``code`` of their own (the most
-# specific class wins); a governance error's reason is its ``code``.
-_BIOMETRICS_REASONS: Mapping[type[Exception], str] = {
-    UnsupportedImageType: "unsupported-image-type",
-    ImageTooLarge: "image-too-large",
-    InvalidImage: "invalid-image",
-    NoFaceFound: "no-face",
-    IndexUnavailable: "vector-index-unavailable",
-    ModelError: "model-unavailable",
-    PackError: "model-unavailable",
-    BiometricsError: "biometrics-error",
-}
-
-
-def refusal_reason(error: GovernanceError | BiometricsError) -> str:
-    """The stable name of the error a search was refused with: its problem code."""
-    code = getattr(error, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    return next(_BIOMETRICS_REASONS[c] for c in type(error).__mro__ if c in _BIOMETRICS_REASONS)
 
 
 def refuse(
@@ -89,7 +60,7 @@ def refuse(
         return record_refusal(
             work,
             principal=principal,
-            reason=refusal_reason(error),
+            reason=error.code,
             legal_basis_id=legal_basis_id,
             probe_sha256=probe_sha256,
         )

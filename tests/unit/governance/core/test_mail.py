@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.context import transaction
+from api.context import work
 from governance.core import mail
 from governance.core.db import unit_of_work
 from governance.core.mail import FileTransport, Mailer, MailMessage, SmtpTransport, parse_smtp_url
@@ -123,8 +123,8 @@ def test_mail_of_a_rolled_back_act_is_never_sent(app: Flask) -> None:
     rt = runtime_of(app)
     outbox = rt.settings.mail_outbox_dir
     before = set(outbox.glob("*.eml")) if outbox.is_dir() else set()
-    with app.test_request_context(), pytest.raises(RuntimeError), transaction() as session:
-        mail.queue(session, recipient="nobody@example.org", subject="s", body="b", now=_clock())
+    with app.test_request_context(), pytest.raises(RuntimeError), work() as w:
+        mail.queue(w.session, recipient="nobody@example.org", subject="s", body="b", now=_clock())
         raise RuntimeError("the act failed after its mail was queued")
     after = set(outbox.glob("*.eml")) if outbox.is_dir() else set()
     assert after == before

@@ -9,8 +9,13 @@ from uuid import uuid4
 import pytest
 from sqlalchemy.orm import Session
 
-from biometrics.errors import ImageTooLarge, InvalidImage, NoFaceFound
-from biometrics.index import IndexUnavailable
+from biometrics.errors import (
+    DomainError,
+    ImageTooLarge,
+    IndexUnavailable,
+    InvalidImage,
+    NoFaceFound,
+)
 from governance.core.errors import GovernanceError, NotFound
 from governance.core.work import Units, Work
 from governance.identity.principals import Principal
@@ -18,7 +23,6 @@ from governance.search.refusals import (
     MAX_FULL_REFUSALS,
     REFUSAL_WINDOW,
     record_refusal,
-    refusal_reason,
     refuse,
     summarize_refusals,
     window_start,
@@ -51,8 +55,9 @@ def _refuse(work: Work, caller: Principal, reason: str) -> int | None:
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_the_reason_is_the_errors_problem_code(error: Exception, reason: str) -> None:
-    assert refusal_reason(error) == reason  # type: ignore[arg-type]
+def test_every_refusable_error_names_its_reason_by_its_code(error: Exception, reason: str) -> None:
+    assert isinstance(error, DomainError)
+    assert error.code == reason
 
 
 def test_the_first_refusal_of_a_reason_is_recorded_in_full_and_repeats_are_counted(

@@ -96,7 +96,7 @@ def test_a_threshold_below_the_floor_is_refused_naming_the_floor(no_models: Face
     with pytest.raises(ThresholdBelowFloor, match=r"below 0\.4") as raised:
         search_parameters(no_models, legal_basis_id=uuid4(), purpose="p", top_k=3, threshold=0.1)
     assert raised.value.code == "threshold-below-floor"
-    assert raised.value.problem_extra == {"threshold_floor": FLOOR, "threshold_floor_far": 1e-4}  # type: ignore[attr-defined]
+    assert raised.value.extra == {"threshold_floor": FLOOR, "threshold_floor_far": 1e-4}
 
 
 @pytest.mark.parametrize(
