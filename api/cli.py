@@ -499,6 +499,7 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
     from api.context import build_engines
     from biometrics.packs import load_pack
     from governance.gallery.opt_outs import PurgeProgress, block_site
+    from governance.gallery.photos import FaceEngines
     from ledger.entry import Actor
 
     settings = _settings()
@@ -516,10 +517,15 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
         bars[0].update(done.purged - purged)
         purged = done.purged
 
-    with _explained():
-        engines = build_engines(
-            settings, model_pack=load_pack(settings.models_dir / settings.model_pack)
+    built: list[FaceEngines] = []
+
+    def engines() -> FaceEngines:  # loaded once the block has committed
+        built.append(
+            build_engines(settings, model_pack=load_pack(settings.models_dir / settings.model_pack))
         )
+        return built[0]
+
+    with _explained():
         try:
             with _units(settings) as units:
                 policy = block_site(
@@ -534,7 +540,8 @@ def gallery_block(site: str, reason: str, reference: str) -> None:
         finally:
             for bar in bars:
                 bar.close()
-            engines.index.close()
+            for loaded in built:
+                loaded.index.close()
     click.echo(f"purged {purged} faces enrolled from {policy.site}")
 
 

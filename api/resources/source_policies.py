@@ -42,7 +42,7 @@ class SourcePolicies(MethodView):
         if body["status"] == PolicyStatus.BLOCKED:
             return service.block_site(
                 units(),
-                engines(),
+                engines,
                 site=body["site"],
                 reason=body["reason"],
                 reference=body["reference"],

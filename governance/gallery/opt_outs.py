@@ -112,7 +112,7 @@ def set_source_policy(
 
 def block_site(
     units: Units,
-    engines: FaceEngines,
+    engines: Callable[[], FaceEngines],
     *,
     site: str,
     reason: str,
@@ -126,9 +126,11 @@ def block_site(
     The block commits first, in its own unit of work: from then on enrolment from the site is
     refused and searches filter it out. The purge then removes its photos in batches, each its
     own unit of work with its own ``source:purge`` entry, so an interrupted purge keeps what it
-    did and the block stands. ``progress`` hears once when the block has taken effect and after
-    every batch. Raises InvalidInput (site, empty reason or reference), and the ledger's and
-    index's errors.
+    did and the block stands. ``engines`` is asked for the face engines only once the block has
+    committed, so a block stands even while the models or the index cannot be loaded (the purge
+    then fails, and running the block again resumes it). ``progress`` hears once when the block
+    has taken effect and after every batch. Raises InvalidInput (site, empty reason or
+    reference), and the ledger's and index's errors (PackError, ModelError, IndexUnavailable).
     """
     with units() as work:
         policy = set_source_policy(
@@ -141,10 +143,11 @@ def block_site(
         )
     done = PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining)
     progress(done)
+    loaded = engines()
     while True:
         with units() as work:
             photos, faces = purge_site_batch(
-                work, engines, site=policy.site, actor=actor, batch_size=batch_size
+                work, loaded, site=policy.site, actor=actor, batch_size=batch_size
             )
         if photos == 0:
             break

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 
+from biometrics.errors import IndexUnavailable
 from governance.core.errors import InvalidInput
 from governance.core.work import Units, Work
 from governance.gallery import opt_outs
@@ -89,7 +92,7 @@ def test_block_site_commits_the_block_then_purges_in_batches(
 
     policy = opt_outs.block_site(
         units,
-        engines,
+        lambda: engines,
         site="www.optout.example",
         reason="letter",
         reference="L-1",
@@ -115,9 +118,25 @@ def test_block_site_commits_the_block_then_purges_in_batches(
 
 
 def test_block_site_refuses_before_anything_changes(units: Units, engines: FaceEngines) -> None:
+    site = f"refused-{uuid4().hex[:8]}.example"  # no other test may have set its policy
     with pytest.raises(InvalidInput, match="the source policy is invalid"):
         opt_outs.block_site(
-            units, engines, site="example.org", reason="", reference="L-1", actor=OPERATOR
+            units, lambda: engines, site=site, reason="", reference="L-1", actor=OPERATOR
         )
     with units() as work:
-        assert opt_outs.get_policy(work, "example.org") is None
+        assert opt_outs.get_policy(work, site) is None
+
+
+def test_a_block_stands_while_the_engines_cannot_be_loaded(units: Units) -> None:
+    site = f"down-{uuid4().hex[:8]}.example"
+
+    def unavailable() -> FaceEngines:
+        raise IndexUnavailable("the vector index is down")
+
+    with pytest.raises(IndexUnavailable):
+        opt_outs.block_site(
+            units, unavailable, site=site, reason="letter", reference="L-2", actor=OPERATOR
+        )
+    with units() as work:
+        policy = opt_outs.get_policy(work, site)
+    assert policy is not None and policy.status == "blocked"

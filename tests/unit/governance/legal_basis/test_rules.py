@@ -118,5 +118,5 @@ def test_a_refusal_names_the_state(state: str) -> None:
     error = BasisUnusable(MISSING, state)
     assert isinstance(error, PolicyViolation)
     assert (error.code, error.state) == (f"legal-basis-{state}", state)
-    assert error.problem_extra == {"legal_basis_id": str(MISSING), "legal_basis_state": state}
+    assert error.extra == {"legal_basis_id": str(MISSING), "legal_basis_state": state}
     assert str(error).startswith(f"Legal basis {MISSING} is {state}. ")

@@ -164,7 +164,7 @@ def test_an_unusable_basis_is_refused_with_its_state(
         with pytest.raises(BasisUnusable) as caught:
             use(work, principal=people.investigator, basis_id=row.id)
         assert caught.value.code == f"legal-basis-{state}"
-        assert caught.value.problem_extra["legal_basis_id"] == str(row.id)
+        assert caught.value.extra["legal_basis_id"] == str(row.id)
 
 
 def test_a_search_under_another_agencys_basis_is_not_found(
