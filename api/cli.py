@@ -273,6 +273,7 @@ def _units(settings: Settings) -> Iterator[Units]:
             now=datetime.now(UTC),
             hooks=wiring.hooks(),
             deliver=deliver,
+            clock=lambda: datetime.now(UTC),
         )
     finally:
         engine.dispose()

@@ -65,7 +65,7 @@ class Runtime:
     keys: SigningKeys
     model_pack: Pack
     mailer: mail.Mailer
-    hooks: Hooks = field(default_factory=Hooks)
+    hooks: Hooks
     clock: Callable[[], datetime] = utcnow
     lazy: dict[str, Any] = field(default_factory=dict)
     lazy_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +81,7 @@ class Runtime:
             now=self.now() if now is None else now,
             hooks=self.hooks,
             deliver=self.deliver,
+            clock=self.clock,
         )
 
     def deliver(self, ids: list[UUID]) -> None:

@@ -207,6 +207,7 @@ def setup(args: argparse.Namespace, data: Path) -> tuple[Settings, dict[str, str
 
 def people(settings: Settings) -> tuple[str, str]:
     """An investigator's key and an approved legal basis id, made with the services."""
+    from governance import wiring
     from governance.core.work import Units
     from governance.identity.admin import create_admin
     from governance.identity.credentials import issue_credential
@@ -229,7 +230,7 @@ def people(settings: Settings) -> tuple[str, str]:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     now = datetime.now(UTC)
-    with Units(sessions, keys, now)() as work:
+    with Units(sessions, keys, now, wiring.hooks())() as work:
         session = work.session
         create_admin(work, email="bench@example.org", name="Bench Admin")
         agency = Agency(

@@ -78,14 +78,19 @@ Deliver = Callable[[list[UUID]], object]
 class Units:
     """Opens units of work sharing one ``now``: what a request, a command or a flow is handed.
 
-    ``deliver`` receives the ids of the mail a unit of work queued, once it has committed.
+    ``hooks`` are required: units of work without the lapse hook would lapse a basis and keep
+    its searches' results (build them with ``governance.wiring.hooks()``). ``deliver`` receives
+    the ids of the mail a unit of work queued, once it has committed. ``clock`` lets a flow that
+    waited outside any transaction (the analysis of a probe) date what it records when it
+    records it (``later``).
     """
 
     sessions: sessionmaker[Session]
     keys: SigningKeys
     now: datetime
-    hooks: Hooks = field(default_factory=Hooks)
+    hooks: Hooks
     deliver: Deliver | None = None
+    clock: Callable[[], datetime] | None = None
 
     @contextmanager
     def __call__(self) -> Iterator[Work]:
@@ -98,4 +103,13 @@ class Units:
 
     def at(self, now: datetime) -> Units:
         """The same units of work at another instant (a long batch that reads the clock again)."""
-        return Units(self.sessions, self.keys, now, self.hooks, self.deliver)
+        return Units(self.sessions, self.keys, now, self.hooks, self.deliver, self.clock)
+
+    def later(self) -> Units:
+        """The same units of work at the clock's present instant (at ``now`` without a clock).
+
+        For the unit of work that ends a flow after work done outside any transaction: a
+        search spends its basis, and is recorded, at the instant it is recorded, so that an
+        expiry passed during the analysis of the probe is not missed.
+        """
+        return self if self.clock is None else self.at(self.clock())

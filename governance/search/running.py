@@ -152,7 +152,8 @@ def search(
     (1) The parameters are checked; (2) one unit of work settles the basis (a due expiry or
     lapse) and checks it, before any biometric work, committing the settlement even when the
     check refuses; (3) the probe is prepared and the index searched outside any transaction;
-    (4) ``run_search`` spends the basis and records the search in a unit of work of its own.
+    (4) ``run_search`` spends the basis and records the search in a unit of work of its own,
+    at the clock's instant then (``Units.later``), not at the request's start.
     Every refusal is put on record in a unit of work of its own (``refusals.refuse``) and then
     raised: the errors of ``search_parameters``, ``check_usable``, ``prepare_probe``,
     ``find_candidates`` and ``run_search``. Raises LedgerUnavailable, unrecorded, when nothing
@@ -169,7 +170,9 @@ def search(
         blocked = _settle_and_check(units, principal, parameters.legal_basis_id)
         probe = prepare_probe(gallery, image, face_index=face_index, face_box=face_box)
         hits = find_candidates(gallery, probe, parameters, blocked=blocked)
-        with units() as work:
+        # The analysis took time outside any transaction: the basis is spent, and the search
+        # recorded, at the instant of recording, so an expiry passed meanwhile is not missed.
+        with units.later()() as work:
             return run_search(
                 work,
                 gallery=gallery,
@@ -182,7 +185,7 @@ def search(
         raise  # nothing can be recorded, and nothing was disclosed
     except (GovernanceError, BiometricsError) as exc:
         refuse(
-            units,
+            units.later(),
             principal,
             exc,
             legal_basis_id=legal_basis_id,

@@ -47,7 +47,7 @@ def test_a_unit_of_work_commits_its_change_and_entry_then_delivers_the_mail(
         # What another connection sees when delivery starts: the committed rows.
         delivered.append((ids, _count_mail(sessions), _tree_size(sessions)))
 
-    units = Units(sessions, keys, NOW, deliver=deliver)
+    units = Units(sessions, keys, NOW, Hooks(), deliver=deliver)
     with units() as work:
         first = _queue(work, "a@example.org")
         second = _queue(work, "b@example.org")
@@ -61,7 +61,7 @@ def test_a_unit_of_work_that_raises_rolls_back_and_delivers_nothing(
     sessions: sessionmaker[Session], keys: SigningKeys
 ) -> None:
     delivered: list[list[UUID]] = []
-    units = Units(sessions, keys, NOW, deliver=delivered.append)
+    units = Units(sessions, keys, NOW, Hooks(), deliver=delivered.append)
     with pytest.raises(Boom), units() as work:
         _queue(work, "a@example.org")
         work.record(EntryType.SEARCH_RUN, actor=SYSTEM, payload={"search": "s-1"})
@@ -75,10 +75,10 @@ def test_a_unit_of_work_without_mail_or_deliverer_delivers_nothing(
     sessions: sessionmaker[Session], keys: SigningKeys
 ) -> None:
     delivered: list[list[UUID]] = []
-    with Units(sessions, keys, NOW, deliver=delivered.append)() as work:
+    with Units(sessions, keys, NOW, Hooks(), deliver=delivered.append)() as work:
         work.record(EntryType.SEARCH_RUN, actor=SYSTEM, payload={"search": "s-1"})
     assert delivered == []
-    with Units(sessions, keys, NOW)() as work:  # no deliverer: the mail stays queued
+    with Units(sessions, keys, NOW, Hooks())() as work:  # no deliverer: the mail stays queued
         queued = _queue(work, "a@example.org")
     with sessions() as session:
         row = session.get(MailMessage, queued)

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from governance.core.recording import SYSTEM
-from governance.core.work import Units, Work
+from governance.core.work import Hooks, Units, Work
 from governance.legal_basis.deadlines import (
     apply_lapse,
     effective_status,
@@ -108,7 +108,7 @@ def test_the_sweep_settles_only_the_agency_asked(work: Work, people: Any, make_b
 
 def test_the_sweep_runs_in_batches_of_their_own(world: World) -> None:
     ids = [world.approved(draft(expires_at=NOW + timedelta(days=1))) for _ in range(3)]
-    units = Units(world.sessions, world.keys, NOW + timedelta(days=1))
+    units = Units(world.sessions, world.keys, NOW + timedelta(days=1), Hooks())
     assert sorted(t.basis_id for t in sweep_due(units, batches=1)) == sorted(ids)
     assert sweep_due(units) == []
 

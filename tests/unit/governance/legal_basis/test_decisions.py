@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from governance.core.work import Units, Work
+from governance.core.work import Hooks, Units, Work
 from governance.legal_basis.decisions import decide_basis, ratify_basis, settle_then_decide
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.rules import BasisUnusable
@@ -225,7 +225,7 @@ def test_the_author_may_not_ratify(work: Work, people: People, make_basis: Make)
 
 def test_a_refused_decision_keeps_the_expiry_it_found(world: World) -> None:
     basis_id = world.run(lambda w: _pending(w, world, expires_at=NOW + timedelta(days=1)))
-    units = Units(world.sessions, world.keys, NOW + timedelta(days=1))
+    units = Units(world.sessions, world.keys, NOW + timedelta(days=1), Hooks())
     with pytest.raises(BasisUnusable) as caught:
         settle_then_decide(
             units,

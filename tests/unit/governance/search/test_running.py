@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,21 @@ def test_a_probe_without_a_face_is_refused_on_record_and_spends_nothing(
     assert [e["payload"]["reason"] for e in entries_since(session, start)] == ["no-face"]
     assert _used(session, team.basis) == 0
     assert session.scalar(select(func.count()).select_from(Search)) == searches
+
+
+def test_a_basis_that_expires_during_the_analysis_is_not_spent(
+    session: Session, units: Units, team: SearchTeam, models: FaceEngines, shared_dir: Path
+) -> None:
+    # Valid when the request starts, expired by the time the search would be recorded: the
+    # spend is checked at the instant of recording, not at the request's start.
+    team.basis.expires_at = factories.NOW + timedelta(seconds=30)
+    session.flush()
+    later = replace(units, clock=lambda: factories.NOW + timedelta(minutes=1))
+    probe = next(iter(dev_photos(shared_dir).values()))[0].read_bytes()
+    start = next_seq(session)
+    with pytest.raises(GovernanceError) as refused:
+        _search(later, models, team, session, image=probe)
+    assert refused.value.code == "legal-basis-expired"
+    assert _used(session, team.basis) == 0
+    [entry] = entries_since(session, start)
+    assert (entry["type"], entry["payload"]["reason"]) == ("search:refuse", "legal-basis-expired")
