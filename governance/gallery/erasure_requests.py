@@ -110,7 +110,7 @@ def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
 def find_matches(engines: FaceEngines, face: Face, threshold: float) -> list[Hit]:
     """Every gallery face matching the probe face at or above ``threshold``, best first.
 
-    Call it outside any unit of work, like ``searches.find_candidates``: nothing found is
+    Call it outside any unit of work, like ``search.running.find_candidates``: nothing found is
     disclosed unless ``record_preview`` then records the preview. Raises IndexUnavailable.
     """
     return engines.index.search(face.embedding, MAX_PROBE_MATCHES, min_score=threshold)
@@ -133,6 +133,7 @@ def preview_erasure(
     one unit of work (``record_preview``). Raises the image errors of ``prepare_photo``,
     MultipleFaces, InvalidInput, IndexUnavailable, LedgerUnavailable.
     """
+    _check_request(request_reference, reason)  # before any face is compared
     prepared = prepare_photo(engines, image)
     face = choose_face(prepared, face_index)
     hits = find_matches(engines, face, threshold)
@@ -148,6 +149,17 @@ def preview_erasure(
             request_reference=request_reference,
             reason=reason,
         )
+
+
+def _check_request(request_reference: str, reason: str) -> None:
+    """Raise InvalidInput unless the preview names its data-subject request and a reason."""
+    errors = {}
+    if not request_reference.strip():
+        errors["request_reference"] = ["Name the data-subject request this erasure answers."]
+    if not reason.strip():
+        errors["reason"] = ["A reason is required."]
+    if errors:
+        raise InvalidInput("the erasure preview needs its data-subject request", fields=errors)
 
 
 def record_preview(
@@ -167,13 +179,7 @@ def record_preview(
     Raises InvalidInput (no data-subject request reference or reason), LedgerUnavailable (the
     caller's transaction must roll back: nothing is disclosed).
     """
-    errors = {}
-    if not request_reference.strip():
-        errors["request_reference"] = ["Name the data-subject request this erasure answers."]
-    if not reason.strip():
-        errors["reason"] = ["A reason is required."]
-    if errors:
-        raise InvalidInput("the erasure preview needs its data-subject request", fields=errors)
+    _check_request(request_reference, reason)
     session = work.session
     present = set(
         session.scalars(

@@ -12,8 +12,9 @@ import pytest
 from biometrics.index import Hit
 from biometrics.ports import Box
 from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from governance.core.work import Work
+from governance.core.work import Units, Work
 from governance.gallery import erasure_requests as requests
+from governance.gallery.blobs import FileBlobStore
 from governance.gallery.erasure import ErasureResult
 from governance.gallery.models import ErasureRequest, GalleryFace, GalleryPhoto
 from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
@@ -166,3 +167,33 @@ def test_confirm_erasure_takes_a_second_admin_and_matched_faces(
     assert (view.status, view.erasure_id, view.matches) == ("confirmed", result.id, ())
     with pytest.raises(Conflict, match="already confirmed"):
         confirm(confirmer, matched[0].id, "again")
+
+
+def test_a_preview_without_its_request_compares_no_face(units: Units, tmp_path: Path) -> None:
+    class Untouchable:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"the probe reached {name} before the request was checked")
+
+    engines = FaceEngines(
+        analyzer=Untouchable(),  # type: ignore[arg-type]
+        index=Untouchable(),  # type: ignore[arg-type]
+        blobs=FileBlobStore(tmp_path),
+        max_bytes=1 << 20,
+        max_pixels=1 << 20,
+        match_threshold=0.35,
+        match_far=1e-4,
+    )
+    with units() as work:
+        admin = _admin(work)
+    with pytest.raises(InvalidInput) as refused:
+        requests.preview_erasure(
+            units,
+            engines,
+            principal=admin,
+            image=b"not yet looked at",
+            face_index=None,
+            threshold=0.5,
+            request_reference=" ",
+            reason="the person asked",
+        )
+    assert set(refused.value.fields) == {"request_reference"}
