@@ -23,25 +23,26 @@ OPERATOR = Actor(kind="operator", id="test", agency=None)
 
 def test_set_source_policy_normalizes_the_site_and_records_it(work: Work) -> None:
     since = last_seq(work.session)
-    factories.gallery_photo(work.session, site="example.com", faces=2)
+    site = f"normal-{uuid4().hex[:8]}.example"  # faces other tests enrolled do not count here
+    factories.gallery_photo(work.session, site=site, faces=2)
 
     policy = opt_outs.set_source_policy(
         work,
-        site="https://www.example.com/x",
+        site=f"https://www.{site}/x",
         status="blocked",
         reason=" letter ",
         reference=" L-7 ",
         actor=OPERATOR,
     )
     assert (policy.site, policy.status, policy.reason, policy.reference) == (
-        "example.com",
+        site,
         "blocked",
         "letter",
         "L-7",
     )
     assert (policy.updated_at, policy.faces_purged, policy.faces_remaining) == (NOW, 0, 2)
     assert appended(work.session, since) == [
-        ("source_policy:set", {"site": "example.com", "status": "blocked", "reference": "L-7"})
+        ("source_policy:set", {"site": site, "status": "blocked", "reference": "L-7"})
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -172,9 +173,14 @@ def test_enroll_photo_refuses_bad_provenance(
 def test_enroll_photo_refuses_a_blocked_site(
     work: Work, engines: FaceEngines, face_photo: bytes
 ) -> None:
-    factories.source_policy(work.session, "example.org")
+    site = f"optedout-{uuid4().hex[:8]}.example"  # a site no other test set a policy on
+    factories.source_policy(work.session, site)
     prepared = photos.prepare_photo(engines, face_photo)
-    with pytest.raises(SourceBlocked, match=r"example\.org has opted out"):
+    with pytest.raises(SourceBlocked, match=rf"{site} has opted out"):
         photos.enroll_photo(
-            work, engines, prepared=prepared, provenance=_provenance(), actor=OPERATOR
+            work,
+            engines,
+            prepared=prepared,
+            provenance=_provenance(source_url=f"https://{site}/a.jpg"),
+            actor=OPERATOR,
         )
