@@ -608,12 +608,12 @@ def governance_sweep() -> None:
     from datetime import timedelta
 
     from governance.legal_basis.values import BasisStatus
-    from governance.wiring import sweep
+    from governance.wiring import housekeeping
 
     settings = _settings()
     retention = timedelta(days=settings.search_retention_days)
     with _explained(), _units(settings) as units:
-        swept = sweep(units, retention=retention)
+        swept = housekeeping(units, retention=retention)
     lapsed = [t for t in swept.transitions if t.status is BasisStatus.LAPSED]
     for t in swept.transitions:
         if t.status is BasisStatus.LAPSED:

@@ -3,7 +3,7 @@ and the housekeeping flow that spans them.
 
 The legal-basis domain calls ``Hooks.on_lapse`` when a basis lapses; the search domain provides
 what deletes the results of the searches made under it. Neither imports the other: the app
-factory and the command line build their ``Hooks`` here, and ``sweep`` settles the bases'
+factory and the command line build their ``Hooks`` here, and ``housekeeping`` settles the bases'
 deadlines before it records the closed windows' refusal counts of the search domain.
 """
 
@@ -18,7 +18,7 @@ from governance.legal_basis.values import Transition
 from governance.search.records import delete_lapsed_results, purge_expired_searches
 from governance.search.refusals import summarize_refusals
 
-__all__ = ["Swept", "hooks", "sweep"]
+__all__ = ["Swept", "hooks", "housekeeping"]
 
 
 def hooks() -> Hooks:
@@ -35,7 +35,9 @@ class Swept:
     purged: int
 
 
-def sweep(units: Units, *, batches: int | None = None, retention: timedelta | None = None) -> Swept:
+def housekeeping(
+    units: Units, *, batches: int | None = None, retention: timedelta | None = None
+) -> Swept:
     """Expire and lapse the legal bases past their deadline (every one, or ``batches`` batches
     of them), then record the refusal counts of closed windows, then, with a ``retention``,
     delete the search records older than it; every batch in a unit of work of its own.

@@ -26,7 +26,7 @@ from governance.gallery.models import (
 )
 from governance.gallery.photos import count_faces
 from governance.identity.models import Account, Agency, Credential
-from governance.identity.permissions import Role
+from governance.identity.permissions import PLATFORM_ROLES, Role
 from governance.identity.persons import person_key
 from governance.identity.principals import Principal
 from governance.identity.tokens import digest
@@ -46,8 +46,6 @@ __all__ = [
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 _serial = itertools.count(1)
-
-_PLATFORM_ROLES = (Role.ADMIN, Role.OVERSIGHT, Role.CURATOR)
 
 
 def agency(session: Session, **overrides: Any) -> Agency:
@@ -78,7 +76,7 @@ def account(
     """An active account of ``role``; agency roles get a new agency unless one is given."""
     n = next(_serial)
     agency_id = None
-    if role not in _PLATFORM_ROLES:
+    if role not in PLATFORM_ROLES:
         agency_id = (agency_row or agency(session)).id
     email = overrides.pop("email", f"person{n}-{uuid4().hex[:6]}@example.org")
     values: dict[str, Any] = {

@@ -47,7 +47,7 @@ from governance.legal_basis.values import (
     Ratification,
     Verdict,
 )
-from governance.wiring import sweep
+from governance.wiring import housekeeping
 
 __all__ = ["blp", "policy"]
 
@@ -116,7 +116,7 @@ def _sweep_if_due() -> None:
     try:
         # The same throttle puts closed windows' refusal counts on record, so they reach the
         # ledger within a sweep interval of their window's end even if the caller goes quiet.
-        swept = sweep(request_units, batches=1)
+        swept = housekeeping(request_units, batches=1)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.core.orm import Base, UtcDateTime, one_of
-from governance.identity.permissions import Role
+from governance.identity.permissions import PLATFORM_ROLES, Role
 from governance.identity.vocabulary import (
     AgencyKind,
     ApplicationStatus,
@@ -125,7 +125,8 @@ class Agency(StandingColumns, Base):
 
 
 _AGENCY_ROLES = (Role.SUPERVISOR, Role.INVESTIGATOR)
-_PLATFORM_ROLES = (Role.ADMIN, Role.OVERSIGHT, Role.CURATOR)
+# In the enum's order, so the CHECK's text is stable.
+_PLATFORM_ROLES = tuple(role for role in Role if role in PLATFORM_ROLES)
 
 
 class Account(StandingColumns, Base):

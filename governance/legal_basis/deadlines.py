@@ -1,8 +1,9 @@
 """Deadlines of legal bases, enforced without a scheduler: expiry, and the lapse of urgent ones.
 
-``settle_row`` applies what is due to one basis and records it; ``sweep`` does it for every due
-basis. Each transition is a conditional UPDATE whose row count decides who records it, so two
-workers settling the same basis at once write one ledger entry. A lapse runs the hooks
+``settle_row`` applies what is due to one basis and records it; ``sweep_batch`` does it for a
+batch of due bases, and ``sweep_due`` for all of them, a batch per unit of work. Each transition
+is a conditional UPDATE whose row count decides who records it, so two workers settling the
+same basis at once write one ledger entry. A lapse runs the hooks
 registered for it (``work.hooks.on_lapse``), which delete the stored results of the basis's
 searches, and records how many they deleted.
 """
@@ -37,7 +38,7 @@ __all__ = [
     "rowcount",
     "settle_basis",
     "settle_row",
-    "sweep",
+    "sweep_batch",
     "sweep_due",
 ]
 
@@ -250,7 +251,7 @@ def settle_basis(work: Work, *, basis_id: UUID) -> Transition | None:
     return settle_row(work, row)
 
 
-def sweep(
+def sweep_batch(
     work: Work, *, agency_id: UUID | None = None, limit: int = SWEEP_BATCH
 ) -> list[Transition]:
     """Expire and lapse every due basis (of one agency, or all), oldest first, up to ``limit``.
@@ -275,7 +276,7 @@ def sweep(
 
 
 def sweep_due(units: Units, *, batches: int | None = None) -> list[Transition]:
-    """``sweep`` in batches, each in a unit of work of its own, until none is due (or until
+    """``sweep_batch`` again, each in a unit of work of its own, until none is due (or until
     ``batches`` have run); the transitions of all of them.
 
     Raises ledger errors, and whatever a lapse hook raises (earlier batches stay committed).
@@ -284,7 +285,7 @@ def sweep_due(units: Units, *, batches: int | None = None) -> list[Transition]:
     done = 0
     while batches is None or done < batches:
         with units() as work:
-            batch = sweep(work)
+            batch = sweep_batch(work)
         swept += batch
         done += 1
         if not batch:

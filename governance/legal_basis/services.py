@@ -29,7 +29,7 @@ from governance.legal_basis.deadlines import (
     effective_status,
     record_act,
     settle_row,
-    sweep,
+    sweep_batch,
 )
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.rules import (
@@ -197,7 +197,7 @@ def list_bases(
     agency = None if scope is Scope.ANY else principal.agency_id
     if scope is not Scope.ANY and agency is None:
         return Page([], 0, limit, offset)
-    sweep(work, agency_id=agency)
+    sweep_batch(work, agency_id=agency)
     query = select(LegalBasis)
     if agency is not None:
         query = query.where(LegalBasis.agency_id == agency)

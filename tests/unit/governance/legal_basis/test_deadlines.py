@@ -17,7 +17,7 @@ from governance.legal_basis.deadlines import (
     apply_lapse,
     effective_status,
     settle_basis,
-    sweep,
+    sweep_batch,
     sweep_due,
 )
 from governance.legal_basis.decisions import decide_basis
@@ -101,8 +101,10 @@ def test_a_deadline_lapse_waits_for_the_deadline(lapse_calls: Lapses, make_basis
 
 def test_the_sweep_settles_only_the_agency_asked(work: Work, people: Any, make_basis: Make) -> None:
     due = make_basis(approved=True, expires_at=NOW)
-    assert due.id not in {t.basis_id for t in sweep(work, agency_id=people.stranger.agency_id)}
-    swept = sweep(work, agency_id=people.investigator.agency_id)
+    assert due.id not in {
+        t.basis_id for t in sweep_batch(work, agency_id=people.stranger.agency_id)
+    }
+    swept = sweep_batch(work, agency_id=people.investigator.agency_id)
     assert [(t.basis_id, t.status) for t in swept] == [(due.id, BasisStatus.EXPIRED)]
 
 
@@ -117,7 +119,7 @@ def test_concurrent_sweeps_record_one_expiry(world: World) -> None:
     basis_id = world.approved(draft(expires_at=NOW + timedelta(days=1)))
     later = NOW + timedelta(days=1, seconds=1)
 
-    results = together(6, lambda: world.run(lambda w: list(sweep(w)), at=later))
+    results = together(6, lambda: world.run(lambda w: list(sweep_batch(w)), at=later))
     assert not [r for r in results if isinstance(r, Exception)], results
     transitions = [t for r in results if isinstance(r, list) for t in r]
     assert [(t.basis_id, t.status) for t in transitions] == [(basis_id, BasisStatus.EXPIRED)]
