@@ -99,17 +99,20 @@ def record_refusal(
         row.repeats += 1
         session.flush()
         return None
+    in_window = (RefusalCount.credential_id == credential_id, RefusalCount.window_start == start)
     full = session.execute(
         select(func.count())
         .select_from(RefusalCount)
-        .where(
-            RefusalCount.credential_id == credential_id,
-            RefusalCount.window_start == start,
-            RefusalCount.first_seq.is_not(None),
-        )
+        .where(*in_window, RefusalCount.first_seq.is_not(None))
     ).scalar_one()
+    # A window already summarized (the clock went back into it: a worker behind, a corrected
+    # clock) is never counted again: its refusals are recorded in full, and belong to that
+    # summary, so no second one names the window.
+    summarized = session.execute(
+        select(RefusalCount.summary_seq).where(*in_window, RefusalCount.summary_seq.is_not(None))
+    ).first()
     seq: int | None = None
-    if full < MAX_FULL_REFUSALS or row is not None:  # (a summarized window: the clock went back)
+    if full < MAX_FULL_REFUSALS or row is not None or summarized is not None:
         seq = work.record(
             EntryType.SEARCH_REFUSE,
             actor=actor_of(principal),
@@ -131,6 +134,7 @@ def record_refusal(
             agency_id=principal.agency_id,
             first_seq=seq,
             repeats=0 if seq is not None else 1,
+            summary_seq=None if summarized is None else summarized[0],
         )
     )
     session.flush()

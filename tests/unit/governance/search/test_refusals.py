@@ -113,3 +113,24 @@ def test_refuse_records_in_a_unit_of_work_of_its_own(
 def test_windows_are_aligned_to_the_epoch() -> None:
     at = factories.NOW + timedelta(seconds=42)
     assert window_start(at) == factories.NOW
+
+
+def test_a_window_summarized_before_the_clock_went_back_is_never_counted_twice(
+    work: Work, session: Session, caller: Principal
+) -> None:
+    # The cap is reached and one repeat counted; the window closes and is summarized. Then the
+    # clock goes back into it (a worker behind, a clock corrected): a refusal of a new reason
+    # must not open a second count of that window, which the audit flags as counted twice.
+    start = next_seq(session)
+    for n in range(MAX_FULL_REFUSALS + 1):
+        _refuse(work, caller, f"reason-{n}")
+    later = Work(session, work.now + REFUSAL_WINDOW, work.keys, work.hooks)
+    assert summarize_refusals(later) == 1
+    assert _refuse(work, caller, "a-new-reason") is not None  # recorded in full, not counted
+    assert summarize_refusals(later) == 0
+    summaries = [
+        e["payload"]["window"]["start"]
+        for e in entries_since(session, start)
+        if e["type"] == "search:refuse_repeats"
+    ]
+    assert summaries == [format_ts(window_start(work.now))]
