@@ -371,7 +371,12 @@ def _work(
     threads: int,
     behind_proxy: bool,
 ) -> None:
-    """One worker process: build the app, then serve the shared sockets until told to stop."""
+    """One worker process: build the app, then serve the shared sockets until told to stop.
+
+    A SIGTERM sent to the worker itself (systemd and ``timeout`` signal the whole group) stops
+    it as the parent's does: gracefully, with exit status 0.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         wsgi = build_wsgi(settings, behind_proxy=behind_proxy)
     except ConfigError as exc:

@@ -250,3 +250,35 @@ def test_a_chunked_body_under_the_limit_reaches_the_app(
     )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "pending"
+
+
+def test_a_sigterm_to_the_whole_process_group_stops_gracefully(tls_settings: Settings) -> None:
+    # systemd (KillMode=control-group) and `timeout` signal every process of the service, the
+    # workers too: they must stop as when the parent tells them, not die of the signal.
+    import signal
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        env=environment(tls_settings, None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        assert _get_tls(port, tls_settings)[0] == 200
+        os.killpg(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "a worker stopped" not in out
