@@ -8,6 +8,7 @@ normalized emails), and every refusal becomes a per-field error in the 422 probl
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -43,6 +44,7 @@ __all__ = [
     "ValueSchema",
     "page_schema",
     "reason_text",
+    "view_schema",
 ]
 
 
@@ -233,12 +235,27 @@ class PersonSchema(ValueSchema):
     job_title = Text(max_length=200, required=True, metadata={"example": "Detective inspector"})
 
 
-class PersonViewSchema(ma.Schema):
-    first_name = ma.fields.String(required=True)
-    last_name = ma.fields.String(required=True)
-    phone = ma.fields.String(required=True)
-    email = ma.fields.String(required=True)
-    job_title = ma.fields.String(required=True)
+def view_schema(form: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The response schema named ``name`` that answers, as stored, what ``form`` loads.
+
+    Each field keeps its name and whether it is required or may be null. Cleaned text becomes a
+    plain string and an aware date-time a plain one: their input rules do not describe an
+    answer. Any other field answers as it loads.
+    """
+
+    def answered(field: ma.fields.Field[Any]) -> ma.fields.Field[Any]:
+        if isinstance(field, ma.fields.DateTime):
+            return ma.fields.DateTime(required=field.required, allow_none=field.allow_none)
+        if isinstance(field, ma.fields.String):
+            return ma.fields.String(required=field.required, allow_none=field.allow_none)
+        return copy.deepcopy(field)
+
+    return ma.Schema.from_dict(
+        {key: answered(field) for key, field in form._declared_fields.items()}, name=name
+    )
+
+
+PersonViewSchema = view_schema(PersonSchema, "PersonView")
 
 
 class ReasonSchema(ma.Schema):

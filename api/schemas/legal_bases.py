@@ -18,6 +18,7 @@ from api.schemas.fields import (
     ValueSchema,
     page_schema,
     reason_text,
+    view_schema,
 )
 from governance.legal_basis.values import (
     JUSTIFICATION_MIN_CHARS,
@@ -101,12 +102,7 @@ class RatificationSchema(ValueSchema):
     reason = reason_text(load_default=None, allow_none=True)
 
 
-class AuthorisationViewSchema(ma.Schema):
-    kind = ma.fields.Enum(AuthorisationKind, by_value=True, required=True)
-    reference = ma.fields.String(allow_none=True)
-    authority = ma.fields.String(allow_none=True)
-    issued_at = ma.fields.DateTime(required=True)
-    expires_at = ma.fields.DateTime(required=True)
+AuthorisationViewSchema = view_schema(AuthorisationSchema, "AuthorisationView")
 
 
 class DecisionSchema(ma.Schema):
