@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.fields import (
+    ApplicationViewSchema,
     PageQuerySchema,
     PersonSchema,
     PersonViewSchema,
@@ -27,19 +28,11 @@ class AccountRequestCreateSchema(ma.Schema):
     person = ma.fields.Nested(PersonSchema, required=True)
 
 
-class AccountRequestSchema(ma.Schema):
-    id = ma.fields.UUID(required=True)
-    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
-    agency_id = ma.fields.UUID(allow_none=True)
+class AccountRequestSchema(ApplicationViewSchema):
     requested_by = ma.fields.UUID(required=True)
     role = ma.fields.Enum(Role, by_value=True, required=True)
     person = ma.fields.Nested(PersonViewSchema, required=True)
     requested_at = ma.fields.DateTime(required=True)
-    decided_at = ma.fields.DateTime(allow_none=True)
-    decided_by = ma.fields.UUID(allow_none=True)
-    decision_reason = ma.fields.String(allow_none=True)
-    account_id = ma.fields.UUID(allow_none=True)
-    claimed_at = ma.fields.DateTime(allow_none=True)
 
 
 AccountRequestPageSchema = page_schema(AccountRequestSchema, "AccountRequestPage")

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PageQuerySchema, page_schema
+from api.schemas.fields import PageQuerySchema, StandingSchema, page_schema
 from governance.identity.permissions import Role
 
 __all__ = ["AccountPageSchema", "AccountQuerySchema", "AccountSchema"]
 
 
-class AccountSchema(ma.Schema):
+class AccountSchema(StandingSchema):
     id = ma.fields.UUID(required=True)
     role = ma.fields.Enum(Role, by_value=True, required=True)
     agency_id = ma.fields.UUID(allow_none=True)
-    status = ma.fields.String(required=True)
-    status_reason = ma.fields.String(allow_none=True)
     name = ma.fields.String(required=True)
     email = ma.fields.String(required=True)
     phone = ma.fields.String(allow_none=True)
     job_title = ma.fields.String(allow_none=True)
-    created_at = ma.fields.DateTime(required=True)
-    status_changed_at = ma.fields.DateTime(required=True)
 
 
 AccountPageSchema = page_schema(AccountSchema, "AccountPage")

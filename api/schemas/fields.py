@@ -8,8 +8,9 @@ normalized emails), and every refusal becomes a per-field error in the 422 probl
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 
@@ -23,10 +24,13 @@ from governance.identity.contact import (
     normalize_phone,
 )
 from governance.identity.permissions import Role
+from governance.identity.vocabulary import ApplicationStatus
 
 __all__ = [
+    "ApplicationViewSchema",
     "AwareDateTime",
     "Country",
+    "DecidedSchema",
     "Email",
     "Name",
     "PageQuerySchema",
@@ -35,8 +39,12 @@ __all__ = [
     "Phone",
     "ReasonSchema",
     "RoleChoice",
+    "StandingSchema",
     "Text",
+    "ValueSchema",
     "page_schema",
+    "reason_text",
+    "view_schema",
 ]
 
 
@@ -200,8 +208,25 @@ class AwareDateTime(ma.fields.AwareDateTime):
     }
 
 
-class PersonSchema(ma.Schema):
+def reason_text(**kwargs: Any) -> Text:
+    """The reason of a decision: multiline text of 3 to 2000 characters."""
+    return Text(max_length=2000, min_length=3, multiline=True, **kwargs)
+
+
+class ValueSchema(ma.Schema):
+    """A schema that loads into a value of the core: ``builds(**fields)``."""
+
+    builds: ClassVar[Callable[..., object]]
+
+    @ma.post_load
+    def _make(self, data: dict[str, Any], **_kwargs: Any) -> object:
+        return self.builds(**data)
+
+
+class PersonSchema(ValueSchema):
     """A person's contact details."""
+
+    builds = Person
 
     first_name = Name(max_length=100, required=True)
     last_name = Name(max_length=100, required=True)
@@ -209,23 +234,61 @@ class PersonSchema(ma.Schema):
     email = Email(required=True)
     job_title = Text(max_length=200, required=True, metadata={"example": "Detective inspector"})
 
-    @ma.post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> Person:
-        return Person(**data)
+
+def view_schema(form: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The response schema named ``name`` that answers, as stored, what ``form`` loads.
+
+    Each field keeps its name and whether it is required or may be null. Cleaned text becomes a
+    plain string and an aware date-time a plain one: their input rules do not describe an
+    answer. Any other field answers as it loads.
+    """
+
+    def answered(field: ma.fields.Field[Any]) -> ma.fields.Field[Any]:
+        if isinstance(field, ma.fields.DateTime):
+            return ma.fields.DateTime(required=field.required, allow_none=field.allow_none)
+        if isinstance(field, ma.fields.String):
+            return ma.fields.String(required=field.required, allow_none=field.allow_none)
+        return copy.deepcopy(field)
+
+    return ma.Schema.from_dict(
+        {key: answered(field) for key, field in form._declared_fields.items()}, name=name
+    )
 
 
-class PersonViewSchema(ma.Schema):
-    first_name = ma.fields.String(required=True)
-    last_name = ma.fields.String(required=True)
-    phone = ma.fields.String(required=True)
-    email = ma.fields.String(required=True)
-    job_title = ma.fields.String(required=True)
+PersonViewSchema = view_schema(PersonSchema, "PersonView")
 
 
 class ReasonSchema(ma.Schema):
     """The mandatory reason of a decision (approval, rejection, suspension, reinstatement)."""
 
-    reason = Text(max_length=2000, min_length=3, multiline=True, required=True)
+    reason = reason_text(required=True)
+
+
+class StandingSchema(ma.Schema):
+    """The standing of an account or an agency: its status, why, and since when."""
+
+    status = ma.fields.String(required=True)
+    status_reason = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime(required=True)
+    status_changed_at = ma.fields.DateTime(required=True)
+
+
+class DecidedSchema(ma.Schema):
+    """Who decided a pending request, when, and why; all null while it is pending."""
+
+    decided_by = ma.fields.UUID(allow_none=True)
+    decided_at = ma.fields.DateTime(allow_none=True)
+    decision_reason = ma.fields.String(allow_none=True)
+
+
+class ApplicationViewSchema(DecidedSchema):
+    """An application for an account (a registration, an account request), and its claim."""
+
+    id = ma.fields.UUID(required=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
+    agency_id = ma.fields.UUID(allow_none=True)
+    account_id = ma.fields.UUID(allow_none=True)
+    claimed_at = ma.fields.DateTime(allow_none=True)
 
 
 class PageQuerySchema(ma.Schema):

@@ -50,17 +50,24 @@ class EnrollFormSchema(ma.Schema):
     subject_ref = Text(max_length=128)
 
 
-class FaceSchema(ma.Schema):
-    id = ma.fields.UUID(required=True)
-    photo_id = ma.fields.UUID(required=True)
-    source_site = ma.fields.String(required=True)
-    box = ma.fields.List(ma.fields.Float(), metadata={"description": "x1, y1, x2, y2 in pixels"})
-    detection_score = ma.fields.Float()
+class QualitySchema(ma.Schema):
+    """What the detector measured of a face: its size, score, sharpness and pose."""
+
     size_px = ma.fields.Float()
+    detection_score = ma.fields.Float()
     blur = ma.fields.Float()
     yaw = ma.fields.Float()
     pitch = ma.fields.Float()
     roll = ma.fields.Float()
+
+
+class FaceSchema(QualitySchema):
+    """An enrolled face: its photo, its box in it, and its quality."""
+
+    id = ma.fields.UUID(required=True)
+    photo_id = ma.fields.UUID(required=True)
+    source_site = ma.fields.String(required=True)
+    box = ma.fields.List(ma.fields.Float(), metadata={"description": "x1, y1, x2, y2 in pixels"})
     created_at = ma.fields.DateTime()
 
 

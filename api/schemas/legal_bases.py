@@ -11,7 +11,15 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.fields import AwareDateTime, PageQuerySchema, Text, page_schema
+from api.schemas.fields import (
+    AwareDateTime,
+    PageQuerySchema,
+    Text,
+    ValueSchema,
+    page_schema,
+    reason_text,
+    view_schema,
+)
 from governance.legal_basis.values import (
     JUSTIFICATION_MIN_CHARS,
     Authorisation,
@@ -37,7 +45,9 @@ def _reference(**kwargs: Any) -> Text:
     return Text(max_length=200, load_default=None, allow_none=True, **kwargs)
 
 
-class AuthorisationSchema(ma.Schema):
+class AuthorisationSchema(ValueSchema):
+    builds = Authorisation
+
     kind = ma.fields.Enum(AuthorisationKind, by_value=True, required=True)
     reference = _reference(
         metadata={"description": "The warrant or decision number; absent for `urgent`."}
@@ -48,12 +58,10 @@ class AuthorisationSchema(ma.Schema):
     issued_at = AwareDateTime(required=True)
     expires_at = AwareDateTime(required=True)
 
-    @ma.post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> Authorisation:
-        return Authorisation(**data)
 
+class LegalBasisCreateSchema(ValueSchema):
+    builds = BasisDraft
 
-class LegalBasisCreateSchema(ma.Schema):
     case_number = Text(max_length=64, required=True, metadata={"example": "PJ-LYON-2026-00417"})
     offence_category = ma.fields.String(
         required=True,
@@ -80,32 +88,21 @@ class LegalBasisCreateSchema(ma.Schema):
         metadata={"description": "Searches allowed under this basis (capped by policy)."},
     )
 
-    @ma.post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> BasisDraft:
-        return BasisDraft(**data)
 
-
-class RatificationSchema(ma.Schema):
+class RatificationSchema(ValueSchema):
     """Granted: the authorisation's reference, authority and validity. Refused: a reason."""
+
+    builds = Ratification
 
     outcome = ma.fields.Enum(RatificationOutcome, by_value=True, required=True)
     reference = _reference()
     authority = _reference()
     issued_at = AwareDateTime(load_default=None, allow_none=True)
     expires_at = AwareDateTime(load_default=None, allow_none=True)
-    reason = Text(max_length=2000, min_length=3, multiline=True, load_default=None, allow_none=True)
-
-    @ma.post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> Ratification:
-        return Ratification(**data)
+    reason = reason_text(load_default=None, allow_none=True)
 
 
-class AuthorisationViewSchema(ma.Schema):
-    kind = ma.fields.Enum(AuthorisationKind, by_value=True, required=True)
-    reference = ma.fields.String(allow_none=True)
-    authority = ma.fields.String(allow_none=True)
-    issued_at = ma.fields.DateTime(required=True)
-    expires_at = ma.fields.DateTime(required=True)
+AuthorisationViewSchema = view_schema(AuthorisationSchema, "AuthorisationView")
 
 
 class DecisionSchema(ma.Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PageQuerySchema, Text, page_schema
+from api.schemas.fields import DecidedSchema, PageQuerySchema, page_schema, reason_text
 from governance.identity.proposals import ProposedAct
 
 __all__ = [
@@ -20,10 +20,10 @@ class ProposalCreateSchema(ma.Schema):
     target_id = ma.fields.UUID(
         required=True, metadata={"description": "The account, credential or agency acted on."}
     )
-    reason = Text(max_length=2000, min_length=3, multiline=True, required=True)
+    reason = reason_text(required=True)
 
 
-class ProposalSchema(ma.Schema):
+class ProposalSchema(DecidedSchema):
     id = ma.fields.UUID(required=True)
     action = ma.fields.Enum(ProposedAct, by_value=True, required=True)
     target_id = ma.fields.UUID(required=True)
@@ -31,9 +31,6 @@ class ProposalSchema(ma.Schema):
     reason = ma.fields.String(required=True)
     proposed_by = ma.fields.UUID(required=True)
     proposed_at = ma.fields.DateTime(required=True)
-    decided_by = ma.fields.UUID(allow_none=True)
-    decided_at = ma.fields.DateTime(allow_none=True)
-    decision_reason = ma.fields.String(allow_none=True)
 
 
 ProposalPageSchema = page_schema(ProposalSchema, "ProposalPage")

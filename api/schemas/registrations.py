@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import marshmallow as ma
 
+from api.schemas.agencies import AgencyDetailsViewSchema
 from api.schemas.fields import (
+    ApplicationViewSchema,
     Country,
     Name,
     PageQuerySchema,
     PersonSchema,
     PersonViewSchema,
     Text,
+    ValueSchema,
     page_schema,
 )
 from governance.identity.agencies import AgencyDetails, AgencyKind
@@ -30,15 +31,13 @@ __all__ = [
 ]
 
 
-class AgencyDetailsSchema(ma.Schema):
+class AgencyDetailsSchema(ValueSchema):
+    builds = AgencyDetails
+
     name = Name(max_length=200, required=True, metadata={"example": "Police judiciaire de Lyon"})
     kind = ma.fields.Enum(AgencyKind, by_value=True, required=True)
     country = Country(required=True)
     jurisdiction = Text(max_length=200, required=True, metadata={"example": "Rhône"})
-
-    @ma.post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> AgencyDetails:
-        return AgencyDetails(**data)
 
 
 class RegistrationSubmitSchema(ma.Schema):
@@ -79,26 +78,11 @@ class IssuedCredentialSchema(ma.Schema):
     api_key = ma.fields.String(required=True)
 
 
-class AgencyDetailsViewSchema(ma.Schema):
-    name = ma.fields.String(required=True)
-    kind = ma.fields.Enum(AgencyKind, by_value=True, required=True)
-    country = ma.fields.String(required=True)
-    jurisdiction = ma.fields.String(required=True)
-
-
-class RegistrationSchema(ma.Schema):
-    id = ma.fields.UUID(required=True)
-    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
+class RegistrationSchema(ApplicationViewSchema):
     agency = ma.fields.Nested(AgencyDetailsViewSchema, required=True)
     contact = ma.fields.Nested(PersonViewSchema, required=True)
     intended_use = ma.fields.String(required=True)
     submitted_at = ma.fields.DateTime(required=True)
-    decided_at = ma.fields.DateTime(allow_none=True)
-    decided_by = ma.fields.UUID(allow_none=True)
-    decision_reason = ma.fields.String(allow_none=True)
-    agency_id = ma.fields.UUID(allow_none=True)
-    account_id = ma.fields.UUID(allow_none=True)
-    claimed_at = ma.fields.DateTime(allow_none=True)
 
 
 RegistrationPageSchema = page_schema(RegistrationSchema, "RegistrationPage")

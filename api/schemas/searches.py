@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from api.schemas.fields import PageQuerySchema, Text, page_schema
-from api.schemas.gallery import ImageFile
+from api.schemas.gallery import ImageFile, QualitySchema
 from governance.search.models import VERDICTS
 
 _NUMBER = r"-?\d{1,15}(?:\.\d{1,15})?(?:[eE][-+]?\d{1,2})?"
@@ -67,26 +67,22 @@ class SearchFormSchema(ma.Schema):
     )
 
 
-class QualitySchema(ma.Schema):
-    size_px = ma.fields.Float()
-    detection_score = ma.fields.Float()
-    blur = ma.fields.Float()
-    yaw = ma.fields.Float()
-    pitch = ma.fields.Float()
-    roll = ma.fields.Float()
-
-
 class ProbeFaceSchema(ma.Schema):
     box = ma.fields.List(ma.fields.Float())
     quality = ma.fields.Nested(QualitySchema)
 
 
-class CandidateSchema(ma.Schema):
+class _RankedFaceSchema(ma.Schema):
+    """A face of the gallery, ranked by its similarity to the probe."""
+
     rank = ma.fields.Integer(required=True)
     face_id = ma.fields.UUID(required=True)
-    photo_id = ma.fields.UUID(required=True)
     similarity = ma.fields.Float(required=True)
     source_site = ma.fields.String(required=True)
+
+
+class CandidateSchema(_RankedFaceSchema):
+    photo_id = ma.fields.UUID(required=True)
     source_url = ma.fields.String(required=True)
     collected_at = ma.fields.DateTime(required=True)
     thumbnail = ma.fields.String(
@@ -103,17 +99,22 @@ class ReceiptSchema(ma.Schema):
     inclusion_proof = ma.fields.List(ma.fields.String(), required=True)
 
 
-class SearchOutcomeSchema(ma.Schema):
+class _SearchSchema(ma.Schema):
+    """A search: when, under which basis, with which model pack, against how large a gallery."""
+
     id = ma.fields.UUID(required=True)
     created_at = ma.fields.DateTime(required=True)
     legal_basis_id = ma.fields.UUID(required=True)
-    probe_face = ma.fields.Nested(ProbeFaceSchema, required=True)
-    candidates = ma.fields.List(ma.fields.Nested(CandidateSchema), required=True)
-    pack = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True)
-    gallery_collection = ma.fields.String(required=True)
-    gallery_size = ma.fields.Integer(required=True)
     top_k = ma.fields.Integer(required=True)
     threshold = ma.fields.Float(required=True)
+    pack = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True)
+    gallery_size = ma.fields.Integer(required=True)
+
+
+class SearchOutcomeSchema(_SearchSchema):
+    probe_face = ma.fields.Nested(ProbeFaceSchema, required=True)
+    candidates = ma.fields.List(ma.fields.Nested(CandidateSchema), required=True)
+    gallery_collection = ma.fields.String(required=True)
     statement = ma.fields.String(required=True)
     receipt = ma.fields.Nested(ReceiptSchema, required=True)
 
@@ -125,11 +126,7 @@ class ReviewViewSchema(ma.Schema):
     created_at = ma.fields.DateTime(required=True)
 
 
-class CandidateViewSchema(ma.Schema):
-    rank = ma.fields.Integer(required=True)
-    face_id = ma.fields.UUID(required=True)
-    similarity = ma.fields.Float(required=True)
-    source_site = ma.fields.String(required=True)
+class CandidateViewSchema(_RankedFaceSchema):
     source_url = ma.fields.String(allow_none=True, required=True)
     collected_at = ma.fields.DateTime(allow_none=True, required=True)
     erased = ma.fields.Boolean(required=True)
@@ -139,18 +136,11 @@ class CandidateViewSchema(ma.Schema):
     confirmed_lead = ma.fields.Boolean(required=True)
 
 
-class SearchViewSchema(ma.Schema):
-    id = ma.fields.UUID(required=True)
+class SearchViewSchema(_SearchSchema):
     agency_id = ma.fields.UUID(required=True)
     account_id = ma.fields.UUID(required=True)
-    legal_basis_id = ma.fields.UUID(required=True)
     purpose = ma.fields.String(required=True)
     probe_sha256 = ma.fields.String(required=True)
-    created_at = ma.fields.DateTime(required=True)
-    top_k = ma.fields.Integer(required=True)
-    threshold = ma.fields.Float(required=True)
-    pack = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True)
-    gallery_size = ma.fields.Integer(required=True)
     ledger_seq = ma.fields.Integer(required=True)
     results_deleted_at = ma.fields.DateTime(allow_none=True, required=True)
     results_deleted_reason = ma.fields.String(allow_none=True, required=True)

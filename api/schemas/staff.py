@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.fields import PersonSchema, RoleChoice, Text
+from api.schemas.fields import PersonSchema, RoleChoice, reason_text
 from governance.identity.permissions import Role
 
 __all__ = ["StaffCreateSchema"]
@@ -13,9 +13,6 @@ __all__ = ["StaffCreateSchema"]
 class StaffCreateSchema(ma.Schema):
     role = RoleChoice(Role.OVERSIGHT, Role.CURATOR, required=True)
     person = ma.fields.Nested(PersonSchema, required=True)
-    reason = Text(
-        max_length=2000,
-        min_length=3,
-        multiline=True,
-        metadata={"description": "Why the account is needed (required for oversight)."},
+    reason = reason_text(
+        metadata={"description": "Why the account is needed (required for oversight)."}
     )
