@@ -210,10 +210,6 @@ def repair(
     deleted = _delete_vectors(units, index, sorted(stray), recognizer_sha256)
     files = _delete_files(units, blobs, last.files_without_rows, units.now - grace)
     temporary = sum(1 for name in last.stale_temporary_files if blobs.delete_temporary(name))
-    progress(
-        f"repaired: {reindexed} faces indexed again, {deleted} vectors, {files} files and "
-        f"{temporary} temporary files deleted"
-    )
     done = Repair(
         findings=last,
         faces_reindexed=reindexed,
