@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from biometrics.index import MilvusIndex
+    from biometrics.packs import Pack
     from governance.core.recording import SigningKeys
     from governance.core.work import Units
+    from governance.gallery.blobs import FileBlobStore
+    from governance.gallery.doctor import Findings, Repair
 
 __all__ = ["cli", "main"]
 
@@ -589,6 +593,172 @@ def gallery_reindex(yes: bool) -> None:
         finally:
             index.close()
     click.echo(f"{index.collection}: indexed with {settings.milvus_index} ({total} faces)")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Repair what the database can put right.")
+@click.option(
+    "--grace",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 24 * 60),
+    help="Minutes: younger files are left alone; vectors are confirmed this much later.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def doctor(repair: bool, grace: int, as_json: bool) -> None:
+    """Compare the gallery's rows with the vector index and the photo store.
+
+    Reports faces missing from the index, vectors without a face row, stored files no row
+    names, rows whose file is missing and temporary files left by an interrupted write; files
+    younger than --grace are left alone. --repair indexes the missing faces again from their
+    stored embeddings, deletes the leftovers (vectors only when a second look --grace later
+    confirms them) and records a gallery:repair ledger entry; rows whose file is missing are
+    reported, not deleted. Safe while the service serves; a milvus-lite index file, though, is
+    held open by the service: stop it first, or serve the file with the index server.
+
+    Exit status: 0 when the gallery is consistent (with --repair: when everything found was
+    repaired), 1 when problems were found (remain), or on a failure the message explains.
+    """
+    import getpass
+    from datetime import timedelta
+
+    from governance.gallery.doctor import examine
+    from governance.gallery.doctor import repair as repair_gallery
+    from ledger.entry import Actor
+
+    settings = _settings()
+
+    def progress(line: str) -> None:
+        click.echo(f"  {line}", err=True)
+
+    repaired: Repair | None = None
+    with _explained():
+        pack, index, blobs = _doctor_stores(settings)
+        try:
+            with _units(settings) as units:
+                if repair:
+                    repaired = repair_gallery(
+                        units,
+                        index=index,
+                        blobs=blobs,
+                        recognizer_sha256=pack.recognizer.sha256,
+                        actor=Actor(kind="operator", id=getpass.getuser(), agency=None),
+                        grace=timedelta(minutes=grace),
+                        progress=progress,
+                    )
+                    findings, ok = repaired.findings, repaired.complete
+                else:
+                    findings = examine(
+                        units,
+                        index=index,
+                        blobs=blobs,
+                        recognizer_sha256=pack.recognizer.sha256,
+                        grace=timedelta(minutes=grace),
+                        progress=progress,
+                    )
+                    ok = findings.clean
+        finally:
+            index.close()
+    if as_json:
+        click.echo(json.dumps(_doctor_json(findings, repaired, ok), indent=2))
+    else:
+        _print_findings(findings, repaired, grace)
+        click.echo(_verdict(repaired, ok))
+    if not ok:
+        raise SystemExit(1)
+
+
+def _doctor_stores(settings: Settings) -> tuple[Pack, MilvusIndex, FileBlobStore]:
+    """The pack in use, its collection and the photo store, for ``doctor``.
+
+    Raises PackError, IndexUnavailable, ClickException (a milvus-lite file another process
+    holds open).
+    """
+    from api.context import open_index
+    from biometrics.errors import IndexUnavailable
+    from biometrics.packs import load_pack
+    from governance.gallery.blobs import FileBlobStore
+
+    pack = load_pack(settings.models_dir / settings.model_pack)
+    try:
+        index = open_index(settings, pack)
+    except IndexUnavailable as exc:
+        if not settings.milvus_is_local:
+            raise
+        raise click.ClickException(
+            f"cannot open the vector index file {settings.milvus_uri}: a running `facewarden "
+            "serve` holds it open. Stop the service and run the doctor again, or serve the "
+            "file with `python -m biometrics.index_server` and point FACEWARDEN_MILVUS_URI at "
+            f"it (docs/vector-index.md, 'Several workers'). ({exc})"
+        ) from exc
+    try:
+        index.ensure_collection(pack.dimension)
+    except BaseException:
+        index.close()
+        raise
+    return pack, index, FileBlobStore(settings.photos_dir)
+
+
+def _doctor_json(findings: Findings, repaired: Repair | None, ok: bool) -> dict[str, object]:
+    import dataclasses
+
+    body: dict[str, object] = {
+        "ok": ok,
+        "clean": findings.clean,
+        "findings": dataclasses.asdict(findings),
+    }
+    if repaired is not None:
+        body["repaired"] = {
+            "faces_reindexed": repaired.faces_reindexed,
+            "vectors_deleted": repaired.vectors_deleted,
+            "files_deleted": repaired.files_deleted,
+            "temporary_files_deleted": repaired.temporary_files_deleted,
+        }
+    return body
+
+
+_SHOWN = 20
+"""Ids listed per kind of problem in the human-readable report (``--json`` lists them all)."""
+
+
+def _print_findings(findings: Findings, repaired: Repair | None, grace: int) -> None:
+    others = f" ({findings.other_faces} faces of other recognizers)" if findings.other_faces else ""
+    click.echo(
+        f"{findings.collection}: {findings.faces} faces, {findings.vectors} vectors, "
+        f"{findings.stored_files} stored files{others}"
+    )
+    sections = [
+        ("faces missing from the index", list(findings.unindexed_faces)),
+        ("vectors without a face row", list(findings.vectors_without_rows)),
+        ("stored files no row names", list(findings.files_without_rows)),
+        ("stale temporary files", list(findings.stale_temporary_files)),
+        (
+            "rows whose stored file is missing (restore the files from a backup)",
+            [f"{m.kind} {m.row_id}: {m.sha256}" for m in findings.rows_without_files],
+        ),
+    ]
+    for title, items in sections:
+        click.echo(f"  {title}: {len(items)}")
+        for item in items[:_SHOWN]:
+            click.echo(f"    {item}")
+        if len(items) > _SHOWN:
+            click.echo(f"    ... and {len(items) - _SHOWN} more (--json lists them all)")
+    if findings.recent:
+        click.echo(f"  left alone, younger than {grace} min: {findings.recent} files")
+    if repaired is not None:
+        click.echo(
+            f"repaired: {repaired.faces_reindexed} faces indexed again, "
+            f"{repaired.vectors_deleted} vectors, {repaired.files_deleted} files and "
+            f"{repaired.temporary_files_deleted} temporary files deleted"
+        )
+
+
+def _verdict(repaired: Repair | None, ok: bool) -> str:
+    if repaired is not None:
+        return "repaired" if ok else "repaired what the database can: rows above lack their files"
+    if ok:
+        return "clean"
+    return "problems found: `facewarden doctor --repair` repairs what the database can"
 
 
 @cli.group("governance")

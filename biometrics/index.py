@@ -40,6 +40,8 @@ MAX_TOP_K = 16384
 """Milvus refuses a larger `limit`."""
 _INSERT_BATCH = 1000
 """milvus-lite 2.5.1 slows from ~8k to ~190 rows/s when one insert carries 4000 rows of 512-d."""
+_LIST_BATCH = 5000
+"""Ids read per round trip when listing a collection (ids only: no vectors travel)."""
 
 _PK, _PHOTO, _SITE, _VECTOR = "face_id", "photo_id", "source_site", "embedding"
 _METRIC = "IP"
@@ -159,6 +161,8 @@ class VectorIndex(Protocol):
     def delete_photo(self, photo_id: str) -> None: ...
 
     def count(self) -> int: ...
+
+    def face_ids(self) -> Iterator[str]: ...
 
     def flush(self) -> None: ...
 
@@ -459,6 +463,30 @@ class MilvusIndex:
                 self._name, filter="", output_fields=["count(*)"], consistency_level="Strong"
             )
         return int(rows[0]["count(*)"])
+
+    def face_ids(self) -> Iterator[str]:
+        """The id of every face the collection holds now, in no particular order, read in
+        batches (a gallery's ids fit in memory; its vectors need not).
+
+        Raises IndexUnavailable.
+        """
+        with _wrapped(f"list {self._name}"):
+            batches = self._client.query_iterator(
+                self._name,
+                batch_size=_LIST_BATCH,
+                output_fields=[_PK],
+                consistency_level="Strong",
+            )
+        try:
+            while True:
+                with _wrapped(f"list {self._name}"):
+                    batch = batches.next()
+                if not batch:
+                    return
+                for row in batch:
+                    yield str(row[_PK])
+        finally:
+            batches.close()
 
     def flush(self) -> None:
         """Seal pending writes to storage so they survive a crash and get indexed.

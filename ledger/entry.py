@@ -94,6 +94,8 @@ class EntryType(StrEnum):
     SEARCH_RESULTS_DELETE = "search:results_delete"
     REVIEW_RECORD = "review:record"
     GALLERY_ENROLL = "gallery:enroll"
+    # The counts of what `facewarden doctor --repair` put right (docs/ledger.md).
+    GALLERY_REPAIR = "gallery:repair"
     SOURCE_POLICY_SET = "source_policy:set"
     SOURCE_PURGE = "source:purge"
     ERASURE_PREVIEW = "erasure:preview"

@@ -2,7 +2,9 @@
 
 Objects are named by the SHA-256 of their bytes, so a photo enrolled twice is stored once and a
 stored object can be checked against its name. ``FileBlobStore`` keeps them under the data
-directory; an S3-compatible store can implement the same ``BlobStore`` Protocol.
+directory; an S3-compatible store can implement the same ``BlobStore`` Protocol. ``files`` lists
+what is stored, so that ``facewarden doctor`` can find objects no row names and temporary files
+an interrupted write left.
 """
 
 from __future__ import annotations
@@ -11,19 +13,36 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from governance.core.errors import NotFound
 
-__all__ = ["BlobStore", "FileBlobStore", "sha256_hex"]
+__all__ = ["BlobStore", "FileBlobStore", "StoredFile", "sha256_hex"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_TEMPORARY_PREFIX = ".incoming-"
+# A temporary file's name: its two fan-out folders, then what ``tempfile.mkstemp`` made.
+_TEMPORARY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/\.incoming-[A-Za-z0-9_]+$")
 
 
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of ``data``: the name an object is stored under."""
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file of the store: an object, named by its digest, or a temporary file a write left
+    behind (named by its place in the store, for ``delete_temporary``), with when it was last
+    written."""
+
+    name: str
+    modified: datetime
+    temporary: bool
 
 
 @runtime_checkable
@@ -44,6 +63,18 @@ class BlobStore(Protocol):
 
     def exists(self, digest: str) -> bool: ...
 
+    def files(self) -> Iterator[StoredFile]:
+        """Every object and temporary file stored now, in no particular order. Raises OSError."""
+        ...
+
+    def modified(self, digest: str) -> datetime | None:
+        """When the object was last written; None when it is not stored."""
+        ...
+
+    def delete_temporary(self, name: str) -> bool:
+        """Remove a temporary file ``files`` listed; returns whether it existed."""
+        ...
+
 
 class FileBlobStore:
     """Objects as files ``<root>/<aa>/<bb>/<digest>``, written atomically with owner-only modes."""
@@ -63,7 +94,7 @@ class FileBlobStore:
         if path.exists():
             return digest
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -97,3 +128,64 @@ class FileBlobStore:
             return self._path(digest).is_file()
         except NotFound:
             return False
+
+    def files(self) -> Iterator[StoredFile]:
+        """Objects and temporary files under ``<root>/<aa>/<bb>/``; anything else is skipped.
+
+        Raises OSError (the store cannot be read).
+        """
+        if not self.root.is_dir():
+            return
+        for first in _folders(self.root):
+            for second in _folders(first):
+                with os.scandir(second) as found:
+                    for entry in found:
+                        stored = _stored(entry, f"{first.name}/{second.name}")
+                        if stored is not None:
+                            yield stored
+
+    def modified(self, digest: str) -> datetime | None:
+        try:
+            return _mtime(self._path(digest).stat().st_mtime)
+        except (FileNotFoundError, NotFound):
+            return None
+
+    def delete_temporary(self, name: str) -> bool:
+        try:
+            self._temporary_path(name).unlink()
+        except (FileNotFoundError, NotFound):
+            return False
+        return True
+
+    def _temporary_path(self, name: str) -> Path:
+        if not _TEMPORARY.match(name):
+            raise NotFound(f"no temporary file {name[:80]!r}")
+        return self.root / name
+
+
+def _folders(parent: Path) -> list[Path]:
+    """The two-hex-digit fan-out folders of ``parent``."""
+    return sorted(
+        p for p in parent.iterdir() if p.is_dir() and re.fullmatch(r"[0-9a-f]{2}", p.name)
+    )
+
+
+def _stored(entry: os.DirEntry[str], folder: str) -> StoredFile | None:
+    if not entry.is_file(follow_symlinks=False):
+        return None
+    temporary = entry.name.startswith(_TEMPORARY_PREFIX)
+    name = f"{folder}/{entry.name}" if temporary else entry.name
+    if temporary:
+        if not _TEMPORARY.match(name):
+            return None
+    elif not _DIGEST.match(name) or folder != f"{name[:2]}/{name[2:4]}":
+        return None  # not where ``delete`` would look for it: not the store's
+    try:
+        modified = _mtime(entry.stat(follow_symlinks=False).st_mtime)
+    except FileNotFoundError:  # removed since the folder was listed
+        return None
+    return StoredFile(name=name, modified=modified, temporary=temporary)
+
+
+def _mtime(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -1,17 +1,27 @@
-"""``facewarden models`` and ``facewarden gallery ingest``: packs, bulk enrolment, resumption."""
+"""``facewarden models``, ``gallery`` and ``doctor``: packs, bulk enrolment, resumption, repair."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from api.cli import cli
 from tests.conftest import ensure_starter_pack, models_dir_for_tests
+
+if TYPE_CHECKING:
+    from biometrics.index import MilvusIndex
 
 
 @pytest.fixture
@@ -229,3 +239,115 @@ def test_gallery_reindex_rebuilds_as_configured(
     assert "indexed with IVF_FLAT (3 faces)" in result.output
     again = runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=ivf)
     assert again.exit_code == 0 and "skipped 3 already enrolled" in again.output
+
+
+def _starter_index(env: dict[str, str]) -> MilvusIndex:
+    from biometrics.index import MilvusIndex
+    from biometrics.packs import load_pack
+
+    pack = load_pack(Path(env["FACEWARDEN_MODELS_DIR"]) / "starter")
+    index = MilvusIndex(
+        str(Path(env["FACEWARDEN_DATA_DIR"]) / "milvus" / "gallery.db"),
+        recognizer_sha256=pack.recognizer.sha256,
+    )
+    index.ensure_collection(pack.dimension)
+    return index
+
+
+def test_doctor_reports_repairs_and_records_leftovers(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    from biometrics.index import IndexedFace
+    from ledger.cli import main as verify_main
+
+    manifest = _dev_manifest(tmp_path, shared_dir, slice(40, 43), lambda i: "dr.example.org")
+    runner = CliRunner()
+    assert (
+        "enrolled 3 photos"
+        in runner.invoke(cli, ["gallery", "ingest", str(manifest)], env=env).output
+    )
+    clean = runner.invoke(cli, ["doctor"], env=env)
+    assert clean.exit_code == 0, clean.output
+    assert clean.output.strip().endswith("clean")
+
+    # What kill -9 leaves: a face's vector gone, a vector and a photo without rows, a
+    # temporary file of a write that never finished.
+    index = _starter_index(env)
+    try:
+        faces = sorted(index.face_ids())
+        index.delete(faces[:1])
+        vector = np.ones(index.dim or 0, dtype=np.float32)
+        index.insert([IndexedFace("4f1c2a9e-0000-4000-8000-000000000001", "p", "x.org", vector)])
+    finally:
+        index.close()
+    photos = Path(env["FACEWARDEN_DATA_DIR"]) / "photos"
+    digest = hashlib.sha256(b"killed").hexdigest()
+    orphan = photos / digest[:2] / digest[2:4] / digest
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"killed")
+    temporary = orphan.parent / ".incoming-abc123"
+    temporary.write_bytes(b"kil")
+    hour_ago = time.time() - 3600
+    for path in (orphan, temporary):
+        os.utime(path, (hour_ago, hour_ago))
+
+    found = runner.invoke(cli, ["doctor"], env=env)
+    assert found.exit_code == 1, found.output
+    for line in (
+        "faces missing from the index: 1",
+        f"    {faces[0]}",
+        "vectors without a face row: 1",
+        f"stored files no row names: 1\n    {digest}",
+        "stale temporary files: 1",
+        "rows whose stored file is missing (restore the files from a backup): 0",
+        "problems found: `facewarden doctor --repair`",
+    ):
+        assert line in found.output
+    as_json = runner.invoke(cli, ["doctor", "--json"], env=env)
+    assert as_json.exit_code == 1
+    body = json.loads(as_json.stdout)
+    assert (body["ok"], body["findings"]["files_without_rows"]) == (False, [digest])
+
+    repaired = runner.invoke(cli, ["doctor", "--repair", "--grace", "0"], env=env)
+    assert repaired.exit_code == 0, repaired.output
+    assert (
+        "repaired: 1 faces indexed again, 1 vectors, 1 files and 1 temporary files deleted"
+        in repaired.stdout
+    )
+    assert not orphan.exists() and not temporary.exists()
+    again = runner.invoke(cli, ["doctor"], env=env)
+    assert again.exit_code == 0 and again.output.strip().endswith("clean"), again.output
+
+    key = runner.invoke(cli, ["ledger", "key"], env=env).output.strip()
+    bundle = tmp_path / "bundle"
+    assert runner.invoke(cli, ["ledger", "export", str(bundle)], env=env).exit_code == 0
+    lines = (bundle / "entries.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in lines][-1] == "gallery:repair"
+    assert verify_main(["bundle", str(bundle), "--key", key]) == 0
+    assert verify_main(["audit", "bundle", str(bundle), "--key", key]) == 0
+
+
+def test_doctor_explains_an_index_file_another_process_holds(env: dict[str, str]) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from biometrics.index import MilvusIndex; "
+            "MilvusIndex(sys.argv[1], recognizer_sha256='0' * 64); print('open', flush=True); "
+            "time.sleep(120)",
+            str(Path(env["FACEWARDEN_DATA_DIR"]) / "milvus" / "gallery.db"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = CliRunner().invoke(cli, ["doctor"], env=env)
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
+    assert result.exit_code == 1
+    assert "a running `facewarden serve` holds it open" in result.output
+    assert "python -m biometrics.index_server" in result.output
+    assert "Traceback" not in result.output

@@ -307,6 +307,15 @@ def test_upsert_replaces_and_insert_of_nothing_is_a_no_op(index: MilvusIndex) ->
     assert hit.score == pytest.approx(1.0, abs=1e-5)
 
 
+def test_face_ids_lists_every_stored_id_across_batches(index: MilvusIndex) -> None:
+    rng = np.random.default_rng(6)
+    index.insert(_faces(_unit(5200, rng)))  # more than one listing batch (5000)
+    index.delete(["f7"])
+    listed = list(index.face_ids())
+    assert len(listed) == 5199
+    assert set(listed) == {f"f{i}" for i in range(5200)} - {"f7"}
+
+
 def test_collections_per_recognizer_are_separate(db_uri: str) -> None:
     rng = np.random.default_rng(6)
     one = MilvusIndex(db_uri, recognizer_sha256=_digest())

@@ -58,6 +58,7 @@ REQUIRED_TYPES = [
     "search:results_delete",
     "review:record",
     "gallery:enroll",
+    "gallery:repair",
     "source_policy:set",
     "source:purge",
     "erasure:run",

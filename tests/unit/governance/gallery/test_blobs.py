@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,39 @@ def test_names_that_are_not_digests_are_refused(tmp_path: Path, name: str) -> No
         store.get(name)
     assert store.exists(name) is False
     assert store.delete(name) is False
+
+
+def test_files_lists_objects_and_temporary_files_and_nothing_else(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    assert list(store.files()) == []  # the store's folder does not exist yet
+    digest = store.put(b"a photo")
+    folder = tmp_path / digest[:2] / digest[2:4]
+    (folder / ".incoming-k3y_9x").write_bytes(b"half a photo")
+    (folder / "notes.txt").write_text("not the store's")
+    misplaced = hashlib.sha256(b"elsewhere").hexdigest()
+    (folder / misplaced).write_bytes(b"elsewhere")  # not where delete() would look
+    (tmp_path / "lost+found").mkdir()
+    os.utime(folder / digest, (1_700_000_000, 1_700_000_000))
+
+    listed = sorted(store.files(), key=lambda f: f.name)
+    temporary = f"{digest[:2]}/{digest[2:4]}/.incoming-k3y_9x"
+    assert [(f.name, f.temporary) for f in listed] == sorted([(digest, False), (temporary, True)])
+    written = datetime.fromtimestamp(1_700_000_000, tz=UTC)
+    assert next(f for f in listed if not f.temporary).modified == written
+    assert store.modified(digest) == written
+    assert store.modified("f" * 64) is None
+    assert store.delete_temporary(temporary) is True
+    assert store.delete_temporary(temporary) is False
+    assert [f.name for f in store.files()] == [digest]
+
+
+@pytest.mark.parametrize(
+    "name", ["../.incoming-x", "ab/cd/../../../x", "ab/cd/photo", "ab/cd/.incoming-a/b", "a" * 64]
+)
+def test_delete_temporary_removes_only_temporary_files(tmp_path: Path, name: str) -> None:
+    store = FileBlobStore(tmp_path / "store")
+    store.put(b"kept")
+    (tmp_path / ".incoming-x").write_bytes(b"outside the store")
+    assert store.delete_temporary(name) is False
+    assert (tmp_path / ".incoming-x").exists()
+    assert len(list(store.files())) == 1
