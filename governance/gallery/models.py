@@ -6,20 +6,15 @@ database; the index itself holds only ids, the source site and the vector.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime, one_of
+from governance.core.orm import Base, UtcDateTime, one_of, value_of
 from ledger.entry import Actor
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 __all__ = [
     "COLLECTION_BASES",
@@ -39,23 +34,10 @@ __all__ = [
 
 COLLECTION_BASES = ("public_record", "consent", "court_order", "licence")
 
-V = TypeVar("V", bound="DataclassInstance")
-
 
 def acted_by(actor: Actor) -> str:
     """How a gallery row names who enrolled, erased or set a policy: ``kind:id``."""
     return f"{actor.kind}:{actor.id}"
-
-
-def value_of(cls: type[V], row: Base, **fields: Any) -> V:
-    """The value of type ``cls`` a row reads as: each field is the row's attribute of the same
-    name, unless ``fields`` gives it (what the row holds in another form)."""
-    return cls(
-        **{
-            f.name: fields[f.name] if f.name in fields else getattr(row, f.name)
-            for f in dataclasses.fields(cls)
-        }
-    )
 
 
 class PolicyStatus(StrEnum):

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.models import Account
 from governance.identity.permissions import AGENCY_ROLES, Permission, Role, Scope
@@ -34,7 +35,7 @@ from governance.identity.principals import (
     require_scope,
     visible,
 )
-from governance.identity.standing import StandingInfo, Standings, standing_of
+from governance.identity.standing import StandingInfo, Standings
 from governance.identity.vocabulary import Standing
 from ledger.entry import EntryType
 
@@ -85,14 +86,7 @@ class AccountInfo(StandingInfo):
 
 def account_info(row: Account) -> AccountInfo:
     """The value of an account row."""
-    return AccountInfo(
-        **standing_of(row),
-        role=Role(row.role),
-        agency_id=row.agency_id,
-        email=row.email,
-        phone=row.phone,
-        job_title=row.job_title,
-    )
+    return value_of(AccountInfo, row, role=Role(row.role))
 
 
 def create_account(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import NotFound
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.accounts import Page, paginate
 from governance.identity.models import Agency
@@ -25,7 +26,7 @@ from governance.identity.principals import (
     require_scope,
     visible,
 )
-from governance.identity.standing import StandingInfo, Standings, standing_of
+from governance.identity.standing import StandingInfo, Standings
 from governance.identity.vocabulary import AgencyKind, Standing
 from ledger.entry import EntryType
 
@@ -60,12 +61,7 @@ class AgencyInfo(StandingInfo):
 
 
 def _info(row: Agency) -> AgencyInfo:
-    return AgencyInfo(
-        **standing_of(row),
-        kind=AgencyKind(row.kind),
-        country=row.country,
-        jurisdiction=row.jurisdiction,
-    )
+    return value_of(AgencyInfo, row, kind=AgencyKind(row.kind))
 
 
 def create_agency(session: Session, *, details: AgencyDetails, now: datetime) -> Agency:

@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.models import Account, Agency, Credential
 from governance.identity.permissions import Permission, Role
@@ -96,17 +97,7 @@ def _info(row: Credential, now: datetime) -> CredentialInfo:
         status = "expired"
     else:
         status = "active"
-    return CredentialInfo(
-        id=row.id,
-        account_id=row.account_id,
-        lookup_id=row.lookup_id,
-        label=row.label,
-        status=status,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return value_of(CredentialInfo, row, status=status)
 
 
 def _active_count(session: Session, account_id: UUID, now: datetime) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity import standing
 from governance.identity.accounts import ACCOUNTS, Page, paginate
@@ -66,18 +67,7 @@ class ProposalInfo:
 
 
 def _info(row: Proposal) -> ProposalInfo:
-    return ProposalInfo(
-        id=row.id,
-        action=ProposedAct(row.action),
-        target_id=row.target_id,
-        status=row.status,
-        reason=row.reason,
-        proposed_by=row.proposed_by,
-        proposed_at=row.proposed_at,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        decision_reason=row.decision_reason,
-    )
+    return value_of(ProposalInfo, row, action=ProposedAct(row.action))
 
 
 def propose(
