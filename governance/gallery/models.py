@@ -23,6 +23,7 @@ __all__ = [
     "ErasureRequest",
     "ErasureRequestFace",
     "ErasureRequestStatus",
+    "FaceGeometry",
     "GalleryFace",
     "GalleryPhoto",
     "GalleryStats",
@@ -92,16 +93,10 @@ class GalleryPhoto(Base):
     )
 
 
-class GalleryFace(Base):
-    """A face found in a gallery photo: its box, quality, thumbnail and embedding."""
+class FaceGeometry:
+    """The columns of a detected face, a gallery face's and a search's probe's alike: its box,
+    detection score and quality (size, blur, pose)."""
 
-    __tablename__ = "gallery_faces"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
-    photo_id: Mapped[UUID] = mapped_column(
-        ForeignKey("gallery_photos.id", ondelete="CASCADE"), index=True
-    )
-    source_site: Mapped[str] = mapped_column(String(253), index=True)
     x1: Mapped[float] = mapped_column(Float)
     y1: Mapped[float] = mapped_column(Float)
     x2: Mapped[float] = mapped_column(Float)
@@ -112,6 +107,18 @@ class GalleryFace(Base):
     yaw: Mapped[float] = mapped_column(Float)
     pitch: Mapped[float] = mapped_column(Float)
     roll: Mapped[float] = mapped_column(Float)
+
+
+class GalleryFace(FaceGeometry, Base):
+    """A face found in a gallery photo: its box, quality, thumbnail and embedding."""
+
+    __tablename__ = "gallery_faces"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    photo_id: Mapped[UUID] = mapped_column(
+        ForeignKey("gallery_photos.id", ondelete="CASCADE"), index=True
+    )
+    source_site: Mapped[str] = mapped_column(String(253), index=True)
     thumbnail_sha256: Mapped[str] = mapped_column(String(64))
     recognizer_sha256: Mapped[str] = mapped_column(String(64), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
