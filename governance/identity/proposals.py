@@ -97,17 +97,31 @@ def propose(
             "The same act on the same target is already proposed; confirm or reject it.",
             code="duplicate-proposal",
         ) from exc
+    _record(work, EntryType.PROPOSAL_CREATE, row, principal, reason, {})
+    return _info(row)
+
+
+def _record(
+    work: Work,
+    entry_type: EntryType,
+    row: Proposal,
+    principal: Principal,
+    reason: str,
+    extra: dict[str, str],
+) -> None:
+    """Record a proposal's creation or rejection: the proposal, its act and target, what else
+    ``extra`` says, and the digest of the reason given for it."""
     work.record(
-        EntryType.PROPOSAL_CREATE,
+        entry_type,
         actor=actor_of(principal),
         payload={
             "proposal": str(row.id),
-            "action": action.value,
-            "target": str(target_id),
+            "action": row.action,
+            "target": str(row.target_id),
+            **extra,
             "reason_sha256": reason_digest(reason),
         },
     )
-    return _info(row)
 
 
 def _decided(
@@ -161,17 +175,8 @@ def reject_proposal(
     Raises PermissionDenied (four-eyes-required), NotFound, Conflict (already decided).
     """
     row = _decided(work, principal, proposal_id, ProposalStatus.REJECTED, reason)
-    work.record(
-        EntryType.PROPOSAL_REJECT,
-        actor=actor_of(principal),
-        payload={
-            "proposal": str(row.id),
-            "action": row.action,
-            "target": str(row.target_id),
-            "proposed_by": str(row.proposed_by),
-            "reason_sha256": reason_digest(reason),
-        },
-    )
+    extra = {"proposed_by": str(row.proposed_by)}
+    _record(work, EntryType.PROPOSAL_REJECT, row, principal, reason, extra)
     return _info(row)
 
 
