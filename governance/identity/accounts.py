@@ -22,7 +22,7 @@ from governance.core.errors import Conflict, NotFound
 from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.models import Account
-from governance.identity.permissions import AGENCY_ROLES, Permission, Role, Scope
+from governance.identity.permissions import AGENCY_ROLES, Permission, Role
 from governance.identity.persons import (
     PersonHasAccount,
     person_key,
@@ -32,7 +32,7 @@ from governance.identity.persons import (
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    require_scope,
+    reachable,
     visible,
 )
 from governance.identity.standing import StandingInfo, Standings
@@ -163,12 +163,13 @@ def list_accounts(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, Permission.ACCOUNT_READ)
-    query = select(Account)
-    if scope is Scope.AGENCY:
-        query = query.where(Account.agency_id == principal.agency_id)
-    elif scope is Scope.SELF:
-        query = query.where(Account.id == principal.account_id)
+    query = reachable(
+        select(Account),
+        principal,
+        Permission.ACCOUNT_READ,
+        agency=Account.agency_id,
+        account=Account.id,
+    )
     if agency_id is not None:
         query = query.where(Account.agency_id == agency_id)
     if role is not None:

@@ -19,11 +19,11 @@ from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.accounts import Page, paginate
 from governance.identity.models import Agency
-from governance.identity.permissions import Permission, Scope
+from governance.identity.permissions import Permission
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    require_scope,
+    reachable,
     visible,
 )
 from governance.identity.standing import StandingInfo, Standings
@@ -108,10 +108,7 @@ def list_agencies(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, Permission.AGENCY_READ)
-    query = select(Agency)
-    if scope is not Scope.ANY:
-        query = query.where(Agency.id == principal.agency_id)
+    query = reachable(select(Agency), principal, Permission.AGENCY_READ, agency=Agency.id)
     if status is not None:
         query = query.where(Agency.status == status)
     query = query.order_by(Agency.created_at, Agency.id)

@@ -32,8 +32,8 @@ from governance.identity.claims import (
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
 from governance.identity.models import Account, AccountRequest, Registration
-from governance.identity.permissions import Permission, Role, Scope
-from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
+from governance.identity.permissions import Permission, Role
+from governance.identity.principals import Principal, actor_of, reachable, reason_digest
 from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType, format_ts
 
@@ -130,10 +130,7 @@ def list_applications(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, flow.read)
-    query = select(flow.model)
-    if scope is not Scope.ANY:
-        query = query.where(flow.model.agency_id == principal.agency_id)
+    query = reachable(select(flow.model), principal, flow.read, agency=flow.model.agency_id)
     if status is not None:
         query = query.where(flow.model.status == status.value)
     query = query.order_by(flow.received, flow.model.id)
