@@ -153,19 +153,14 @@ class RatificationInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class BasisInfo:
-    """A legal basis as its agency and oversight read it."""
+class BasisInfo(BasisDraft):
+    """A legal basis as its agency and oversight read it: what was recorded (the draft's
+    fields), and where it stands."""
 
     id: UUID
     agency_id: UUID
     status: BasisStatus
     usable: bool
-    case_number: str
-    offence_category: str
-    legal_provision: str
-    authorisation: Authorisation
-    justification: str
-    max_searches: int
     searches_used: int
     searches_left: int
     expires_at: datetime
