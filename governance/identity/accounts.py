@@ -48,6 +48,7 @@ __all__ = [
     "get_account",
     "list_accounts",
     "paginate",
+    "reach_account",
 ]
 
 T = TypeVar("T")
@@ -133,7 +134,13 @@ def create_account(
     return row
 
 
-def _load(work: Work, principal: Principal, account_id: UUID, permission: Permission) -> Account:
+def reach_account(
+    work: Work, principal: Principal, account_id: UUID, permission: Permission
+) -> Account:
+    """The account ``account_id``, if it is within the principal's reach for ``permission``.
+
+    Raises PermissionDenied, NotFound (also for another agency's account).
+    """
     row = work.session.get(Account, account_id)
     if row is None:
         raise NotFound("No such account.")
@@ -146,7 +153,7 @@ def get_account(work: Work, *, principal: Principal, account_id: UUID) -> Accoun
 
     Raises PermissionDenied, NotFound (also for another agency's account).
     """
-    return account_info(_load(work, principal, account_id, Permission.ACCOUNT_READ))
+    return account_info(reach_account(work, principal, account_id, Permission.ACCOUNT_READ))
 
 
 def list_accounts(
@@ -193,7 +200,7 @@ def _refuse(
 
 
 def _suspendable(work: Work, principal: Principal, account_id: UUID) -> Account:
-    return _load(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
+    return reach_account(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
 
 
 def _payload(row: Account) -> dict[str, str | None]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from governance.core.orm import value_of
 from governance.core.work import Work
+from governance.identity.accounts import reach_account
 from governance.identity.models import Account, Agency, Credential
 from governance.identity.permissions import Permission, Role
 from governance.identity.principals import Principal, TwoAdministratorsRequired, actor_of, visible
@@ -268,16 +269,7 @@ def list_credentials(
     Raises PermissionDenied, NotFound (an account outside the caller's reach).
     """
     target = account_id or principal.account_id
-    account = work.session.get(Account, target)
-    if account is None:
-        raise NotFound("No such account.")
-    visible(
-        principal,
-        Permission.CREDENTIAL_READ,
-        agency_id=account.agency_id,
-        account_id=account.id,
-        what="account",
-    )
+    reach_account(work, principal, target, Permission.CREDENTIAL_READ)
     rows = work.session.scalars(
         select(Credential)
         .where(Credential.account_id == target)
