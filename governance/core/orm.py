@@ -7,10 +7,11 @@ ledger's tables live in ``ledger.storage``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -20,7 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING", "Base", "UtcDateTime", "one_of"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["NAMING", "Base", "UtcDateTime", "one_of", "value_of"]
+
+V = TypeVar("V", bound="DataclassInstance")
 
 # Deterministic constraint names, so migrations name what they create on every database.
 NAMING = {
@@ -40,6 +46,17 @@ def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
     """A CHECK constraint's SQL: ``column`` is one of ``values``, in their order."""
     quoted = ("'" + str(value).replace("'", "''") + "'" for value in values)
     return f"{column} IN ({', '.join(quoted)})"
+
+
+def value_of(cls: type[V], row: object, **fields: Any) -> V:
+    """The value of type ``cls`` a row reads as: each field is the row's attribute of the same
+    name, unless ``fields`` gives it (what the row holds in another form)."""
+    return cls(
+        **{
+            f.name: fields[f.name] if f.name in fields else getattr(row, f.name)
+            for f in dataclasses.fields(cls)
+        }
+    )
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -35,6 +35,7 @@ from governance.gallery.models import (
     value_of,
 )
 from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
+from governance.gallery.probes import MultipleFaces, box_of, face_at
 from governance.identity.persons import same_person
 from governance.identity.principals import Principal, actor_of, reason_digest
 from ledger.entry import EntryType
@@ -78,12 +79,6 @@ class ErasureRequestView:
     matches: tuple[ProbeMatch, ...]
 
 
-class MultipleFaces(InvalidInput):
-    """The probe holds several faces: say which one is the data subject's."""
-
-    code = "multiple-faces"
-
-
 def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
     """The data subject's face in the probe: the only one, or the one ``face_index`` names.
 
@@ -92,17 +87,12 @@ def choose_face(prepared: PreparedPhoto, face_index: int | None) -> Face:
     """
     faces = prepared.faces
     if face_index is not None:
-        if not 0 <= face_index < len(faces):
-            raise InvalidInput(
-                "face_index selects no face",
-                fields={"face_index": [f"Must be between 0 and {len(faces) - 1}."]},
-            )
-        return faces[face_index]
+        return face_at(faces, face_index)
     if len(faces) > 1:
         raise MultipleFaces(
             f"the probe holds {len(faces)} faces: resend with face_index",
             fields={"face_index": ["Choose the data subject's face among `faces`."]},
-            extra={"faces": [{"index": i, "box": _box(f)} for i, f in enumerate(faces)]},
+            extra={"faces": [{"index": i, "box": box_of(f)} for i, f in enumerate(faces)]},
         )
     return faces[0]
 
@@ -205,7 +195,7 @@ def record_preview(
             "credential_id": str(principal.credential_id),
             "probe_sha256": prepared.image.sha256,
             "probe_faces": len(prepared.faces),
-            "probe_face": {"box": [round(v) for v in _box(face)]},
+            "probe_face": {"box": [round(v) for v in box_of(face)]},
             "pack": {
                 "name": model.pack_name,
                 "version": model.pack_version,
@@ -359,10 +349,6 @@ def _reach(
 def _view(row: ErasureRequest) -> ErasureRequestView:
     matches = tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces)
     return value_of(ErasureRequestView, row, matches=matches)
-
-
-def _box(face: Face) -> list[float]:
-    return [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
 
 
 def _face_digest(face_id: UUID) -> str:

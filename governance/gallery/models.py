@@ -6,20 +6,15 @@ database; the index itself holds only ids, the source site and the vector.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime, one_of
+from governance.core.orm import Base, UtcDateTime, one_of, value_of
 from ledger.entry import Actor
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 __all__ = [
     "COLLECTION_BASES",
@@ -28,6 +23,7 @@ __all__ = [
     "ErasureRequest",
     "ErasureRequestFace",
     "ErasureRequestStatus",
+    "FaceGeometry",
     "GalleryFace",
     "GalleryPhoto",
     "GalleryStats",
@@ -39,23 +35,10 @@ __all__ = [
 
 COLLECTION_BASES = ("public_record", "consent", "court_order", "licence")
 
-V = TypeVar("V", bound="DataclassInstance")
-
 
 def acted_by(actor: Actor) -> str:
     """How a gallery row names who enrolled, erased or set a policy: ``kind:id``."""
     return f"{actor.kind}:{actor.id}"
-
-
-def value_of(cls: type[V], row: Base, **fields: Any) -> V:
-    """The value of type ``cls`` a row reads as: each field is the row's attribute of the same
-    name, unless ``fields`` gives it (what the row holds in another form)."""
-    return cls(
-        **{
-            f.name: fields[f.name] if f.name in fields else getattr(row, f.name)
-            for f in dataclasses.fields(cls)
-        }
-    )
 
 
 class PolicyStatus(StrEnum):
@@ -110,16 +93,10 @@ class GalleryPhoto(Base):
     )
 
 
-class GalleryFace(Base):
-    """A face found in a gallery photo: its box, quality, thumbnail and embedding."""
+class FaceGeometry:
+    """The columns of a detected face, a gallery face's and a search's probe's alike: its box,
+    detection score and quality (size, blur, pose)."""
 
-    __tablename__ = "gallery_faces"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
-    photo_id: Mapped[UUID] = mapped_column(
-        ForeignKey("gallery_photos.id", ondelete="CASCADE"), index=True
-    )
-    source_site: Mapped[str] = mapped_column(String(253), index=True)
     x1: Mapped[float] = mapped_column(Float)
     y1: Mapped[float] = mapped_column(Float)
     x2: Mapped[float] = mapped_column(Float)
@@ -130,6 +107,18 @@ class GalleryFace(Base):
     yaw: Mapped[float] = mapped_column(Float)
     pitch: Mapped[float] = mapped_column(Float)
     roll: Mapped[float] = mapped_column(Float)
+
+
+class GalleryFace(FaceGeometry, Base):
+    """A face found in a gallery photo: its box, quality, thumbnail and embedding."""
+
+    __tablename__ = "gallery_faces"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    photo_id: Mapped[UUID] = mapped_column(
+        ForeignKey("gallery_photos.id", ondelete="CASCADE"), index=True
+    )
+    source_site: Mapped[str] = mapped_column(String(253), index=True)
     thumbnail_sha256: Mapped[str] = mapped_column(String(64))
     recognizer_sha256: Mapped[str] = mapped_column(String(64), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)

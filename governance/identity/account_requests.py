@@ -19,6 +19,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from governance.core.errors import Conflict, InvalidInput, PermissionDenied
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity import applications
 from governance.identity.applications import ApplicationInfo, Flow, Grant, Submitted
@@ -69,13 +70,12 @@ class AccountRequestInfo(ApplicationInfo):
 
 
 def _info(row: AccountRequest) -> AccountRequestInfo:
-    return AccountRequestInfo(
-        **applications.decision_of(row),
-        agency_id=row.agency_id,
-        requested_by=row.requested_by,
+    return value_of(
+        AccountRequestInfo,
+        row,
+        status=ApplicationStatus(row.status),
         role=Role(row.role),
         person=applications.applicant(row),
-        requested_at=row.requested_at,
     )
 
 

@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.models import Account
-from governance.identity.permissions import AGENCY_ROLES, Permission, Role, Scope
+from governance.identity.permissions import AGENCY_ROLES, Permission, Role
 from governance.identity.persons import (
     PersonHasAccount,
     person_key,
@@ -31,10 +32,10 @@ from governance.identity.persons import (
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    require_scope,
+    reachable,
     visible,
 )
-from governance.identity.standing import StandingInfo, Standings, standing_of
+from governance.identity.standing import StandingInfo, Standings
 from governance.identity.vocabulary import Standing
 from ledger.entry import EntryType
 
@@ -47,6 +48,7 @@ __all__ = [
     "get_account",
     "list_accounts",
     "paginate",
+    "reach_account",
 ]
 
 T = TypeVar("T")
@@ -85,14 +87,7 @@ class AccountInfo(StandingInfo):
 
 def account_info(row: Account) -> AccountInfo:
     """The value of an account row."""
-    return AccountInfo(
-        **standing_of(row),
-        role=Role(row.role),
-        agency_id=row.agency_id,
-        email=row.email,
-        phone=row.phone,
-        job_title=row.job_title,
-    )
+    return value_of(AccountInfo, row, role=Role(row.role))
 
 
 def create_account(
@@ -139,7 +134,13 @@ def create_account(
     return row
 
 
-def _load(work: Work, principal: Principal, account_id: UUID, permission: Permission) -> Account:
+def reach_account(
+    work: Work, principal: Principal, account_id: UUID, permission: Permission
+) -> Account:
+    """The account ``account_id``, if it is within the principal's reach for ``permission``.
+
+    Raises PermissionDenied, NotFound (also for another agency's account).
+    """
     row = work.session.get(Account, account_id)
     if row is None:
         raise NotFound("No such account.")
@@ -152,7 +153,7 @@ def get_account(work: Work, *, principal: Principal, account_id: UUID) -> Accoun
 
     Raises PermissionDenied, NotFound (also for another agency's account).
     """
-    return account_info(_load(work, principal, account_id, Permission.ACCOUNT_READ))
+    return account_info(reach_account(work, principal, account_id, Permission.ACCOUNT_READ))
 
 
 def list_accounts(
@@ -169,12 +170,13 @@ def list_accounts(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, Permission.ACCOUNT_READ)
-    query = select(Account)
-    if scope is Scope.AGENCY:
-        query = query.where(Account.agency_id == principal.agency_id)
-    elif scope is Scope.SELF:
-        query = query.where(Account.id == principal.account_id)
+    query = reachable(
+        select(Account),
+        principal,
+        Permission.ACCOUNT_READ,
+        agency=Account.agency_id,
+        account=Account.id,
+    )
     if agency_id is not None:
         query = query.where(Account.agency_id == agency_id)
     if role is not None:
@@ -198,7 +200,7 @@ def _refuse(
 
 
 def _suspendable(work: Work, principal: Principal, account_id: UUID) -> Account:
-    return _load(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
+    return reach_account(work, principal, account_id, Permission.ACCOUNT_SUSPEND)
 
 
 def _payload(row: Account) -> dict[str, str | None]:

@@ -15,17 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import NotFound
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.accounts import Page, paginate
 from governance.identity.models import Agency
-from governance.identity.permissions import Permission, Scope
+from governance.identity.permissions import Permission
 from governance.identity.principals import (
     Principal,
     TwoAdministratorsRequired,
-    require_scope,
+    reachable,
     visible,
 )
-from governance.identity.standing import StandingInfo, Standings, standing_of
+from governance.identity.standing import StandingInfo, Standings
 from governance.identity.vocabulary import AgencyKind, Standing
 from ledger.entry import EntryType
 
@@ -60,12 +61,7 @@ class AgencyInfo(StandingInfo):
 
 
 def _info(row: Agency) -> AgencyInfo:
-    return AgencyInfo(
-        **standing_of(row),
-        kind=AgencyKind(row.kind),
-        country=row.country,
-        jurisdiction=row.jurisdiction,
-    )
+    return value_of(AgencyInfo, row, kind=AgencyKind(row.kind))
 
 
 def create_agency(session: Session, *, details: AgencyDetails, now: datetime) -> Agency:
@@ -112,10 +108,7 @@ def list_agencies(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, Permission.AGENCY_READ)
-    query = select(Agency)
-    if scope is not Scope.ANY:
-        query = query.where(Agency.id == principal.agency_id)
+    query = reachable(select(Agency), principal, Permission.AGENCY_READ, agency=Agency.id)
     if status is not None:
         query = query.where(Agency.status == status)
     query = query.order_by(Agency.created_at, Agency.id)

@@ -8,6 +8,7 @@ trades for the account's first key (claimed). Each kind adds its own checks arou
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from governance.core.errors import Conflict, NotFound
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.accounts import Page, create_account, paginate
 from governance.identity.claims import (
@@ -30,8 +32,8 @@ from governance.identity.claims import (
 from governance.identity.contact import Person
 from governance.identity.credentials import IssuedCredential
 from governance.identity.models import Account, AccountRequest, Registration
-from governance.identity.permissions import Permission, Role, Scope
-from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
+from governance.identity.permissions import Permission, Role
+from governance.identity.principals import Principal, actor_of, reachable, reason_digest
 from governance.identity.vocabulary import ApplicationStatus
 from ledger.entry import EntryType, format_ts
 
@@ -44,7 +46,6 @@ __all__ = [
     "approve",
     "claim",
     "decide",
-    "decision_of",
     "list_applications",
     "load",
     "pending_row",
@@ -92,19 +93,6 @@ class ApplicationInfo:
     claimed_at: datetime | None
 
 
-def decision_of(row: Registration | AccountRequest) -> dict[str, Any]:
-    """The ``ApplicationInfo`` fields of ``row``, for the value of either kind."""
-    return {
-        "id": row.id,
-        "status": ApplicationStatus(row.status),
-        "decided_at": row.decided_at,
-        "decided_by": row.decided_by,
-        "decision_reason": row.decision_reason,
-        "account_id": row.account_id,
-        "claimed_at": row.claimed_at,
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """A submission's receipt: its id and status (the claim secret goes by mail, on approval)."""
@@ -117,11 +105,7 @@ def pending_row(flow: Flow[Row, Info], person: Person, **columns: Any) -> Row:
     """A new pending application naming ``person``, its claim sealed until approval."""
     return flow.model(
         status=ApplicationStatus.PENDING.value,
-        first_name=person.first_name,
-        last_name=person.last_name,
-        phone=person.phone,
-        email=person.email,
-        job_title=person.job_title,
+        **dataclasses.asdict(person),
         claim_hash=sealed_claim_hash(),
         **columns,
     )
@@ -129,13 +113,7 @@ def pending_row(flow: Flow[Row, Info], person: Person, **columns: Any) -> Row:
 
 def applicant(row: Registration | AccountRequest) -> Person:
     """The person an application names."""
-    return Person(
-        first_name=row.first_name,
-        last_name=row.last_name,
-        phone=row.phone,
-        email=row.email,
-        job_title=row.job_title,
-    )
+    return value_of(Person, row)
 
 
 def list_applications(
@@ -152,10 +130,7 @@ def list_applications(
 
     Raises PermissionDenied.
     """
-    scope = require_scope(principal, flow.read)
-    query = select(flow.model)
-    if scope is not Scope.ANY:
-        query = query.where(flow.model.agency_id == principal.agency_id)
+    query = reachable(select(flow.model), principal, flow.read, agency=flow.model.agency_id)
     if status is not None:
         query = query.where(flow.model.status == status.value)
     query = query.order_by(flow.received, flow.model.id)

@@ -16,7 +16,9 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from governance.core.orm import value_of
 from governance.core.work import Work
+from governance.identity.accounts import reach_account
 from governance.identity.models import Account, Agency, Credential
 from governance.identity.permissions import Permission, Role
 from governance.identity.principals import Principal, TwoAdministratorsRequired, actor_of, visible
@@ -96,17 +98,7 @@ def _info(row: Credential, now: datetime) -> CredentialInfo:
         status = "expired"
     else:
         status = "active"
-    return CredentialInfo(
-        id=row.id,
-        account_id=row.account_id,
-        lookup_id=row.lookup_id,
-        label=row.label,
-        status=status,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return value_of(CredentialInfo, row, status=status)
 
 
 def _active_count(session: Session, account_id: UUID, now: datetime) -> int:
@@ -277,16 +269,7 @@ def list_credentials(
     Raises PermissionDenied, NotFound (an account outside the caller's reach).
     """
     target = account_id or principal.account_id
-    account = work.session.get(Account, target)
-    if account is None:
-        raise NotFound("No such account.")
-    visible(
-        principal,
-        Permission.CREDENTIAL_READ,
-        agency_id=account.agency_id,
-        account_id=account.id,
-        what="account",
-    )
+    reach_account(work, principal, target, Permission.CREDENTIAL_READ)
     rows = work.session.scalars(
         select(Credential)
         .where(Credential.account_id == target)

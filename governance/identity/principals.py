@@ -2,14 +2,19 @@
 
 A principal reaches a service only after ``api.auth`` has checked its credential, account and
 agency on this very request; the service then asks ``visible`` whether an object is within the
-principal's scope, and answers NotFound when it is not, so another agency's objects stay unseen.
+principal's scope, and answers NotFound when it is not, so another agency's objects stay unseen;
+a listing keeps only the rows within that scope (``reachable``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from uuid import UUID
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from governance.core.errors import NotFound, PermissionDenied, PolicyViolation
 from governance.identity.permissions import Permission, Role, Scope, scope_for
@@ -21,10 +26,13 @@ __all__ = [
     "TwoAdministratorsRequired",
     "actor_of",
     "applicant_actor",
+    "reachable",
     "reason_digest",
     "require_scope",
     "visible",
 ]
+
+Q = TypeVar("Q", bound=Select[Any])
 
 # Acts started from the operator's command line (``facewarden admin create``).
 CLI_ACTOR = Actor(kind="system", id="cli", agency=None)
@@ -108,3 +116,25 @@ def visible(
     if scope is Scope.SELF and account_id is not None and account_id == principal.account_id:
         return
     raise NotFound(f"No such {what}.")
+
+
+def reachable(
+    query: Q,
+    principal: Principal,
+    permission: Permission,
+    *,
+    agency: InstrumentedAttribute[Any],
+    account: InstrumentedAttribute[Any] | None = None,
+) -> Q:
+    """``query`` narrowed to the rows within the principal's reach for ``permission``: all of
+    them in scope any; with scope self, those whose ``account`` is the principal's (when the
+    rows have one); otherwise those whose ``agency`` is the principal's.
+
+    Raises PermissionDenied without the permission.
+    """
+    scope = require_scope(principal, permission)
+    if scope is Scope.ANY:
+        return query
+    if scope is Scope.SELF and account is not None:
+        return query.where(account == principal.account_id)
+    return query.where(agency == principal.agency_id)

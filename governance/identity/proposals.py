@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity import standing
 from governance.identity.accounts import ACCOUNTS, Page, paginate
@@ -66,18 +67,7 @@ class ProposalInfo:
 
 
 def _info(row: Proposal) -> ProposalInfo:
-    return ProposalInfo(
-        id=row.id,
-        action=ProposedAct(row.action),
-        target_id=row.target_id,
-        status=row.status,
-        reason=row.reason,
-        proposed_by=row.proposed_by,
-        proposed_at=row.proposed_at,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        decision_reason=row.decision_reason,
-    )
+    return value_of(ProposalInfo, row, action=ProposedAct(row.action))
 
 
 def propose(
@@ -107,17 +97,31 @@ def propose(
             "The same act on the same target is already proposed; confirm or reject it.",
             code="duplicate-proposal",
         ) from exc
+    _record(work, EntryType.PROPOSAL_CREATE, row, principal, reason, {})
+    return _info(row)
+
+
+def _record(
+    work: Work,
+    entry_type: EntryType,
+    row: Proposal,
+    principal: Principal,
+    reason: str,
+    extra: dict[str, str],
+) -> None:
+    """Record a proposal's creation or rejection: the proposal, its act and target, what else
+    ``extra`` says, and the digest of the reason given for it."""
     work.record(
-        EntryType.PROPOSAL_CREATE,
+        entry_type,
         actor=actor_of(principal),
         payload={
             "proposal": str(row.id),
-            "action": action.value,
-            "target": str(target_id),
+            "action": row.action,
+            "target": str(row.target_id),
+            **extra,
             "reason_sha256": reason_digest(reason),
         },
     )
-    return _info(row)
 
 
 def _decided(
@@ -171,17 +175,8 @@ def reject_proposal(
     Raises PermissionDenied (four-eyes-required), NotFound, Conflict (already decided).
     """
     row = _decided(work, principal, proposal_id, ProposalStatus.REJECTED, reason)
-    work.record(
-        EntryType.PROPOSAL_REJECT,
-        actor=actor_of(principal),
-        payload={
-            "proposal": str(row.id),
-            "action": row.action,
-            "target": str(row.target_id),
-            "proposed_by": str(row.proposed_by),
-            "reason_sha256": reason_digest(reason),
-        },
-    )
+    extra = {"proposed_by": str(row.proposed_by)}
+    _record(work, EntryType.PROPOSAL_REJECT, row, principal, reason, extra)
     return _info(row)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict
+from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity import applications
 from governance.identity.agencies import AgencyDetails, AgencyKind, create_agency
@@ -55,8 +56,10 @@ class RegistrationInfo(ApplicationInfo):
 
 
 def _info(row: Registration) -> RegistrationInfo:
-    return RegistrationInfo(
-        **applications.decision_of(row),
+    return value_of(
+        RegistrationInfo,
+        row,
+        status=ApplicationStatus(row.status),
         agency=AgencyDetails(
             name=row.agency_name,
             kind=AgencyKind(row.agency_kind),
@@ -64,9 +67,6 @@ def _info(row: Registration) -> RegistrationInfo:
             jurisdiction=row.jurisdiction,
         ),
         contact=applications.applicant(row),
-        intended_use=row.intended_use,
-        submitted_at=row.submitted_at,
-        agency_id=row.agency_id,
     )
 
 

@@ -24,7 +24,7 @@ from governance.identity.principals import Principal, actor_of, reason_digest
 from governance.identity.vocabulary import Standing
 from ledger.entry import EntryType
 
-__all__ = ["StandingInfo", "Standings", "reinstate", "standing_of", "suspend"]
+__all__ = ["StandingInfo", "Standings", "reinstate", "suspend"]
 
 Row = TypeVar("Row", Agency, Account)
 Info = TypeVar("Info")
@@ -40,18 +40,6 @@ class StandingInfo:
     status_reason: str | None
     created_at: datetime
     status_changed_at: datetime
-
-
-def standing_of(row: Agency | Account) -> dict[str, Any]:
-    """The ``StandingInfo`` fields of ``row``, for the value of either."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "status": row.status,
-        "status_reason": row.status_reason,
-        "created_at": row.created_at,
-        "status_changed_at": row.status_changed_at,
-    }
 
 
 @dataclass(frozen=True, slots=True)

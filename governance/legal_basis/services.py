@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import BindParameter, Table, bindparam, func, select, update
+from sqlalchemy import BindParameter, Table, bindparam, select, update
 
 from governance.core.errors import InvalidInput, PermissionDenied
 from governance.core.work import Work
-from governance.identity.accounts import Page
+from governance.identity.accounts import Page, paginate
 from governance.identity.permissions import Permission, Scope
 from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
 from governance.legal_basis.deadlines import (
@@ -212,12 +212,8 @@ def list_bases(
         )
     elif status is not None:
         query = query.where(LegalBasis.status == status.value)
-    session = work.session
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(
-        query.order_by(LegalBasis.created_at.desc(), LegalBasis.id).limit(limit).offset(offset)
-    )
-    return Page([basis_info(r, work.now) for r in rows], total, limit, offset)
+    query = query.order_by(LegalBasis.created_at.desc(), LegalBasis.id)
+    return paginate(work.session, query, limit, offset, lambda row: basis_info(row, work.now))
 
 
 # --- use -------------------------------------------------------------------------------------

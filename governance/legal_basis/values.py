@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from governance.core.orm import value_of
 from governance.legal_basis.offences import OffenceCatalogue
 
 if TYPE_CHECKING:  # the table's constraints are derived from the enums below
@@ -152,19 +153,14 @@ class RatificationInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class BasisInfo:
-    """A legal basis as its agency and oversight read it."""
+class BasisInfo(BasisDraft):
+    """A legal basis as its agency and oversight read it: what was recorded (the draft's
+    fields), and where it stands."""
 
     id: UUID
     agency_id: UUID
     status: BasisStatus
     usable: bool
-    case_number: str
-    offence_category: str
-    legal_provision: str
-    authorisation: Authorisation
-    justification: str
-    max_searches: int
     searches_used: int
     searches_left: int
     expires_at: datetime
@@ -222,14 +218,11 @@ def basis_info(row: LegalBasis, now: datetime) -> BasisInfo:
             recorded_by=row.ratified_by,
             reason=row.ratification_reason,
         )
-    return BasisInfo(
-        id=row.id,
-        agency_id=row.agency_id,
+    return value_of(
+        BasisInfo,
+        row,
         status=status,
         usable=status is BasisStatus.APPROVED and left > 0 and row.expires_at > now,
-        case_number=row.case_number,
-        offence_category=row.offence_category,
-        legal_provision=row.legal_provision,
         authorisation=Authorisation(
             kind=AuthorisationKind(row.authorisation_kind),
             reference=row.authorisation_reference,
@@ -237,14 +230,7 @@ def basis_info(row: LegalBasis, now: datetime) -> BasisInfo:
             issued_at=row.authorisation_issued_at,
             expires_at=row.expires_at,
         ),
-        justification=row.justification,
-        max_searches=row.max_searches,
-        searches_used=row.searches_used,
         searches_left=left,
-        expires_at=row.expires_at,
-        ratification_deadline=row.ratification_deadline,
-        created_at=row.created_at,
-        created_by=row.created_by,
         decision=Decision(row.decided_at, row.decided_by, row.decision_reason)
         if row.decided_at
         else None,
@@ -252,8 +238,5 @@ def basis_info(row: LegalBasis, now: datetime) -> BasisInfo:
         revocation=Decision(row.revoked_at, row.revoked_by, row.revocation_reason)
         if row.revoked_at
         else None,
-        expired_at=row.expired_at,
-        lapsed_at=row.lapsed_at,
         lapse_cause=LapseCause(row.lapse_cause) if row.lapse_cause else None,
-        results_deleted=row.results_deleted,
     )

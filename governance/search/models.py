@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.core.orm import Base, UtcDateTime, one_of
+from governance.gallery.models import FaceGeometry
 
 __all__ = ["VERDICTS", "RefusalCount", "Review", "Search", "SearchCandidate", "Verdict"]
 
@@ -38,7 +39,7 @@ class Verdict(StrEnum):
 VERDICTS = tuple(v.value for v in Verdict)
 
 
-class Search(Base):
+class Search(FaceGeometry, Base):
     """One search run under a legal basis, with what was searched and how."""
 
     __tablename__ = "searches"
@@ -49,16 +50,6 @@ class Search(Base):
     legal_basis_id: Mapped[UUID] = mapped_column(index=True)
     purpose: Mapped[str] = mapped_column(Text)
     probe_sha256: Mapped[str] = mapped_column(String(64))
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
-    x2: Mapped[float] = mapped_column(Float)
-    y2: Mapped[float] = mapped_column(Float)
-    detection_score: Mapped[float] = mapped_column(Float)
-    size_px: Mapped[float] = mapped_column(Float)
-    blur: Mapped[float] = mapped_column(Float)
-    yaw: Mapped[float] = mapped_column(Float)
-    pitch: Mapped[float] = mapped_column(Float)
-    roll: Mapped[float] = mapped_column(Float)
     pack_name: Mapped[str] = mapped_column(String(64))
     pack_version: Mapped[str] = mapped_column(String(32))
     recognizer_sha256: Mapped[str] = mapped_column(String(64))

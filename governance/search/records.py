@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from governance.core.errors import NotFound
+from governance.core.orm import value_of
 from governance.core.recording import SYSTEM
 from governance.core.work import Work
 from governance.gallery.blobs import BlobStore
@@ -166,25 +167,14 @@ def view_of(session: Session, search: Search) -> SearchView:
         state = "in_review"
     else:
         state = "unreviewed"
-    return SearchView(
-        id=search.id,
-        agency_id=search.agency_id,
-        account_id=search.account_id,
-        legal_basis_id=search.legal_basis_id,
-        purpose=search.purpose,
-        probe_sha256=search.probe_sha256,
-        created_at=search.created_at,
-        top_k=search.top_k,
-        threshold=search.threshold,
+    return value_of(
+        SearchView,
+        search,
         pack={
             "name": search.pack_name,
             "version": search.pack_version,
             "recognizer_sha256": search.recognizer_sha256,
         },
-        gallery_size=search.gallery_size,
-        ledger_seq=search.ledger_seq,
-        results_deleted_at=search.results_deleted_at,
-        results_deleted_reason=search.results_deleted_reason,
         review_state=state,
         candidates=tuple(candidates),
     )

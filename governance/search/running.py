@@ -28,6 +28,7 @@ from governance.core.recording import LedgerUnavailable
 from governance.core.work import Units, Work
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from governance.gallery.photos import FaceEngines, gallery_size
+from governance.gallery.probes import MultipleFaces, box_of, face_at
 from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
 from governance.legal_basis.deadlines import settle_basis
@@ -72,12 +73,6 @@ _HIT_ROWS = (
 _HitRow = Row[Any, Any, Any, Any, Any]  # _HIT_ROWS's columns
 _INSERT_SEARCH = insert(_SEARCHES)
 _INSERT_CANDIDATES = insert(_CANDIDATES)
-
-
-class MultipleFaces(InvalidInput):
-    """The probe holds several faces: say which one to search."""
-
-    code = "multiple-faces"
 
 
 class ProbeQualityTooLow(InvalidInput):
@@ -251,21 +246,12 @@ def _too_low(size_px: float, score: float) -> ProbeQualityTooLow:
     )
 
 
-def _box(face: Face) -> list[float]:
-    return [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
-
-
 def _choose(faces: list[Face], index: int | None, box: Sequence[float] | None) -> Face:
     if index is not None:
-        if not 0 <= index < len(faces):
-            raise InvalidInput(
-                "face_index selects no face",
-                fields={"face_index": [f"Must be between 0 and {len(faces) - 1}."]},
-            )
-        return faces[index]
+        return face_at(faces, index)
     if box is not None:
-        best = max(faces, key=lambda f: _iou(_box(f), box))
-        if _iou(_box(best), box) < 0.3:
+        best = max(faces, key=lambda f: _iou(box_of(f), box))
+        if _iou(box_of(best), box) < 0.3:
             raise InvalidInput(
                 "face_box overlaps no detected face",
                 fields={"face_box": ["Give the box of one of the detected faces."]},
@@ -277,7 +263,7 @@ def _choose(faces: list[Face], index: int | None, box: Sequence[float] | None) -
             fields={"face_index": ["Choose one of the faces listed in `faces`."]},
             extra={
                 "faces": [
-                    {"index": i, "box": _box(f), "detection_score": round(f.score, 3)}
+                    {"index": i, "box": box_of(f), "detection_score": round(f.score, 3)}
                     for i, f in enumerate(faces)
                 ]
             },
@@ -363,7 +349,7 @@ def run_search(
         for rank, h in enumerate(kept, start=1)
     )
     probe_face = {
-        "box": _box(probe.face),
+        "box": box_of(probe.face),
         "quality": {
             "size_px": round(q.size_px, 1),
             "detection_score": round(probe.face.score, 4),
@@ -376,7 +362,7 @@ def run_search(
     # Ledger entries hold no floats (their canonical form would depend on number formatting):
     # boxes are whole pixels, scores and measures decimal strings.
     ledger_face = {
-        "box": [round(v) for v in _box(probe.face)],
+        "box": [round(v) for v in box_of(probe.face)],
         "quality": {k: f"{v:.4f}" for k, v in probe_face["quality"].items()},  # type: ignore[attr-defined]
     }
     appended = work.record(
