@@ -24,12 +24,9 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from biometrics.index import MilvusIndex
-    from biometrics.packs import Pack
     from governance.core.recording import SigningKeys
     from governance.core.work import Units
-    from governance.gallery.blobs import FileBlobStore
-    from governance.gallery.doctor import Findings, Repair
+    from governance.gallery.doctor import Findings, Repair, Stores
 
 __all__ = ["cli", "main"]
 
@@ -633,32 +630,21 @@ def doctor(repair: bool, grace: int, as_json: bool) -> None:
 
     repaired: Repair | None = None
     with _explained():
-        pack, index, blobs = _doctor_stores(settings)
+        stores = _doctor_stores(settings)
+        span = timedelta(minutes=grace)
         try:
             with _units(settings) as units:
                 if repair:
+                    operator = Actor(kind="operator", id=getpass.getuser(), agency=None)
                     repaired = repair_gallery(
-                        units,
-                        index=index,
-                        blobs=blobs,
-                        recognizer_sha256=pack.recognizer.sha256,
-                        actor=Actor(kind="operator", id=getpass.getuser(), agency=None),
-                        grace=timedelta(minutes=grace),
-                        progress=progress,
+                        units, stores, actor=operator, grace=span, progress=progress
                     )
                     findings, ok = repaired.findings, repaired.complete
                 else:
-                    findings = examine(
-                        units,
-                        index=index,
-                        blobs=blobs,
-                        recognizer_sha256=pack.recognizer.sha256,
-                        grace=timedelta(minutes=grace),
-                        progress=progress,
-                    )
+                    findings = examine(units, stores, grace=span, progress=progress)
                     ok = findings.clean
         finally:
-            index.close()
+            stores.index.close()
     if as_json:
         click.echo(json.dumps(_doctor_json(findings, repaired, ok), indent=2))
     else:
@@ -668,8 +654,8 @@ def doctor(repair: bool, grace: int, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _doctor_stores(settings: Settings) -> tuple[Pack, MilvusIndex, FileBlobStore]:
-    """The pack in use, its collection and the photo store, for ``doctor``.
+def _doctor_stores(settings: Settings) -> Stores:
+    """The collection of the pack in use and the photo store, for ``doctor``.
 
     Raises PackError, IndexUnavailable, ClickException (a milvus-lite file another process
     holds open).
@@ -678,6 +664,7 @@ def _doctor_stores(settings: Settings) -> tuple[Pack, MilvusIndex, FileBlobStore
     from biometrics.errors import IndexUnavailable
     from biometrics.packs import load_pack
     from governance.gallery.blobs import FileBlobStore
+    from governance.gallery.doctor import Stores
 
     pack = load_pack(settings.models_dir / settings.model_pack)
     try:
@@ -696,7 +683,7 @@ def _doctor_stores(settings: Settings) -> tuple[Pack, MilvusIndex, FileBlobStore
     except BaseException:
         index.close()
         raise
-    return pack, index, FileBlobStore(settings.photos_dir)
+    return Stores(index, FileBlobStore(settings.photos_dir), pack.recognizer.sha256)
 
 
 def _doctor_json(findings: Findings, repaired: Repair | None, ok: bool) -> dict[str, object]:

@@ -41,7 +41,7 @@ from governance.gallery.blobs import BlobStore
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from ledger.entry import Actor, EntryType
 
-__all__ = ["DEFAULT_GRACE", "Findings", "MissingFile", "Repair", "examine", "repair"]
+__all__ = ["DEFAULT_GRACE", "Findings", "MissingFile", "Repair", "Stores", "examine", "repair"]
 
 DEFAULT_GRACE = timedelta(minutes=10)
 """Far longer than any enrolment's or removal's unit of work takes."""
@@ -57,6 +57,16 @@ T = TypeVar("T")
 
 def _silent(_line: str) -> None:
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """What the doctor compares with the rows: the collection of one recognizer, and the photo
+    store."""
+
+    index: VectorIndex
+    blobs: BlobStore
+    recognizer_sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +129,8 @@ class Repair:
 
 def examine(
     units: Units,
+    stores: Stores,
     *,
-    index: VectorIndex,
-    blobs: BlobStore,
-    recognizer_sha256: str,
     grace: timedelta = DEFAULT_GRACE,
     progress: Progress = _silent,
 ) -> Findings:
@@ -131,6 +139,7 @@ def examine(
 
     Raises IndexUnavailable, OSError (the store cannot be read), and the database's errors.
     """
+    index, blobs, recognizer_sha256 = stores.index, stores.blobs, stores.recognizer_sha256
     cutoff = units.now - grace
     # Files, then rows, then vectors: a unit of work that commits meanwhile then shows up as a
     # file or a vector without its row (confirmed below), never as a row without either.
@@ -168,10 +177,8 @@ def examine(
 
 def repair(
     units: Units,
+    stores: Stores,
     *,
-    index: VectorIndex,
-    blobs: BlobStore,
-    recognizer_sha256: str,
     actor: Actor,
     grace: timedelta = DEFAULT_GRACE,
     progress: Progress = _silent,
@@ -186,15 +193,9 @@ def repair(
     """
 
     def look() -> Findings:
-        return examine(
-            units,
-            index=index,
-            blobs=blobs,
-            recognizer_sha256=recognizer_sha256,
-            grace=grace,
-            progress=progress,
-        )
+        return examine(units, stores, grace=grace, progress=progress)
 
+    index, blobs, recognizer_sha256 = stores.index, stores.blobs, stores.recognizer_sha256
     first = last = look()
     unindexed, stray = set(first.unindexed_faces), set(first.vectors_without_rows)
     if unindexed or stray:

@@ -49,24 +49,16 @@ class Gallery:
     def recognizer(self) -> str:
         return self.engines.analyzer.model.recognizer_sha256
 
+    @property
+    def stores(self) -> doctor.Stores:
+        return doctor.Stores(self.index, self.blobs, self.recognizer)
+
     def examine(self) -> Findings:
-        return doctor.examine(
-            self.units,
-            index=self.index,
-            blobs=self.blobs,
-            recognizer_sha256=self.recognizer,
-            grace=GRACE,
-        )
+        return doctor.examine(self.units, self.stores, grace=GRACE)
 
     def repair(self, waited: list[float]) -> doctor.Repair:
         return doctor.repair(
-            self.units,
-            index=self.index,
-            blobs=self.blobs,
-            recognizer_sha256=self.recognizer,
-            actor=OPERATOR,
-            grace=GRACE,
-            wait=waited.append,
+            self.units, self.stores, actor=OPERATOR, grace=GRACE, wait=waited.append
         )
 
     def stored(self, data: bytes, modified: datetime) -> str:
@@ -244,13 +236,7 @@ def test_what_a_unit_of_work_explains_before_the_second_look_is_left_alone(
 
     since = last_seq(session)
     repaired = doctor.repair(
-        gallery.units,
-        index=gallery.index,
-        blobs=gallery.blobs,
-        recognizer_sha256=gallery.recognizer,
-        actor=OPERATOR,
-        grace=GRACE,
-        wait=meanwhile,
+        gallery.units, gallery.stores, actor=OPERATOR, grace=GRACE, wait=meanwhile
     )
 
     assert (repaired.faces_reindexed, repaired.vectors_deleted) == (0, 0)
