@@ -5,14 +5,25 @@ the vector index and, as bytes, to the database (so the index can be rebuilt). E
 recorded in the ledger with hashes and ids only: the source URL appears only as its HMAC under the
 log's secret, so that erasing a photo leaves nothing about it in an append-only log that a guess
 could confirm.
+
+What the gallery does outside the database follows its transaction through pending effects
+(``governance.core.effects``), recorded with the rows and applied once they commit: indexing an
+enrolled photo's faces (from their rows, so a replay after the photo was removed indexes
+nothing), and, when photos are removed, taking their vectors out of the index and deleting
+their files (those no row still refers to when the effect runs). Between a removal's commit and
+its effects, the index may still return a removed face: searches and erasure previews keep only
+hits whose row exists, so such a hit is dropped, and a crash in that window leaves the effects
+pending until the start-up or housekeeping replay. Files are written before the enrolment
+commits (they are content-addressed); those of an enrolment that rolled back are deleted after
+the rollback, or by ``facewarden doctor`` if the process died first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -24,7 +35,7 @@ from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_ima
 from biometrics.index import IndexedFace, VectorIndex
 from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
-from governance.core.effects import after_commit, after_rollback
+from governance.core.effects import Handler, after_rollback, pend
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
 from governance.gallery.blobs import BlobStore, sha256_hex
@@ -47,6 +58,7 @@ __all__ = [
     "PreparedPhoto",
     "Provenance",
     "count_faces",
+    "effect_handlers",
     "enroll",
     "enroll_photo",
     "gallery_size",
@@ -225,7 +237,8 @@ def enroll_photo(
     provenance: Provenance,
     actor: Actor,
 ) -> PhotoInfo:
-    """Store a prepared photo, its faces and their embeddings, and record the enrolment.
+    """Store a prepared photo, its faces and their embeddings, and record the enrolment; the
+    faces are indexed once the unit of work commits (a pending effect).
 
     Raises InvalidInput (provenance), SourceBlocked (the site opted out), Conflict (already
     enrolled), and the ledger's and index's errors.
@@ -283,9 +296,7 @@ def enroll_photo(
             "recognizer_sha256": model.recognizer_sha256,
         },
     )
-    indexed = _indexed(photo.faces)
-    engines.index.insert(indexed)
-    after_rollback(session, lambda: engines.index.delete([i.face_id for i in indexed]))
+    _pend(session, engines, INDEX_FACES, {"face_ids": [str(f.id) for f in photo.faces]})
     return _photo_info(photo)
 
 
@@ -447,15 +458,10 @@ def remove_photos(
 ) -> tuple[int, int]:
     """Remove photos, their faces, vectors, thumbnails and stored bytes; returns (photos, faces).
 
-    Vectors leave the index at once (searches stop returning them); the rows go with the
-    caller's transaction, and the files once it commits. If it rolls back, the vectors are put
-    back from the embeddings kept in the database.
+    The rows go with the caller's transaction; their vectors and files are pending effects of
+    it, applied once it commits (and replayed after a crash), never if it rolls back.
     """
     faces = [f for p in photos for f in p.faces]
-    if faces:
-        engines.index.delete([str(f.id) for f in faces])
-        restore = _indexed(faces)
-        after_rollback(session, lambda: engines.index.upsert(restore))
     for recognizer in {f.recognizer_sha256 for f in faces}:
         count_faces(
             session, recognizer, -sum(1 for f in faces if f.recognizer_sha256 == recognizer)
@@ -464,13 +470,51 @@ def remove_photos(
     for row in photos:
         session.delete(row)
     session.flush()
-    still_used = set(
-        session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
-    ) | set(
-        session.scalars(
-            select(GalleryFace.thumbnail_sha256).where(GalleryFace.thumbnail_sha256.in_(digests))
-        )
-    )
-    unused = digests - still_used
-    after_commit(session, lambda: [engines.blobs.delete(d) for d in unused])
+    if faces:
+        _pend(session, engines, UNINDEX_FACES, {"face_ids": sorted(str(f.id) for f in faces)})
+    if digests:
+        _pend(session, engines, DELETE_BLOBS, {"digests": sorted(digests)})
     return len(photos), len(faces)
+
+
+INDEX_FACES = "gallery:index_faces"
+UNINDEX_FACES = "gallery:unindex_faces"
+DELETE_BLOBS = "gallery:delete_blobs"
+
+
+def effect_handlers(index: VectorIndex, blobs: BlobStore) -> dict[str, Handler]:
+    """What applies the gallery's pending effects, by kind (for ``effects.replay``)."""
+
+    def index_faces(session: Session, payload: Mapping[str, Any]) -> None:
+        # Shared-locked: a removal of these faces waits until they are indexed, then takes
+        # them out, so a replay never brings back the vector of a face already removed.
+        rows = session.scalars(
+            select(GalleryFace)
+            .where(GalleryFace.id.in_([UUID(i) for i in payload["face_ids"]]))
+            .with_for_update(read=True)
+        ).all()
+        if rows:
+            index.upsert(_indexed(rows))
+
+    def unindex_faces(_session: Session, payload: Mapping[str, Any]) -> None:
+        index.delete(list(payload["face_ids"]))
+
+    def delete_blobs(session: Session, payload: Mapping[str, Any]) -> None:
+        # Content-addressed: a file is shared by every row with the same bytes, and the same
+        # photo may have been enrolled again since, so only files no row refers to now go.
+        for digest in set(payload["digests"]) - _digests_in_use(session, payload["digests"]):
+            blobs.delete(digest)
+
+    return {INDEX_FACES: index_faces, UNINDEX_FACES: unindex_faces, DELETE_BLOBS: delete_blobs}
+
+
+def _pend(session: Session, engines: FaceEngines, kind: str, payload: Mapping[str, Any]) -> None:
+    pend(session, kind, payload, effect_handlers(engines.index, engines.blobs)[kind])
+
+
+def _digests_in_use(session: Session, digests: Sequence[str]) -> set[str]:
+    photos = session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
+    thumbnails = session.scalars(
+        select(GalleryFace.thumbnail_sha256).where(GalleryFace.thumbnail_sha256.in_(digests))
+    )
+    return set(photos) | set(thumbnails)
