@@ -674,9 +674,11 @@ def governance_sweep() -> None:
         f"{swept.refusal_counts} refusal counts recorded"
     )
     click.echo(f"purged: {swept.purged} search records older than {retention.days} days")
-    click.echo(
-        f"effects: {swept.effects.applied} pending effects applied, {swept.effects.failed} failed"
-    )
+    if swept.effects.applied or swept.effects.failed:
+        click.echo(
+            f"effects: {swept.effects.applied} pending effects applied, "
+            f"{swept.effects.failed} failed"
+        )
     if swept.effects.failed:
         raise click.ClickException("some pending effects failed again; see the log above")
 
