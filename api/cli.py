@@ -139,7 +139,6 @@ def serve(
         from api.context import EXTENSION
 
         create_app(settings).extensions[EXTENSION].engine.dispose()
-        _replay_effects(settings)
         if not plain_http:
             for path, var in ((cert_path, "TLS_CERT_PATH"), (key_path, "TLS_KEY_PATH")):
                 if not os.access(path, os.R_OK):
@@ -280,25 +279,6 @@ def _units(settings: Settings) -> Iterator[Units]:
         )
     finally:
         engine.dispose()
-
-
-def _replay_effects(settings: Settings) -> None:
-    """Apply the effects outside the database a killed process left pending (the vectors and
-    files of photos it enrolled or removed); one that fails stays pending for the sweep."""
-    from governance.core.db import make_engine, make_session_factory
-    from governance.core.effects import replay
-
-    engine = make_engine(settings.database_url)
-    try:
-        with _effect_handlers(settings) as effects:
-            replayed = replay(make_session_factory(engine), effects)
-    except Exception as exc:  # serving must not wait on the index; the sweep retries
-        click.echo(f"warning: pending effects not applied ({exc}); the sweep retries", err=True)
-        return
-    finally:
-        engine.dispose()
-    if replayed.applied or replayed.failed:
-        click.echo(f"pending effects: {replayed.applied} applied, {replayed.failed} failed")
 
 
 @contextmanager

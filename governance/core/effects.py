@@ -13,9 +13,8 @@ Each effect is applied in a small transaction of its own, which deletes its row 
 has succeeded; a crash in between applies it again, so every effect must be harmless twice
 (deleting a missing file or vector does nothing, upserting a vector again changes nothing). A
 failing effect is logged and stays pending, with its attempts and last error: the act it follows
-stays done. ``after_commit`` and ``after_rollback`` remain for best-effort clean-up that a crash
-may skip (files written for an enrolment that rolled back: ``facewarden doctor`` removes files
-no row refers to).
+stays done. ``after_rollback`` remains for best-effort clean-up that a crash may skip (files
+written for an enrolment that rolled back: ``facewarden doctor`` removes files no row refers to).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ __all__ = [
     "Handler",
     "PendingEffect",
     "Replayed",
-    "after_commit",
     "after_rollback",
     "apply",
     "pend",
@@ -169,28 +167,20 @@ def _note_failure(sessions: sessionmaker[Session], effect_id: int, exc: Exceptio
         log.exception("could not note a failed effect", extra={"effect": effect_id})
 
 
-def after_commit(session: Session, action: Callable[[], object]) -> None:
-    """Run ``action`` once the session's current transaction commits (not if it rolls back)."""
-    _register(session, action, run_on="after_commit", drop_on="after_soft_rollback")
-
-
 def after_rollback(session: Session, action: Callable[[], object]) -> None:
     """Run ``action`` if the session's current transaction rolls back (not if it commits)."""
-    _register(session, action, run_on="after_soft_rollback", drop_on="after_commit")
 
-
-def _register(session: Session, action: Callable[[], object], *, run_on: str, drop_on: str) -> None:
     def run(*_args: object) -> None:
-        if event.contains(session, drop_on, drop):
-            event.remove(session, drop_on, drop)
+        if event.contains(session, "after_commit", drop):
+            event.remove(session, "after_commit", drop)
         try:
             action()
-        except Exception:  # an effect failing must not undo a decided outcome; it is logged
+        except Exception:  # clean-up failing must not hide why the transaction rolled back
             log.exception("deferred action failed", extra={"action": repr(action)})
 
     def drop(*_args: object) -> None:
-        if event.contains(session, run_on, run):
-            event.remove(session, run_on, run)
+        if event.contains(session, "after_soft_rollback", run):
+            event.remove(session, "after_soft_rollback", run)
 
-    event.listen(session, run_on, run, once=True)
-    event.listen(session, drop_on, drop, once=True)
+    event.listen(session, "after_soft_rollback", run, once=True)
+    event.listen(session, "after_commit", drop, once=True)

@@ -1,5 +1,5 @@
-"""Deferred effects follow the transaction: after commit, or after rollback, never both; pending
-effects are recorded with it, applied once it commits, and replayed until they are done."""
+"""Clean-up runs after a rollback only; pending effects are recorded with the transaction,
+applied once it commits, and replayed until they are done."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from governance.core.effects import (
     Handler,
     PendingEffect,
     Replayed,
-    after_commit,
     after_rollback,
     pend,
     replay,
@@ -31,38 +30,30 @@ def _session() -> Session:
     return Session(create_engine("sqlite://"))
 
 
-def test_commit_runs_commit_effects_only() -> None:
+def test_rollback_effects_run_on_rollback_only() -> None:
     calls: list[str] = []
     with _session() as session:
         session.execute(text("SELECT 1"))
-        after_commit(session, lambda: calls.append("commit"))
-        after_rollback(session, lambda: calls.append("rollback"))
+        after_rollback(session, lambda: calls.append("committed one"))
         session.commit()
-        # A later transaction does not replay earlier effects.
+        # A later transaction does not run an earlier one's effects.
         session.execute(text("SELECT 1"))
         session.rollback()
-    assert calls == ["commit"]
-
-
-def test_rollback_runs_rollback_effects_only() -> None:
-    calls: list[str] = []
-    with _session() as session:
         session.execute(text("SELECT 1"))
-        after_commit(session, lambda: calls.append("commit"))
-        after_rollback(session, lambda: calls.append("rollback"))
+        after_rollback(session, lambda: calls.append("rolled back one"))
         session.rollback()
         session.execute(text("SELECT 1"))
         session.commit()
-    assert calls == ["rollback"]
+    assert calls == ["rolled back one"]
 
 
 def test_a_failing_effect_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str] = []
     with caplog.at_level(logging.ERROR, logger="facewarden.governance"), _session() as session:
         session.execute(text("SELECT 1"))
-        after_commit(session, lambda: 1 / 0)
-        after_commit(session, lambda: calls.append("next"))
-        session.commit()  # does not raise
+        after_rollback(session, lambda: 1 / 0)
+        after_rollback(session, lambda: calls.append("next"))
+        session.rollback()  # does not raise
     [record] = caplog.records
     assert record.name == "facewarden.governance"
     assert record.levelno == logging.ERROR
