@@ -288,7 +288,7 @@ def _effect_handlers(settings: Settings) -> Iterator[Callable[[], dict[str, Hand
     from api.context import open_index
     from biometrics.packs import load_pack
     from governance.gallery.blobs import FileBlobStore
-    from governance.gallery.photos import effect_handlers
+    from governance.gallery.effects import effect_handlers
 
     opened: list[MilvusIndex] = []
 

@@ -28,7 +28,7 @@ from governance.core import mail
 from governance.core.effects import Handler
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units, Work
-from governance.gallery import photos
+from governance.gallery import effects as gallery_effects
 from governance.gallery.blobs import FileBlobStore
 from governance.gallery.photos import FaceEngines
 from governance.identity.claims import ClaimPolicy
@@ -191,7 +191,7 @@ def effect_handlers() -> dict[str, Handler]:
     """What applies the pending effects outside the database: the gallery's, on the engines'
     vector index and photo store. Raises PackError, ModelError, IndexUnavailable."""
     built = engines()
-    return photos.effect_handlers(built.index, built.blobs)
+    return gallery_effects.effect_handlers(built.index, built.blobs)
 
 
 def build_engines(settings: Settings, *, model_pack: Pack) -> FaceEngines:

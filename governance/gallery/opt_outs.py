@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from governance.core.effects import replay
 from governance.core.errors import InvalidInput
 from governance.core.work import Units, Work
+from governance.gallery.effects import effect_handlers
 from governance.gallery.models import (
     GalleryFace,
     GalleryPhoto,
@@ -27,7 +28,7 @@ from governance.gallery.models import (
     acted_by,
     value_of,
 )
-from governance.gallery.photos import FaceEngines, effect_handlers, remove_photos
+from governance.gallery.photos import FaceEngines, remove_photos
 from governance.gallery.sites import normalize_site, upsert_policy
 from ledger.entry import Actor, EntryType
 

@@ -6,16 +6,12 @@ recorded in the ledger with hashes and ids only: the source URL appears only as 
 log's secret, so that erasing a photo leaves nothing about it in an append-only log that a guess
 could confirm.
 
-What the gallery does outside the database follows its transaction through pending effects
-(``governance.core.effects``), recorded with the rows and applied once they commit: indexing an
-enrolled photo's faces (from their rows, so a replay after the photo was removed indexes
-nothing), and, when photos are removed, taking their vectors out of the index and deleting
-their files (those no row still refers to when the effect runs). Between a removal's commit and
-its effects, the index may still return a removed face: searches and erasure previews keep only
-hits whose row exists, so such a hit is dropped, and a crash in that window leaves the effects
-pending until the start-up or housekeeping replay. Files are written before the enrolment
-commits (they are content-addressed); those of an enrolment that rolled back are deleted after
-the rollback, or by ``facewarden doctor`` if the process died first.
+Indexing, unindexing and file deletes are pending effects recorded with the rows
+(``governance.gallery.effects``), applied once they commit. Between a removal's commit and its
+effects the index may still return a removed face: searches and erasure previews keep only hits
+whose row exists, so such a hit is dropped. Files are written before an enrolment commits (they
+are content-addressed); those of one that rolled back are deleted after the rollback, or by
+``facewarden doctor`` if the process died first.
 """
 
 from __future__ import annotations
@@ -32,13 +28,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
-from biometrics.index import IndexedFace, VectorIndex
+from biometrics.index import VectorIndex
 from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
-from governance.core.effects import Handler, after_rollback, pend
+from governance.core.effects import after_rollback, pend
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
 from governance.gallery.blobs import BlobStore, sha256_hex
+from governance.gallery.effects import DELETE_BLOBS, INDEX_FACES, UNINDEX_FACES, effect_handlers
 from governance.gallery.models import (
     COLLECTION_BASES,
     GalleryFace,
@@ -58,7 +55,6 @@ __all__ = [
     "PreparedPhoto",
     "Provenance",
     "count_faces",
-    "effect_handlers",
     "enroll",
     "enroll_photo",
     "gallery_size",
@@ -241,7 +237,8 @@ def enroll_photo(
     faces are indexed once the unit of work commits (a pending effect).
 
     Raises InvalidInput (provenance), SourceBlocked (the site opted out), Conflict (already
-    enrolled), and the ledger's and index's errors.
+    enrolled), and the ledger's errors. The index's errors do not undo the enrolment: its faces
+    stay pending, indexed by the next replay.
     """
     session = work.session
     site = site_of_url(provenance.source_url)
@@ -322,19 +319,6 @@ def _new_face(
         embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
         created_at=now,
     )
-
-
-def _indexed(faces: Sequence[GalleryFace]) -> list[IndexedFace]:
-    """The index entries of ``faces``, from the embeddings kept in the database."""
-    return [
-        IndexedFace(
-            face_id=str(f.id),
-            photo_id=str(f.photo_id),
-            source_site=f.source_site,
-            embedding=np.frombuffer(f.embedding, dtype=np.float32).copy(),
-        )
-        for f in faces
-    ]
 
 
 def _put(blobs: BlobStore, data: bytes) -> str | None:
@@ -477,44 +461,5 @@ def remove_photos(
     return len(photos), len(faces)
 
 
-INDEX_FACES = "gallery:index_faces"
-UNINDEX_FACES = "gallery:unindex_faces"
-DELETE_BLOBS = "gallery:delete_blobs"
-
-
-def effect_handlers(index: VectorIndex, blobs: BlobStore) -> dict[str, Handler]:
-    """What applies the gallery's pending effects, by kind (for ``effects.replay``)."""
-
-    def index_faces(session: Session, payload: Mapping[str, Any]) -> None:
-        # Shared-locked: a removal of these faces waits until they are indexed, then takes
-        # them out, so a replay never brings back the vector of a face already removed.
-        rows = session.scalars(
-            select(GalleryFace)
-            .where(GalleryFace.id.in_([UUID(i) for i in payload["face_ids"]]))
-            .with_for_update(read=True)
-        ).all()
-        if rows:
-            index.upsert(_indexed(rows))
-
-    def unindex_faces(_session: Session, payload: Mapping[str, Any]) -> None:
-        index.delete(list(payload["face_ids"]))
-
-    def delete_blobs(session: Session, payload: Mapping[str, Any]) -> None:
-        # Content-addressed: a file is shared by every row with the same bytes, and the same
-        # photo may have been enrolled again since, so only files no row refers to now go.
-        for digest in set(payload["digests"]) - _digests_in_use(session, payload["digests"]):
-            blobs.delete(digest)
-
-    return {INDEX_FACES: index_faces, UNINDEX_FACES: unindex_faces, DELETE_BLOBS: delete_blobs}
-
-
 def _pend(session: Session, engines: FaceEngines, kind: str, payload: Mapping[str, Any]) -> None:
     pend(session, kind, payload, effect_handlers(engines.index, engines.blobs)[kind])
-
-
-def _digests_in_use(session: Session, digests: Sequence[str]) -> set[str]:
-    photos = session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
-    thumbnails = session.scalars(
-        select(GalleryFace.thumbnail_sha256).where(GalleryFace.thumbnail_sha256.in_(digests))
-    )
-    return set(photos) | set(thumbnails)

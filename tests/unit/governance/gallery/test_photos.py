@@ -20,6 +20,7 @@ from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
 from governance.gallery import photos
 from governance.gallery.blobs import FileBlobStore
+from governance.gallery.effects import effect_handlers, index_entries
 from governance.gallery.models import GalleryPhoto
 from governance.gallery.photos import FaceEngines, PhotoInfo, Provenance
 from governance.gallery.sites import SourceBlocked
@@ -207,7 +208,7 @@ def _stored(session: Session, engines: FaceEngines, faces: int = 2) -> GalleryPh
         vector = rng.standard_normal(512).astype(np.float32)
         face.embedding = (vector / np.linalg.norm(vector)).tobytes()
     session.flush()
-    engines.index.upsert(photos._indexed(row.faces))
+    engines.index.upsert(index_entries(row.faces))
     return row
 
 
@@ -287,7 +288,7 @@ def test_a_removal_while_the_index_is_down_commits_and_the_replay_finishes_it(
     # The files went (their effect is its own); the vectors wait for the index.
     assert (len(_indexed_ids(engines, row)), _files(engines, row)) == (2, [False] * 3)
     assert _pending_about(units, row) == ["gallery:unindex_faces"]
-    handlers = photos.effect_handlers(engines.index, engines.blobs)
+    handlers = effect_handlers(engines.index, engines.blobs)
     replay(units.sessions, lambda: handlers)
     assert (_indexed_ids(engines, row), _pending_about(units, row)) == (set(), [])
     # Applying the removal's effects again (a crash before their rows were deleted) is harmless.
@@ -318,7 +319,7 @@ def test_replaying_an_enrolment_indexes_only_the_faces_still_enrolled(
     with units() as work:
         gone = photos.photos_where(work.session, GalleryPhoto.id == removed.id)
         photos.remove_photos(work.session, engines=engines, photos=gone)
-    index_faces = photos.effect_handlers(engines.index, engines.blobs)["gallery:index_faces"]
+    index_faces = effect_handlers(engines.index, engines.blobs)["gallery:index_faces"]
     face_ids = [str(f.id) for f in [*kept.faces, *removed.faces]]
     for _ in range(2):  # twice: the second changes nothing
         with units() as work:
@@ -355,7 +356,7 @@ def test_an_enrolment_while_the_index_is_down_is_indexed_by_the_replay(
         set(),
         ["gallery:index_faces"],
     )
-    replay(units.sessions, lambda: photos.effect_handlers(engines.index, engines.blobs))
+    replay(units.sessions, lambda: effect_handlers(engines.index, engines.blobs))
     assert _indexed_ids(engines, row) == {str(f.id) for f in photo.faces}
     assert _pending_about(units, row) == []
     _unindex(engines, photo)
