@@ -64,7 +64,7 @@ class PendingEffect(Base):
     """Increasing: effects are applied in the order they were recorded."""
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
-    """JSON: what the handler of ``kind`` needs (ids and digests, never personal data)."""
+    """JSON: what the handler of ``kind`` needs (ids and digests only)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     """Failed attempts so far."""
