@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from biometrics.index import MilvusIndex
+    from governance.core.effects import Handler
     from governance.core.recording import SigningKeys
     from governance.core.work import Units
     from governance.gallery.doctor import Findings, Repair, Stores
@@ -278,6 +280,30 @@ def _units(settings: Settings) -> Iterator[Units]:
         )
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _effect_handlers(settings: Settings) -> Iterator[Callable[[], dict[str, Handler]]]:
+    """What builds the handlers of pending effects (the vector index and the photo store),
+    opened only if one is pending, and closed on the way out."""
+    from api.context import open_index
+    from biometrics.packs import load_pack
+    from governance.gallery.blobs import FileBlobStore
+    from governance.gallery.effects import effect_handlers
+
+    opened: list[MilvusIndex] = []
+
+    def handlers() -> dict[str, Handler]:
+        pack = load_pack(settings.models_dir / settings.model_pack)
+        opened.append(open_index(settings, pack))
+        opened[0].ensure_collection(pack.dimension)
+        return effect_handlers(opened[0], FileBlobStore(settings.photos_dir))
+
+    try:
+        yield handlers
+    finally:
+        for index in opened:
+            index.close()
 
 
 def _keys(settings: Settings) -> SigningKeys:
@@ -769,8 +795,8 @@ def governance_sweep() -> None:
 
     settings = _settings()
     retention = timedelta(days=settings.search_retention_days)
-    with _explained(), _units(settings) as units:
-        swept = housekeeping(units, retention=retention)
+    with _explained(), _units(settings) as units, _effect_handlers(settings) as effects:
+        swept = housekeeping(units, retention=retention, effects=effects)
     lapsed = [t for t in swept.transitions if t.status is BasisStatus.LAPSED]
     for t in swept.transitions:
         if t.status is BasisStatus.LAPSED:
@@ -785,6 +811,13 @@ def governance_sweep() -> None:
         f"{swept.refusal_counts} refusal counts recorded"
     )
     click.echo(f"purged: {swept.purged} search records older than {retention.days} days")
+    if swept.effects.applied or swept.effects.failed:
+        click.echo(
+            f"effects: {swept.effects.applied} pending effects applied, "
+            f"{swept.effects.failed} failed"
+        )
+    if swept.effects.failed:
+        raise click.ClickException("some pending effects failed again; see the log above")
 
 
 @cli.group("mail")

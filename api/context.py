@@ -25,8 +25,10 @@ from api.settings import ConfigError, Settings
 from biometrics.index import MilvusIndex
 from biometrics.packs import Pack
 from governance.core import mail
+from governance.core.effects import Handler
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units, Work
+from governance.gallery import effects as gallery_effects
 from governance.gallery.blobs import FileBlobStore
 from governance.gallery.photos import FaceEngines
 from governance.identity.claims import ClaimPolicy
@@ -37,6 +39,7 @@ __all__ = [
     "build_engines",
     "build_mailer",
     "claim_policy",
+    "effect_handlers",
     "engines",
     "loaded_signing_keys",
     "pack",
@@ -182,6 +185,13 @@ def engines() -> FaceEngines:
             built = build_engines(rt.settings, model_pack=rt.model_pack)
             rt.lazy["engines"] = built
     return built
+
+
+def effect_handlers() -> dict[str, Handler]:
+    """What applies the pending effects outside the database: the gallery's, on the engines'
+    vector index and photo store. Raises PackError, ModelError, IndexUnavailable."""
+    built = engines()
+    return gallery_effects.effect_handlers(built.index, built.blobs)
 
 
 def build_engines(settings: Settings, *, model_pack: Pack) -> FaceEngines:

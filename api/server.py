@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import multiprocessing
 import resource
 import signal
@@ -45,6 +46,8 @@ __all__ = [
 # TLS 1.2 with forward secrecy and AEAD only (TLS 1.3's suites are all AEAD); TLS < 1.2 is refused.
 TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
+log = logging.getLogger("facewarden.api")
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -56,6 +59,26 @@ def build_wsgi(settings: Settings, *, behind_proxy: bool) -> Flask:
     trusted = settings.trusted_proxy_networks if behind_proxy else ()
     app.wsgi_app = TrustedProxies(app.wsgi_app, trusted)  # type: ignore[method-assign]
     return app
+
+
+def _replay_effects(app: Flask) -> None:
+    """Apply the effects outside the database a killed process left pending (the vectors and
+    files of photos it enrolled or removed) before serving; a failure is logged, and the sweep
+    before requests tries again. In the worker: a milvus-lite file opens in one process only."""
+    from api.context import effect_handlers, runtime
+    from governance.core.effects import replay
+
+    with app.app_context():
+        try:
+            replayed = replay(runtime().sessions, effect_handlers)
+        except Exception:  # serving must not wait on the index
+            log.exception("pending effects were not replayed at start-up")
+            return
+    if replayed.applied or replayed.failed:
+        log.info(
+            "pending effects replayed",
+            extra={"applied": replayed.applied, "failed": replayed.failed},
+        )
 
 
 class TrustedProxies:
@@ -382,6 +405,7 @@ def _work(
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)
+    _replay_effects(wsgi)
     app = ReadFirst(
         wsgi,
         threads=threads,

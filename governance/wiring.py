@@ -4,14 +4,18 @@ and the housekeeping flow that spans them.
 The legal-basis domain calls ``Hooks.on_lapse`` when a basis lapses; the search domain provides
 what deletes the results of the searches made under it. Neither imports the other: the app
 factory and the command line build their ``Hooks`` here, and ``housekeeping`` settles the bases'
-deadlines before it records the closed windows' refusal counts of the search domain.
+deadlines before it records the closed windows' refusal counts of the search domain, and ends
+by applying the effects outside the database still pending (``governance.core.effects``: the
+vectors and files of an enrolment or a removal whose process died before applying them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from governance.core.effects import Handler, Replayed, replay
 from governance.core.work import Hooks, Units
 from governance.legal_basis.deadlines import sweep_due
 from governance.legal_basis.values import Transition
@@ -28,27 +32,37 @@ def hooks() -> Hooks:
 
 @dataclass(frozen=True, slots=True)
 class Swept:
-    """What a sweep did: the deadlines applied, the refusal counts recorded, searches purged."""
+    """What a sweep did: the deadlines applied, the refusal counts recorded, searches purged,
+    pending effects replayed."""
 
     transitions: list[Transition]
     refusal_counts: int
     purged: int
+    effects: Replayed = field(default_factory=lambda: Replayed(0, 0))
 
 
 def housekeeping(
-    units: Units, *, batches: int | None = None, retention: timedelta | None = None
+    units: Units,
+    *,
+    batches: int | None = None,
+    retention: timedelta | None = None,
+    effects: Callable[[], Mapping[str, Handler]] | None = None,
 ) -> Swept:
     """Expire and lapse the legal bases past their deadline (every one, or ``batches`` batches
     of them), then record the refusal counts of closed windows, then, with a ``retention``,
-    delete the search records older than it; every batch in a unit of work of its own.
+    delete the search records older than it; every batch in a unit of work of its own. Last,
+    with ``effects`` (what builds the handlers of pending effects, asked only when one is
+    pending), apply the effects still pending; one that fails again stays pending.
 
-    Raises ledger errors, and whatever a lapse hook raises (earlier batches stay committed).
+    Raises ledger errors, whatever a lapse hook raises (earlier batches stay committed), and
+    whatever ``effects`` raises (IndexUnavailable: everything before it stays committed).
     """
     transitions = sweep_due(units, batches=batches)
     with units() as work:
         counts = summarize_refusals(work)
     purged = 0 if retention is None else _purge(units, retention)
-    return Swept(transitions, counts, purged)
+    replayed = Replayed(0, 0) if effects is None else replay(units.sessions, effects)
+    return Swept(transitions, counts, purged, replayed)
 
 
 def _purge(units: Units, retention: timedelta) -> int:

@@ -20,7 +20,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import Blueprint
-from api.context import EXTENSION, Runtime, runtime, units, work
+from api.context import EXTENSION, Runtime, effect_handlers, runtime, units, work
 from api.schemas.fields import ReasonSchema
 from api.schemas.legal_bases import (
     LegalBasisCreateSchema,
@@ -116,7 +116,8 @@ def _sweep_if_due() -> None:
     try:
         # The same throttle puts closed windows' refusal counts on record, so they reach the
         # ledger within a sweep interval of their window's end even if the caller goes quiet.
-        swept = housekeeping(request_units, batches=1)
+        # And so do the effects outside the database a crashed process left pending.
+        swept = housekeeping(request_units, batches=1, effects=effect_handlers)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.core import mail
+from governance.core import effects, mail
 from governance.core.db import unit_of_work
 from governance.core.recording import SigningKeys, record
 from ledger.entry import Actor, EntryType
@@ -80,9 +80,10 @@ class Units:
 
     ``hooks`` are required: units of work without the lapse hook would lapse a basis and keep
     its searches' results (build them with ``governance.wiring.hooks()``). ``deliver`` receives
-    the ids of the mail a unit of work queued, once it has committed. ``clock`` lets a flow that
-    waited outside any transaction (the analysis of a probe) date what it records when it
-    records it (``later``).
+    the ids of the mail a unit of work queued, once it has committed; the effects outside the
+    database it recorded (``governance.core.effects``) are applied then too. ``clock`` lets a
+    flow that waited outside any transaction (the analysis of a probe) date what it records
+    when it records it (``later``).
     """
 
     sessions: sessionmaker[Session]
@@ -94,10 +95,14 @@ class Units:
 
     @contextmanager
     def __call__(self) -> Iterator[Work]:
-        """One transaction: commit when the block succeeds, roll back when it raises."""
+        """One transaction: commit when the block succeeds, roll back when it raises; then
+        apply the effects it recorded and deliver the mail it queued."""
         with unit_of_work(self.sessions) as session:
             yield Work(session=session, now=self.now, keys=self.keys, hooks=self.hooks)
             queued = mail.queued(session)
+            pending = effects.queued(session)
+        # Before the caller goes on: an acknowledged enrolment is searchable at once.
+        effects.apply(self.sessions, pending)
         if queued and self.deliver is not None:
             self.deliver(queued)
 

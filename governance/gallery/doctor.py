@@ -6,9 +6,10 @@ index is indexed again from it; a vector or a stored file that no row names is l
 process killed mid-enrolment or mid-removal, and is deleted. A row whose file is missing cannot
 be rebuilt from the database: it is reported, never deleted.
 
-It runs while the service serves. An enrolment writes its files before it commits and inserts
-its vectors just before; a removal deletes its vectors just before it commits and its files
-after. So what looks like a leftover may belong to a unit of work still open:
+It runs while the service serves. An enrolment writes its files before it commits and indexes
+its vectors right after; a removal deletes its vectors and files after it commits (both are
+pending effects, ``governance.core.effects``, replayed after a crash). So what looks like a
+leftover may belong to a unit of work still open, or to an effect not yet applied:
 
 - a stored file or temporary file is judged only once it is older than ``grace`` (by its
   modification time), and an object is deleted only if, read again right before, no row names

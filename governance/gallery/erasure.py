@@ -6,7 +6,9 @@ record under a data-subject request, confirmed by a second administrator) and en
 ``erase_photos``. Whole photos are removed (a photo of the person is personal data even where
 other faces appear in it). The ledger keeps hashes and counts only, plus the SHA-256 of each
 erased face id so an audit can prove no later search returned one; a source URL appears only as
-its HMAC under the log's secret, so an erased URL cannot be confirmed by guessing.
+its HMAC under the log's secret, so an erased URL cannot be confirmed by guessing. The erased
+photos' vectors and files are pending effects of the erasure's transaction (``photos``): an
+erasure on record is carried out, even by the replay after a crash.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Blocking is two units of work on purpose. The policy commits first, so from that moment every
 enrolment from the site is refused and every search filters the site out; the purge then removes
 the site's photos in batches, each batch its own transaction, with progress and a ledger entry.
+The vectors and files of a batch's photos are pending effects of its transaction: a purge killed
+at any point leaves none of them behind once it runs again or the housekeeping sweep replays them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from governance.core.effects import replay
 from governance.core.errors import InvalidInput
 from governance.core.work import Units, Work
+from governance.gallery.effects import effect_handlers
 from governance.gallery.models import (
     GalleryFace,
     GalleryPhoto,
@@ -128,9 +132,11 @@ def block_site(
     own unit of work with its own ``source:purge`` entry, so an interrupted purge keeps what it
     did and the block stands. ``engines`` is asked for the face engines only once the block has
     committed, so a block stands even while the models or the index cannot be loaded (the purge
-    then fails, and running the block again resumes it). ``progress`` hears once when the block
-    has taken effect and after every batch. Raises InvalidInput (site, empty reason or
-    reference), and the ledger's and index's errors (PackError, ModelError, IndexUnavailable).
+    then fails, and running the block again resumes it, first applying what the interrupted run
+    left pending outside the database: vectors and files of photos it removed). ``progress``
+    hears once when the block has taken effect and after every batch. Raises InvalidInput (site,
+    empty reason or reference), and the ledger's and index's errors (PackError, ModelError,
+    IndexUnavailable).
     """
     with units() as work:
         policy = set_source_policy(
@@ -144,6 +150,8 @@ def block_site(
     done = PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining)
     progress(done)
     loaded = engines()
+    # What an earlier, interrupted run committed but did not finish outside the database.
+    replay(units.sessions, lambda: effect_handlers(loaded.index, loaded.blobs))
     while True:
         with units() as work:
             photos, faces = purge_site_batch(

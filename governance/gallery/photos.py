@@ -5,14 +5,21 @@ the vector index and, as bytes, to the database (so the index can be rebuilt). E
 recorded in the ledger with hashes and ids only: the source URL appears only as its HMAC under the
 log's secret, so that erasing a photo leaves nothing about it in an append-only log that a guess
 could confirm.
+
+Indexing, unindexing and file deletes are pending effects recorded with the rows
+(``governance.gallery.effects``), applied once they commit. Between a removal's commit and its
+effects the index may still return a removed face: searches and erasure previews keep only hits
+whose row exists, so such a hit is dropped. Files are written before an enrolment commits (they
+are content-addressed); those of one that rolled back are deleted after the rollback, or by
+``facewarden doctor`` if the process died first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -21,13 +28,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import DEFAULT_MAX_PROBE_PIXELS, DecodedImage, decode_image
-from biometrics.index import IndexedFace, VectorIndex
+from biometrics.index import VectorIndex
 from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
-from governance.core.effects import after_commit, after_rollback
+from governance.core.effects import after_rollback, pend
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
 from governance.gallery.blobs import BlobStore, sha256_hex
+from governance.gallery.effects import DELETE_BLOBS, INDEX_FACES, UNINDEX_FACES, effect_handlers
 from governance.gallery.models import (
     COLLECTION_BASES,
     GalleryFace,
@@ -225,10 +233,12 @@ def enroll_photo(
     provenance: Provenance,
     actor: Actor,
 ) -> PhotoInfo:
-    """Store a prepared photo, its faces and their embeddings, and record the enrolment.
+    """Store a prepared photo, its faces and their embeddings, and record the enrolment; the
+    faces are indexed once the unit of work commits (a pending effect).
 
     Raises InvalidInput (provenance), SourceBlocked (the site opted out), Conflict (already
-    enrolled), and the ledger's and index's errors.
+    enrolled), and the ledger's errors. The index's errors do not undo the enrolment: its faces
+    stay pending, indexed by the next replay.
     """
     session = work.session
     site = site_of_url(provenance.source_url)
@@ -283,9 +293,7 @@ def enroll_photo(
             "recognizer_sha256": model.recognizer_sha256,
         },
     )
-    indexed = _indexed(photo.faces)
-    engines.index.insert(indexed)
-    after_rollback(session, lambda: engines.index.delete([i.face_id for i in indexed]))
+    _pend(session, engines, INDEX_FACES, {"face_ids": [str(f.id) for f in photo.faces]})
     return _photo_info(photo)
 
 
@@ -311,19 +319,6 @@ def _new_face(
         embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
         created_at=now,
     )
-
-
-def _indexed(faces: Sequence[GalleryFace]) -> list[IndexedFace]:
-    """The index entries of ``faces``, from the embeddings kept in the database."""
-    return [
-        IndexedFace(
-            face_id=str(f.id),
-            photo_id=str(f.photo_id),
-            source_site=f.source_site,
-            embedding=np.frombuffer(f.embedding, dtype=np.float32).copy(),
-        )
-        for f in faces
-    ]
 
 
 def _put(blobs: BlobStore, data: bytes) -> str | None:
@@ -447,15 +442,10 @@ def remove_photos(
 ) -> tuple[int, int]:
     """Remove photos, their faces, vectors, thumbnails and stored bytes; returns (photos, faces).
 
-    Vectors leave the index at once (searches stop returning them); the rows go with the
-    caller's transaction, and the files once it commits. If it rolls back, the vectors are put
-    back from the embeddings kept in the database.
+    The rows go with the caller's transaction; their vectors and files are pending effects of
+    it, applied once it commits (and replayed after a crash), never if it rolls back.
     """
     faces = [f for p in photos for f in p.faces]
-    if faces:
-        engines.index.delete([str(f.id) for f in faces])
-        restore = _indexed(faces)
-        after_rollback(session, lambda: engines.index.upsert(restore))
     for recognizer in {f.recognizer_sha256 for f in faces}:
         count_faces(
             session, recognizer, -sum(1 for f in faces if f.recognizer_sha256 == recognizer)
@@ -464,13 +454,12 @@ def remove_photos(
     for row in photos:
         session.delete(row)
     session.flush()
-    still_used = set(
-        session.scalars(select(GalleryPhoto.sha256).where(GalleryPhoto.sha256.in_(digests)))
-    ) | set(
-        session.scalars(
-            select(GalleryFace.thumbnail_sha256).where(GalleryFace.thumbnail_sha256.in_(digests))
-        )
-    )
-    unused = digests - still_used
-    after_commit(session, lambda: [engines.blobs.delete(d) for d in unused])
+    if faces:
+        _pend(session, engines, UNINDEX_FACES, {"face_ids": sorted(str(f.id) for f in faces)})
+    if digests:
+        _pend(session, engines, DELETE_BLOBS, {"digests": sorted(digests)})
     return len(photos), len(faces)
+
+
+def _pend(session: Session, engines: FaceEngines, kind: str, payload: Mapping[str, Any]) -> None:
+    pend(session, kind, payload, effect_handlers(engines.index, engines.blobs)[kind])

@@ -1,4 +1,5 @@
-"""``facewarden models``, ``gallery`` and ``doctor``: packs, bulk enrolment, resumption, repair."""
+"""``facewarden models``, ``gallery`` and ``doctor``: packs, bulk enrolment, resumption,
+repair, and what a purge killed mid-way leaves to the replay."""
 
 from __future__ import annotations
 
@@ -6,18 +7,25 @@ import csv
 import hashlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select as where
+from sqlalchemy.orm import Session
 
 from api.cli import cli
+from api.settings import Settings
+from governance.core.db import make_engine
+from governance.gallery.models import GalleryPhoto
 from tests.conftest import ensure_starter_pack, models_dir_for_tests
 
 if TYPE_CHECKING:
@@ -351,3 +359,109 @@ def test_doctor_explains_an_index_file_another_process_holds(env: dict[str, str]
     assert "a running `facewarden serve` holds it open" in result.output
     assert "python -m biometrics.index_server" in result.output
     assert "Traceback" not in result.output
+
+
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """A Python subprocess in the repository on ``env``'s data directory."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=_ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(_ROOT)},
+        **kwargs,
+    )
+
+
+def _facewarden(env: dict[str, str], *args: str) -> str:
+    """Run the command line in a process of its own; returns its output. Fails on an error."""
+    process = _run(env, "-m", "api.cli", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+def _gallery(env: dict[str, str], site: str) -> dict[str, dict[str, Any]]:
+    """The photos enrolled from ``site``, by id: their files' digests and faces' embeddings."""
+    engine = make_engine(Settings.from_env(env).database_url)
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(where(GalleryPhoto).where(GalleryPhoto.source_site == site))
+            return {
+                str(p.id): {
+                    "files": [p.sha256, *(f.thumbnail_sha256 for f in p.faces)],
+                    "faces": {str(f.id): f.embedding.hex() for f in p.faces},
+                }
+                for p in rows
+            }
+    finally:
+        engine.dispose()
+
+
+def _left_behind(env: dict[str, str], photos: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many files of ``photos`` are still stored, and how many of their faces indexed."""
+    process = _run(
+        env,
+        "-m",
+        "tests.unit.api.purge_driver",
+        "left",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    output, _ = process.communicate(json.dumps(photos).encode(), timeout=600)
+    assert process.returncode == 0
+    found = json.loads(output)
+    return len(found["files"]), len(found["vectors"])
+
+
+def test_a_purge_killed_after_a_commit_leaves_no_file_or_vector_once_replayed(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    site = "example.com"  # as the gallery names www.killed.example.com, where they came from
+    manifest = _dev_manifest(
+        tmp_path,
+        shared_dir,
+        slice(40, 44),
+        lambda i: "www.killed.example.com" if i < 3 else "stays.example.org",
+    )
+    assert "enrolled 4 photos" in _facewarden(env, "gallery", "ingest", str(manifest))
+    before = _gallery(env, site)
+    assert (len(before), _left_behind(env, list(before.values()))) == (3, (6, 3))
+
+    # kill -9 once the first batch of one photo has committed, before its effects are applied.
+    with (tmp_path / "driver.err").open("wb") as err:
+        driver = _run(
+            env,
+            "-m",
+            "tests.unit.api.purge_driver",
+            "block",
+            site,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
+        try:
+            assert driver.stdout is not None
+            ready, _, _ = select.select([driver.stdout], [], [], 300)
+            line = driver.stdout.readline() if ready else b""
+            assert line == b"committed\n", (tmp_path / "driver.err").read_text()
+        finally:
+            driver.send_signal(signal.SIGKILL)
+            driver.wait()
+    assert driver.returncode == -signal.SIGKILL
+    after = _gallery(env, site)
+    purged = [before[photo_id] for photo_id in before.keys() - after.keys()]
+    # The committed batch's rows are gone; its photo, thumbnail and vector are not.
+    assert (len(purged), _left_behind(env, purged)) == (1, (2, 1))
+
+    # Restart: the sweep (as at start-up) applies what the killed process left pending.
+    swept = _facewarden(env, "governance", "sweep")
+    assert "effects: 2 pending effects applied, 0 failed" in swept
+    assert _left_behind(env, purged) == (0, 0)
+
+    # And the block, run again, purges the rest.
+    rerun = _facewarden(env, "gallery", "block", site, "--reason", "letter", "--reference", "L-9")
+    assert "purged 2 faces enrolled from example.com" in rerun
+    assert _gallery(env, site) == {}
+    assert _left_behind(env, list(before.values())) == (0, 0)
+    assert len(_gallery(env, "example.org")) == 1

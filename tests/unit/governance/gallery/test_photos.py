@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import numpy as np
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from biometrics.errors import IndexUnavailable
+from biometrics.index import VectorIndex
+from governance.core.effects import PendingEffect, replay
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
 from governance.gallery import photos
 from governance.gallery.blobs import FileBlobStore
+from governance.gallery.effects import effect_handlers, index_entries
 from governance.gallery.models import GalleryPhoto
 from governance.gallery.photos import FaceEngines, PhotoInfo, Provenance
 from governance.gallery.sites import SourceBlocked
@@ -184,3 +193,185 @@ def test_enroll_photo_refuses_a_blocked_site(
             provenance=_provenance(source_url=f"https://{site}/a.jpg"),
             actor=OPERATOR,
         )
+
+
+# What the gallery does outside the database follows its transaction as pending effects.
+
+
+def _stored(session: Session, engines: FaceEngines, faces: int = 2) -> GalleryPhoto:
+    """A photo whose bytes, thumbnails and (distinct) vectors are stored, as an enrolment does."""
+    row = factories.gallery_photo(session, site=f"fx-{uuid4().hex[:8]}.example", faces=faces)
+    row.sha256 = engines.blobs.put(os.urandom(256))
+    rng = np.random.default_rng()
+    for face in row.faces:
+        face.thumbnail_sha256 = engines.blobs.put(os.urandom(64))
+        vector = rng.standard_normal(512).astype(np.float32)
+        face.embedding = (vector / np.linalg.norm(vector)).tobytes()
+    session.flush()
+    engines.index.upsert(index_entries(row.faces))
+    return row
+
+
+def _indexed_ids(engines: FaceEngines, row: GalleryPhoto) -> set[str]:
+    """Which of the photo's faces the index returns for their own embedding."""
+    found: set[str] = set()
+    for face in row.faces:
+        query = np.frombuffer(face.embedding, dtype=np.float32)
+        found |= {h.face_id for h in engines.index.search(query, 3, min_score=0.99)}
+    return found & {str(f.id) for f in row.faces}
+
+
+def _files(engines: FaceEngines, row: GalleryPhoto) -> list[bool]:
+    return [engines.blobs.exists(d) for d in [row.sha256, *(f.thumbnail_sha256 for f in row.faces)]]
+
+
+def _pending_about(units: Units, row: GalleryPhoto) -> list[str]:
+    """The kinds of the pending effects that name the photo's faces or files."""
+    names = [row.sha256, *(str(f.id) for f in row.faces)]
+    with units() as work:
+        pending = work.session.scalars(select(PendingEffect).order_by(PendingEffect.id)).all()
+        return [p.kind for p in pending if any(n in p.payload for n in names)]
+
+
+class _DownIndex:
+    """The real index, except that it is down for writes and deletes."""
+
+    def __init__(self, index: VectorIndex) -> None:
+        self._index = index
+
+    def __getattr__(self, name: str) -> object:
+        if name in {"insert", "upsert", "delete"}:
+            raise IndexUnavailable("the vector index is down")
+        return getattr(self._index, name)
+
+
+def test_removed_photos_leave_the_index_and_the_store_once_the_removal_commits(
+    units: Units, engines: FaceEngines
+) -> None:
+    with units() as work:
+        row = _stored(work.session, engines)
+    assert (len(_indexed_ids(engines, row)), _files(engines, row)) == (2, [True] * 3)
+    with units() as work:
+        gone = photos.photos_where(work.session, GalleryPhoto.id == row.id)
+        assert photos.remove_photos(work.session, engines=engines, photos=gone) == (1, 2)
+        # Nothing leaves before the commit: a rollback would have nothing to put back.
+        assert (len(_indexed_ids(engines, row)), _files(engines, row)) == (2, [True] * 3)
+    assert (_indexed_ids(engines, row), _files(engines, row)) == (set(), [False] * 3)
+    assert _pending_about(units, row) == []
+
+
+def test_a_rolled_back_removal_leaves_vectors_files_and_no_pending_effect(
+    units: Units, engines: FaceEngines
+) -> None:
+    with units() as work:
+        row = _stored(work.session, engines)
+    with pytest.raises(RuntimeError, match="the ledger refused"), units() as work:
+        gone = photos.photos_where(work.session, GalleryPhoto.id == row.id)
+        photos.remove_photos(work.session, engines=engines, photos=gone)
+        raise RuntimeError("the ledger refused")
+    assert (len(_indexed_ids(engines, row)), _files(engines, row)) == (2, [True] * 3)
+    assert _pending_about(units, row) == []
+    engines.index.delete([str(f.id) for f in row.faces])
+
+
+def test_a_removal_while_the_index_is_down_commits_and_the_replay_finishes_it(
+    units: Units, engines: FaceEngines
+) -> None:
+    with units() as work:
+        row = _stored(work.session, engines)
+    down = replace(engines, index=_DownIndex(engines.index))  # type: ignore[arg-type]
+    with units() as work:  # the caller is not told: the removal is done
+        gone = photos.photos_where(work.session, GalleryPhoto.id == row.id)
+        photos.remove_photos(work.session, engines=down, photos=gone)
+    with units() as work:
+        assert photos.photos_where(work.session, GalleryPhoto.id == row.id) == []
+    # The files went (their effect is its own); the vectors wait for the index.
+    assert (len(_indexed_ids(engines, row)), _files(engines, row)) == (2, [False] * 3)
+    assert _pending_about(units, row) == ["gallery:unindex_faces"]
+    handlers = effect_handlers(engines.index, engines.blobs)
+    replay(units.sessions, lambda: handlers)
+    assert (_indexed_ids(engines, row), _pending_about(units, row)) == (set(), [])
+    # Applying the removal's effects again (a crash before their rows were deleted) is harmless.
+    payload = {"face_ids": [str(f.id) for f in row.faces]}
+    with units() as work:
+        handlers["gallery:unindex_faces"](work.session, payload)
+        handlers["gallery:delete_blobs"](work.session, {"digests": [row.sha256]})
+    assert (_indexed_ids(engines, row), _files(engines, row)) == (set(), [False] * 3)
+
+
+def test_a_file_another_photo_still_uses_is_kept(units: Units, engines: FaceEngines) -> None:
+    with units() as work:
+        row, twin = _stored(work.session, engines, faces=1), _stored(work.session, engines, faces=1)
+        twin.faces[0].thumbnail_sha256 = row.faces[0].thumbnail_sha256
+    with units() as work:
+        gone = photos.photos_where(work.session, GalleryPhoto.id == row.id)
+        photos.remove_photos(work.session, engines=engines, photos=gone)
+    assert _files(engines, row) == [False, True]
+    engines.index.delete([str(twin.faces[0].id)])
+
+
+def test_replaying_an_enrolment_indexes_only_the_faces_still_enrolled(
+    units: Units, engines: FaceEngines
+) -> None:
+    with units() as work:
+        kept, removed = _stored(work.session, engines), _stored(work.session, engines)
+    engines.index.delete([str(f.id) for f in [*kept.faces, *removed.faces]])
+    with units() as work:
+        gone = photos.photos_where(work.session, GalleryPhoto.id == removed.id)
+        photos.remove_photos(work.session, engines=engines, photos=gone)
+    index_faces = effect_handlers(engines.index, engines.blobs)["gallery:index_faces"]
+    face_ids = [str(f.id) for f in [*kept.faces, *removed.faces]]
+    for _ in range(2):  # twice: the second changes nothing
+        with units() as work:
+            index_faces(work.session, {"face_ids": face_ids})
+    assert (len(_indexed_ids(engines, kept)), _indexed_ids(engines, removed)) == (2, set())
+    engines.index.delete([str(f.id) for f in kept.faces])
+
+
+def _enrolled_row(units: Units, photo: PhotoInfo) -> GalleryPhoto:
+    with units() as work:
+        [row] = photos.photos_where(work.session, GalleryPhoto.id == photo.id)
+        return row
+
+
+def test_an_acknowledged_enrolment_is_searchable_at_once(
+    units: Units, engines: FaceEngines, face_photo: bytes
+) -> None:
+    photo = photos.enroll(
+        units, engines, image=face_photo, provenance=_provenance(), actor=OPERATOR
+    )
+    row = _enrolled_row(units, photo)
+    assert _indexed_ids(engines, row) == {str(f.id) for f in photo.faces}
+    assert _pending_about(units, row) == []
+    _unindex(engines, photo)
+
+
+def test_an_enrolment_while_the_index_is_down_is_indexed_by_the_replay(
+    units: Units, engines: FaceEngines, face_photo: bytes
+) -> None:
+    down = replace(engines, index=_DownIndex(engines.index))  # type: ignore[arg-type]
+    photo = photos.enroll(units, down, image=face_photo, provenance=_provenance(), actor=OPERATOR)
+    row = _enrolled_row(units, photo)
+    assert (_indexed_ids(engines, row), _pending_about(units, row)) == (
+        set(),
+        ["gallery:index_faces"],
+    )
+    replay(units.sessions, lambda: effect_handlers(engines.index, engines.blobs))
+    assert _indexed_ids(engines, row) == {str(f.id) for f in photo.faces}
+    assert _pending_about(units, row) == []
+    _unindex(engines, photo)
+
+
+def test_a_rolled_back_enrolment_indexes_nothing_and_leaves_no_pending_effect(
+    units: Units, engines: FaceEngines, face_photo: bytes
+) -> None:
+    prepared = photos.prepare_photo(engines, face_photo)
+    with pytest.raises(RuntimeError, match="the ledger refused"), units() as work:
+        photo = photos.enroll_photo(
+            work, engines, prepared=prepared, provenance=_provenance(), actor=OPERATOR
+        )
+        row = photos.photos_where(work.session, GalleryPhoto.id == photo.id)[0]
+        work.session.expunge(row)
+        raise RuntimeError("the ledger refused")
+    assert (_indexed_ids(engines, row), _pending_about(units, row)) == (set(), [])
+    assert not engines.blobs.exists(row.sha256)  # written for it, deleted after the rollback
