@@ -622,7 +622,10 @@ def test_a_face_erased_after_the_index_search_is_not_disclosed_and_the_next_take
     rt = runtime_of(app)
 
     def remove(face_ids: list[str]) -> None:
-        with unit_of_work(rt.sessions) as session:
+        # A unit of work as the erasure takes one: its effects (the vectors and files) follow
+        # its commit.
+        with rt.units()() as w:
+            session = w.session
             gone = [session.get(GalleryFace, UUID(f)) for f in face_ids]
             photo_rows = [session.get(GalleryPhoto, f.photo_id) for f in gone if f is not None]
             remove_photos(session, engines=engines(), photos=[p for p in photo_rows if p])
