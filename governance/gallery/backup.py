@@ -24,7 +24,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
@@ -184,8 +185,8 @@ def backup(
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     photos = target / "photos"
     copied = _copy_files(photos_dir, photos, _stored(photos_dir), "photos", progress)
-    kind, database = _dump(engine, target / "database", progress)
-    with Session(engine) as session:
+    with _snapshot(engine, target / "database", progress) as (kind, database, session):
+        # Read from the snapshot itself, so the counts and names are those of the copy.
         named = _named_digests(session)
         counts = {
             "photos": session.scalar(select(func.count()).select_from(GalleryPhoto)) or 0,
@@ -227,36 +228,63 @@ def backup(
     return Backed(target, manifest)
 
 
-def _dump(engine: Engine, directory: Path, progress: Progress) -> tuple[str, str]:
-    """One consistent snapshot of the database; returns its kind and file (relative)."""
+@contextmanager
+def _snapshot(
+    engine: Engine, directory: Path, progress: Progress
+) -> Iterator[tuple[str, str, Session]]:
+    """One consistent copy of the database: its kind, its file (relative to the backup), and a
+    session that reads exactly what the copy holds."""
     directory.mkdir(mode=0o700)
     url = engine.url
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise BackupError("an in-memory database cannot be backed up", code="backup-database")
-        name = "facewarden.db"
+        copy = directory / "facewarden.db"
         progress("database: copying with the SQLite backup API", 0, 0)
-        source = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
-        copy = sqlite3.connect(directory / name)
+        _sqlite_copy(Path(url.database), copy, progress)
+        snapshot = create_engine(f"sqlite:///{copy.as_posix()}")
         try:
-            source.backup(
-                copy,
-                pages=4096,
-                progress=lambda _s, left, total: progress("database pages", total - left, total),
-            )
+            with Session(snapshot) as session:
+                yield "sqlite", "database/facewarden.db", session
         finally:
-            copy.close()
-            source.close()
-        return "sqlite", f"database/{name}"
+            snapshot.dispose()
+        return
     if url.get_backend_name() == "postgresql":
-        name = "facewarden.dump"
-        progress("database: pg_dump (custom format)", 0, 0)
-        _pg("pg_dump", url, ["--format=custom", "--no-owner", f"--file={directory / name}"])
-        return "postgresql", f"database/{name}"
+        # pg_dump joins a snapshot this transaction exports and holds open meanwhile.
+        conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with conn, conn.begin():
+            exported = conn.scalar(text("SELECT pg_export_snapshot()"))
+            progress("database: pg_dump (custom format)", 0, 0)
+            _pg(
+                "pg_dump",
+                url,
+                [
+                    "--format=custom",
+                    "--no-owner",
+                    f"--snapshot={exported}",
+                    f"--file={directory / 'facewarden.dump'}",
+                ],
+            )
+            with Session(bind=conn) as session:
+                yield "postgresql", "database/facewarden.dump", session
+        return
     raise BackupError(
         f"cannot back up a {url.get_backend_name()} database (SQLite and PostgreSQL only)",
         code="backup-database",
     )
+
+
+def _sqlite_copy(source: Path, target: Path, progress: Progress) -> None:
+    def pages(_status: int, remaining: int, total: int) -> None:
+        progress("database pages", total - remaining, total)
+
+    origin = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
+    copy = sqlite3.connect(target)
+    try:
+        origin.backup(copy, pages=4096, progress=pages)
+    finally:
+        copy.close()
+        origin.close()
 
 
 def _pg(tool: str, url: URL, arguments: Sequence[str]) -> None:
@@ -414,11 +442,13 @@ def restore(
     database = manifest["database"]
     assert isinstance(database, dict)
     _load(engine, database["kind"], source / database["file"], progress)
+    photos_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     copied = _copy_files(
         source / "photos", photos_dir, _stored(source / "photos"), "photos", progress
     )
+    places = keys.named() if keys is not None else {}
     for name, data in opened.items():
-        path = keys.named()[name] if keys is not None else Path()
+        path = places[name]
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             fh.write(data)

@@ -182,6 +182,9 @@ def test_a_restored_data_directory_searches_and_verifies_as_the_original(
     assert "keys restored: ledger_key, ledger_secret" in out
     again = {**restored, "FACEWARDEN_BACKUP_PASSPHRASE": PASSPHRASE}
     assert "exists already" in _refused(["restore", str(sealed)], again)
+    if restored_db:  # a database with tables is refused, whatever the data directory holds
+        elsewhere = _env(tmp_path / "elsewhere", restored_db)
+        assert "holds tables already" in _refused(["restore", str(plain)], elsewhere)
 
     # Photos and keys byte for byte; the ledger unchanged, verifying with the same key.
     assert _tree(tmp_path / "restored" / "photos") == _tree(tmp_path / "var" / "photos")
@@ -210,5 +213,7 @@ def test_restore_without_sealed_keys_asks_for_them_to_be_put_in_place(
     restored = _env(tmp_path / "restored", None)
     out = _ok(["restore", str(tmp_path / "b")], restored)
     assert "no keys restored" in out
+    again = _refused(["restore", str(tmp_path / "b")], restored)
+    assert "facewarden.db exists already" in again
     assert not (tmp_path / "restored" / "keys").exists()
     assert "holds no readable manifest.json" in _refused(["restore", str(tmp_path)], restored)
