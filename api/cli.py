@@ -848,36 +848,39 @@ def restore_command(directory: Path) -> None:
     from api.context import open_index
     from biometrics.packs import load_pack
     from governance.core.db import make_engine
-    from governance.gallery.backup import KeyFiles, read_manifest, restore
+    from governance.gallery.backup import KeyFiles, restore
 
     settings = _settings()
-    with _explained():
-        sealed = read_manifest(directory).get("keys")
-        passphrase = _backup_passphrase(settings, confirm=False) if sealed else None
-        pack = load_pack(settings.models_dir / settings.model_pack)
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    opened: list[MilvusIndex] = []
+
+    def index() -> MilvusIndex:  # opened once the backup has checked out
         if settings.milvus_is_local:
             Path(settings.milvus_uri).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        opened.append(open_index(settings, pack))
+        return opened[0]
+
+    with _explained():
+        pack = load_pack(settings.models_dir / settings.model_pack)
         engine = make_engine(settings.database_url)
-        index = open_index(settings, pack)
         try:
             done = restore(
                 directory,
                 engine,
                 photos_dir=settings.photos_dir,
+                keys=KeyFiles(settings.ledger_key_path, settings.ledger_secret_path),
+                passphrase=lambda: _backup_passphrase(settings, confirm=False),
                 index=index,
                 recognizer_sha256=pack.recognizer.sha256,
                 dimension=pack.dimension,
-                keys=KeyFiles(settings.ledger_key_path, settings.ledger_secret_path),
-                passphrase=passphrase,
                 progress=_progress_printer,
             )
         finally:
-            index.close()
+            for each in opened:
+                each.close()
             engine.dispose()
     click.echo(
         f"restored {done.database} database ({done.ledger_entries} ledger entries), "
-        f"{done.photos} stored files, {done.faces_indexed} faces indexed into {index.collection}"
+        f"{done.photos} stored files, {done.faces_indexed} faces indexed into {done.collection}"
     )
     if done.keys:
         click.echo(f"keys restored: {', '.join(done.keys)}")

@@ -105,6 +105,7 @@ class Restored:
     photos: int
     faces_indexed: int
     ledger_entries: int
+    collection: str
     keys: tuple[str, ...]
 
 
@@ -411,34 +412,31 @@ def restore(
     engine: Engine,
     *,
     photos_dir: Path,
-    index: VectorIndex,
+    keys: KeyFiles,
+    passphrase: Callable[[], str],
+    index: Callable[[], VectorIndex],
     recognizer_sha256: str,
     dimension: int,
-    keys: KeyFiles | None = None,
-    passphrase: str | None = None,
     progress: Progress = _silent,
 ) -> Restored:
     """Rebuild a data directory from the backup in ``source``.
 
+    Every file is checked against the manifest first, before anything is written or opened.
     The database ``engine`` reaches must hold no tables (a SQLite file must not exist yet).
-    Every file is checked against the manifest first; the keys are restored when the backup
-    holds them and ``keys`` says where; the faces of ``recognizer_sha256`` are then indexed
-    into ``index`` from their stored embeddings. Raises BackupError, OSError.
+    Sealed keys are opened with what ``passphrase`` returns (asked only then) and written where
+    ``keys`` says; the faces of ``recognizer_sha256`` are then indexed into the index ``index``
+    opens, from their stored embeddings. Raises BackupError, OSError.
     """
     manifest = read_manifest(source, progress)
     sealed = manifest.get("keys")
     opened: dict[str, bytes] = {}
-    if sealed and keys is not None:
-        if not passphrase:
-            raise BackupError(
-                "the backup holds sealed keys: give their passphrase", code="backup-passphrase"
-            )
-        opened = open_keys((source / str(sealed)).read_bytes(), passphrase)
+    if sealed:
         for path in keys.named().values():
             if path.exists():
                 raise BackupError(
                     f"{path} exists already: not overwriting a key", code="backup-target"
                 )
+        opened = open_keys((source / str(sealed)).read_bytes(), passphrase())
     database = manifest["database"]
     assert isinstance(database, dict)
     _load(engine, database["kind"], source / database["file"], progress)
@@ -446,17 +444,19 @@ def restore(
     copied = _copy_files(
         source / "photos", photos_dir, _stored(source / "photos"), "photos", progress
     )
-    places = keys.named() if keys is not None else {}
     for name, data in opened.items():
-        path = places[name]
+        path = keys.named()[name]
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             fh.write(data)
-    index.ensure_collection(dimension)
-    indexed = _index_all(engine, index, recognizer_sha256, progress)
+    vectors = index()
+    vectors.ensure_collection(dimension)
+    indexed = _index_all(engine, vectors, recognizer_sha256, progress)
     with Session(engine) as session:
         entries = tree_size(session)
-    return Restored(database["kind"], len(copied), indexed, entries, tuple(sorted(opened)))
+    return Restored(
+        database["kind"], len(copied), indexed, entries, vectors.collection, tuple(sorted(opened))
+    )
 
 
 def _load(engine: Engine, kind: str, dump: Path, progress: Progress) -> None:

@@ -176,6 +176,7 @@ def test_a_restored_data_directory_searches_and_verifies_as_the_original(
 
     wrong = {**restored, "FACEWARDEN_BACKUP_PASSPHRASE": "not the passphrase"}
     assert "wrong passphrase" in _refused(["restore", str(sealed)], wrong)
+    assert not (tmp_path / "restored").exists()  # both refused before writing anything
 
     out = _ok(["restore", str(sealed)], {**restored, "FACEWARDEN_BACKUP_PASSPHRASE": PASSPHRASE})
     assert f"{faces[1]} faces indexed" in out
@@ -217,3 +218,25 @@ def test_restore_without_sealed_keys_asks_for_them_to_be_put_in_place(
     assert "facewarden.db exists already" in again
     assert not (tmp_path / "restored" / "keys").exists()
     assert "holds no readable manifest.json" in _refused(["restore", str(tmp_path)], restored)
+
+
+def test_the_passphrase_is_asked_for_twice_when_sealing_and_once_when_opening(
+    tmp_path: Path,
+) -> None:
+    source = _env(tmp_path / "var", None)
+    _ok(["init", "--no-tls"], source)
+    runner = CliRunner()
+    mismatched = runner.invoke(
+        cli, ["backup", str(tmp_path / "b"), "--include-keys"], env=source, input="one\ntwo\n"
+    )
+    assert "do not match" in mismatched.output  # click asks again, then input runs out
+    assert not (tmp_path / "b").exists()
+    sealed = runner.invoke(
+        cli, ["backup", str(tmp_path / "b"), "--include-keys"], env=source, input="pw\npw\n"
+    )
+    assert sealed.exit_code == 0, sealed.output
+    restored = _env(tmp_path / "restored", None)
+    opened = runner.invoke(cli, ["restore", str(tmp_path / "b")], env=restored, input="pw\n")
+    assert opened.exit_code == 0, opened.output
+    assert "keys restored: ledger_key, ledger_secret" in opened.output
+    assert _tree(tmp_path / "restored" / "keys") == _tree(tmp_path / "var" / "keys")
