@@ -183,6 +183,8 @@ def backup(
         raise BackupError(f"{target} is not an empty directory", code="backup-target")
     if keys is not None and not passphrase:
         raise BackupError("sealing the keys needs a passphrase", code="backup-passphrase")
+    # Read first, so a missing key file stops the backup before it writes anything.
+    key_files = {n: p.read_bytes() for n, p in keys.named().items()} if keys is not None else {}
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     photos = target / "photos"
     copied = _copy_files(photos_dir, photos, _stored(photos_dir), "photos", progress)
@@ -207,8 +209,7 @@ def backup(
     if keys is not None:
         assert passphrase is not None
         progress("keys: sealing", 0, 0)
-        sealed = seal_keys({n: p.read_bytes() for n, p in keys.named().items()}, passphrase)
-        (target / _KEYS_FILE).write_bytes(sealed)
+        (target / _KEYS_FILE).write_bytes(seal_keys(key_files, passphrase))
     manifest: dict[str, object] = {
         "format": FORMAT,
         "app_version": app_version,
