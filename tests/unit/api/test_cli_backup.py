@@ -196,6 +196,7 @@ def test_a_restored_data_directory_searches_and_verifies_as_the_original(
     assert _tree(bundles[0]) == _tree(bundles[1])
     assert verify(["bundle", str(bundles[1]), "--key", key]) == 0
     assert _ok(["ledger", "key"], restored).strip() == key
+    assert _ok(["doctor"], restored).splitlines()[-1] == "clean"
 
     # The same candidates with the same scores, from an index rebuilt from the rows.
     source_url = source_db or f"sqlite:///{tmp_path / 'var' / 'facewarden.db'}"
