@@ -73,9 +73,10 @@ def _silent(_step: str, _done: int, _total: int) -> None:
 
 
 class BackupError(GovernanceError):
-    """A backup or restore cannot go ahead, or its files do not match their manifest."""
+    """A backup or restore cannot go ahead, or its files do not match their manifest.
 
-    code = "backup-error"
+    Only the command line raises it (no API answers it), so it has no problem code of its own.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def seal_keys(files: dict[str, bytes], passphrase: str) -> bytes:
 def open_keys(data: bytes, passphrase: str) -> dict[str, bytes]:
     """Decrypt what ``seal_keys`` wrote. Raises BackupError on a wrong passphrase or damage."""
     if not data.startswith(_MAGIC) or b"\n" not in data[len(_MAGIC) :]:
-        raise BackupError("the sealed keys file is not one FaceWarden wrote", code="backup-invalid")
+        raise BackupError("the sealed keys file is not one FaceWarden wrote")
     header, _, sealed = data[len(_MAGIC) :].partition(b"\n")
     try:
         params = json.loads(header)
@@ -142,15 +143,12 @@ def open_keys(data: bytes, passphrase: str) -> dict[str, bytes]:
         nonce = base64.b64decode(params["nonce"])
         cost = {k: int(params[k]) for k in ("n", "r", "p")}
     except (ValueError, KeyError, TypeError) as exc:
-        raise BackupError(
-            "the sealed keys file has a damaged header", code="backup-invalid"
-        ) from exc
+        raise BackupError("the sealed keys file has a damaged header") from exc
     try:
         plain = AESGCM(_derive(passphrase, salt, cost)).decrypt(nonce, sealed, header)
     except InvalidTag as exc:
         raise BackupError(
-            "wrong passphrase for the backup's keys (or the sealed file was altered)",
-            code="backup-passphrase",
+            "wrong passphrase for the backup's keys (or the sealed file was altered)"
         ) from exc
     return {k: base64.b64decode(v) for k, v in json.loads(plain).items()}
 
@@ -180,9 +178,9 @@ def backup(
     into the backup; without them no key material is written. Raises BackupError, OSError.
     """
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise BackupError(f"{target} is not an empty directory", code="backup-target")
+        raise BackupError(f"{target} is not an empty directory")
     if keys is not None and not passphrase:
-        raise BackupError("sealing the keys needs a passphrase", code="backup-passphrase")
+        raise BackupError("sealing the keys needs a passphrase")
     # Read first, so a missing key file stops the backup before it writes anything.
     key_files = {n: p.read_bytes() for n, p in keys.named().items()} if keys is not None else {}
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -240,7 +238,7 @@ def _snapshot(
     url = engine.url
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise BackupError("an in-memory database cannot be backed up", code="backup-database")
+            raise BackupError("an in-memory database cannot be backed up")
         copy = directory / "facewarden.db"
         progress("database: copying with the SQLite backup API", 0, 0)
         _sqlite_copy(Path(url.database), copy, progress)
@@ -271,8 +269,7 @@ def _snapshot(
                 yield "postgresql", "database/facewarden.dump", session
         return
     raise BackupError(
-        f"cannot back up a {url.get_backend_name()} database (SQLite and PostgreSQL only)",
-        code="backup-database",
+        f"cannot back up a {url.get_backend_name()} database (SQLite and PostgreSQL only)"
     )
 
 
@@ -295,8 +292,7 @@ def _pg(tool: str, url: URL, arguments: Sequence[str]) -> None:
     if program is None:
         raise BackupError(
             f"{tool} is not installed: install the PostgreSQL client tools (e.g. the "
-            "postgresql-client package), the same major version as the server or newer",
-            code="backup-tool",
+            "postgresql-client package), the same major version as the server or newer"
         )
     # The password travels in the environment, never on a command line others can read.
     libpq = URL.create(
@@ -319,7 +315,7 @@ def _pg(tool: str, url: URL, arguments: Sequence[str]) -> None:
     )
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BackupError(f"{tool} failed: {reason}", code="backup-tool")
+        raise BackupError(f"{tool} failed: {reason}")
 
 
 def _object(root: Path, digest: str) -> Path:
@@ -384,27 +380,22 @@ def read_manifest(source: Path, progress: Progress = _silent) -> dict[str, objec
         files = dict(manifest["files"])  # type: ignore[call-overload]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BackupError(
-            f"{source} holds no readable {MANIFEST}: not a FaceWarden backup", code="backup-invalid"
+            f"{source} holds no readable {MANIFEST}: not a FaceWarden backup"
         ) from exc
     if manifest.get("format") != FORMAT:
-        raise BackupError(
-            f"backup format {manifest.get('format')!r} is not {FORMAT}", code="backup-invalid"
-        )
+        raise BackupError(f"backup format {manifest.get('format')!r} is not {FORMAT}")
     present = _digests(source, progress)
     for name, expected in sorted(files.items()):
         if name not in present:
-            raise BackupError(f"the backup lacks {name}", code="backup-altered")
+            raise BackupError(f"the backup lacks {name}")
         if present[name] != expected:
             raise BackupError(
                 f"{name} does not match its SHA-256 in the manifest: the backup was altered or "
-                "damaged",
-                code="backup-altered",
+                "damaged"
             )
     extra = sorted(present.keys() - files.keys())
     if extra:
-        raise BackupError(
-            f"the backup holds files its manifest does not list: {extra[0]}", code="backup-altered"
-        )
+        raise BackupError(f"the backup holds files its manifest does not list: {extra[0]}")
     return manifest
 
 
@@ -434,9 +425,7 @@ def restore(
     if sealed:
         for path in keys.named().values():
             if path.exists():
-                raise BackupError(
-                    f"{path} exists already: not overwriting a key", code="backup-target"
-                )
+                raise BackupError(f"{path} exists already: not overwriting a key")
         opened = open_keys((source / str(sealed)).read_bytes(), passphrase())
     database = manifest["database"]
     assert isinstance(database, dict)
@@ -464,15 +453,13 @@ def _load(engine: Engine, kind: str, dump: Path, progress: Progress) -> None:
     url = engine.url
     if url.get_backend_name() != kind:
         raise BackupError(
-            f"the backup holds a {kind} database; the configured one is {url.get_backend_name()}",
-            code="backup-database",
+            f"the backup holds a {kind} database; the configured one is {url.get_backend_name()}"
         )
     if kind == "sqlite":
         path = Path(url.database or "")
         if path.exists():
             raise BackupError(
-                f"{path} exists already: restore into a data directory without a database",
-                code="backup-target",
+                f"{path} exists already: restore into a data directory without a database"
             )
         progress("database: copying", 0, 0)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -482,8 +469,7 @@ def _load(engine: Engine, kind: str, dump: Path, progress: Progress) -> None:
     if inspect(engine).get_table_names():
         raise BackupError(
             f"the database {url.render_as_string()} holds tables already: restore into an "
-            "empty database",
-            code="backup-target",
+            "empty database"
         )
     progress("database: pg_restore", 0, 0)
     _pg("pg_restore", url, ["--no-owner", "--exit-on-error", str(dump)])
