@@ -774,6 +774,123 @@ def _verdict(repaired: Repair | None, ok: bool) -> str:
     return "problems found: `facewarden doctor --repair` repairs what the database can"
 
 
+def _backup_passphrase(settings: Settings, *, confirm: bool) -> str:
+    """FACEWARDEN_BACKUP_PASSPHRASE, or asked for (twice when it seals)."""
+    if settings.backup_passphrase:
+        return settings.backup_passphrase
+    prompted: str = click.prompt(
+        "Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+    )
+    return prompted
+
+
+@cli.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--include-keys",
+    is_flag=True,
+    help="Seal the signing key and the ledger secret into the backup with a passphrase.",
+)
+def backup_command(directory: Path, include_keys: bool) -> None:
+    """Back up the database, the photo store and (with --include-keys) the keys into DIRECTORY.
+
+    Safe while the service serves. DIRECTORY must be empty or absent. The vector index is not
+    copied: `facewarden restore` indexes the faces again from the embeddings the database keeps.
+    The keys are sealed with FACEWARDEN_BACKUP_PASSPHRASE, or a passphrase asked for twice.
+    """
+    from importlib.metadata import version
+
+    from biometrics.packs import load_pack
+    from governance.core.db import make_engine
+    from governance.gallery.backup import KeyFiles, backup
+
+    settings = _settings()
+    with _explained():
+        pack = load_pack(settings.models_dir / settings.model_pack)
+        keys = KeyFiles(settings.ledger_key_path, settings.ledger_secret_path)
+        passphrase = _backup_passphrase(settings, confirm=True) if include_keys else None
+        engine = make_engine(settings.database_url)
+        try:
+            done = backup(
+                engine,
+                photos_dir=settings.photos_dir,
+                target=directory,
+                recognizer_sha256=pack.recognizer.sha256,
+                app_version=version("facewarden"),
+                keys=keys if include_keys else None,
+                passphrase=passphrase,
+                progress=_progress_printer,
+            )
+        finally:
+            engine.dispose()
+    counts = done.manifest["counts"]
+    assert isinstance(counts, dict)
+    click.echo(
+        f"backed up to {directory}: {counts['photos']} photos, {counts['faces']} faces, "
+        f"{counts['stored_files']} stored files, {counts['ledger_entries']} ledger entries, "
+        + ("keys sealed" if include_keys else "no keys (--include-keys seals them)")
+    )
+    missing = done.manifest["missing_files"]
+    if isinstance(missing, list) and missing:
+        click.echo(f"  {len(missing)} files named by rows were removed meanwhile", err=True)
+
+
+@cli.command("restore")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def restore_command(directory: Path) -> None:
+    """Rebuild the configured data directory from the backup in DIRECTORY.
+
+    Every file is checked against the manifest's SHA-256 first. The configured database must
+    not exist yet (SQLite) or hold no tables (PostgreSQL); keys the backup sealed are opened
+    with FACEWARDEN_BACKUP_PASSPHRASE (or a passphrase asked for); the vector index is then
+    built from the stored embeddings. The restored ledger is the backup's, unchanged.
+    """
+    from api.context import open_index
+    from biometrics.packs import load_pack
+    from governance.core.db import make_engine
+    from governance.gallery.backup import KeyFiles, restore
+
+    settings = _settings()
+    opened: list[MilvusIndex] = []
+
+    def index() -> MilvusIndex:  # opened once the backup has checked out
+        if settings.milvus_is_local:
+            Path(settings.milvus_uri).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        opened.append(open_index(settings, pack))
+        return opened[0]
+
+    with _explained():
+        pack = load_pack(settings.models_dir / settings.model_pack)
+        engine = make_engine(settings.database_url)
+        try:
+            done = restore(
+                directory,
+                engine,
+                photos_dir=settings.photos_dir,
+                keys=KeyFiles(settings.ledger_key_path, settings.ledger_secret_path),
+                passphrase=lambda: _backup_passphrase(settings, confirm=False),
+                index=index,
+                recognizer_sha256=pack.recognizer.sha256,
+                dimension=pack.dimension,
+                progress=_progress_printer,
+            )
+        finally:
+            for each in opened:
+                each.close()
+            engine.dispose()
+    click.echo(
+        f"restored {done.database} database ({done.ledger_entries} ledger entries), "
+        f"{done.photos} stored files, {done.faces_indexed} faces indexed into {done.collection}"
+    )
+    if done.keys:
+        click.echo(f"keys restored: {', '.join(done.keys)}")
+    else:
+        click.echo(
+            "no keys restored: put the signing key and ledger secret in place "
+            "(FACEWARDEN_LEDGER_KEY_PATH, FACEWARDEN_LEDGER_SECRET_PATH) before serving"
+        )
+
+
 @cli.group("governance")
 def governance_group() -> None:
     """Governed records: legal bases and their deadlines."""

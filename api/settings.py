@@ -59,6 +59,8 @@ class Settings:
     ledger_key_path: Path = Path()
     ledger_key_passphrase: str | None = field(default=None, repr=False)
     ledger_origin: str = "facewarden.local/ledger"
+    # Seals the signing keys in ``facewarden backup --include-keys`` and opens them on restore.
+    backup_passphrase: str | None = field(default=None, repr=False)
     # Keys the digests the ledger keeps of personal data (URLs, e-mail addresses).
     ledger_secret_path: Path = Path()
     models_dir: Path = Path()
@@ -125,7 +127,7 @@ class Settings:
         Raises ConfigError naming the variable to fix.
         """
         known = {f.name for f in fields(cls)}
-        secrets = {"milvus_token", "ledger_key_passphrase", "smtp_password"}
+        secrets = {"milvus_token", "ledger_key_passphrase", "smtp_password", "backup_passphrase"}
         unknown = sorted(
             k
             for k in values
