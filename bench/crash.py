@@ -4,7 +4,7 @@ Each trial drives searches, enrolments, reviews and legal-basis decisions agains
 ``facewarden serve --http --workers 2``, SIGKILLs one worker or the whole process group at a
 random moment, serves again, waits for /readyz and checks the receipts, the gallery, the
 doctor, the bases' counts and the ledger. Prints the acts, the violations (0 expected) and the
-recovery times.
+recovery times next to a clean restart's (SIGTERM, no load), measured first.
 
     python bench/crash.py [--trials 200] [--database-url postgresql+psycopg://...] [--seed N]
 """
@@ -44,6 +44,7 @@ def main() -> int:
             database_url=args.database_url,
             traffic_seconds=(args.min_traffic, args.max_traffic),
             seed=args.seed,
+            baseline=True,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     width = max(len(what) for what, _ in report.rows())

@@ -76,6 +76,7 @@ class Report:
     recoveries: list[float] = field(default_factory=list)
     repaired: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
+    clean_restart: float | None = None  # SIGTERM -> ready, with no load: the baseline
 
     @property
     def median_recovery(self) -> float:
@@ -97,6 +98,10 @@ class Report:
             ordered = sorted(self.recoveries)
             rows.append(("recovery (kill -> ready) median s", f"{self.median_recovery:.2f}"))
             rows.append(("recovery max s", f"{ordered[-1]:.2f}"))
+        if self.clean_restart is not None:
+            rows.append(
+                ("baseline: clean restart (SIGTERM -> ready) s", f"{self.clean_restart:.2f}")
+            )
         rows.append(("violations", str(len(self.violations))))
         return rows
 
@@ -217,6 +222,12 @@ class Instance:
         with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+    def stop(self) -> None:
+        """Stop the server as an operator does (SIGTERM to the parent)."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.down()
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -574,9 +585,13 @@ def run_trials(
     database_url: str | None = None,
     traffic_seconds: tuple[float, float] = (0.5, 1.5),
     seed: int | None = None,
+    baseline: bool = False,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> Report:
-    """``trials`` kills under load, each followed by a restart and the checks."""
+    """``trials`` kills under load, each followed by a restart and the checks.
+
+    With ``baseline``, the time of one clean restart (SIGTERM, no load) is measured first.
+    """
     rng = random.Random(seed)
     report = Report()
     photos = [p for group in dev_photos(photos_dir).values() for p in group[:2]][:24]
@@ -585,6 +600,12 @@ def run_trials(
         inst.wait_ready()
         cast = _people(inst)
         acts = Acts()
+        if baseline:
+            stopped = time.monotonic()
+            inst.stop()
+            inst.start()
+            inst.wait_ready()
+            report.clean_restart = time.monotonic() - stopped
         for trial in range(1, trials + 1):
             traffic = Traffic(inst, cast, acts, report, photos)
             what = rng.choice(["worker", "server"])
