@@ -556,10 +556,11 @@ def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) ->
         if seq >= len(lines) or leaves[seq].hex() != receipt["leaf_hash"]:
             violated(f"search {search_id}: entry {seq} is not the receipt's")
             continue
-        size = parse_checkpoint(open_note(receipt["checkpoint"], verifier)[0])
-        if size.size not in roots:
-            roots[size.size] = _root(leaves[: size.size])
-        if roots[size.size] != size.root:
+        # The current log's first tree_size leaves have the receipt checkpoint's root.
+        signed = parse_checkpoint(open_note(receipt["checkpoint"], verifier)[0])
+        if signed.size not in roots:
+            roots[signed.size] = _root(leaves[: signed.size])
+        if roots[signed.size] != signed.root:
             violated(f"search {search_id}: the log is not consistent with its checkpoint")
     for basis in sorted(acts.created_bases):
         used = inst.ok("GET", f"/v1/legal-bases/{basis}", cast.investigator)["searches_used"]
