@@ -1,0 +1,629 @@
+"""Crash consistency: a real ``facewarden serve --http --workers 2`` killed at random under load.
+
+Client threads search, enrol, review and decide legal bases while, at a random moment, one
+worker or the whole process group gets SIGKILL. The server is started again and, once
+``/readyz`` answers, the instance is checked against what the clients were told:
+
+- every acknowledged search (2xx with a receipt) is in the ledger: its receipt verifies, the
+  exported log holds its entry at its seq, and the log's prefix of the receipt's tree size has
+  the receipt checkpoint's root (the current log is consistent with the receipt);
+- every acknowledged enrolment can be read, and the index holds every face the rows name;
+- an act that was not acknowledged leaves no trace ``facewarden doctor --repair --grace 0``
+  does not find and remove, after which the doctor finds nothing;
+- each legal basis's ``searches_used`` is the number of its ``search:run`` entries;
+- the whole ledger verifies and audits clean (``facewarden ledger export`` and
+  ``facewarden-verify bundle`` and ``audit``).
+
+Several workers cannot share a milvus-lite file, so the vectors live in a
+``biometrics.index_server`` process of their own, which is not killed: the index stands for the
+Milvus server of a deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.api.faces import dev_photos, variant
+from tests.api.helpers import person, registration_body
+from tests.api.served import free_port
+from tests.conftest import (
+    REPO,
+    create_test_database,
+    drop_test_database,
+    ensure_starter_pack,
+    models_dir_for_tests,
+)
+
+__all__ = ["Instance", "Report", "instance", "run_trials"]
+
+READY_SECONDS = 120
+SERVE = [sys.executable, "-m", "api.cli", "serve", "--http", "--workers", "2"]
+JUSTIFICATION = (
+    "The victim was abducted on 2026-11-20; CCTV stills of the suspect must be compared "
+    "with the gallery to identify him before the ransom deadline."
+)
+
+
+@dataclass
+class Report:
+    """What the trials did and found."""
+
+    trials: int = 0
+    acknowledged: Counter[str] = field(default_factory=Counter)
+    attempted: Counter[str] = field(default_factory=Counter)
+    kills: Counter[str] = field(default_factory=Counter)
+    recoveries: list[float] = field(default_factory=list)
+    repaired: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    clean_restart: float | None = None  # SIGTERM -> ready, with no load: the baseline
+
+    @property
+    def median_recovery(self) -> float:
+        return statistics.median(self.recoveries) if self.recoveries else float("nan")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The report as (what, value) rows."""
+        rows = [("trials", str(self.trials))]
+        rows += [(f"kills: {k}", str(n)) for k, n in sorted(self.kills.items())]
+        for kind in sorted(self.attempted):
+            rows.append(
+                (
+                    f"{kind}: acknowledged / attempted",
+                    f"{self.acknowledged[kind]} / {self.attempted[kind]}",
+                )
+            )
+        rows += [(f"doctor repaired: {k}", str(n)) for k, n in sorted(self.repaired.items())]
+        if self.recoveries:
+            ordered = sorted(self.recoveries)
+            rows.append(("recovery (kill -> ready) median s", f"{self.median_recovery:.2f}"))
+            rows.append(("recovery max s", f"{ordered[-1]:.2f}"))
+        if self.clean_restart is not None:
+            rows.append(
+                ("baseline: clean restart (SIGTERM -> ready) s", f"{self.clean_restart:.2f}")
+            )
+        rows.append(("violations", str(len(self.violations))))
+        return rows
+
+
+@dataclass
+class Acts:
+    """What the server acknowledged, over all trials."""
+
+    searches: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> answer
+    photos: dict[str, list[str]] = field(default_factory=dict)  # photo id -> face ids
+    bases: list[str] = field(default_factory=list)  # approved, usable
+    created_bases: set[str] = field(default_factory=set)
+    reviews: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # -> reviewers
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Instance:
+    """A data directory, a database, an index server and the served API on it."""
+
+    def __init__(self, home: Path, database_url: str | None) -> None:
+        from biometrics.index_server import IndexServer
+
+        models = models_dir_for_tests()
+        ensure_starter_pack(models)
+        self.home = home
+        self.database_url, self._admin_engine = create_test_database(database_url, home)
+        self.index = IndexServer(home / "index" / "gallery.db", port=free_port())
+        address = self.index.start()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data = home / "var"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+        self.env |= {
+            "PYTHONPATH": str(REPO),
+            "FACEWARDEN_DATA_DIR": str(self.data),
+            "FACEWARDEN_DATABASE_URL": self.database_url,
+            "FACEWARDEN_MODELS_DIR": str(models),
+            "FACEWARDEN_MILVUS_URI": address.uri,
+            "FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = home / "serve.log"
+        self._addresses = iter(range(1, 1 << 24))
+        self.cli("init", "--no-tls")
+
+    # -- processes
+
+    def cli(self, *args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            cwd=self.home,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            raise AssertionError(f"facewarden {' '.join(args)}: {run.stdout}{run.stderr}")
+        return run.stdout
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*SERVE, "--port", str(self.port)],
+                cwd=self.home,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, to kill whole
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server stopped:\n{self.log.read_text()[-4000:]}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=15).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"not ready in {READY_SECONDS} s:\n{self.log.read_text()[-4000:]}")
+
+    def workers(self) -> list[int]:
+        """The worker processes (multiprocessing spawns them; its resource tracker aside)."""
+        assert self.proc is not None
+        found = []
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        for pid in map(int, children.split()):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.append(pid)
+        return found
+
+    def kill(self, what: str) -> None:
+        """SIGKILL one worker (``worker``) or the process group (``server``)."""
+        assert self.proc is not None
+        if what == "worker":
+            workers = self.workers()
+            if workers:
+                os.kill(random.choice(workers), signal.SIGKILL)
+                return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def down(self, timeout: float = 30) -> None:
+        """Wait for the server to stop (a worker's death stops it), then clear its group."""
+        assert self.proc is not None
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+        with suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        """Stop the server as an operator does (SIGTERM to the parent)."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.down()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+            self.down(0)
+        self.index.stop()
+        drop_test_database(self._admin_engine, self.database_url)
+
+    # -- HTTP
+
+    def call(
+        self, method: str, path: str, token: str | None = None, **kw: Any
+    ) -> requests.Response:
+        headers = {"X-Forwarded-For": self._address()}  # so no address meets its rate limit
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kw)
+
+    def _address(self) -> str:
+        n = next(self._addresses)
+        return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+    def ok(self, method: str, path: str, token: str | None = None, **kw: Any) -> dict[str, Any]:
+        response = self.call(method, path, token, **kw)
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def secret(self, address: str) -> str:
+        outbox = self.data / "mail" / "outbox"
+        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+            message = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if message["To"] == address:
+                body = message.get_body(("plain",))
+                assert body is not None
+                found = re.search(r"^Claim secret: (\S+)", body.get_content(), re.M)
+                assert found is not None
+                return found.group(1)
+        raise AssertionError(f"no mail to {address}")
+
+
+@dataclass(frozen=True)
+class Cast:
+    admin: str
+    supervisor: str
+    supervisor2: str
+    investigator: str
+    curator: str
+
+
+def _people(inst: Instance) -> Cast:
+    """An agency with two supervisors and an investigator, and a gallery curator, over HTTP."""
+    admin = inst.cli("admin", "create", "--email", "admin@example.org", "--name", "Ada Admin")
+    admin = admin.strip().splitlines()[-1]
+    reason = {"reason": "checked with the prosecutor"}
+    body = registration_body()
+    rid = inst.ok("POST", "/v1/registrations", json=body)["id"]
+    inst.ok("POST", f"/v1/registrations/{rid}/approve", admin, json=reason)
+    claim = {"claim_secret": inst.secret(body["contact"]["email"])}
+    supervisor = inst.ok("POST", f"/v1/registrations/{rid}/claim", json=claim)["api_key"]
+
+    def account(role: str) -> str:
+        someone = person()
+        asked = inst.ok(
+            "POST", "/v1/account-requests", supervisor, json={"role": role, "person": someone}
+        )
+        path = f"/v1/account-requests/{asked['id']}"
+        inst.ok("POST", f"{path}/approve", admin, json=reason)
+        claim = {"claim_secret": inst.secret(someone["email"])}
+        return str(inst.ok("POST", f"{path}/claim", json=claim)["api_key"])
+
+    supervisor2, investigator = account("supervisor"), account("investigator")
+    someone = person()
+    staff = inst.ok("POST", "/v1/staff", admin, json={"role": "curator", "person": someone})
+    claim = {"claim_secret": inst.secret(someone["email"])}
+    curator = inst.ok("POST", f"/v1/account-requests/{staff['id']}/claim", json=claim)["api_key"]
+    return Cast(admin, supervisor, supervisor2, investigator, str(curator))
+
+
+def _basis_body() -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "case_number": "PJ-LYON-2026-00417",
+        "offence_category": "kidnapping_hostage_taking",
+        "legal_provision": "Code de procédure pénale, art. 706-96",
+        "authorisation": {
+            "kind": "judicial",
+            "reference": "JLD-2026-1187",
+            "authority": "Tribunal judiciaire de Lyon",
+            "issued_at": (now - timedelta(hours=1)).isoformat(),
+            "expires_at": (now + timedelta(days=3)).isoformat(),
+        },
+        "justification": JUSTIFICATION,
+        "max_searches": 10,
+    }
+
+
+class Traffic:
+    """The client threads of one trial; each act counts as attempted, then as acknowledged."""
+
+    def __init__(
+        self, inst: Instance, cast: Cast, acts: Acts, report: Report, photos: list[Path]
+    ) -> None:
+        self.inst, self.cast, self.acts, self.report = inst, cast, acts, report
+        self.photos = photos
+        self.stop = threading.Event()
+        self._count = threading.Lock()
+
+    def _attempt(self, kind: str) -> None:
+        with self._count:
+            self.report.attempted[kind] += 1
+
+    def _ack(self, kind: str) -> None:
+        with self._count:
+            self.report.acknowledged[kind] += 1
+
+    def _loop(self, act: Callable[[], None]) -> None:
+        while not self.stop.is_set():
+            try:
+                act()
+            except (requests.RequestException, ValueError):
+                time.sleep(0.02)  # the server is going down: not acknowledged
+
+    def search(self) -> None:
+        with self.acts.lock:
+            bases = list(self.acts.bases[-3:])
+        if not bases:
+            time.sleep(0.05)
+            return
+        basis = random.choice(bases)
+        probe = random.choice(self.photos)
+        self._attempt("search")
+        response = self.inst.call(
+            "POST",
+            "/v1/searches",
+            self.cast.investigator,
+            files={"image": ("probe.jpg", probe.read_bytes(), "image/jpeg")},
+            data={"legal_basis_id": basis, "purpose": "identify the abductor", "top_k": "3"},
+        )
+        if response.status_code < 300:
+            answer = response.json()
+            assert "receipt" in answer, answer
+            with self.acts.lock:
+                self.acts.searches[answer["id"]] = answer
+            self._ack("search")
+        elif response.status_code == 403:  # the basis is spent: take it out of the pool
+            with self.acts.lock:
+                if basis in self.acts.bases:
+                    self.acts.bases.remove(basis)
+
+    def enrol(self) -> None:
+        self._attempt("enrolment")
+        response = self.inst.call(
+            "POST",
+            "/v1/gallery/photos",
+            self.cast.curator,
+            files={"image": ("photo.png", variant(random.choice(self.photos)), "image/png")},
+            data={
+                "source_url": f"https://photos.example.org/p/{random.getrandbits(40)}.jpg",
+                "collected_at": "2026-01-15T10:00:00Z",
+                "collection_basis": "public_record",
+            },
+        )
+        if response.status_code < 300:
+            photo = response.json()
+            with self.acts.lock:
+                self.acts.photos[photo["id"]] = [f["id"] for f in photo["faces"]]
+            self._ack("enrolment")
+
+    def review(self) -> None:
+        with self.acts.lock:
+            pending = [
+                (sid, c["face_id"])
+                for sid, answer in list(self.acts.searches.items())[-20:]
+                for c in answer["candidates"][:1]
+            ]
+        if not pending:
+            time.sleep(0.05)
+            return
+        search_id, face_id = random.choice(pending)
+        reviewer = random.choice([self.cast.supervisor, self.cast.supervisor2])
+        self._attempt("review")
+        response = self.inst.call(
+            "POST",
+            f"/v1/searches/{search_id}/reviews",
+            reviewer,
+            json={"reviews": [{"face_id": face_id, "verdict": "possible_match", "note": "scar"}]},
+        )
+        if response.status_code < 300:
+            with self.acts.lock:
+                self.acts.reviews.setdefault((search_id, face_id), set()).add(reviewer)
+            self._ack("review")
+
+    def decide(self) -> None:
+        self._attempt("basis decision")
+        created = self.inst.call(
+            "POST", "/v1/legal-bases", self.cast.investigator, json=_basis_body()
+        )
+        if created.status_code >= 300:
+            return
+        basis = created.json()["id"]
+        with self.acts.lock:
+            self.acts.created_bases.add(basis)
+        approved = self.inst.call(
+            "POST",
+            f"/v1/legal-bases/{basis}/approve",
+            self.cast.supervisor2,
+            json={"reason": "warrant checked"},
+        )
+        if approved.status_code < 300:
+            with self.acts.lock:
+                self.acts.bases.append(basis)
+            self._ack("basis decision")
+        time.sleep(0.2)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        threads = [
+            threading.Thread(target=self._loop, args=(act,), daemon=True)
+            for act in (self.search, self.search, self.enrol, self.review, self.decide)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(90)
+
+
+def _root(leaves: list[bytes]) -> bytes:
+    """RFC 6962 Merkle tree hash of ``leaves`` (leaf hashes)."""
+    from ledger.hashing import node_hash
+
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(_root(leaves[:k]), _root(leaves[k:]))
+
+
+def _in_process(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``facewarden ARGS`` in this process (no interpreter start-up per check)."""
+    from click.testing import CliRunner
+
+    from api.cli import cli
+
+    result = CliRunner().invoke(cli, args, env=env)
+    return result.exit_code, result.stdout
+
+
+def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) -> None:
+    """The invariants, on the restarted, idle instance; violations go to the report."""
+    from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
+    from ledger.cli import main as verify_main
+    from ledger.hashing import leaf_hash
+    from ledger.receipt import verify_receipt
+
+    def violated(what: str) -> None:
+        report.violations.append(f"trial {trial}: {what}")
+
+    env = inst.env
+    # Enrolments: readable, and (the doctor, below) every face row has its vector.
+    for photo_id, faces in list(acts.photos.items()):
+        got = inst.call("GET", f"/v1/gallery/photos/{photo_id}", cast.curator)
+        if got.status_code != 200:
+            violated(f"enrolled photo {photo_id} answers {got.status_code}")
+        elif sorted(f["id"] for f in got.json()["faces"]) != sorted(faces):
+            violated(f"enrolled photo {photo_id} lost faces")
+    # Reviews: each acknowledged vote is counted.
+    for (search_id, face_id), reviewers in list(acts.reviews.items()):
+        answer = inst.ok("GET", f"/v1/searches/{search_id}", cast.investigator)
+        seen = {c["face_id"]: c for c in answer["candidates"]}
+        if seen.get(face_id, {}).get("possible_match_votes", 0) < len(reviewers):
+            violated(
+                f"{search_id}/{face_id}: {len(reviewers)} reviews acknowledged, {seen.get(face_id)}"
+            )
+    code, out = _in_process(["doctor", "--json"], env)
+    findings = json.loads(out)["findings"]
+    if findings["unindexed_faces"]:
+        violated(f"faces without vectors after restart: {findings['unindexed_faces']}")
+    if findings["rows_without_files"]:
+        violated(f"rows whose file is missing: {findings['rows_without_files']}")
+    for kind in ("vectors_without_rows", "files_without_rows", "stale_temporary_files"):
+        report.repaired[kind] += len(findings[kind])
+    if code != 0:
+        code, out = _in_process(["doctor", "--repair", "--grace", "0", "--json"], env)
+        if code != 0:
+            violated(f"doctor --repair failed: {out}")
+        code, out = _in_process(["doctor", "--json"], env)
+        if code != 0:
+            violated(f"doctor not clean after repair: {out}")
+    # The ledger: exported, verified, audited; each receipt is in it.
+    key = _in_process(["ledger", "key"], env)[1].strip()
+    bundle = inst.home / f"bundle-{trial}"
+    code, out = _in_process(["ledger", "export", str(bundle)], env)
+    if code != 0:
+        violated(f"ledger export: {out}")
+        return
+    with redirect_stdout(StringIO()) as said:
+        if verify_main(["bundle", str(bundle), "--key", key]) != 0:
+            violated(f"the bundle does not verify: {said.getvalue()}")
+        if verify_main(["audit", "bundle", str(bundle), "--key", key]) != 0:
+            violated(f"the bundle does not audit clean: {said.getvalue()}")
+    lines = (bundle / "entries.jsonl").read_bytes().splitlines()
+    leaves = [leaf_hash(line) for line in lines]
+    runs: Counter[str] = Counter()
+    for line in lines:
+        entry = json.loads(line)
+        if entry["type"] == "search:run":
+            runs[entry["payload"]["legal_basis_id"]] += 1
+    roots: dict[int, bytes] = {}
+    verifier = [parse_verifier_key(key)]
+    for search_id, answer in list(acts.searches.items()):
+        receipt = answer["receipt"]
+        try:
+            verify_receipt(receipt, [key])
+        except Exception as exc:  # any failure is the finding
+            violated(f"receipt of {search_id}: {exc}")
+            continue
+        seq = receipt["seq"]
+        if seq >= len(lines) or leaves[seq].hex() != receipt["leaf_hash"]:
+            violated(f"search {search_id}: entry {seq} is not the receipt's")
+            continue
+        # The current log's first tree_size leaves have the receipt checkpoint's root.
+        signed = parse_checkpoint(open_note(receipt["checkpoint"], verifier)[0])
+        if signed.size not in roots:
+            roots[signed.size] = _root(leaves[: signed.size])
+        if roots[signed.size] != signed.root:
+            violated(f"search {search_id}: the log is not consistent with its checkpoint")
+    for basis in sorted(acts.created_bases):
+        used = inst.ok("GET", f"/v1/legal-bases/{basis}", cast.investigator)["searches_used"]
+        if used != runs[basis]:
+            violated(f"basis {basis}: searches_used {used}, search:run entries {runs[basis]}")
+    shutil.rmtree(bundle)
+
+
+@contextmanager
+def instance(home: Path, database_url: str | None) -> Iterator[Instance]:
+    inst = Instance(home, database_url)
+    try:
+        yield inst
+    finally:
+        inst.close()
+
+
+def run_trials(
+    home: Path,
+    photos_dir: Path,
+    *,
+    trials: int,
+    database_url: str | None = None,
+    traffic_seconds: tuple[float, float] = (0.5, 1.5),
+    seed: int | None = None,
+    baseline: bool = False,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> Report:
+    """``trials`` kills under load, each followed by a restart and the checks.
+
+    With ``baseline``, the time of one clean restart (SIGTERM, no load) is measured first.
+    """
+    rng = random.Random(seed)
+    report = Report()
+    photos = [p for group in dev_photos(photos_dir).values() for p in group[:2]][:24]
+    with instance(home, database_url) as inst:
+        inst.start()
+        inst.wait_ready()
+        cast = _people(inst)
+        acts = Acts()
+        if baseline:
+            stopped = time.monotonic()
+            inst.stop()
+            inst.start()
+            inst.wait_ready()
+            report.clean_restart = time.monotonic() - stopped
+        for trial in range(1, trials + 1):
+            traffic = Traffic(inst, cast, acts, report, photos)
+            what = rng.choice(["worker", "server"])
+            with traffic.running():
+                time.sleep(rng.uniform(*traffic_seconds))
+                killed = time.monotonic()
+                inst.kill(what)
+            inst.down()
+            inst.start()
+            inst.wait_ready()
+            report.recoveries.append(time.monotonic() - killed)
+            report.kills[what] += 1
+            report.trials = trial
+            check(inst, cast, acts, report, trial)
+            progress(
+                f"trial {trial}: killed {what}, ready after {report.recoveries[-1]:.2f} s, "
+                f"{sum(report.acknowledged.values())} acts acknowledged, "
+                f"{len(report.violations)} violations"
+            )
+    return report
