@@ -13,7 +13,18 @@ import pytest
 
 from tests.crash.harness import run_trials
 
-pytestmark = [pytest.mark.crash, pytest.mark.slow, pytest.mark.models]
+pytestmark = [
+    pytest.mark.crash,
+    pytest.mark.slow,
+    pytest.mark.models,
+    # 30 trials take 6 to 7 minutes on a 2-core machine (each restart costs 5 to 8 s even when
+    # idle), which the CI run's 45 minutes cannot hold yet beside the rest of the suite.
+    pytest.mark.skipif(
+        not os.environ.get("FACEWARDEN_TEST_CRASH"),
+        reason="set FACEWARDEN_TEST_CRASH=1 to run the 30 crash trials (about 7 minutes), "
+        "or run bench/crash.py",
+    ),
+]
 
 TRIALS = 30
 
