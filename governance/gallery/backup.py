@@ -280,7 +280,10 @@ def _sqlite_copy(source: Path, target: Path, progress: Progress) -> None:
     origin = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
     copy = sqlite3.connect(target)
     try:
-        origin.backup(copy, pages=4096, progress=pages)
+        # In one step: writers go on meanwhile (WAL), whereas a copy taken in steps starts
+        # again whenever another connection writes between two of them, and a busy gallery
+        # may never let it finish.
+        origin.backup(copy, pages=-1, progress=pages)
     finally:
         copy.close()
         origin.close()

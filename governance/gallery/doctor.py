@@ -32,13 +32,13 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biometrics.index import IndexedFace, VectorIndex, collection_name
+from biometrics.index import VectorIndex, collection_name
 from governance.core.work import Units
 from governance.gallery.blobs import BlobStore
+from governance.gallery.effects import index_entries
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from ledger.entry import Actor, EntryType
 
@@ -312,32 +312,26 @@ def _digests_named(session: Session, digests: Collection[str]) -> set[str]:
 
 
 def _reindex(units: Units, index: VectorIndex, face_ids: Sequence[str], recognizer: str) -> int:
-    """Upsert these faces' vectors from the embeddings their rows keep; returns how many."""
+    """Upsert these faces' vectors from the embeddings their rows keep; returns how many.
+
+    The rows are share-locked until their vectors are in, as the outbox's own indexing does: an
+    erasure of one of them waits, then takes its vector out, so a repair never brings back the
+    vector of a face erased while it ran.
+    """
     done = 0
     for batch in _batches(face_ids):
         with units() as work:
-            rows = work.session.execute(
-                select(
-                    GalleryFace.id,
-                    GalleryFace.photo_id,
-                    GalleryFace.source_site,
-                    GalleryFace.embedding,
-                ).where(
+            rows = work.session.scalars(
+                select(GalleryFace)
+                .where(
                     GalleryFace.id.in_([UUID(f) for f in batch]),
                     GalleryFace.recognizer_sha256 == recognizer,
                 )
+                .with_for_update(read=True)
             ).all()
-        faces = [
-            IndexedFace(
-                face_id=str(face_id),
-                photo_id=str(photo_id),
-                source_site=site,
-                embedding=np.frombuffer(embedding, dtype=np.float32).copy(),
-            )
-            for face_id, photo_id, site, embedding in rows
-        ]
-        index.upsert(faces)
-        done += len(faces)
+            if rows:
+                index.upsert(index_entries(rows))
+        done += len(rows)
     return done
 
 

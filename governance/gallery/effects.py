@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biometrics.index import IndexedFace, VectorIndex
+from biometrics.index import IndexedFace, VectorIndex, collection_name
 from governance.core.effects import Handler
 from governance.gallery.blobs import BlobStore
 from governance.gallery.models import GalleryFace, GalleryPhoto
@@ -42,8 +42,11 @@ def effect_handlers(index: VectorIndex, blobs: BlobStore) -> dict[str, Handler]:
             .where(GalleryFace.id.in_([UUID(i) for i in payload["face_ids"]]))
             .with_for_update(read=True)
         ).all()
-        if rows:
-            index.upsert(index_entries(rows))
+        # Only this index's recognizer: a face of an earlier model pack, still pending when the
+        # pack changed, belongs to another collection (``gallery reindex`` moves them).
+        mine = [f for f in rows if collection_name(f.recognizer_sha256) == index.collection]
+        if mine:
+            index.upsert(index_entries(mine))
 
     def unindex_faces(_session: Session, payload: Mapping[str, Any]) -> None:
         index.delete(list(payload["face_ids"]))

@@ -200,7 +200,12 @@ def test_enroll_photo_refuses_a_blocked_site(
 
 def _stored(session: Session, engines: FaceEngines, faces: int = 2) -> GalleryPhoto:
     """A photo whose bytes, thumbnails and (distinct) vectors are stored, as an enrolment does."""
-    row = factories.gallery_photo(session, site=f"fx-{uuid4().hex[:8]}.example", faces=faces)
+    row = factories.gallery_photo(
+        session,
+        site=f"fx-{uuid4().hex[:8]}.example",
+        faces=faces,
+        recognizer_sha256=engines.analyzer.model.recognizer_sha256,
+    )
     row.sha256 = engines.blobs.put(os.urandom(256))
     rng = np.random.default_rng()
     for face in row.faces:
@@ -326,6 +331,31 @@ def test_replaying_an_enrolment_indexes_only_the_faces_still_enrolled(
             index_faces(work.session, {"face_ids": face_ids})
     assert (len(_indexed_ids(engines, kept)), _indexed_ids(engines, removed)) == (2, set())
     engines.index.delete([str(f.id) for f in kept.faces])
+
+
+def test_indexing_skips_faces_of_another_recognizer_than_the_index(
+    units: Units, engines: FaceEngines
+) -> None:
+    # A pending indexing of an earlier model pack's faces must not mix them into this
+    # recognizer's collection.
+    with units() as work:
+        row = _stored(work.session, engines)
+        ours = engines.analyzer.model.recognizer_sha256
+        for face in row.faces:
+            face.recognizer_sha256 = "e" * 64
+    engines.index.delete([str(f.id) for f in row.faces])
+    index_faces = effect_handlers(engines.index, engines.blobs)["gallery:index_faces"]
+    payload = {"face_ids": [str(f.id) for f in row.faces]}
+    with units() as work:
+        index_faces(work.session, payload)
+    assert _indexed_ids(engines, row) == set()
+    with units() as work:
+        for face in photos.photos_where(work.session, GalleryPhoto.id == row.id)[0].faces:
+            face.recognizer_sha256 = ours
+    with units() as work:
+        index_faces(work.session, payload)
+    assert len(_indexed_ids(engines, row)) == 2
+    engines.index.delete([str(f.id) for f in row.faces])
 
 
 def _enrolled_row(units: Units, photo: PhotoInfo) -> GalleryPhoto:
