@@ -22,7 +22,11 @@ from governance.legal_basis.values import Transition
 from governance.search.records import delete_lapsed_results, purge_expired_searches
 from governance.search.refusals import summarize_refusals
 
-__all__ = ["Swept", "hooks", "housekeeping"]
+__all__ = ["EFFECTS_PER_BATCH", "Swept", "hooks", "housekeeping"]
+
+EFFECTS_PER_BATCH = 50
+"""Pending effects one batch of a sweep applies: a request's sweep runs one batch, so no request
+waits for the backlog a failed purge left (the command's sweep applies them all)."""
 
 
 def hooks() -> Hooks:
@@ -52,7 +56,8 @@ def housekeeping(
     of them), then record the refusal counts of closed windows, then, with a ``retention``,
     delete the search records older than it; every batch in a unit of work of its own. Last,
     with ``effects`` (what builds the handlers of pending effects, asked only when one is
-    pending), apply the effects still pending; one that fails again stays pending.
+    pending), apply the effects still pending (with ``batches``, ``EFFECTS_PER_BATCH`` of them a
+    batch); one that fails again stays pending.
 
     Raises ledger errors, whatever a lapse hook raises (earlier batches stay committed), and
     whatever ``effects`` raises (IndexUnavailable: everything before it stays committed).
@@ -61,7 +66,13 @@ def housekeeping(
     with units() as work:
         counts = summarize_refusals(work)
     purged = 0 if retention is None else _purge(units, retention)
-    replayed = Replayed(0, 0) if effects is None else replay(units.sessions, effects)
+    replayed = (
+        Replayed(0, 0)
+        if effects is None
+        else replay(
+            units.sessions, effects, limit=None if batches is None else batches * EFFECTS_PER_BATCH
+        )
+    )
     return Swept(transitions, counts, purged, replayed)
 
 

@@ -112,18 +112,23 @@ class Replayed:
 
 
 def replay(
-    sessions: sessionmaker[Session], handlers: Callable[[], Mapping[str, Handler]]
+    sessions: sessionmaker[Session],
+    handlers: Callable[[], Mapping[str, Handler]],
+    *,
+    limit: int | None = None,
 ) -> Replayed:
-    """Apply every pending effect, oldest first. ``handlers`` (by kind) is asked for only when
-    an effect is pending, so that a sweep with nothing to do opens no index. An effect of an
-    unknown kind, or whose handler fails, stays pending and is logged.
+    """Apply every pending effect (or the ``limit`` oldest), oldest first. ``handlers`` (by
+    kind) is asked for only when an effect is pending, so that a sweep with nothing to do opens
+    no index. An effect of an unknown kind, or whose handler fails, stays pending and is logged.
 
     Raises what ``handlers`` raises (nothing is applied then) and database errors reading the
     pending effects.
     """
     with unit_of_work(sessions) as session:
         pending = list(
-            session.execute(select(PendingEffect.id, PendingEffect.kind).order_by(PendingEffect.id))
+            session.execute(
+                select(PendingEffect.id, PendingEffect.kind).order_by(PendingEffect.id).limit(limit)
+            )
         )
     if not pending:
         return Replayed(0, 0)

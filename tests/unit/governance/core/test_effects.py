@@ -22,7 +22,7 @@ from governance.core.effects import (
 )
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units
-from governance.wiring import housekeeping
+from governance.wiring import EFFECTS_PER_BATCH, housekeeping
 from tests.factories import NOW
 
 
@@ -167,3 +167,17 @@ def test_the_housekeeping_sweep_replays_pending_effects(
     done: list[str] = []
     swept = housekeeping(_units(sessions, keys), effects=lambda: {KIND: _noting(done)})
     assert (swept.effects, done, _pending(sessions)) == (Replayed(1, 0), ["a"], [])
+
+
+def test_a_sweep_of_some_batches_replays_only_their_share_of_a_backlog(
+    sessions: sessionmaker[Session], keys: SigningKeys
+) -> None:
+    with unit_of_work(sessions) as session:
+        for i in range(EFFECTS_PER_BATCH + 2):
+            pend(session, KIND, {"note": str(i)}, _failing)
+    done: list[str] = []
+    swept = housekeeping(_units(sessions, keys), batches=1, effects=lambda: {KIND: _noting(done)})
+    assert swept.effects == Replayed(EFFECTS_PER_BATCH, 0)
+    assert done == [str(i) for i in range(EFFECTS_PER_BATCH)]  # the oldest first
+    assert len(_pending(sessions)) == 2
+    assert replay(sessions, lambda: {KIND: _noting(done)}) == Replayed(2, 0)
