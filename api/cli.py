@@ -934,7 +934,11 @@ def governance_sweep() -> None:
             f"{swept.effects.failed} failed"
         )
     if swept.effects.failed:
-        raise click.ClickException("some pending effects failed again; see the log above")
+        raise click.ClickException(
+            "some pending effects could not be applied (see the log above); they stay pending "
+            "and a running `facewarden serve` applies them itself; otherwise run this again once "
+            "the vector index and the photo store can be opened"
+        )
 
 
 @cli.group("mail")

@@ -59,8 +59,8 @@ def housekeeping(
     pending), apply the effects still pending (with ``batches``, ``EFFECTS_PER_BATCH`` of them a
     batch); one that fails again stays pending.
 
-    Raises ledger errors, whatever a lapse hook raises (earlier batches stay committed), and
-    whatever ``effects`` raises (IndexUnavailable: everything before it stays committed).
+    Raises ledger errors, and whatever a lapse hook raises (earlier batches stay committed);
+    effects that cannot be applied (``effects`` itself fails) are counted as failed.
     """
     transitions = sweep_due(units, batches=batches)
     with units() as work:

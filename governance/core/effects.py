@@ -121,8 +121,9 @@ def replay(
     kind) is asked for only when an effect is pending, so that a sweep with nothing to do opens
     no index. An effect of an unknown kind, or whose handler fails, stays pending and is logged.
 
-    Raises what ``handlers`` raises (nothing is applied then) and database errors reading the
-    pending effects.
+    When ``handlers`` fails (the index cannot be opened: a running service holds a milvus-lite
+    file), nothing is applied and every effect counts as failed. Raises database errors reading
+    the pending effects.
     """
     with unit_of_work(sessions) as session:
         pending = list(
@@ -132,7 +133,11 @@ def replay(
         )
     if not pending:
         return Replayed(0, 0)
-    by_kind = handlers()
+    try:
+        by_kind = handlers()
+    except Exception:  # the index or the store is not there: everything stays pending
+        log.exception("pending effects cannot be applied now", extra={"pending": len(pending)})
+        return Replayed(0, len(pending))
     applied = failed = 0
     for effect_id, kind in pending:
         handler = by_kind.get(kind)

@@ -181,3 +181,18 @@ def test_a_sweep_of_some_batches_replays_only_their_share_of_a_backlog(
     assert done == [str(i) for i in range(EFFECTS_PER_BATCH)]  # the oldest first
     assert len(_pending(sessions)) == 2
     assert replay(sessions, lambda: {KIND: _noting(done)}) == Replayed(2, 0)
+
+
+def test_effects_that_cannot_be_applied_now_stay_pending_and_count_as_failed(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    with unit_of_work(sessions) as session:
+        pend(session, KIND, {"note": "a"}, _failing)
+
+    def busy() -> dict[str, Handler]:
+        raise OSError("the index file is held by another process")
+
+    with caplog.at_level(logging.ERROR, logger="facewarden.governance"):
+        assert replay(sessions, busy) == Replayed(0, 1)
+    assert [r.getMessage() for r in caplog.records] == ["pending effects cannot be applied now"]
+    assert [kind for kind, *_ in _pending(sessions)] == [KIND]
