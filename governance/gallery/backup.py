@@ -420,7 +420,8 @@ def restore(
     The database ``engine`` reaches must hold no tables (a SQLite file must not exist yet).
     Sealed keys are opened with what ``passphrase`` returns (asked only then) and written where
     ``keys`` says; the faces of ``recognizer_sha256`` are then indexed into the index ``index``
-    opens, from their stored embeddings. Raises BackupError, OSError.
+    opens, from their stored embeddings; that index must hold no vector of theirs yet. Raises
+    BackupError, OSError.
     """
     manifest = read_manifest(source, progress)
     sealed = manifest.get("keys")
@@ -430,6 +431,15 @@ def restore(
             if path.exists():
                 raise BackupError(f"{path} exists already: not overwriting a key")
         opened = open_keys((source / str(sealed)).read_bytes(), passphrase())
+    # An index that holds vectors already could keep faces erased since the backup was taken.
+    vectors = index()
+    vectors.ensure_collection(dimension)
+    held = vectors.count()
+    if held:
+        raise BackupError(
+            f"the vector index collection {vectors.collection} holds {held} vectors already: "
+            "restore into an empty index (a new FACEWARDEN_MILVUS_URI, or drop the collection)"
+        )
     database = manifest["database"]
     assert isinstance(database, dict)
     _load(engine, database["kind"], source / database["file"], progress)
@@ -442,8 +452,6 @@ def restore(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             fh.write(data)
-    vectors = index()
-    vectors.ensure_collection(dimension)
     indexed = _index_all(engine, vectors, recognizer_sha256, progress)
     with Session(engine) as session:
         entries = tree_size(session)

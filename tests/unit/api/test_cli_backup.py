@@ -174,6 +174,12 @@ def test_a_restored_data_directory_searches_and_verifies_as_the_original(
     refused = _refused(["restore", str(tampered)], restored)
     assert "does not match its SHA-256" in refused and photo.name in refused
 
+    if restored_db is None:  # an index holding vectors is refused, before the database is
+        crowded = _env(tmp_path / "crowded", None)
+        _ok(["init", "--no-tls"], crowded)
+        _ok(["gallery", "ingest", str(manifest)], crowded)
+        assert "vectors already" in _refused(["restore", str(plain)], crowded)
+
     wrong = {**restored, "FACEWARDEN_BACKUP_PASSPHRASE": "not the passphrase"}
     assert "wrong passphrase" in _refused(["restore", str(sealed)], wrong)
     assert not (tmp_path / "restored").exists()  # both refused before writing anything
