@@ -7,24 +7,21 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import current_principal, require
+from api.auth import current_principal
 from api.blueprint import Blueprint
 from api.context import work
+from api.operations import Decision, reinstating, route_decisions, suspending
 from api.schemas.accounts import AccountPageSchema, AccountQuerySchema, AccountSchema
-from api.schemas.fields import ReasonSchema
 from governance.identity import accounts as service
-from governance.identity import standing
 from governance.identity.accounts import ACCOUNTS, AccountInfo, Page
 from governance.identity.permissions import Permission
 
-blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="People's accounts.")
+blp = Blueprint.resource(__name__, "People's accounts.")
 
 
 @blp.route("")
 class Accounts(MethodView):
-    @require(Permission.ACCOUNT_READ)
-    @blp.arguments(AccountQuerySchema, location="query")
-    @blp.response(200, AccountPageSchema)
+    @blp.operation(Permission.ACCOUNT_READ, 200, AccountPageSchema, query=AccountQuerySchema)
     def get(self, query: dict[str, Any]) -> Page[AccountInfo]:
         """List accounts within reach (admins, oversight: all; supervisors: their agency)."""
         with work() as w:
@@ -33,8 +30,7 @@ class Accounts(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
-    @require(Permission.ACCOUNT_READ)
-    @blp.response(200, AccountSchema)
+    @blp.operation(Permission.ACCOUNT_READ, 200, AccountSchema)
     def get(self) -> AccountInfo:
         """Read the caller's own account."""
         principal = current_principal()
@@ -44,43 +40,28 @@ class Me(MethodView):
 
 @blp.route("/<uuid:account_id>")
 class AccountById(MethodView):
-    @require(Permission.ACCOUNT_READ)
-    @blp.response(200, AccountSchema)
+    @blp.operation(Permission.ACCOUNT_READ, 200, AccountSchema)
     def get(self, account_id: UUID) -> AccountInfo:
         """Read one account."""
         with work() as w:
             return service.get_account(w, principal=current_principal(), account_id=account_id)
 
 
-@blp.route("/<uuid:account_id>/suspend")
-class SuspendAccount(MethodView):
-    @require(Permission.ACCOUNT_SUSPEND)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, AccountSchema)
-    def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
-        """Suspend an account; its keys stop working on their next request."""
-        with work() as w:
-            return standing.suspend(
-                w,
-                ACCOUNTS,
-                principal=current_principal(),
-                target_id=account_id,
-                reason=body["reason"],
-            )
-
-
-@blp.route("/<uuid:account_id>/reinstate")
-class ReinstateAccount(MethodView):
-    @require(Permission.ACCOUNT_SUSPEND)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, AccountSchema)
-    def post(self, body: dict[str, Any], account_id: UUID) -> AccountInfo:
-        """Reinstate a suspended account."""
-        with work() as w:
-            return standing.reinstate(
-                w,
-                ACCOUNTS,
-                principal=current_principal(),
-                target_id=account_id,
-                reason=body["reason"],
-            )
+route_decisions(
+    blp,
+    "account_id",
+    "Account",
+    AccountSchema,
+    Decision(
+        "suspend",
+        Permission.ACCOUNT_SUSPEND,
+        suspending(ACCOUNTS),
+        "Suspend an account; its keys stop working on their next request.",
+    ),
+    Decision(
+        "reinstate",
+        Permission.ACCOUNT_SUSPEND,
+        reinstating(ACCOUNTS),
+        "Reinstate a suspended account.",
+    ),
+)

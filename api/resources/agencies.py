@@ -7,27 +7,26 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import current_principal, require
+from api.auth import current_principal
 from api.blueprint import Blueprint
 from api.context import work
+from api.operations import Decision, reinstating, route_decisions
 from api.schemas.agencies import AgencyPageSchema, AgencyQuerySchema, AgencySchema
 from api.schemas.fields import ReasonSchema
 from api.schemas.proposals import ProposalSchema
 from governance.identity import agencies as service
-from governance.identity import proposals, standing
+from governance.identity import proposals
 from governance.identity.accounts import Page
 from governance.identity.agencies import AGENCIES, AgencyInfo
 from governance.identity.permissions import Permission
 from governance.identity.proposals import ProposalInfo, ProposedAct
 
-blp = Blueprint("agencies", __name__, url_prefix="/v1/agencies", description="Approved agencies.")
+blp = Blueprint.resource(__name__, "Approved agencies.")
 
 
 @blp.route("")
 class Agencies(MethodView):
-    @require(Permission.AGENCY_READ)
-    @blp.arguments(AgencyQuerySchema, location="query")
-    @blp.response(200, AgencyPageSchema)
+    @blp.operation(Permission.AGENCY_READ, 200, AgencyPageSchema, query=AgencyQuerySchema)
     def get(self, query: dict[str, Any]) -> Page[AgencyInfo]:
         """List agencies (admins, oversight: all; members: their own)."""
         with work() as w:
@@ -36,8 +35,7 @@ class Agencies(MethodView):
 
 @blp.route("/<uuid:agency_id>")
 class AgencyById(MethodView):
-    @require(Permission.AGENCY_READ)
-    @blp.response(200, AgencySchema)
+    @blp.operation(Permission.AGENCY_READ, 200, AgencySchema)
     def get(self, agency_id: UUID) -> AgencyInfo:
         """Read one agency."""
         with work() as w:
@@ -46,9 +44,7 @@ class AgencyById(MethodView):
 
 @blp.route("/<uuid:agency_id>/suspend")
 class SuspendAgency(MethodView):
-    @require(Permission.AGENCY_SUSPEND)
-    @blp.arguments(ReasonSchema)
-    @blp.response(202, ProposalSchema)
+    @blp.operation(Permission.AGENCY_SUSPEND, 202, ProposalSchema, body=ReasonSchema)
     def post(self, body: dict[str, Any], agency_id: UUID) -> ProposalInfo:
         """Propose to suspend an agency; a second administrator confirms it.
 
@@ -66,18 +62,15 @@ class SuspendAgency(MethodView):
             )
 
 
-@blp.route("/<uuid:agency_id>/reinstate")
-class ReinstateAgency(MethodView):
-    @require(Permission.AGENCY_SUSPEND)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, AgencySchema)
-    def post(self, body: dict[str, Any], agency_id: UUID) -> AgencyInfo:
-        """Reinstate a suspended agency."""
-        with work() as w:
-            return standing.reinstate(
-                w,
-                AGENCIES,
-                principal=current_principal(),
-                target_id=agency_id,
-                reason=body["reason"],
-            )
+route_decisions(
+    blp,
+    "agency_id",
+    "Agency",
+    AgencySchema,
+    Decision(
+        "reinstate",
+        Permission.AGENCY_SUSPEND,
+        reinstating(AGENCIES),
+        "Reinstate a suspended agency.",
+    ),
+)

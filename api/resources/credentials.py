@@ -8,7 +8,7 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import current_principal, require
+from api.auth import current_principal
 from api.blueprint import Blueprint
 from api.context import runtime, work
 from api.schemas.credentials import (
@@ -22,19 +22,16 @@ from governance.identity import credentials as service
 from governance.identity.credentials import CredentialInfo, IssuedCredential
 from governance.identity.permissions import Permission
 
-blp = Blueprint(
-    "credentials",
-    __name__,
-    url_prefix="/v1/credentials",
-    description="API keys fw_<id>_<secret>: shown once, stored as a hash, revocable at once.",
+blp = Blueprint.resource(
+    __name__, "API keys fw_<id>_<secret>: shown once, stored as a hash, revocable at once."
 )
 
 
 @blp.route("")
 class Credentials(MethodView):
-    @require(Permission.CREDENTIAL_READ)
-    @blp.arguments(CredentialListQuerySchema, location="query")
-    @blp.response(200, CredentialListSchema)
+    @blp.operation(
+        Permission.CREDENTIAL_READ, 200, CredentialListSchema, query=CredentialListQuerySchema
+    )
     def get(self, query: dict[str, Any]) -> dict[str, list[CredentialInfo]]:
         """List one's own credentials (admins: any account's), without secrets."""
         with work() as w:
@@ -45,9 +42,13 @@ class Credentials(MethodView):
             )
         return {"items": items}
 
-    @require(Permission.CREDENTIAL_ISSUE)
-    @blp.arguments(CredentialCreateSchema, required=False)
-    @blp.response(201, IssuedCredentialSchema)
+    @blp.operation(
+        Permission.CREDENTIAL_ISSUE,
+        201,
+        IssuedCredentialSchema,
+        body=CredentialCreateSchema,
+        optional=True,
+    )
     def post(self, body: dict[str, Any]) -> IssuedCredential:
         """Create another API key for oneself (to rotate keys); it is shown once."""
         with work() as w:
@@ -61,8 +62,7 @@ class Credentials(MethodView):
 
 @blp.route("/<uuid:credential_id>")
 class CredentialById(MethodView):
-    @require(Permission.CREDENTIAL_READ)
-    @blp.response(200, CredentialSchema)
+    @blp.operation(Permission.CREDENTIAL_READ, 200, CredentialSchema)
     def get(self, credential_id: UUID) -> CredentialInfo:
         """Read one credential, without its secret."""
         with work() as w:
@@ -72,8 +72,7 @@ class CredentialById(MethodView):
                 credential_id=credential_id,
             )
 
-    @require(Permission.CREDENTIAL_REVOKE)
-    @blp.response(204)
+    @blp.operation(Permission.CREDENTIAL_REVOKE, 204)
     def delete(self, credential_id: UUID) -> None:
         """Revoke a credential (one's own; admins: any); it stops working at once."""
         with work() as w:

@@ -10,7 +10,7 @@ from flask import Response, url_for
 from flask.views import MethodView
 
 from api.auth import current_principal, require
-from api.blueprint import LOCATION, MULTIPART, Blueprint
+from api.blueprint import LOCATION, Blueprint
 from api.context import engines, pack, units, work
 from api.resources.gallery import private_image
 from api.schemas.gallery import (
@@ -29,11 +29,8 @@ from governance.identity.principals import actor_of
 
 __all__ = ["blp"]
 
-blp = Blueprint(
-    "erasures",
-    __name__,
-    url_prefix="/v1/erasures",
-    description="Remove a person's photos from the gallery, leaving only hashes in the ledger.",
+blp = Blueprint.resource(
+    __name__, "Remove a person's photos from the gallery, leaving only hashes in the ledger."
 )
 
 
@@ -62,9 +59,14 @@ def _shown(view: ErasureRequestView) -> dict[str, Any]:
 
 @blp.route("/preview")
 class ErasurePreview(MethodView):
-    @require(Permission.ERASURE, costly=True)
-    @blp.arguments(ErasurePreviewFormSchema, location=MULTIPART)
-    @blp.response(201, ErasureRequestSchema, headers=LOCATION)
+    @blp.operation(
+        Permission.ERASURE,
+        201,
+        ErasureRequestSchema,
+        headers=LOCATION,
+        form=ErasurePreviewFormSchema,
+        costly=True,
+    )
     def post(self, form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Compare a probe photo with the gallery for a data-subject erasure request.
 
@@ -91,8 +93,7 @@ class ErasurePreview(MethodView):
 
 @blp.route("/requests/<uuid:request_id>")
 class ErasureRequestById(MethodView):
-    @require(Permission.ERASURE)
-    @blp.response(200, ErasureRequestSchema)
+    @blp.operation(Permission.ERASURE, 200, ErasureRequestSchema)
     def get(self, request_id: UUID) -> dict[str, Any]:
         """Read an erasure request: for its requester, or the one other admin who confirms it.
 
@@ -108,8 +109,7 @@ class ErasureRequestById(MethodView):
 
 @blp.route("/requests/<uuid:request_id>/faces/<uuid:face_id>/thumbnail")
 class ErasureRequestThumbnail(MethodView):
-    @require(Permission.ERASURE)
-    @blp.response(200, description="A JPEG thumbnail of the matched face.")
+    @blp.operation(Permission.ERASURE, 200, description="A JPEG thumbnail of the matched face.")
     def get(self, request_id: UUID, face_id: UUID) -> Response:
         """View a matched face's thumbnail (requester or confirmer; every view is recorded)."""
         with work() as w:
@@ -121,9 +121,7 @@ class ErasureRequestThumbnail(MethodView):
 
 @blp.route("/requests/<uuid:request_id>/confirm")
 class ErasureRequestConfirm(MethodView):
-    @require(Permission.ERASURE)
-    @blp.arguments(ErasureConfirmSchema)
-    @blp.response(201, ErasureSchema)
+    @blp.operation(Permission.ERASURE, 201, ErasureSchema, body=ErasureConfirmSchema)
     def post(self, body: dict[str, Any], request_id: UUID) -> ErasureResult:
         """Confirm a probe erasure: erase the photos of the chosen matches (four eyes).
 
@@ -165,8 +163,7 @@ class Erasures(MethodView):
 
 @blp.route("/<uuid:erasure_id>")
 class ErasureById(MethodView):
-    @require(Permission.ERASURE)
-    @blp.response(200, ErasureSchema)
+    @blp.operation(Permission.ERASURE, 200, ErasureSchema)
     def get(self, erasure_id: UUID) -> ErasureResult:
         """Read one erasure's counts."""
         with work() as w:

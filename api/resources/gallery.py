@@ -8,8 +8,8 @@ from uuid import UUID
 from flask import Response, url_for
 from flask.views import MethodView
 
-from api.auth import current_principal, require
-from api.blueprint import LOCATION, MULTIPART, Blueprint
+from api.auth import current_principal
+from api.blueprint import LOCATION, Blueprint
 from api.context import engines, units, work
 from api.schemas.gallery import (
     EnrollFormSchema,
@@ -25,12 +25,7 @@ from governance.identity.principals import actor_of
 
 __all__ = ["blp", "private_image"]
 
-blp = Blueprint(
-    "gallery",
-    __name__,
-    url_prefix="/v1/gallery",
-    description="Gallery photos with provenance, and the faces found in them.",
-)
+blp = Blueprint.resource(__name__, "Gallery photos with provenance, and the faces found in them.")
 
 
 def private_image(data: bytes, media_type: str) -> Response:
@@ -40,9 +35,14 @@ def private_image(data: bytes, media_type: str) -> Response:
 
 @blp.route("/photos")
 class Photos(MethodView):
-    @require(Permission.GALLERY_ENROLL, costly=True)
-    @blp.arguments(EnrollFormSchema, location=MULTIPART)
-    @blp.response(201, PhotoSchema, headers=LOCATION)
+    @blp.operation(
+        Permission.GALLERY_ENROLL,
+        201,
+        PhotoSchema,
+        headers=LOCATION,
+        form=EnrollFormSchema,
+        costly=True,
+    )
     def post(self, form: dict[str, Any]) -> tuple[PhotoInfo, int, dict[str, str]]:
         """Enrol a photo: detect its faces, store them with their embeddings and provenance.
 
@@ -64,9 +64,7 @@ class Photos(MethodView):
         location = url_for("gallery.PhotoById", photo_id=photo.id)
         return photo, 201, {"Location": location}
 
-    @require(Permission.GALLERY_READ)
-    @blp.arguments(PhotoQuerySchema, location="query")
-    @blp.response(200, PhotoPageSchema)
+    @blp.operation(Permission.GALLERY_READ, 200, PhotoPageSchema, query=PhotoQuerySchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List gallery photos, newest first, optionally from one site."""
         with work() as w:
@@ -78,8 +76,7 @@ class Photos(MethodView):
 
 @blp.route("/photos/<uuid:photo_id>")
 class PhotoById(MethodView):
-    @require(Permission.GALLERY_READ)
-    @blp.response(200, PhotoSchema)
+    @blp.operation(Permission.GALLERY_READ, 200, PhotoSchema)
     def get(self, photo_id: UUID) -> PhotoInfo:
         """Read one photo with its provenance and faces."""
         with work() as w:
@@ -88,8 +85,7 @@ class PhotoById(MethodView):
 
 @blp.route("/photos/<uuid:photo_id>/image")
 class PhotoImage(MethodView):
-    @require(Permission.GALLERY_READ)
-    @blp.response(200, description="The stored photo bytes.")
+    @blp.operation(Permission.GALLERY_READ, 200, description="The stored photo bytes.")
     def get(self, photo_id: UUID) -> Response:
         """Download the stored photo."""
         with work() as w:
@@ -99,8 +95,7 @@ class PhotoImage(MethodView):
 
 @blp.route("/faces/<uuid:face_id>")
 class FaceById(MethodView):
-    @require(Permission.GALLERY_READ)
-    @blp.response(200, FaceSchema)
+    @blp.operation(Permission.GALLERY_READ, 200, FaceSchema)
     def get(self, face_id: UUID) -> FaceInfo:
         """Read one gallery face: box, quality and the photo it belongs to."""
         with work() as w:
@@ -109,8 +104,7 @@ class FaceById(MethodView):
 
 @blp.route("/faces/<uuid:face_id>/thumbnail")
 class FaceThumbnail(MethodView):
-    @require(Permission.GALLERY_READ)
-    @blp.response(200, description="A JPEG thumbnail of the face.")
+    @blp.operation(Permission.GALLERY_READ, 200, description="A JPEG thumbnail of the face.")
     def get(self, face_id: UUID) -> Response:
         """Download a face's thumbnail (JPEG)."""
         with work() as w:

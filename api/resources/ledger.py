@@ -37,11 +37,8 @@ from governance.oversight.reports import ConsistencyProof, InclusionProof
 
 __all__ = ["IMMUTABLE", "blp"]
 
-blp = Blueprint(
-    "ledger",
-    __name__,
-    url_prefix="/v1/ledger",
-    description="The signed Merkle audit log, for oversight bodies and independent verifiers.",
+blp = Blueprint.resource(
+    __name__, "The signed Merkle audit log, for oversight bodies and independent verifiers."
 )
 
 IMMUTABLE = "private, max-age=31536000, immutable"  # for the caller alone: a key read it
@@ -139,8 +136,12 @@ class Entries(MethodView):
 
 @blp.route("/entries/<int:seq>")
 class EntryBySeq(MethodView):
-    @require(Permission.LEDGER_READ)
-    @blp.response(200, content_type="application/json", description="The exact entry bytes.")
+    @blp.operation(
+        Permission.LEDGER_READ,
+        200,
+        content_type="application/json",
+        description="The exact entry bytes.",
+    )
     def get(self, seq: int) -> Response:
         """One entry's canonical bytes."""
         with work() as w:
@@ -150,8 +151,9 @@ class EntryBySeq(MethodView):
 
 @blp.route("/checkpoints/<int:size>")
 class CheckpointBySize(MethodView):
-    @require(Permission.LEDGER_READ)
-    @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
+    @blp.operation(
+        Permission.LEDGER_READ, 200, content_type=TEXT, description="A C2SP signed note, verbatim."
+    )
     def get(self, size: int) -> Response:
         """The signed checkpoint of an earlier tree size (every size has one)."""
         with work() as w:
@@ -161,9 +163,7 @@ class CheckpointBySize(MethodView):
 
 @blp.route("/proofs/inclusion")
 class Inclusion(MethodView):
-    @require(Permission.LEDGER_READ)
-    @blp.arguments(InclusionQuerySchema, location="query")
-    @blp.response(200, InclusionProofSchema)
+    @blp.operation(Permission.LEDGER_READ, 200, InclusionProofSchema, query=InclusionQuerySchema)
     def get(self, query: dict[str, Any]) -> Response:
         """RFC 6962 inclusion proof of entry ``seq`` in the tree of ``size`` entries."""
         with work() as w:
@@ -175,9 +175,9 @@ class Inclusion(MethodView):
 
 @blp.route("/proofs/consistency")
 class Consistency(MethodView):
-    @require(Permission.LEDGER_READ)
-    @blp.arguments(ConsistencyQuerySchema, location="query")
-    @blp.response(200, ConsistencyProofSchema)
+    @blp.operation(
+        Permission.LEDGER_READ, 200, ConsistencyProofSchema, query=ConsistencyQuerySchema
+    )
     def get(self, query: dict[str, Any]) -> Response:
         """RFC 6962 consistency proof from tree size ``from`` to tree size ``to``."""
         with work() as w:

@@ -53,11 +53,9 @@ __all__ = ["blp", "policy"]
 
 log = logging.getLogger("facewarden.api")
 
-blp = Blueprint(
-    "legal_bases",
+blp = Blueprint.resource(
     __name__,
-    url_prefix="/v1/legal-bases",
-    description=(
+    (
         "The recorded legal basis every search requires: recorded by an investigator or "
         "supervisor, approved by a second supervisor, ratified when urgent, used under a quota."
     ),
@@ -128,17 +126,17 @@ def _sweep_if_due() -> None:
 
 @blp.route("")
 class LegalBases(MethodView):
-    @require(Permission.LEGAL_BASIS_CREATE)
-    @blp.arguments(LegalBasisCreateSchema)
-    @blp.response(201, LegalBasisSchema)
+    @blp.operation(
+        Permission.LEGAL_BASIS_CREATE, 201, LegalBasisSchema, body=LegalBasisCreateSchema
+    )
     def post(self, draft: BasisDraft) -> BasisInfo:
         """Record a legal basis; it stays pending until a second supervisor approves it."""
         with work() as w:
             return create_basis(w, principal=current_principal(), draft=draft, policy=policy())
 
-    @require(Permission.LEGAL_BASIS_READ)
-    @blp.arguments(LegalBasisQuerySchema, location="query")
-    @blp.response(200, LegalBasisPageSchema)
+    @blp.operation(
+        Permission.LEGAL_BASIS_READ, 200, LegalBasisPageSchema, query=LegalBasisQuerySchema
+    )
     def get(self, query: dict[str, Any]) -> Page[BasisInfo]:
         """List legal bases, newest first, optionally by status (deadlines applied first)."""
         with work() as w:
@@ -147,8 +145,7 @@ class LegalBases(MethodView):
 
 @blp.route("/offence-categories")
 class OffenceCategories(MethodView):
-    @require(Permission.LEGAL_BASIS_READ)
-    @blp.response(200, OffenceCategorySchema(many=True))
+    @blp.operation(Permission.LEGAL_BASIS_READ, 200, OffenceCategorySchema(many=True))
     def get(self) -> list[OffenceCategory]:
         """List the offence categories a legal basis may name (slug and label)."""
         return list(policy().offences)
@@ -156,8 +153,7 @@ class OffenceCategories(MethodView):
 
 @blp.route("/<uuid:basis_id>")
 class LegalBasisById(MethodView):
-    @require(Permission.LEGAL_BASIS_READ)
-    @blp.response(200, LegalBasisSchema)
+    @blp.operation(Permission.LEGAL_BASIS_READ, 200, LegalBasisSchema)
     def get(self, basis_id: UUID) -> BasisInfo:
         """Read one legal basis: status, expiry, ratification deadline, searches used and left."""
         with work() as w:
@@ -203,9 +199,7 @@ _route_verdict(
 
 @blp.route("/<uuid:basis_id>/ratification")
 class RatifyLegalBasis(MethodView):
-    @require(Permission.LEGAL_BASIS_RATIFY)
-    @blp.arguments(RatificationSchema)
-    @blp.response(200, LegalBasisSchema)
+    @blp.operation(Permission.LEGAL_BASIS_RATIFY, 200, LegalBasisSchema, body=RatificationSchema)
     def post(self, decision: Ratification, basis_id: UUID) -> BasisInfo:
         """Record the ratification of an urgent legal basis: granted, or refused (it lapses)."""
         return settle_then_ratify(

@@ -22,12 +22,7 @@ from ledger.report import report_csv, report_svg
 
 __all__ = ["blp"]
 
-blp = Blueprint(
-    "oversight",
-    __name__,
-    url_prefix="/v1/oversight",
-    description="Accountability reports recomputed from the audit ledger.",
-)
+blp = Blueprint.resource(__name__, "Accountability reports recomputed from the audit ledger.")
 
 _MEDIA = {"json": "application/json", "csv": "text/csv", "svg": "image/svg+xml"}
 

@@ -28,11 +28,8 @@ from governance.search.refusals import refuse
 from governance.search.reviews import ReviewInput, record_reviews
 from governance.search.running import search
 
-blp = Blueprint(
-    "searches",
-    __name__,
-    url_prefix="/v1/searches",
-    description="Governed face searches, their candidates, and two-person review.",
+blp = Blueprint.resource(
+    __name__, "Governed face searches, their candidates, and two-person review."
 )
 
 
@@ -84,9 +81,7 @@ class Searches(MethodView):
         ]
         return body, 201, {"Location": url_for("searches.SearchById", search_id=outcome.id)}
 
-    @require(Permission.SEARCH_READ)
-    @blp.arguments(SearchQuerySchema, location="query")
-    @blp.response(200, SearchPageSchema)
+    @blp.operation(Permission.SEARCH_READ, 200, SearchPageSchema, query=SearchQuerySchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List the agency's searches, newest first, with their review state."""
         with work() as w:
@@ -98,8 +93,7 @@ class Searches(MethodView):
 
 @blp.route("/<uuid:search_id>")
 class SearchById(MethodView):
-    @require(Permission.SEARCH_READ)
-    @blp.response(200, SearchViewSchema)
+    @blp.operation(Permission.SEARCH_READ, 200, SearchViewSchema)
     def get(self, search_id: UUID) -> SearchView:
         """Read one search of the agency: candidates, reviews and review state."""
         with work() as w:
@@ -108,9 +102,7 @@ class SearchById(MethodView):
 
 @blp.route("/<uuid:search_id>/reviews")
 class SearchReviews(MethodView):
-    @require(Permission.SEARCH_REVIEW)
-    @blp.arguments(ReviewRequestSchema)
-    @blp.response(201, SearchViewSchema)
+    @blp.operation(Permission.SEARCH_REVIEW, 201, SearchViewSchema, body=ReviewRequestSchema)
     def post(self, body: dict[str, Any], search_id: UUID) -> SearchView:
         """Record verdicts on candidates (by a colleague of the searcher, not the searcher).
 
@@ -140,8 +132,9 @@ def _media(search_id: UUID, face_id: UUID, kind: Literal["thumbnail", "photo"]) 
 
 @blp.route("/<uuid:search_id>/candidates/<uuid:face_id>/thumbnail")
 class CandidateThumbnail(MethodView):
-    @require(Permission.CANDIDATE_VIEW)
-    @blp.response(200, description="JPEG thumbnail of the candidate face.")
+    @blp.operation(
+        Permission.CANDIDATE_VIEW, 200, description="JPEG thumbnail of the candidate face."
+    )
     def get(self, search_id: UUID, face_id: UUID) -> Response:
         """View a candidate's face thumbnail (counted and recorded in the ledger)."""
         return _media(search_id, face_id, "thumbnail")
@@ -149,8 +142,11 @@ class CandidateThumbnail(MethodView):
 
 @blp.route("/<uuid:search_id>/candidates/<uuid:face_id>/photo")
 class CandidatePhoto(MethodView):
-    @require(Permission.CANDIDATE_VIEW)
-    @blp.response(200, description="The gallery photo the candidate face comes from.")
+    @blp.operation(
+        Permission.CANDIDATE_VIEW,
+        200,
+        description="The gallery photo the candidate face comes from.",
+    )
     def get(self, search_id: UUID, face_id: UUID) -> Response:
         """View a candidate's source photo (counted and recorded in the ledger)."""
         return _media(search_id, face_id, "photo")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import current_principal, require
+from api.auth import current_principal
 from api.blueprint import Blueprint
 from api.context import engines, units, work
 from api.schemas.gallery import SourcePolicyInputSchema, SourcePolicySchema
@@ -19,19 +19,16 @@ from governance.identity.principals import actor_of
 
 __all__ = ["blp"]
 
-blp = Blueprint(
-    "source_policies",
-    __name__,
-    url_prefix="/v1/source-policies",
-    description="Sites that opted out of the gallery (e.g. after a cease-and-desist letter).",
+blp = Blueprint.resource(
+    __name__, "Sites that opted out of the gallery (e.g. after a cease-and-desist letter)."
 )
 
 
 @blp.route("")
 class SourcePolicies(MethodView):
-    @require(Permission.SOURCE_POLICY_SET)
-    @blp.arguments(SourcePolicyInputSchema)
-    @blp.response(200, SourcePolicySchema)
+    @blp.operation(
+        Permission.SOURCE_POLICY_SET, 200, SourcePolicySchema, body=SourcePolicyInputSchema
+    )
     def post(self, body: dict[str, Any]) -> PolicyInfo:
         """Set a site's policy; blocking it purges every face enrolled from it.
 
@@ -51,8 +48,7 @@ class SourcePolicies(MethodView):
         with work() as w:
             return service.set_source_policy(w, **body, actor=actor)
 
-    @require(Permission.SOURCE_POLICY_READ)
-    @blp.response(200, SourcePolicySchema(many=True))
+    @blp.operation(Permission.SOURCE_POLICY_READ, 200, SourcePolicySchema(many=True))
     def get(self) -> list[PolicyInfo]:
         """List every site policy."""
         with work() as w:
@@ -61,8 +57,7 @@ class SourcePolicies(MethodView):
 
 @blp.route("/<string:site>")
 class SourcePolicyBySite(MethodView):
-    @require(Permission.SOURCE_POLICY_READ)
-    @blp.response(200, SourcePolicySchema)
+    @blp.operation(Permission.SOURCE_POLICY_READ, 200, SourcePolicySchema)
     def get(self, site: str) -> PolicyInfo:
         """Read one site's policy."""
         with work() as w:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import current_principal, require
+from api.auth import current_principal
 from api.blueprint import Blueprint
 from api.context import runtime, work
 from api.schemas.registrations import SubmittedSchema
@@ -15,19 +15,12 @@ from governance.identity import account_requests as service
 from governance.identity.applications import Submitted
 from governance.identity.permissions import Permission
 
-blp = Blueprint(
-    "staff",
-    __name__,
-    url_prefix="/v1/staff",
-    description="Oversight and curator accounts, created by platform admins.",
-)
+blp = Blueprint.resource(__name__, "Oversight and curator accounts, created by platform admins.")
 
 
 @blp.route("")
 class Staff(MethodView):
-    @require(Permission.STAFF_CREATE)
-    @blp.arguments(StaffCreateSchema)
-    @blp.response(201, SubmittedSchema)
+    @blp.operation(Permission.STAFF_CREATE, 201, SubmittedSchema, body=StaffCreateSchema)
     def post(self, body: dict[str, Any]) -> Submitted:
         """Create a curator account, or propose an oversight account.
 

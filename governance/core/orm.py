@@ -11,12 +11,14 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import (
+    CheckConstraint,
     DateTime,
     Dialect,
     MetaData,
+    Table,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase
@@ -24,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["NAMING", "Base", "UtcDateTime", "one_of", "value_of"]
+__all__ = ["NAMING", "Base", "UtcDateTime", "check_one_of", "one_of", "table_of", "value_of"]
 
 V = TypeVar("V", bound="DataclassInstance")
 
@@ -46,6 +48,18 @@ def one_of(column: str, values: Iterable[StrEnum | str]) -> str:
     """A CHECK constraint's SQL: ``column`` is one of ``values``, in their order."""
     quoted = ("'" + str(value).replace("'", "''") + "'" for value in values)
     return f"{column} IN ({', '.join(quoted)})"
+
+
+def check_one_of(column: str, values: Iterable[StrEnum | str]) -> CheckConstraint:
+    """The CHECK constraint that keeps ``column`` to a closed set (a ``StrEnum``'s values, in
+    their order), named after the column: ``ck_<table>_<column>``."""
+    return CheckConstraint(one_of(column, values), name=column)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for statements built once at import (``__table__`` is typed as
+    any ``FromClause``; a declarative model's is always a ``Table``)."""
+    return cast(Table, model.__table__)
 
 
 def value_of(cls: type[V], row: object, **fields: Any) -> V:

@@ -20,13 +20,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from governance.core.errors import InvalidInput, NotFound
+from governance.core.errors import InvalidInput, NotFound, blank_fields
 from governance.core.work import Work
 from governance.gallery.models import Erasure, ErasureKind, GalleryPhoto, acted_by, value_of
 from governance.gallery.photos import FaceEngines, photos_where, remove_photos
 from ledger.entry import Actor, EntryType
 
-__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure"]
+__all__ = ["ErasureResult", "erase", "erase_photos", "get_erasure", "id_digest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,12 @@ class ErasureResult:
     photos_erased: int
     faces_erased: int
     created_at: datetime
+
+
+def id_digest(object_id: UUID | str) -> str:
+    """The SHA-256 by which entries name an erased or matched photo or face: the same in every
+    entry, so an audit can follow a face from its preview to its erasure and beyond."""
+    return hashlib.sha256(str(object_id).encode()).hexdigest()
 
 
 def erase(
@@ -54,7 +60,7 @@ def erase(
     confirmed erasure request), NotFound (nothing to erase).
     """
     if kind == ErasureKind.PHOTO and photo_id is not None:
-        digest = hashlib.sha256(str(photo_id).encode()).hexdigest()
+        digest = id_digest(photo_id)
         target: dict[str, Any] = {"target_sha256": digest}
         photos = photos_where(work.session, GalleryPhoto.id == photo_id)
     elif kind == ErasureKind.SOURCE_URL and source_url and source_url.strip():
@@ -101,8 +107,8 @@ def erase_photos(
 
     Raises InvalidInput (no reason).
     """
-    if not reason.strip():
-        raise InvalidInput("a reason is required", fields={"reason": ["A reason is required."]})
+    if errors := blank_fields(reason=(reason, "A reason is required.")):
+        raise InvalidInput("a reason is required", fields=errors)
     erased_faces = sorted(str(f.id) for p in photos for f in p.faces)
     n_photos, n_faces = remove_photos(work.session, engines=engines, photos=photos)
     row = Erasure(
@@ -126,7 +132,7 @@ def erase_photos(
             **payload,
             "photos": n_photos,
             "faces": n_faces,
-            "face_id_sha256": [hashlib.sha256(f.encode()).hexdigest() for f in erased_faces],
+            "face_id_sha256": [id_digest(f) for f in erased_faces],
         },
     )
     return _result(row)

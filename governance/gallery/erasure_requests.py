@@ -11,7 +11,6 @@ the confirmation erases the chosen faces' photos without comparing anything agai
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +21,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from biometrics.index import Hit
 from biometrics.ports import Face
-from governance.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from governance.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    blank_fields,
+)
 from governance.core.work import Units, Work
-from governance.gallery.erasure import ErasureResult, erase_photos
+from governance.gallery.erasure import ErasureResult, erase_photos, id_digest
 from governance.gallery.models import (
     ErasureKind,
     ErasureRequest,
@@ -32,6 +37,7 @@ from governance.gallery.models import (
     ErasureRequestStatus,
     GalleryFace,
     GalleryPhoto,
+    pack_of,
     value_of,
 )
 from governance.gallery.photos import FaceEngines, PreparedPhoto, photos_where, prepare_photo
@@ -143,11 +149,13 @@ def preview_erasure(
 
 def _check_request(request_reference: str, reason: str) -> None:
     """Raise InvalidInput unless the preview names its data-subject request and a reason."""
-    errors = {}
-    if not request_reference.strip():
-        errors["request_reference"] = ["Name the data-subject request this erasure answers."]
-    if not reason.strip():
-        errors["reason"] = ["A reason is required."]
+    errors = blank_fields(
+        request_reference=(
+            request_reference,
+            "Name the data-subject request this erasure answers.",
+        ),
+        reason=(reason, "A reason is required."),
+    )
     if errors:
         raise InvalidInput("the erasure preview needs its data-subject request", fields=errors)
 
@@ -196,15 +204,10 @@ def record_preview(
             "probe_sha256": prepared.image.sha256,
             "probe_faces": len(prepared.faces),
             "probe_face": {"box": [round(v) for v in box_of(face)]},
-            "pack": {
-                "name": model.pack_name,
-                "version": model.pack_version,
-                "recognizer_sha256": model.recognizer_sha256,
-            },
+            "pack": pack_of(model),
             "threshold": f"{threshold:.4f}",
             "matches": [
-                {"face_id_sha256": _face_digest(m.face_id), "score": f"{m.score:.6f}"}
-                for m in matches
+                {"face_id_sha256": id_digest(m.face_id), "score": f"{m.score:.6f}"} for m in matches
             ],
         },
     )
@@ -252,7 +255,7 @@ def preview_thumbnail(
         actor=actor_of(principal),
         payload={
             "erasure_request_id": str(row.id),
-            "face_id_sha256": _face_digest(face_id),
+            "face_id_sha256": id_digest(face_id),
         },
     )
     return engines.blobs.get(face.thumbnail_sha256)
@@ -349,7 +352,3 @@ def _reach(
 def _view(row: ErasureRequest) -> ErasureRequestView:
     matches = tuple(ProbeMatch(f.rank, f.face_id, f.score) for f in row.faces)
     return value_of(ErasureRequestView, row, matches=matches)
-
-
-def _face_digest(face_id: UUID) -> str:
-    return hashlib.sha256(str(face_id).encode()).hexdigest()

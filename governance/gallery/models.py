@@ -13,7 +13,8 @@ from uuid import UUID, uuid4
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime, one_of, value_of
+from biometrics.ports import Face, ModelInfo
+from governance.core.orm import Base, UtcDateTime, check_one_of, value_of
 from ledger.entry import Actor
 
 __all__ = [
@@ -28,8 +29,12 @@ __all__ = [
     "GalleryPhoto",
     "GalleryStats",
     "PolicyStatus",
+    "RecognizedBy",
     "SourcePolicy",
     "acted_by",
+    "geometry_of",
+    "pack_columns",
+    "pack_of",
     "value_of",
 ]
 
@@ -63,12 +68,39 @@ class ErasureRequestStatus(StrEnum):
     CONFIRMED = "confirmed"
 
 
-class GalleryPhoto(Base):
+class RecognizedBy:
+    """The columns naming the model pack a row's faces were analysed with: a gallery photo's
+    and a search's alike."""
+
+    pack_name: Mapped[str] = mapped_column(String(64))
+    pack_version: Mapped[str] = mapped_column(String(32))
+    recognizer_sha256: Mapped[str] = mapped_column(String(64))
+
+
+def pack_columns(model: ModelInfo) -> dict[str, str]:
+    """The ``RecognizedBy`` column values of the model pack in use."""
+    return {
+        "pack_name": model.pack_name,
+        "pack_version": model.pack_version,
+        "recognizer_sha256": model.recognizer_sha256,
+    }
+
+
+def pack_of(source: ModelInfo | RecognizedBy) -> dict[str, str]:
+    """How an answer and a ledger entry name a model pack: the one in use or a row's."""
+    return {
+        "name": source.pack_name,
+        "version": source.pack_version,
+        "recognizer_sha256": source.recognizer_sha256,
+    }
+
+
+class GalleryPhoto(RecognizedBy, Base):
     """One enrolled photo, stored content-addressed, with where and why it was collected."""
 
     __tablename__ = "gallery_photos"
     __table_args__ = (
-        CheckConstraint(one_of("collection_basis", COLLECTION_BASES), name="collection_basis"),
+        check_one_of("collection_basis", COLLECTION_BASES),
         CheckConstraint("width > 0 AND height > 0", name="dimensions"),
     )
 
@@ -84,9 +116,6 @@ class GalleryPhoto(Base):
     subject_ref: Mapped[str | None] = mapped_column(String(128))
     enrolled_at: Mapped[datetime] = mapped_column(UtcDateTime)
     enrolled_by: Mapped[str] = mapped_column(String(80))
-    pack_name: Mapped[str] = mapped_column(String(64))
-    pack_version: Mapped[str] = mapped_column(String(32))
-    recognizer_sha256: Mapped[str] = mapped_column(String(64))
 
     faces: Mapped[list[GalleryFace]] = relationship(
         back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
@@ -107,6 +136,23 @@ class FaceGeometry:
     yaw: Mapped[float] = mapped_column(Float)
     pitch: Mapped[float] = mapped_column(Float)
     roll: Mapped[float] = mapped_column(Float)
+
+
+def geometry_of(face: Face) -> dict[str, float]:
+    """The ``FaceGeometry`` column values of a detected face."""
+    box, quality = face.box, face.quality
+    return {
+        "x1": box.x1,
+        "y1": box.y1,
+        "x2": box.x2,
+        "y2": box.y2,
+        "detection_score": face.score,
+        "size_px": quality.size_px,
+        "blur": quality.blur,
+        "yaw": quality.yaw,
+        "pitch": quality.pitch,
+        "roll": quality.roll,
+    }
 
 
 class GalleryFace(FaceGeometry, Base):
@@ -145,7 +191,7 @@ class SourcePolicy(Base):
     """A site's standing: ``blocked`` after an opt-out (cease-and-desist), or ``allowed``."""
 
     __tablename__ = "source_policies"
-    __table_args__ = (CheckConstraint(one_of("status", PolicyStatus), name="status"),)
+    __table_args__ = (check_one_of("status", PolicyStatus),)
 
     site: Mapped[str] = mapped_column(String(253), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -164,7 +210,7 @@ class Erasure(Base):
     """
 
     __tablename__ = "erasures"
-    __table_args__ = (CheckConstraint(one_of("kind", ErasureKind), name="kind"),)
+    __table_args__ = (check_one_of("kind", ErasureKind),)
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     kind: Mapped[str] = mapped_column(String(16))
@@ -186,7 +232,7 @@ class ErasureRequest(Base):
 
     __tablename__ = "erasure_requests"
     __table_args__ = (
-        CheckConstraint(one_of("status", ErasureRequestStatus), name="status"),
+        check_one_of("status", ErasureRequestStatus),
         CheckConstraint("confirmer_id IS NULL OR confirmer_id <> requested_by", name="four_eyes"),
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from governance.core.effects import replay
-from governance.core.errors import InvalidInput
+from governance.core.errors import InvalidInput, blank_fields
 from governance.core.work import Units, Work
 from governance.gallery.effects import effect_handlers
 from governance.gallery.models import (
@@ -91,10 +91,10 @@ def set_source_policy(
     errors: dict[str, list[str]] = {}
     if status not in tuple(PolicyStatus):
         errors["status"] = [f"Must be one of: {', '.join(PolicyStatus)}."]
-    if not reason.strip():
-        errors["reason"] = ["A reason is required."]
-    if not reference.strip():
-        errors["reference"] = ["A reference (e.g. the letter's date and sender) is required."]
+    errors |= blank_fields(
+        reason=(reason, "A reason is required."),
+        reference=(reference, "A reference (e.g. the letter's date and sender) is required."),
+    )
     if errors:
         raise InvalidInput("the source policy is invalid", fields=errors)
     policy = upsert_policy(

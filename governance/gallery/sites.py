@@ -9,14 +9,14 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime
 from functools import cache
-from typing import cast
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import InvalidInput, PolicyViolation
+from governance.core.orm import table_of
 from governance.gallery.models import PolicyStatus, SourcePolicy
 
 __all__ = [
@@ -119,7 +119,7 @@ def site_of_url(url: str) -> str:
         raise InvalidInput(exc.detail, fields={"source_url": exc.fields["site"]}) from exc
 
 
-_POLICIES = cast(Table, SourcePolicy.__table__)
+_POLICIES = table_of(SourcePolicy)
 # Built once: every search reads it twice.
 _BLOCKED = select(_POLICIES.c.site).where(_POLICIES.c.status == PolicyStatus.BLOCKED)
 

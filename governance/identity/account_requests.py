@@ -203,7 +203,7 @@ def _load(
     return row
 
 
-def get_request(work: Work, *, principal: Principal, request_id: UUID) -> AccountRequestInfo:
+def get_request(work: Work, request_id: UUID, *, principal: Principal) -> AccountRequestInfo:
     """One account request: any for admins, one's own agency's for supervisors.
 
     Raises PermissionDenied, NotFound (also for another agency's request).
@@ -255,7 +255,7 @@ def _approve(
 
 
 def approve_request(
-    work: Work, *, principal: Principal, request_id: UUID, reason: str, claims: ClaimPolicy
+    work: Work, request_id: UUID, *, principal: Principal, reason: str, claims: ClaimPolicy
 ) -> AccountRequestInfo:
     """Approve a pending request, create the account and mail its claim secret to the person.
 
@@ -269,7 +269,7 @@ def approve_request(
 
 
 def reject_request(
-    work: Work, *, principal: Principal, request_id: UUID, reason: str
+    work: Work, request_id: UUID, *, principal: Principal, reason: str
 ) -> AccountRequestInfo:
     """Reject a pending request; rejection is final.
 
@@ -288,7 +288,7 @@ def reject_request(
 
 
 def claim_request(
-    work: Work, *, request_id: UUID, claim_secret: str, claims: ClaimPolicy
+    work: Work, request_id: UUID, *, claim_secret: str, claims: ClaimPolicy
 ) -> IssuedCredential:
     """Trade the claim secret of an approved request for the account's first API key, once.
 
@@ -301,7 +301,7 @@ def claim_request(
 
 
 def resend_claim(
-    work: Work, *, principal: Principal, request_id: UUID, claims: ClaimPolicy
+    work: Work, request_id: UUID, *, principal: Principal, claims: ClaimPolicy
 ) -> AccountRequestInfo:
     """Mail a new claim secret to the person of an approved, unclaimed request (the old one
     stops working), after an expiry or a lost message, and record ``claim:reissue``.

@@ -8,17 +8,17 @@ checks the standing on every request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Unpack
 from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound
+from governance.core.listing import Page, Window, filtered_by, paginate
 from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity.models import Account
@@ -47,31 +47,8 @@ __all__ = [
     "create_account",
     "get_account",
     "list_accounts",
-    "paginate",
     "reach_account",
 ]
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a listing, with the total count of matching objects."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
-def paginate(
-    session: Session, query: Select[R], limit: int, offset: int, info: Callable[[R], T]
-) -> Page[T]:
-    """One page of ``query``'s rows (in its order), as values, with the total count."""
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(query.limit(limit).offset(offset))
-    return Page([info(r) for r in rows], total, limit, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +137,10 @@ def list_accounts(
     work: Work,
     *,
     principal: Principal,
-    limit: int,
-    offset: int,
     agency_id: UUID | None = None,
     role: Role | None = None,
     status: str | None = None,
+    **window: Unpack[Window],
 ) -> Page[AccountInfo]:
     """Accounts within the caller's reach, oldest first, optionally filtered.
 
@@ -177,14 +153,10 @@ def list_accounts(
         agency=Account.agency_id,
         account=Account.id,
     )
-    if agency_id is not None:
-        query = query.where(Account.agency_id == agency_id)
-    if role is not None:
-        query = query.where(Account.role == role.value)
-    if status is not None:
-        query = query.where(Account.status == status)
-    query = query.order_by(Account.created_at, Account.id)
-    return paginate(work.session, query, limit, offset, account_info)
+    query = filtered_by(query, Account.agency_id, agency_id)
+    query = filtered_by(query, Account.role, None if role is None else role.value)
+    query = filtered_by(query, Account.status, status).order_by(Account.created_at, Account.id)
+    return paginate(work.session, query, account_info, **window)
 
 
 def _refuse(

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.core.errors import NotFound
+from governance.core.listing import Page, Window, filtered_by, paginate
 from governance.core.orm import value_of
 from governance.core.work import Work
-from governance.identity.accounts import Page, paginate
 from governance.identity.models import Agency
 from governance.identity.permissions import Permission
 from governance.identity.principals import (
@@ -100,19 +101,16 @@ def list_agencies(
     work: Work,
     *,
     principal: Principal,
-    limit: int,
-    offset: int,
     status: str | None = None,
+    **window: Unpack[Window],
 ) -> Page[AgencyInfo]:
     """Agencies within the caller's reach, oldest first.
 
     Raises PermissionDenied.
     """
     query = reachable(select(Agency), principal, Permission.AGENCY_READ, agency=Agency.id)
-    if status is not None:
-        query = query.where(Agency.status == status)
-    query = query.order_by(Agency.created_at, Agency.id)
-    return paginate(work.session, query, limit, offset, _info)
+    query = filtered_by(query, Agency.status, status).order_by(Agency.created_at, Agency.id)
+    return paginate(work.session, query, _info, **window)
 
 
 def _refuse(

@@ -12,16 +12,17 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from governance.core.errors import Conflict, NotFound
+from governance.core.listing import Page, Window, filtered_by, paginate
 from governance.core.orm import value_of
 from governance.core.work import Work
-from governance.identity.accounts import Page, create_account, paginate
+from governance.identity.accounts import create_account
 from governance.identity.claims import (
     ClaimPolicy,
     issue_claim,
@@ -121,9 +122,8 @@ def list_applications(
     flow: Flow[Row, Info],
     *,
     principal: Principal,
-    limit: int,
-    offset: int,
     status: ApplicationStatus | None = None,
+    **window: Unpack[Window],
 ) -> Page[Info]:
     """Applications of ``flow``'s kind within the caller's reach (another agency's stay
     unseen), oldest first, optionally by status.
@@ -131,10 +131,9 @@ def list_applications(
     Raises PermissionDenied.
     """
     query = reachable(select(flow.model), principal, flow.read, agency=flow.model.agency_id)
-    if status is not None:
-        query = query.where(flow.model.status == status.value)
+    query = filtered_by(query, flow.model.status, None if status is None else status.value)
     query = query.order_by(flow.received, flow.model.id)
-    return paginate(work.session, query, limit, offset, flow.info)
+    return paginate(work.session, query, flow.info, **window)
 
 
 def load(work: Work, flow: Flow[Row, Info], row_id: UUID, *, lock: bool = False) -> Row:

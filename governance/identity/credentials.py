@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
-from governance.core.orm import value_of
+from governance.core.orm import table_of, value_of
 from governance.core.work import Work
 from governance.identity.accounts import reach_account
 from governance.identity.models import Account, Agency, Credential
@@ -26,9 +25,9 @@ from governance.identity.tokens import digest, matches, new_api_key, parse_api_k
 from ledger.entry import Actor, EntryType, format_ts
 
 LAST_USED_PRECISION = timedelta(minutes=1)
-_CREDENTIALS = cast(Table, Credential.__table__)
-_ACCOUNTS = cast(Table, Account.__table__)
-_AGENCIES = cast(Table, Agency.__table__)
+_CREDENTIALS = table_of(Credential)
+_ACCOUNTS = table_of(Account)
+_AGENCIES = table_of(Agency)
 # One Core query for the key, its account and agency: it runs on every request, so it is built
 # once (building a statement costs more than SQLite takes to run it).
 _KEY_LOOKUP = (

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.core.orm import Base, UtcDateTime, one_of
+from governance.core.orm import Base, UtcDateTime, check_one_of, one_of
 from governance.identity.permissions import PLATFORM_ROLES, Role
 from governance.identity.vocabulary import (
     AgencyKind,
@@ -57,10 +57,6 @@ class StandingColumns:
     status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-def _standing_check() -> CheckConstraint:
-    return CheckConstraint(one_of("status", Standing), name="status")
-
-
 class DecisionColumns:
     """What waits for a decision: its status, and who decided it, when and why."""
 
@@ -80,7 +76,7 @@ class DecisionColumns:
 
 def _decision_checks(statuses: type[StrEnum]) -> tuple[CheckConstraint, CheckConstraint]:
     return (
-        CheckConstraint(one_of("status", statuses), name="status"),
+        check_one_of("status", statuses),
         CheckConstraint(
             f"(status = '{_PENDING}') = (decided_at IS NULL)", name="decided_iff_not_pending"
         ),
@@ -112,8 +108,8 @@ class Agency(StandingColumns, Base):
 
     __tablename__ = "agencies"
     __table_args__ = (
-        CheckConstraint(one_of("kind", AgencyKind), name="kind"),
-        _standing_check(),
+        check_one_of("kind", AgencyKind),
+        check_one_of("status", Standing),
     )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
@@ -139,8 +135,8 @@ class Account(StandingColumns, Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(one_of("role", Role), name="role"),
-        _standing_check(),
+        check_one_of("role", Role),
+        check_one_of("status", Standing),
         CheckConstraint(
             f"({one_of('role', _AGENCY_ROLES)} AND agency_id IS NOT NULL) OR "
             f"({one_of('role', _PLATFORM_ROLES)} AND agency_id IS NULL)",
@@ -179,7 +175,7 @@ class Registration(ApplicationColumns, Base):
     __tablename__ = "registrations"
     __table_args__ = (
         *_decision_checks(ApplicationStatus),
-        CheckConstraint(one_of("agency_kind", AgencyKind), name="agency_kind"),
+        check_one_of("agency_kind", AgencyKind),
         # One pending application per agency name and contact email.
         _pending_unique("uq_registrations_pending", "agency_name_key", "email"),
     )
@@ -203,7 +199,7 @@ class AccountRequest(ApplicationColumns, Base):
 
     __tablename__ = "account_requests"
     __table_args__ = (
-        CheckConstraint(one_of("role", Role), name="role"),
+        check_one_of("role", Role),
         *_decision_checks(ApplicationStatus),
     )
 
@@ -238,7 +234,7 @@ class Proposal(DecisionColumns, Base):
 
     __tablename__ = "proposals"
     __table_args__ = (
-        CheckConstraint(one_of("action", ProposedAct), name="action"),
+        check_one_of("action", ProposedAct),
         *_decision_checks(ProposalStatus),
         CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="four_eyes"),
         # One pending proposal per act and target.

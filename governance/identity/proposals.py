@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict, NotFound, PermissionDenied
+from governance.core.listing import Page, Window, filtered_by, paginate
 from governance.core.orm import value_of
 from governance.core.work import Work
 from governance.identity import standing
-from governance.identity.accounts import ACCOUNTS, Page, paginate
+from governance.identity.accounts import ACCOUNTS
 from governance.identity.agencies import AGENCIES
 from governance.identity.credentials import revoke_credential
 from governance.identity.models import Account, Agency, Credential, Proposal
@@ -146,7 +147,7 @@ def _decided(
 
 
 def confirm_proposal(
-    work: Work, *, principal: Principal, proposal_id: UUID, reason: str
+    work: Work, proposal_id: UUID, *, principal: Principal, reason: str
 ) -> ProposalInfo:
     """Confirm a pending proposal of another administrator and carry the act out; its entry
     (``account:suspend``, ``credential:revoke``, ``agency:suspend``) names the proposal.
@@ -168,7 +169,7 @@ def confirm_proposal(
 
 
 def reject_proposal(
-    work: Work, *, principal: Principal, proposal_id: UUID, reason: str
+    work: Work, proposal_id: UUID, *, principal: Principal, reason: str
 ) -> ProposalInfo:
     """Reject a pending proposal of another administrator (final); record ``proposal:reject``.
 
@@ -193,14 +194,11 @@ def list_proposals(
     work: Work,
     *,
     principal: Principal,
-    limit: int,
-    offset: int,
     status: str | None = None,
+    **window: Unpack[Window],
 ) -> Page[ProposalInfo]:
     """Proposals, oldest first, optionally by status. Raises PermissionDenied."""
     require_scope(principal, Permission.PROPOSAL_READ)
-    query = select(Proposal)
-    if status is not None:
-        query = query.where(Proposal.status == status)
+    query = filtered_by(select(Proposal), Proposal.status, status)
     query = query.order_by(Proposal.proposed_at, Proposal.id)
-    return paginate(work.session, query, limit, offset, _info)
+    return paginate(work.session, query, _info, **window)

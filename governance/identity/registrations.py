@@ -146,7 +146,7 @@ def _reviewed(
 
 
 def get_registration(
-    work: Work, *, principal: Principal, registration_id: UUID
+    work: Work, registration_id: UUID, *, principal: Principal
 ) -> RegistrationInfo:
     """One registration.
 
@@ -171,12 +171,7 @@ def _agency_grant(work: Work, row: Registration) -> Grant:
 
 
 def approve_registration(
-    work: Work,
-    *,
-    principal: Principal,
-    registration_id: UUID,
-    reason: str,
-    claims: ClaimPolicy,
+    work: Work, registration_id: UUID, *, principal: Principal, reason: str, claims: ClaimPolicy
 ) -> RegistrationInfo:
     """Approve a pending registration: create the agency and its first supervisor account,
     and mail the claim secret to the contact.
@@ -191,7 +186,7 @@ def approve_registration(
 
 
 def reject_registration(
-    work: Work, *, principal: Principal, registration_id: UUID, reason: str
+    work: Work, registration_id: UUID, *, principal: Principal, reason: str
 ) -> RegistrationInfo:
     """Reject a pending registration; rejection is final.
 
@@ -203,7 +198,7 @@ def reject_registration(
 
 
 def claim_registration(
-    work: Work, *, registration_id: UUID, claim_secret: str, claims: ClaimPolicy
+    work: Work, registration_id: UUID, *, claim_secret: str, claims: ClaimPolicy
 ) -> IssuedCredential:
     """Trade the claim secret of an approved registration for the first API key, once.
 
@@ -216,7 +211,7 @@ def claim_registration(
 
 
 def resend_claim(
-    work: Work, *, principal: Principal, registration_id: UUID, claims: ClaimPolicy
+    work: Work, registration_id: UUID, *, principal: Principal, claims: ClaimPolicy
 ) -> RegistrationInfo:
     """Mail a new claim secret to the contact of an approved, unclaimed registration (the old
     one stops working), after an expiry or a lost message, and record ``claim:reissue``.

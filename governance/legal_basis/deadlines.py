@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, CursorResult, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from governance.core.orm import table_of
 from governance.core.recording import SYSTEM
 from governance.core.work import Units, Work
 from governance.legal_basis.models import LegalBasis
@@ -78,7 +79,7 @@ class Standing:
     max_searches: int
 
 
-_BASES = cast(Table, LegalBasis.__table__)
+_BASES = table_of(LegalBasis)
 # Built once: every search reads it, before any biometric work, and most often needs no more.
 _STANDING = select(
     _BASES.c.id,

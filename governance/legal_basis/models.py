@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.core.orm import Base, UtcDateTime, one_of
+from governance.core.orm import Base, UtcDateTime, check_one_of, one_of
 from governance.legal_basis.values import (
     AuthorisationKind,
     BasisStatus,
@@ -41,8 +41,8 @@ class LegalBasis(Base):
 
     __tablename__ = "legal_bases"
     __table_args__ = (
-        CheckConstraint(one_of("status", _STORED), name="status"),
-        CheckConstraint(one_of("authorisation_kind", AuthorisationKind), name="authorisation_kind"),
+        check_one_of("status", _STORED),
+        check_one_of("authorisation_kind", AuthorisationKind),
         CheckConstraint(
             "max_searches > 0 AND searches_used >= 0 AND searches_used <= max_searches",
             name="quota",

@@ -14,14 +14,15 @@ transition is recorded even when the search is refused and rolled back.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Unpack
 from uuid import UUID
 
-from sqlalchemy import BindParameter, Table, bindparam, select, update
+from sqlalchemy import BindParameter, bindparam, select, update
 
 from governance.core.errors import InvalidInput, PermissionDenied
+from governance.core.listing import Page, Window, filtered_by, paginate
+from governance.core.orm import table_of
 from governance.core.work import Work
-from governance.identity.accounts import Page, paginate
 from governance.identity.permissions import Permission, Scope
 from governance.identity.principals import Principal, actor_of, reason_digest, require_scope
 from governance.legal_basis.deadlines import (
@@ -59,7 +60,7 @@ __all__ = [
     "list_bases",
 ]
 
-_BASES = cast(Table, LegalBasis.__table__)
+_BASES = table_of(LegalBasis)
 _NOW: BindParameter[Any] = bindparam("now")
 # Spending a search: one conditional Core UPDATE (the ORM's bulk-update path costs more than
 # the statement), built once since every search runs it.
@@ -184,9 +185,8 @@ def list_bases(
     work: Work,
     *,
     principal: Principal,
-    limit: int,
-    offset: int,
     status: BasisStatus | None = None,
+    **window: Unpack[Window],
 ) -> Page[BasisInfo]:
     """Legal bases within the caller's reach, newest first, optionally by status; the due
     ones are settled first so the status filter is true at ``now``.
@@ -196,11 +196,9 @@ def list_bases(
     scope = require_scope(principal, Permission.LEGAL_BASIS_READ)
     agency = None if scope is Scope.ANY else principal.agency_id
     if scope is not Scope.ANY and agency is None:
-        return Page([], 0, limit, offset)
+        return Page([], 0, **window)
     sweep_batch(work, agency_id=agency)
-    query = select(LegalBasis)
-    if agency is not None:
-        query = query.where(LegalBasis.agency_id == agency)
+    query = filtered_by(select(LegalBasis), LegalBasis.agency_id, agency)
     if status is BasisStatus.EXHAUSTED:
         query = query.where(
             LegalBasis.status == BasisStatus.APPROVED.value,
@@ -213,7 +211,7 @@ def list_bases(
     elif status is not None:
         query = query.where(LegalBasis.status == status.value)
     query = query.order_by(LegalBasis.created_at.desc(), LegalBasis.id)
-    return paginate(work.session, query, limit, offset, lambda row: basis_info(row, work.now))
+    return paginate(work.session, query, lambda row: basis_info(row, work.now), **window)
 
 
 # --- use -------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.core.orm import Base, UtcDateTime, one_of
-from governance.gallery.models import FaceGeometry
+from governance.core.orm import Base, UtcDateTime, check_one_of
+from governance.gallery.models import FaceGeometry, RecognizedBy
 
 __all__ = ["VERDICTS", "RefusalCount", "Review", "Search", "SearchCandidate", "Verdict"]
 
@@ -39,7 +39,7 @@ class Verdict(StrEnum):
 VERDICTS = tuple(v.value for v in Verdict)
 
 
-class Search(FaceGeometry, Base):
+class Search(FaceGeometry, RecognizedBy, Base):
     """One search run under a legal basis, with what was searched and how."""
 
     __tablename__ = "searches"
@@ -50,9 +50,6 @@ class Search(FaceGeometry, Base):
     legal_basis_id: Mapped[UUID] = mapped_column(index=True)
     purpose: Mapped[str] = mapped_column(Text)
     probe_sha256: Mapped[str] = mapped_column(String(64))
-    pack_name: Mapped[str] = mapped_column(String(64))
-    pack_version: Mapped[str] = mapped_column(String(32))
-    recognizer_sha256: Mapped[str] = mapped_column(String(64))
     top_k: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[float] = mapped_column(Float)
     gallery_collection: Mapped[str] = mapped_column(String(64))
@@ -98,7 +95,7 @@ class Review(Base):
     __tablename__ = "search_reviews"
     __table_args__ = (
         UniqueConstraint("search_id", "face_id", "reviewer_id"),
-        CheckConstraint(one_of("verdict", Verdict), name="verdict"),
+        check_one_of("verdict", Verdict),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)

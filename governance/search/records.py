@@ -20,7 +20,7 @@ from governance.core.orm import value_of
 from governance.core.recording import SYSTEM
 from governance.core.work import Work
 from governance.gallery.blobs import BlobStore
-from governance.gallery.models import GalleryFace
+from governance.gallery.models import GalleryFace, pack_of
 from governance.identity.permissions import Permission
 from governance.identity.persons import persons_of
 from governance.identity.principals import Principal, actor_of, visible
@@ -170,11 +170,7 @@ def view_of(session: Session, search: Search) -> SearchView:
     return value_of(
         SearchView,
         search,
-        pack={
-            "name": search.pack_name,
-            "version": search.pack_version,
-            "recognizer_sha256": search.recognizer_sha256,
-        },
+        pack=pack_of(search),
         review_state=state,
         candidates=tuple(candidates),
     )

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, Table, bindparam, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from biometrics.errors import BiometricsError, NoFaceFound
@@ -24,9 +24,16 @@ from biometrics.images import decode_image
 from biometrics.index import Hit
 from biometrics.ports import Face
 from governance.core.errors import GovernanceError, InvalidInput
+from governance.core.orm import table_of
 from governance.core.recording import LedgerUnavailable
 from governance.core.work import Units, Work
-from governance.gallery.models import GalleryFace, GalleryPhoto
+from governance.gallery.models import (
+    GalleryFace,
+    GalleryPhoto,
+    geometry_of,
+    pack_columns,
+    pack_of,
+)
 from governance.gallery.photos import FaceEngines, gallery_size
 from governance.gallery.probes import MultipleFaces, box_of, face_at
 from governance.gallery.sites import blocked_sites
@@ -53,10 +60,10 @@ MIN_PROBE_FACE_PX = 40
 MIN_PROBE_SCORE = 0.6
 _OVERFETCH = 16  # extra hits asked of the index, to fill top_k after dropping erased faces
 # The mapped tables, for Core statements on the search's hot path.
-_FACES = cast(Table, GalleryFace.__table__)
-_PHOTOS = cast(Table, GalleryPhoto.__table__)
-_SEARCHES = cast(Table, Search.__table__)
-_CANDIDATES = cast(Table, SearchCandidate.__table__)
+_FACES = table_of(GalleryFace)
+_PHOTOS = table_of(GalleryPhoto)
+_SEARCHES = table_of(Search)
+_CANDIDATES = table_of(SearchCandidate)
 # Built once (building a statement costs more than SQLite takes to run it): the columns a
 # candidate needs, for the hits the index returned.
 _HIT_ROWS = (
@@ -384,9 +391,7 @@ def run_search(
             "probe_sha256": probe.sha256,
             "probe_face": ledger_face,
             "pack": {
-                "name": model.pack_name,
-                "version": model.pack_version,
-                "recognizer_sha256": model.recognizer_sha256,
+                **pack_of(model),
                 # The floor in force, so an audit can check the threshold against it offline.
                 "match_threshold": f"{gallery.match_threshold:.4f}",
                 "match_far": f"{gallery.match_far:.2e}",
@@ -414,19 +419,8 @@ def run_search(
             "legal_basis_id": parameters.legal_basis_id,
             "purpose": parameters.purpose,
             "probe_sha256": probe.sha256,
-            "x1": probe.face.box.x1,
-            "y1": probe.face.box.y1,
-            "x2": probe.face.box.x2,
-            "y2": probe.face.box.y2,
-            "detection_score": probe.face.score,
-            "size_px": q.size_px,
-            "blur": q.blur,
-            "yaw": q.yaw,
-            "pitch": q.pitch,
-            "roll": q.roll,
-            "pack_name": model.pack_name,
-            "pack_version": model.pack_version,
-            "recognizer_sha256": model.recognizer_sha256,
+            **geometry_of(probe.face),
+            **pack_columns(model),
             "top_k": parameters.top_k,
             "threshold": parameters.threshold,
             "gallery_collection": collection,
@@ -455,11 +449,7 @@ def run_search(
         created_at=work.now,
         probe_face=probe_face,
         candidates=candidates,
-        pack={
-            "name": model.pack_name,
-            "version": model.pack_version,
-            "recognizer_sha256": model.recognizer_sha256,
-        },
+        pack=pack_of(model),
         gallery_collection=collection,
         gallery_size=size,
         top_k=parameters.top_k,

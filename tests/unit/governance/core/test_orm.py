@@ -7,7 +7,6 @@ from enum import StrEnum
 
 import pytest
 from sqlalchemy import (
-    CheckConstraint,
     Column,
     Integer,
     MetaData,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from governance.core.orm import UtcDateTime, one_of
+from governance.core.orm import UtcDateTime, check_one_of, one_of
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -44,13 +43,15 @@ def test_one_of_lists_the_values_in_their_order(values: list[StrEnum | str], exp
     assert one_of("status", values) == expected
 
 
-def test_a_one_of_check_refuses_other_values() -> None:
+def test_a_one_of_check_is_named_after_its_column_and_refuses_other_values() -> None:
+    check = check_one_of("status", Status)
+    assert check.name == "status"
     table = Table(
         "things",
         MetaData(),
         Column("id", Integer, primary_key=True),
         Column("status", String(16), nullable=False),
-        CheckConstraint(one_of("status", Status), name="status"),
+        check,
     )
     engine = create_engine("sqlite://")
     table.metadata.create_all(engine)
