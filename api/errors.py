@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, g, json, request
+from limits.errors import StorageError
 from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_BASE, PROBLEMS
+from api.ratelimit import RateLimitStoreUnavailable, store_unavailable
 from biometrics.errors import (
     BiometricsError,
     DomainError,
@@ -28,6 +30,7 @@ from biometrics.errors import (
     PackError,
     UnsupportedImageType,
 )
+from governance.core.db import DatabaseUnavailable
 from governance.core.errors import (
     Conflict,
     InvalidInput,
@@ -77,7 +80,9 @@ ANSWERS: Mapping[type[DomainError], Answer] = {
     Conflict: Answer(409, "Conflict with the current state"),
     PolicyViolation: Answer(403, "Not allowed by the rules"),
     InvalidInput: Answer(422, "Invalid input"),
+    DatabaseUnavailable: Answer(503, "Database unavailable"),
     LedgerUnavailable: Answer(503, "The ledger cannot record now"),
+    RateLimitStoreUnavailable: Answer(503, "Rate-limit store unavailable"),
     ServiceUnavailable: Answer(503, "Service unavailable"),
     UnsupportedImageType: Answer(415, "Unsupported image type"),
     ImageTooLarge: Answer(413, "Image too large"),
@@ -111,6 +116,9 @@ _TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+RETRY_UNAVAILABLE_SECONDS = 5
 
 
 def problem_response(
@@ -182,12 +190,15 @@ def _handle_domain_error(error: DomainError) -> Response:
             for msg in msgs
         ]
     extra.update(error.extra)
+    status = answer_for(error).status
     return problem_response(
-        answer_for(error).status,
+        status,
         detail=error.detail,
         type_=PROBLEM_BASE + error.code,
         title=title_of(error),
         extra=extra,
+        # A part that is down or busy: a client's retry is welcome, after a pause.
+        headers={"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)} if status == 503 else None,
     )
 
 
@@ -225,6 +236,11 @@ def _handle_http_exception(error: HTTPException) -> Response:
     return problem_response(status, detail=detail, headers=headers)
 
 
+def _handle_storage_error(error: StorageError) -> Response:
+    """The rate-limit store failed (flask-limiter's decorators or ``api.ratelimit``'s calls)."""
+    return _handle_domain_error(store_unavailable(error))
+
+
 def _handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error", extra={"request_id": g.get("request_id")})
     return problem_response(
@@ -240,4 +256,5 @@ def install_error_handlers(app: Flask) -> None:
     """Register the handlers; call after flask-smorest's ``Api`` so ours win."""
     app.register_error_handler(DomainError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(StorageError, _handle_storage_error)
     app.register_error_handler(Exception, _handle_unexpected)

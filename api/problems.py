@@ -253,8 +253,16 @@ PROBLEMS: tuple[ProblemType, ...] = (
     _P("checkpoint-not-found", 404, "No such checkpoint", ("ledger",)),
     _P("tree-size-not-reached", 422, "Tree size not reached", ("ledger",)),
     # Service state: any operation may meet them.
+    _P("database-unavailable", 503, "Database unavailable", ("*",)),
     _P("ledger-unavailable", 503, "The ledger cannot record now", ("*",)),
+    _P("ledger-key-unavailable", 503, "The ledger signing key cannot be read", ("*",)),
     _P("service-unavailable", 503, "Service unavailable", ("*",)),
+    _P(
+        "rate-limit-store-unavailable",
+        503,
+        "Rate-limit store unavailable",
+        ("secured", "registrations:POST", "account_requests:POST"),
+    ),
     _P("model-unavailable", 503, "Face models unavailable", ("upload",)),
     _P("vector-index-unavailable", 503, "Vector index unavailable", ("upload",)),
     _P("internal-error", 500, "Internal server error", ("*",), generic=True),
@@ -355,11 +363,11 @@ def headers_for(status: int) -> dict[str, Any]:
                 "schema": {"type": "string"},
             }
         }
-    if status == 429:
+    if status in (429, 503):
         return {
             "Retry-After": {
                 "description": "Seconds until a request may succeed again.",
-                "required": True,
+                "required": status == 429,
                 "schema": {"type": "integer", "minimum": 0},
             }
         }

@@ -17,27 +17,34 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from werkzeug.exceptions import TooManyRequests
 
 from api.context import runtime
 from api.settings import Settings
+from governance.core.errors import ServiceUnavailable
 from governance.identity.principals import Principal
 
 __all__ = [
+    "RateLimitStoreUnavailable",
     "check_address_failures",
     "check_costly_request",
     "check_key_failures",
+    "check_store",
     "client_address",
     "init_rate_limits",
     "limiter",
     "record_address_failure",
     "record_key_failure",
     "registration_limit",
+    "store_unavailable",
 ]
 
 _ADDRESS_FAILURES = "auth-failure"
@@ -55,12 +62,76 @@ def client_address() -> str:
 
 # One limiter per process, bound to each app by ``init_rate_limits`` (flask-limiter's pattern
 # for application factories); limits read the current app's settings when a request arrives.
+# Its storage is the process's too: the last app bound names it (a service makes one app).
 limiter = Limiter(client_address, headers_enabled=True, strategy="moving-window")
+
+
+class RateLimitStoreUnavailable(ServiceUnavailable):
+    """The rate-limit store (Redis) did not answer in time, so the request was not served.
+
+    Refusing is the choice made for every request that consults a limit, rather than serving
+    it unlimited ("fail open") or counting in each worker's memory meanwhile:
+
+    - every request with a key first asks whether that key is locked after failed
+      authentications, and every unknown key is counted against its address; registrations
+      and claims are counted per address. Served unlimited, they would let a client that has
+      no key guess secrets and flood the database at the full rate of the workers: exactly
+      what the limits are there to stop, and silently, since nothing would say so;
+    - counting in memory would multiply every limit by the number of workers, unlock the keys
+      locked everywhere, and forget each count when the store returns;
+    - a refusal is bounded (``FACEWARDEN_RATELIMIT_STORAGE_TIMEOUT_SECONDS``), visible (a 503
+      naming the store, and ``/readyz``'s ``rate_limits`` check) and over as soon as the store
+      answers again. What consults no limit (``/healthz``, ``/readyz``, the specification)
+      is served throughout.
+    """
+
+    code = "rate-limit-store-unavailable"
+
+
+def store_unavailable(exc: StorageError) -> RateLimitStoreUnavailable:
+    """The refusal of a request whose limits the store could not check (``exc`` says why)."""
+    log.warning("rate-limit store unavailable: %s", exc.storage_error)
+    timeout = runtime().settings.ratelimit_storage_timeout_seconds
+    return RateLimitStoreUnavailable(
+        "the rate-limit store (FACEWARDEN_RATELIMIT_STORAGE_URI) did not answer within "
+        f"FACEWARDEN_RATELIMIT_STORAGE_TIMEOUT_SECONDS={timeout} s "
+        f"({type(exc.storage_error).__name__}), so this request, whose limits it keeps, was not "
+        "served; retry later, and operators: check that Redis runs and is reachable"
+    )
+
+
+def storage_options(settings: Settings) -> dict[str, Any]:
+    """The storage's options: errors wrapped in ``StorageError``; for Redis, bounded waits.
+
+    redis-py waits for ever by default, and retries a failed command; here a connection or a
+    command that takes longer than the timeout fails at once, so a request waits at most
+    ``FACEWARDEN_RATELIMIT_STORAGE_TIMEOUT_SECONDS`` for each round trip before its 503. A
+    connection the store closed (a restart) is replaced by the pool's own health check.
+    """
+    options: dict[str, Any] = {"wrap_exceptions": True}
+    if urlsplit(settings.ratelimit_storage_uri).scheme.startswith("redis"):
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        timeout = settings.ratelimit_storage_timeout_seconds
+        options.update(
+            socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+    return options
+
+
+def check_store() -> str:
+    """The ``/readyz`` check of a shared store: one round trip. Raises StorageError."""
+    storage = limiter.limiter.storage
+    if not storage.check():  # limits' own probe (a Redis PING) answers False, never raises
+        raise StorageError(ConnectionError(f"{type(storage).__name__} does not answer"))
+    return f"{type(storage).__name__} answers"
 
 
 def init_rate_limits(app: Flask, settings: Settings) -> None:
     """Bind the limiter to ``app`` with the storage named by the settings."""
     app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage_uri
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = storage_options(settings)
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     # Registered first so it runs last (Flask runs after-request hooks in reverse), once the
     # limiter has added its headers.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 from flask import g
@@ -10,7 +11,8 @@ from flask.views import MethodView
 from sqlalchemy import text
 
 from api.blueprint import Blueprint
-from api.context import engines, pack, runtime
+from api.context import build_photo_store, engines, pack, runtime
+from api.ratelimit import check_store
 from api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
@@ -30,8 +32,14 @@ class Readiness(MethodView):
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, schema=ReadinessSchema, description="A dependency is not ready.")
     def get(self) -> tuple[dict[str, Any], int]:
-        """Report whether the database, vector index, model pack and ledger key are usable."""
-        checks = {name: _run(check) for name, check in _CHECKS.items()}
+        """Report whether the database, index, models, ledger key, disk and stores are usable."""
+        settings = runtime().settings
+        parts = dict(_CHECKS)
+        if settings.s3_location is not None:  # the data directory needs no probe
+            parts["photo_store"] = _photo_store
+        if not settings.ratelimit_storage_uri.startswith("memory://"):  # a shared store
+            parts["rate_limits"] = check_store
+        checks = {name: _run(check) for name, check in parts.items()}
         ready = all(c["ok"] for c in checks.values())
         return {"status": "ready" if ready else "not-ready", "checks": checks}, (
             200 if ready else 503
@@ -42,6 +50,17 @@ def _database() -> str:
     with runtime().engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return runtime().engine.dialect.name
+
+
+def _disk() -> str:
+    settings = runtime().settings
+    free = shutil.disk_usage(settings.data_dir).free // 2**20
+    if free < settings.min_free_disk_mb:
+        raise OSError(
+            f"{free} MiB free under {settings.data_dir}, below FACEWARDEN_MIN_FREE_DISK_MB="
+            f"{settings.min_free_disk_mb}: free space, or grow the disk"
+        )
+    return "enough free space"
 
 
 def _ledger_key() -> str:
@@ -59,11 +78,21 @@ def _vector_index() -> str:
     return f"{index.collection}: {index.count()} faces"
 
 
+def _photo_store() -> str:
+    rt = runtime()
+    store = rt.lazy.get("photo_store")
+    if store is None:  # made once: a boto3 client takes a while to build
+        store = rt.lazy.setdefault("photo_store", build_photo_store(rt.settings))
+    detail: str = store.check()  # one HEAD request of the bucket
+    return detail
+
+
 _CHECKS = {
     "database": _database,
     "vector_index": _vector_index,
     "model_pack": _model_pack,
     "ledger_key": _ledger_key,
+    "disk": _disk,
 }
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "PolicyViolation",
     "ServiceUnavailable",
     "Unauthenticated",
+    "blank_fields",
 ]
 
 
@@ -76,6 +77,12 @@ class InvalidInput(GovernanceError):
     ) -> None:
         super().__init__(detail, code=code, extra=extra)
         self.fields = dict(fields or {})
+
+
+def blank_fields(**required: tuple[str, str]) -> dict[str, list[str]]:
+    """The ``InvalidInput`` field messages of the texts left blank, each given as
+    ``field=(text, message)``, in their order; empty when every text holds something."""
+    return {field: [message] for field, (text, message) in required.items() if not text.strip()}
 
 
 class ServiceUnavailable(GovernanceError):

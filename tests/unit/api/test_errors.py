@@ -11,6 +11,7 @@ from flask import Flask
 
 from api.errors import ANSWERS, PROBLEM_MEDIA_TYPE, install_error_handlers
 from api.problems import PROBLEMS
+from api.ratelimit import RateLimitStoreUnavailable
 from biometrics.errors import (
     BiometricsError,
     DimensionMismatch,
@@ -24,6 +25,7 @@ from biometrics.errors import (
     PackError,
     UnsupportedImageType,
 )
+from governance.core.db import DatabaseUnavailable
 from governance.core.errors import (
     Conflict,
     GovernanceError,
@@ -73,6 +75,7 @@ def _problem(error: DomainError) -> dict[str, Any]:
         (Conflict, 409, "conflict", "Conflict with the current state"),
         (PolicyViolation, 403, "policy-violation", "Not allowed by the rules"),
         (InvalidInput, 422, "invalid-input", "Invalid input"),
+        (DatabaseUnavailable, 503, "database-unavailable", "Database unavailable"),
         (LedgerUnavailable, 503, "ledger-unavailable", "The ledger cannot record now"),
         (ServiceUnavailable, 503, "service-unavailable", "Service unavailable"),
         (GovernanceError, 400, "governance-error", "Request refused"),
@@ -97,6 +100,20 @@ def test_each_error_class_answers_its_status_type_and_title(
     assert body["detail"] == "Refused for a reason."
 
 
+def test_an_unavailable_part_asks_the_client_to_retry_after_a_pause() -> None:
+    app = Flask(__name__)
+    install_error_handlers(app)
+
+    def fail() -> str:
+        raise DatabaseUnavailable("the database cannot be reached; retry shortly")
+
+    app.add_url_rule("/things", "fail", fail)
+    response = app.test_client().get("/things")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["type"] == "/problems/database-unavailable"
+
+
 def test_an_image_too_large_is_a_413() -> None:
     body = _problem(ImageTooLarge("image is 2 bytes; the limit is 1", limit=1, actual=2))
     assert (body["status"], body["type"], body["title"]) == (
@@ -114,7 +131,9 @@ def test_the_table_names_every_class_tested_here() -> None:
         Conflict,
         PolicyViolation,
         InvalidInput,
+        DatabaseUnavailable,
         LedgerUnavailable,
+        RateLimitStoreUnavailable,
         ServiceUnavailable,
         UnsupportedImageType,
         ImageTooLarge,

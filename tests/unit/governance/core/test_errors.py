@@ -18,6 +18,7 @@ from governance.core.errors import (
     PolicyViolation,
     ServiceUnavailable,
     Unauthenticated,
+    blank_fields,
 )
 from governance.core.recording import LedgerUnavailable
 from governance.legal_basis.rules import BasisUnusable
@@ -85,3 +86,19 @@ def test_a_threshold_below_the_floor_names_the_floor() -> None:
     assert raised.code == "threshold-below-floor"
     assert dict(raised.extra) == {"threshold_floor": 0.35, "threshold_floor_far": 1e-4}
     assert raised.fields == {"threshold": ["Must be at least 0.35."]}
+
+
+@pytest.mark.parametrize(
+    ("reason", "reference", "expected"),
+    [
+        ("spam", "letter", {}),
+        ("  ", "letter", {"reason": ["A reason."]}),
+        ("", "\t", {"reason": ["A reason."], "reference": ["A reference."]}),
+    ],
+)
+def test_blank_fields_names_each_blank_text_with_its_message(
+    reason: str, reference: str, expected: dict[str, list[str]]
+) -> None:
+    found = blank_fields(reason=(reason, "A reason."), reference=(reference, "A reference."))
+    assert found == expected
+    assert list(found) == list(expected)

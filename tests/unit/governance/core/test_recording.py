@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from governance.core.db import unit_of_work
 from governance.core.recording import (
     SYSTEM,
+    LedgerKeyUnavailable,
     LedgerUnavailable,
     SigningKeys,
     default_secret_path,
@@ -67,9 +68,8 @@ def test_recording_follows_a_key_rotated_by_another_process(
             now=NOW + timedelta(seconds=1),
             actor=SYSTEM,
         )
-    assert keys.current() is old  # this process still holds the old key ...
     with unit_of_work(sessions) as session:
-        appended = _record(session, keys, "after")  # ... meets StaleSigningKey, and reloads
+        appended = _record(session, keys, "after")  # the file changed: it is loaded again
     assert parse_entry(appended.entry).key_id == new.key_id != old.key_id
     assert keys.current().key_id == new.key_id
     assert appended.seq == 2
@@ -94,9 +94,29 @@ def test_an_unreadable_key_file_makes_the_ledger_unavailable(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     missing = SigningKeys(path=tmp_path / "missing.pem", name="core.test/ledger")
-    with sessions() as session, pytest.raises(LedgerUnavailable) as caught:
+    with sessions() as session, pytest.raises(LedgerKeyUnavailable) as caught:
         _record(session, missing, "refused")
     assert isinstance(caught.value.__cause__, KeyFileError)
+    assert caught.value.code == "ledger-key-unavailable"
+    assert "FACEWARDEN_LEDGER_KEY_PATH" in caught.value.detail
+
+
+@pytest.mark.parametrize("broken", ["removed", "garbage"])
+def test_a_key_file_that_becomes_unreadable_stops_signing_until_it_is_back(
+    sessions: sessionmaker[Session], keys: SigningKeys, broken: str
+) -> None:
+    saved = keys.path.read_bytes()
+    with unit_of_work(sessions) as session:
+        _record(session, keys, "before")
+    if broken == "removed":
+        keys.path.unlink()
+    else:
+        keys.path.write_bytes(b"not a key")
+    with sessions() as session, pytest.raises(LedgerKeyUnavailable):
+        _record(session, keys, "refused")  # the copy in memory does not sign on
+    keys.path.write_bytes(saved)
+    with unit_of_work(sessions) as session:
+        assert _record(session, keys, "after").seq == 1
 
 
 def test_a_malformed_payload_is_the_callers_error_not_the_ledgers(
