@@ -112,7 +112,7 @@ def serve(
 ) -> None:
     """Serve the API with hypercorn (HTTPS on 127.0.0.1:8443 by default)."""
     from api.bootstrap import certificate_fingerprint
-    from api.server import run_server
+    from api.server import can_share_index, run_server
 
     settings = _settings()
     if plain_http and (cert or key):
@@ -124,7 +124,7 @@ def serve(
             "--http honours X-Forwarded-For only from the proxies in FACEWARDEN_TRUSTED_PROXIES: "
             "set it to the proxy's address(es), e.g. FACEWARDEN_TRUSTED_PROXIES=127.0.0.1"
         )
-    if workers > 1 and settings.milvus_is_local:
+    if workers > 1 and settings.milvus_is_local and not can_share_index(settings):
         raise click.UsageError(
             f"{workers} workers cannot share the milvus-lite file {settings.milvus_uri}: run "
             f"`python -m biometrics.index_server --data {settings.milvus_uri} --port 19530` and "
@@ -286,9 +286,8 @@ def _units(settings: Settings) -> Iterator[Units]:
 def _effect_handlers(settings: Settings) -> Iterator[Callable[[], dict[str, Handler]]]:
     """What builds the handlers of pending effects (the vector index and the photo store),
     opened only if one is pending, and closed on the way out."""
-    from api.context import open_index
+    from api.context import build_photo_store, open_index
     from biometrics.packs import load_pack
-    from governance.gallery.blobs import FileBlobStore
     from governance.gallery.effects import effect_handlers
 
     opened: list[MilvusIndex] = []
@@ -297,7 +296,7 @@ def _effect_handlers(settings: Settings) -> Iterator[Callable[[], dict[str, Hand
         pack = load_pack(settings.models_dir / settings.model_pack)
         opened.append(open_index(settings, pack))
         opened[0].ensure_collection(pack.dimension)
-        return effect_handlers(opened[0], FileBlobStore(settings.photos_dir))
+        return effect_handlers(opened[0], build_photo_store(settings))
 
     try:
         yield handlers
@@ -686,10 +685,9 @@ def _doctor_stores(settings: Settings) -> Stores:
     Raises PackError, IndexUnavailable, ClickException (a milvus-lite file another process
     holds open).
     """
-    from api.context import open_index
+    from api.context import build_photo_store, open_index
     from biometrics.errors import IndexUnavailable
     from biometrics.packs import load_pack
-    from governance.gallery.blobs import FileBlobStore
     from governance.gallery.doctor import Stores
 
     pack = load_pack(settings.models_dir / settings.model_pack)
@@ -699,17 +697,18 @@ def _doctor_stores(settings: Settings) -> Stores:
         if not settings.milvus_is_local:
             raise
         raise click.ClickException(
-            f"cannot open the vector index file {settings.milvus_uri}: a running `facewarden "
-            "serve` holds it open. Stop the service and run the doctor again, or serve the "
-            "file with `python -m biometrics.index_server` and point FACEWARDEN_MILVUS_URI at "
-            f"it (docs/vector-index.md, 'Several workers'). ({exc})"
+            f"cannot open the vector index file {settings.milvus_uri}: another process holds "
+            "it open (a `facewarden` command, or a server on milvus-lite 3, which cannot share "
+            "it). Wait for that command, or serve the file with `python -m "
+            "biometrics.index_server` and point FACEWARDEN_MILVUS_URI at it "
+            f"(docs/vector-index.md, 'Several workers'). ({exc})"
         ) from exc
     try:
         index.ensure_collection(pack.dimension)
     except BaseException:
         index.close()
         raise
-    return Stores(index, FileBlobStore(settings.photos_dir), pack.recognizer.sha256)
+    return Stores(index, build_photo_store(settings), pack.recognizer.sha256)
 
 
 def _doctor_json(findings: Findings, repaired: Repair | None, ok: bool) -> dict[str, object]:
@@ -800,6 +799,7 @@ def backup_command(directory: Path, include_keys: bool) -> None:
     """
     from importlib.metadata import version
 
+    from api.context import build_photo_store
     from biometrics.packs import load_pack
     from governance.core.db import make_engine
     from governance.gallery.backup import KeyFiles, backup
@@ -813,7 +813,7 @@ def backup_command(directory: Path, include_keys: bool) -> None:
         try:
             done = backup(
                 engine,
-                photos_dir=settings.photos_dir,
+                photos=build_photo_store(settings),
                 target=directory,
                 recognizer_sha256=pack.recognizer.sha256,
                 app_version=version("facewarden"),
@@ -845,7 +845,7 @@ def restore_command(directory: Path) -> None:
     with FACEWARDEN_BACKUP_PASSPHRASE (or a passphrase asked for); the vector index is then
     built from the stored embeddings. The restored ledger is the backup's, unchanged.
     """
-    from api.context import open_index
+    from api.context import build_photo_store, open_index
     from biometrics.packs import load_pack
     from governance.core.db import make_engine
     from governance.gallery.backup import KeyFiles, restore
@@ -866,7 +866,7 @@ def restore_command(directory: Path) -> None:
             done = restore(
                 directory,
                 engine,
-                photos_dir=settings.photos_dir,
+                photos=build_photo_store(settings),
                 keys=KeyFiles(settings.ledger_key_path, settings.ledger_secret_path),
                 passphrase=lambda: _backup_passphrase(settings, confirm=False),
                 index=index,

@@ -29,7 +29,7 @@ from governance.core.effects import Handler
 from governance.core.recording import SigningKeys
 from governance.core.work import Hooks, Units, Work
 from governance.gallery import effects as gallery_effects
-from governance.gallery.blobs import FileBlobStore
+from governance.gallery.blobs import BlobStore, FileBlobStore
 from governance.gallery.photos import FaceEngines
 from governance.identity.claims import ClaimPolicy
 from ledger.keys import KeyFileError, Signer
@@ -38,6 +38,7 @@ __all__ = [
     "Runtime",
     "build_engines",
     "build_mailer",
+    "build_photo_store",
     "claim_policy",
     "effect_handlers",
     "engines",
@@ -207,12 +208,32 @@ def build_engines(settings: Settings, *, model_pack: Pack) -> FaceEngines:
     return FaceEngines(
         analyzer=pipeline,
         index=index,
-        blobs=FileBlobStore(settings.photos_dir),
+        blobs=build_photo_store(settings),
         max_bytes=settings.max_request_bytes,
         max_pixels=settings.max_image_pixels,
         max_probe_pixels=settings.max_probe_pixels,
         match_threshold=model_pack.match_threshold,
         match_far=model_pack.match_far,
+    )
+
+
+def build_photo_store(settings: Settings) -> BlobStore:
+    """The photo store ``settings`` name: the data directory's files, or an S3 bucket.
+
+    Nothing is contacted yet; a store that cannot be reached raises PhotoStoreUnavailable on
+    first use.
+    """
+    location = settings.s3_location
+    if location is None:
+        return FileBlobStore(settings.photos_dir)
+    from governance.gallery.s3 import S3BlobStore  # boto3 only where S3 is configured
+
+    bucket, prefix = location
+    return S3BlobStore(
+        bucket,
+        prefix,
+        endpoint_url=settings.s3_endpoint_url or None,
+        timeout_seconds=settings.s3_timeout_seconds,
     )
 
 
@@ -222,6 +243,7 @@ def open_index(settings: Settings, model_pack: Pack) -> MilvusIndex:
     Raises IndexUnavailable.
     """
     from biometrics.index import IndexTuning
+    from biometrics.index_server import shared_uri
 
     tuning = IndexTuning(
         index_type=settings.milvus_index,
@@ -232,11 +254,16 @@ def open_index(settings: Settings, model_pack: Pack) -> MilvusIndex:
         ef=settings.milvus_hnsw_ef,
         consistency=settings.milvus_consistency,
     )
+    uri = settings.milvus_uri
+    if settings.milvus_is_local:
+        # A running `facewarden serve` shares the file over a socket: use it, as its workers do.
+        uri = shared_uri(Path(uri)) or uri
     return MilvusIndex(
-        settings.milvus_uri,
+        uri,
         recognizer_sha256=model_pack.recognizer.sha256,
         token=settings.milvus_token or "",
         tuning=tuning,
+        call_timeout=settings.milvus_timeout_seconds,
     )
 
 

@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session
 
 from biometrics.index import VectorIndex, collection_name
 from biometrics.packs import file_sha256
-from governance.core.errors import GovernanceError
+from governance.core.errors import GovernanceError, NotFound
+from governance.gallery.blobs import BlobStore, FileBlobStore, sha256_hex
 from governance.gallery.effects import index_entries
 from governance.gallery.models import GalleryFace, GalleryPhoto
 from ledger.storage import tree_size
@@ -164,7 +165,7 @@ def _derive(passphrase: str, salt: bytes, cost: dict[str, int]) -> bytes:
 def backup(
     engine: Engine,
     *,
-    photos_dir: Path,
+    photos: BlobStore,
     target: Path,
     recognizer_sha256: str,
     app_version: str,
@@ -184,8 +185,9 @@ def backup(
     # Read first, so a missing key file stops the backup before it writes anything.
     key_files = {n: p.read_bytes() for n, p in keys.named().items()} if keys is not None else {}
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    photos = target / "photos"
-    copied = _copy_files(photos_dir, photos, _stored(photos_dir), "photos", progress)
+    # Through the Protocol, so a bucket is backed up as the data directory's files are.
+    copy = FileBlobStore(target / "photos")
+    copied = _copy_files(photos, copy, _stored(photos), "photos", progress)
     with _snapshot(engine, target / "database", progress) as (kind, database, session):
         # Read from the snapshot itself, so the counts and names are those of the copy.
         named = _named_digests(session)
@@ -201,8 +203,8 @@ def backup(
             "ledger_entries": tree_size(session),
         }
     # Written since the first pass: an enrolment stores its files before it commits.
-    late = sorted(d for d in named if d not in copied and _object(photos_dir, d).exists())
-    copied.update(_copy_files(photos_dir, photos, late, "photos written meanwhile", progress))
+    late = sorted(d for d in named if d not in copied and photos.exists(d))
+    copied.update(_copy_files(photos, copy, late, "photos written meanwhile", progress))
     counts["stored_files"] = len(copied)
     if keys is not None:
         assert passphrase is not None
@@ -321,33 +323,25 @@ def _pg(tool: str, url: URL, arguments: Sequence[str]) -> None:
         raise BackupError(f"{tool} failed: {reason}")
 
 
-def _object(root: Path, digest: str) -> Path:
-    return root / digest[:2] / digest[2:4] / digest
-
-
-def _stored(photos_dir: Path) -> list[str]:
+def _stored(photos: BlobStore) -> list[str]:
     """The digests of the objects stored now (temporary files are left out)."""
-    if not photos_dir.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in photos_dir.glob("??/??/*")
-        if p.is_file() and not p.name.startswith(".") and len(p.name) == 64
-    )
+    return sorted(f.name for f in photos.files() if not f.temporary)
 
 
 def _copy_files(
-    source: Path, target: Path, digests: Sequence[str], step: str, progress: Progress
+    source: BlobStore, target: BlobStore, digests: Sequence[str], step: str, progress: Progress
 ) -> dict[str, None]:
-    """Copy these objects; returns those copied (one removed meanwhile is skipped)."""
+    """Copy these objects; returns those copied (one removed meanwhile is skipped, and so is
+    one whose bytes no longer match its name: the manifest lists it as missing)."""
     copied: dict[str, None] = {}
     for done, digest in enumerate(digests, 1):
-        there = _object(target, digest)
-        there.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            shutil.copyfile(_object(source, digest), there)
-        except FileNotFoundError:
+            data = source.get(digest)
+        except NotFound:
             continue
+        if sha256_hex(data) != digest:
+            continue
+        target.put(data)
         copied[digest] = None
         if done % 1000 == 0 or done == len(digests):
             progress(step, done, len(digests))
@@ -406,7 +400,7 @@ def restore(
     source: Path,
     engine: Engine,
     *,
-    photos_dir: Path,
+    photos: BlobStore,
     keys: KeyFiles,
     passphrase: Callable[[], str],
     index: Callable[[], VectorIndex],
@@ -443,10 +437,8 @@ def restore(
     database = manifest["database"]
     assert isinstance(database, dict)
     _load(engine, database["kind"], source / database["file"], progress)
-    photos_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    copied = _copy_files(
-        source / "photos", photos_dir, _stored(source / "photos"), "photos", progress
-    )
+    backed_up = FileBlobStore(source / "photos")
+    copied = _copy_files(backed_up, photos, _stored(backed_up), "photos", progress)
     for name, data in opened.items():
         path = keys.named()[name]
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -2,9 +2,9 @@
 
 Objects are named by the SHA-256 of their bytes, so a photo enrolled twice is stored once and a
 stored object can be checked against its name. ``FileBlobStore`` keeps them under the data
-directory; an S3-compatible store can implement the same ``BlobStore`` Protocol. ``files`` lists
-what is stored, so that ``facewarden doctor`` can find objects no row names and temporary files
-an interrupted write left.
+directory; ``governance.gallery.s3.S3BlobStore`` keeps them in a bucket, behind the same
+``BlobStore`` Protocol. ``files`` lists what is stored, so that ``facewarden doctor`` can find
+objects no row names and temporary files an interrupted write left.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from governance.core.errors import NotFound
+from governance.core.errors import NotFound, ServiceUnavailable
 
-__all__ = ["BlobStore", "FileBlobStore", "StoredFile", "sha256_hex"]
+__all__ = ["BlobStore", "DamagedObject", "FileBlobStore", "StoredFile", "sha256_hex", "verified"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TEMPORARY_PREFIX = ".incoming-"
@@ -32,6 +32,22 @@ _TEMPORARY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/\.incoming-[A-Za-z0-9_]+$")
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of ``data``: the name an object is stored under."""
     return hashlib.sha256(data).hexdigest()
+
+
+class DamagedObject(ServiceUnavailable):
+    """A stored object's bytes do not hash to its name: the disk or the bucket damaged it, or
+    someone altered it. Nothing is served from it; the detail tells the operators what to do."""
+
+
+def verified(digest: str, data: bytes) -> bytes:
+    """``data`` if it hashes to ``digest``. Raises DamagedObject."""
+    if sha256_hex(data) != digest:
+        raise DamagedObject(
+            f"the stored object {digest} does not match its SHA-256: it was damaged or altered "
+            "in the photo store. Restore it from a backup (facewarden restore), or erase the "
+            "gallery photo that names it"
+        )
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +70,8 @@ class BlobStore(Protocol):
         ...
 
     def get(self, digest: str) -> bytes:
-        """The bytes stored under ``digest``. Raises NotFound."""
+        """The bytes stored under ``digest``, checked against it. Raises NotFound,
+        DamagedObject."""
         ...
 
     def delete(self, digest: str) -> bool:
@@ -76,6 +93,13 @@ class BlobStore(Protocol):
         ...
 
 
+def _holds(path: Path, digest: str) -> bool:
+    try:
+        return sha256_hex(path.read_bytes()) == digest
+    except FileNotFoundError:
+        return False
+
+
 class FileBlobStore:
     """Objects as files ``<root>/<aa>/<bb>/<digest>``, written atomically with owner-only modes."""
 
@@ -91,8 +115,8 @@ class FileBlobStore:
         """Store ``data`` (fsync'd before it becomes visible). Raises OSError."""
         digest = sha256_hex(data)
         path = self._path(digest)
-        if path.exists():
-            return digest
+        if _holds(path, digest):
+            return digest  # a damaged or altered file is replaced below
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX)
         try:
@@ -108,11 +132,12 @@ class FileBlobStore:
         return digest
 
     def get(self, digest: str) -> bytes:
-        """Raises NotFound when nothing is stored under ``digest``."""
+        """Raises NotFound when nothing is stored under ``digest``, DamagedObject."""
         try:
-            return self._path(digest).read_bytes()
+            data = self._path(digest).read_bytes()
         except FileNotFoundError as exc:
             raise NotFound(f"no stored object {digest}") from exc
+        return verified(digest, data)
 
     def delete(self, digest: str) -> bool:
         try:

@@ -16,14 +16,15 @@ are content-addressed); those of one that rolled back are deleted after the roll
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import numpy as np
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from biometrics.errors import BiometricsError, NoFaceFound
@@ -33,6 +34,7 @@ from biometrics.ports import Detection, Face, ImageArray, ModelInfo
 from biometrics.thumbnails import face_thumbnail
 from governance.core.effects import after_rollback, pend
 from governance.core.errors import Conflict, InvalidInput, NotFound
+from governance.core.orm import table_of
 from governance.core.work import Units, Work
 from governance.gallery.blobs import BlobStore, sha256_hex
 from governance.gallery.effects import DELETE_BLOBS, INDEX_FACES, UNINDEX_FACES, effect_handlers
@@ -42,6 +44,8 @@ from governance.gallery.models import (
     GalleryPhoto,
     GalleryStats,
     acted_by,
+    geometry_of,
+    pack_columns,
     value_of,
 )
 from governance.gallery.sites import check_site_allowed, site_of_url
@@ -70,7 +74,11 @@ __all__ = [
     "thumbnail_bytes",
 ]
 
-_STATS = cast(Table, GalleryStats.__table__)
+_STATS = table_of(GalleryStats)
+_UPSERTS: dict[str, Callable[[type[GalleryStats]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 # Built once: every search reads the gallery size.
 _SIZE = select(_STATS.c.faces).where(_STATS.c.recognizer_sha256 == bindparam("recognizer_sha256"))
 
@@ -265,9 +273,7 @@ def enroll_photo(
         subject_ref=provenance.subject_ref,
         enrolled_at=work.now,
         enrolled_by=acted_by(actor),
-        pack_name=model.pack_name,
-        pack_version=model.pack_version,
-        recognizer_sha256=model.recognizer_sha256,
+        **pack_columns(model),
     )
     for face in prepared.faces:
         thumb = face_thumbnail(prepared.image.pixels, face.box)
@@ -300,20 +306,10 @@ def enroll_photo(
 def _new_face(
     face: Face, thumb: bytes, site: str, recognizer_sha256: str, now: datetime
 ) -> GalleryFace:
-    q = face.quality
     return GalleryFace(
         id=uuid4(),
         source_site=site,
-        x1=face.box.x1,
-        y1=face.box.y1,
-        x2=face.box.x2,
-        y2=face.box.y2,
-        detection_score=face.score,
-        size_px=q.size_px,
-        blur=q.blur,
-        yaw=q.yaw,
-        pitch=q.pitch,
-        roll=q.roll,
+        **geometry_of(face),
         thumbnail_sha256=sha256_hex(thumb),
         recognizer_sha256=recognizer_sha256,
         embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
@@ -421,19 +417,29 @@ def gallery_size(session: Session, recognizer_sha256: str) -> int:
 
 
 def count_faces(session: Session, recognizer_sha256: str, delta: int) -> None:
-    """Add ``delta`` (may be negative) to the gallery size of one recognizer."""
-    if not delta:
-        return
-    changed = session.execute(
-        update(GalleryStats)
-        .where(GalleryStats.recognizer_sha256 == recognizer_sha256)
-        .values(faces=GalleryStats.faces + delta)
-    )
-    if changed.rowcount == 0:  # type: ignore[attr-defined]
-        # Writers are serialized (BEGIN IMMEDIATE on SQLite; on PostgreSQL the first enrolment
-        # of a recognizer is the only insert, and a racing one fails and is retried by its
-        # caller), so the row is created once.
-        session.add(GalleryStats(recognizer_sha256=recognizer_sha256, faces=delta))
+    """Add ``delta`` (may be negative) to the gallery size of one recognizer.
+
+    A growth is one upsert (INSERT ... ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike):
+    two first enrolments of a recognizer at once on PostgreSQL both count, where an insert
+    after an update that found no row made the second a unique violation. A removal updates
+    the row its faces were counted in.
+    """
+    if delta > 0:
+        grow = _UPSERTS[session.get_bind().dialect.name](GalleryStats).values(
+            recognizer_sha256=recognizer_sha256, faces=delta
+        )
+        session.execute(
+            grow.on_conflict_do_update(
+                index_elements=[GalleryStats.recognizer_sha256],
+                set_={"faces": GalleryStats.faces + delta},
+            )
+        )
+    elif delta < 0:
+        session.execute(
+            update(GalleryStats)
+            .where(GalleryStats.recognizer_sha256 == recognizer_sha256)
+            .values(faces=GalleryStats.faces + delta)
+        )
     session.flush()
 
 

@@ -12,7 +12,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -335,7 +336,9 @@ def test_doctor_reports_repairs_and_records_leftovers(
     assert verify_main(["audit", "bundle", str(bundle), "--key", key]) == 0
 
 
-def test_doctor_explains_an_index_file_another_process_holds(env: dict[str, str]) -> None:
+@contextmanager
+def _index_file_held(env: dict[str, str]) -> Iterator[None]:
+    """Another process has the data directory's milvus-lite file open for the block."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -351,12 +354,17 @@ def test_doctor_explains_an_index_file_another_process_holds(env: dict[str, str]
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        result = CliRunner().invoke(cli, ["doctor"], env=env)
+        yield
     finally:
         holder.terminate()
         holder.wait(timeout=30)
+
+
+def test_doctor_explains_an_index_file_another_process_holds(env: dict[str, str]) -> None:
+    with _index_file_held(env):
+        result = CliRunner().invoke(cli, ["doctor"], env=env)
     assert result.exit_code == 1
-    assert "a running `facewarden serve` holds it open" in result.output
+    assert "another process holds it open" in result.output
     assert "python -m biometrics.index_server" in result.output
     assert "Traceback" not in result.output
 
@@ -465,3 +473,133 @@ def test_a_purge_killed_after_a_commit_leaves_no_file_or_vector_once_replayed(
     assert _gallery(env, site) == {}
     assert _left_behind(env, list(before.values())) == (0, 0)
     assert len(_gallery(env, "example.org")) == 1
+
+
+def test_gallery_commands_run_beside_a_server_of_several_workers(
+    env: dict[str, str], tmp_path: Path, shared_dir: Path
+) -> None:
+    """`serve` shares the embedded milvus-lite file over a socket: its two workers, and the
+    CLI's ingest, block and doctor run while it serves, all see the same vectors."""
+    import urllib.request
+
+    from tests.api.served import free_port
+
+    dev = shared_dir / "faces" / "dev"
+    with (dev / "manifest.csv").open(newline="") as fh:
+        names = [row["file"] for row in csv.DictReader(fh)][:3]
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "source_url", "collected_at", "collection_basis"])
+        for name in names:
+            writer.writerow(
+                [str(dev / name), f"https://beside.example.net/{name}", "2025-06-01", "consent"]
+            )
+    served_env = {**os.environ, **env, "FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1"}
+    port = free_port()
+    serve = ["serve", "--http", "--workers", "2", "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", *serve],
+        env=served_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    def faces_served() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30) as answer:
+            return str(json.load(answer)["checks"]["vector_index"]["detail"])
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            check=False,
+            env=served_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                before = faces_served()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, _drain(server)
+                time.sleep(0.3)
+        assert before.endswith(": 0 faces")
+        ingested = command("gallery", "ingest", str(manifest))
+        assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+        assert "enrolled 3 photos" in ingested.stdout
+        assert {faces_served() for _ in range(4)} == {before.replace(": 0 ", ": 3 ")}
+        doctor = command("doctor", "--json")
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert json.loads(doctor.stdout)["clean"] is True
+        blocked = command(
+            "gallery", "block", "beside.example.net", "--reason", "opt-out", "--reference", "L-1"
+        )
+        assert blocked.returncode == 0, blocked.stdout + blocked.stderr
+        assert {faces_served() for _ in range(4)} == {before}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0].decode()
+    assert server.returncode == 0, output
+    assert output.count("Running on http://127.0.0.1:") == 2, output
+    # The socket and its note are gone with the server; the file opens directly again.
+    data = Path(env["FACEWARDEN_DATA_DIR"])
+    assert not list(data.rglob(".*.serving"))
+    direct = command("doctor", "--json")
+    assert direct.returncode == 0, direct.stdout + direct.stderr
+
+
+def _drain(process: subprocess.Popen[bytes]) -> str:
+    if process.poll() is None:
+        process.kill()
+    return process.communicate()[0].decode()
+
+
+def test_a_server_whose_index_file_another_process_holds(env: dict[str, str]) -> None:
+    """One worker starts and reports the index not ready; several refuse, naming the file."""
+    import urllib.error
+    import urllib.request
+
+    from tests.api.served import free_port
+
+    served_env = {**os.environ, **env, "FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1"}
+    with _index_file_held(env):
+        refused = subprocess.run(
+            [sys.executable, "-m", "api.cli", "serve", "--http", "--workers", "2"],
+            check=False,
+            env=served_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "another process holds the vector index file" in refused.stderr
+        port = free_port()
+        one = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--http", "--port", str(port)],
+            env=served_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30)
+                except urllib.error.HTTPError as answer:
+                    status, body = answer.code, json.load(answer)
+                    break
+                except OSError:
+                    assert one.poll() is None and time.monotonic() < deadline, _drain(one)
+                    time.sleep(0.3)
+            assert status == 503
+            assert body["checks"]["vector_index"]["ok"] is False
+            assert body["checks"]["database"]["ok"] is True
+        finally:
+            one.send_signal(signal.SIGTERM)
+            output = one.communicate(timeout=60)[0].decode()
+    assert "the worker opens it once it is free" in output

@@ -16,6 +16,7 @@ from governance.gallery.photos import FaceEngines
 from tests.api.faces import dev_photos
 from tests.api.helpers import runtime_of
 from tests.factories import NOW
+from tests.unit.governance.legal_basis.helpers import world  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

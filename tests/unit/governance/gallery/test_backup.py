@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from governance.gallery.backup import BackupError, backup, open_keys, seal_keys
+from governance.gallery.blobs import FileBlobStore
 
 FILES = {"ledger_key": b"-----BEGIN PRIVATE KEY-----\n...", "ledger_secret": b"00ff" * 16}
 
@@ -45,7 +46,7 @@ def test_a_missing_pg_dump_names_what_to_install(
         with pytest.raises(BackupError, match=r"pg_dump is not installed.*postgresql-client"):
             backup(
                 engine,
-                photos_dir=tmp_path / "photos",
+                photos=FileBlobStore(tmp_path / "photos"),
                 target=tmp_path / "backup",
                 recognizer_sha256="0" * 64,
                 app_version="test",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from governance.core.errors import NotFound
-from governance.gallery.blobs import BlobStore, FileBlobStore
+from governance.gallery.blobs import BlobStore, DamagedObject, FileBlobStore
 
 
 def test_put_get_delete_round_trip(tmp_path: Path) -> None:
@@ -29,6 +29,16 @@ def test_put_get_delete_round_trip(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         store.get(digest)
     assert not list(tmp_path.rglob(".incoming-*"))
+
+
+def test_a_damaged_file_is_never_served_and_is_replaced_by_the_next_put(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    digest = store.put(b"photo bytes")
+    (tmp_path / digest[:2] / digest[2:4] / digest).write_bytes(b"photo bytez")
+    with pytest.raises(DamagedObject, match="does not match its SHA-256"):
+        store.get(digest)
+    assert store.put(b"photo bytes") == digest
+    assert store.get(digest) == b"photo bytes"
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "ab", "Z" * 64, "a" * 63 + "/"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -10,11 +12,12 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from biometrics.errors import IndexUnavailable
 from biometrics.index import VectorIndex
+from governance.core.db import unit_of_work
 from governance.core.effects import PendingEffect, replay
 from governance.core.errors import Conflict, InvalidInput, NotFound
 from governance.core.work import Units, Work
@@ -29,6 +32,7 @@ from tests import factories
 from tests.api.faces import variant
 from tests.factories import NOW
 from tests.unit.governance.gallery.recorded import appended, last_seq
+from tests.unit.governance.legal_basis.helpers import World
 
 OPERATOR = Actor(kind="operator", id="test", agency=None)
 
@@ -92,6 +96,51 @@ def test_count_faces_keeps_the_gallery_size_per_recognizer(work: Work) -> None:
     photos.count_faces(work.session, recognizer, -1)
     photos.count_faces(work.session, recognizer, 0)
     assert photos.gallery_size(work.session, recognizer) == 2
+
+
+def test_a_first_enrolment_racing_another_counts_both(world: World) -> None:
+    """On PostgreSQL the second of two first enrolments of a recognizer was a unique
+    violation (a 500): its insert waited for the first's row, then collided with it."""
+    if world.sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite serializes writers: the second waits before it reads")
+    recognizer = "e" * 64
+    first = world.sessions()
+    photos.count_faces(first, recognizer, 1)  # its row, not committed yet
+    failures: list[Exception] = []
+
+    def second() -> None:
+        try:
+            with unit_of_work(world.sessions) as session:
+                photos.count_faces(session, recognizer, 2)
+        except Exception as exc:
+            failures.append(exc)
+
+    racing = threading.Thread(target=second)
+    racing.start()
+    _until_a_backend_waits_for_a_lock(world)
+    first.commit()
+    first.close()
+    racing.join(30)
+    assert failures == []
+    with world.sessions() as session:
+        assert photos.gallery_size(session, recognizer) == 3
+
+
+def _until_a_backend_waits_for_a_lock(world: World, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    with world.sessions() as session:
+        while time.monotonic() < deadline:
+            waiting = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                return
+            session.rollback()  # a fresh snapshot of the statistics
+            time.sleep(0.01)
+    raise AssertionError(f"no backend waited for a lock in {seconds} s")
 
 
 def test_photos_where_loads_the_matching_photos(work: Work) -> None:
