@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Late
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -41,6 +43,8 @@ MAX_TOP_K = 16384
 _INSERT_BATCH = 1000
 """milvus-lite 2.5.1 slows from ~8k to ~190 rows/s when one insert carries 4000 rows of 512-d."""
 _LIST_BATCH = 5000
+# Searches, counts, writes and deletes in flight at once, each waited for `call_timeout` at most.
+_BOUNDED_CALLS = 32
 """Ids read per round trip when listing a collection (ids only: no vectors travel)."""
 
 _PK, _PHOTO, _SITE, _VECTOR = "face_id", "photo_id", "source_site", "embedding"
@@ -217,14 +221,32 @@ class MilvusIndex:
         token: str = "",
         tuning: IndexTuning | None = None,
         timeout: float = 30.0,
+        call_timeout: float | None = None,
     ) -> None:
         """Connect to the index; the collection is created by `ensure_collection`.
+
+        ``timeout`` bounds the connection; ``call_timeout``, when given, each search, count,
+        write and delete (an index that hangs then fails the call, which raises
+        IndexUnavailable, instead of holding it for ever). It bounds the call as a whole:
+        pymilvus gives each of its retries the whole timeout, and may first describe the
+        collection, so a server that accepts and answers nothing (one shutting down, or
+        frozen) held a search for three or four times as long. The call runs in a thread of
+        its own, and the caller stops waiting for it at ``call_timeout``; the thread ends
+        when pymilvus gives up. Building and loading the collection are not bounded by it:
+        they take as long as the gallery needs.
 
         Raises InvalidQuery (bad digest), IndexUnavailable (cannot connect or open the file).
         """
         self._name = collection_name(recognizer_sha256)
         self._tuning = tuning or IndexTuning()
         self._timeout = timeout
+        self._calls: dict[str, float] = {} if call_timeout is None else {"timeout": call_timeout}
+        self._deadline = call_timeout
+        self._waiting = (
+            None
+            if call_timeout is None
+            else ThreadPoolExecutor(_BOUNDED_CALLS, thread_name_prefix="milvus-call")
+        )
         self._dim: int | None = None
         self._metric = _METRIC
         from pymilvus import MilvusClient
@@ -401,7 +423,8 @@ class MilvusIndex:
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidQuery("min_score must be finite")
         with _wrapped(f"search {self._name}"):
-            results = self._client.search(
+            results = self._bounded(
+                self._client.search,
                 self._name,
                 data=[row.tolist() for row in matrix],
                 filter=site_exclusion_filter(_checked_sites(exclude_sites)),
@@ -412,6 +435,7 @@ class MilvusIndex:
                     "params": self._tuning.search_params(top_k),
                 },
                 consistency_level=self._tuning.consistency,
+                **self._calls,
             )
         ranked: list[list[Hit]] = []
         for row in results:
@@ -459,8 +483,13 @@ class MilvusIndex:
         Raises IndexUnavailable.
         """
         with _wrapped(f"count {self._name}"):
-            rows = self._client.query(
-                self._name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+            rows = self._bounded(
+                self._client.query,
+                self._name,
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+                **self._calls,
             )
         return int(rows[0]["count(*)"])
 
@@ -503,6 +532,8 @@ class MilvusIndex:
         """
         with _wrapped("close the vector index"):
             self._client.close()
+        if self._waiting is not None:
+            self._waiting.shutdown(wait=False, cancel_futures=True)
 
     def _write(self, faces: Sequence[IndexedFace], *, upsert: bool) -> None:
         if not faces:
@@ -520,11 +551,26 @@ class MilvusIndex:
         write = self._client.upsert if upsert else self._client.insert
         with _wrapped(f"write to {self._name}"):
             for start in range(0, len(rows), _INSERT_BATCH):
-                write(self._name, rows[start : start + _INSERT_BATCH])
+                self._bounded(write, self._name, rows[start : start + _INSERT_BATCH], **self._calls)
 
     def _delete(self, expression: str) -> None:
         with _wrapped(f"remove faces from {self._name}"):
-            self._client.delete(self._name, filter=expression)
+            self._bounded(self._client.delete, self._name, filter=expression, **self._calls)
+
+    def _bounded(self, call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, waited for ``call_timeout`` at most (see ``__init__``).
+
+        Raises IndexUnavailable when it is late; what it raises when it fails.
+        """
+        if self._waiting is None or self._deadline is None:
+            return call(*args, **kwargs)
+        pending = self._waiting.submit(call, *args, **kwargs)
+        try:
+            return pending.result(timeout=self._deadline)
+        except Late:
+            raise IndexUnavailable(
+                f"vector index did not answer within {self._deadline:g} s (its call timeout)"
+            ) from None
 
     def _checked_vectors(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if self._dim is None:

@@ -1,19 +1,25 @@
-"""One milvus-lite index server that several serve workers share over a loopback address.
+"""One milvus-lite engine that several processes share: the serve workers and the CLI.
 
 A milvus-lite file is locked by the one process that opens it, so workers cannot each open it.
-Run `python -m biometrics.index_server --data var/index.db --port 19530` once, and give every
-worker `http://127.0.0.1:19530` as the index URI (docs/vector-index.md, "Several workers").
+``SharedFile`` serves the file over a unix socket that only its owner may connect to, and
+leaves a note beside the file naming the socket: ``facewarden serve`` starts one before it
+forks its workers, and ``shared_uri`` lets any process (a worker, ``facewarden gallery
+ingest``) find it. Run `python -m biometrics.index_server --data var/index.db --port 19530`
+instead to serve the file on a loopback port (docs/vector-index.md, "Several workers").
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +30,20 @@ from typing import Any
 
 from biometrics.errors import IndexUnavailable
 
-__all__ = ["IndexServer", "ServerAddress", "main", "milvus_lite_version", "wait_until_listening"]
+__all__ = [
+    "IndexFileHeld",
+    "IndexServer",
+    "ServerAddress",
+    "SharedFile",
+    "main",
+    "milvus_lite_version",
+    "shared_uri",
+    "wait_until_listening",
+]
+
+# How long a new SharedFile waits for the file's lock: the engine of a server killed a moment
+# ago notices its lock is free and exits within about a second.
+_LOCK_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +98,8 @@ class IndexServer:
         """
         self.data.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if milvus_lite_version() < (3,):
-            from milvus_lite.server import Server
-
-            launcher = Server(str(self.data), address=f"{self.address.host}:{self.address.port}")
-            # Server.start() spawns the engine but keeps no handle we may signal: reuse its
-            # argument list and environment logic through a Popen of our own.
-            if not launcher.init():
-                raise IndexUnavailable("milvus-lite's engine binary is missing")
-            env = {**os.environ, "LD_LIBRARY_PATH": str(Path(launcher.milvus_bin).parent)}
-            self._child = subprocess.Popen(
-                [str(arg) for arg in launcher.args], env=env, cwd=str(self.data.parent)
-            )
+            address = f"{self.address.host}:{self.address.port}"
+            self._child = _spawn_engine(self.data, address)
         else:
             from milvus_lite.adapter.grpc.server import start_server_in_thread
 
@@ -118,6 +128,159 @@ class IndexServer:
             self._grpc_server.stop(grace=2).wait()
             self._engine.close()
             self._grpc_server = self._engine = None
+
+
+def _spawn_engine(data: Path, address: str, lock: Path | None = None) -> subprocess.Popen[bytes]:
+    """milvus-lite 2.5's engine binary serving ``data`` on ``address``, with milvus-lite's own
+    arguments and library path; given ``lock``, it stops once no process holds that file.
+
+    milvus_lite.server.Server is not used: when one is collected it deletes the lock file,
+    even one it never held, which would let a second process open a file that is in use.
+    Raises IndexUnavailable when the binary is missing.
+    """
+    from milvus_lite.server import BIN_PATH
+
+    binary = Path(os.environ.get("BIN_PATH") or BIN_PATH).absolute()
+    if not (binary / "milvus").exists():
+        raise IndexUnavailable(f"milvus-lite's engine binary is missing from {binary}")
+    args = [str(binary / "milvus"), str(data), address, os.environ.get("LOG_LEVEL", "ERROR")]
+    env = {**os.environ, "LD_LIBRARY_PATH": str(binary)}
+    return subprocess.Popen([*args, *([str(lock)] if lock else [])], env=env, cwd=str(data.parent))
+
+
+def _note(data: Path) -> Path:
+    return data.parent / f".{data.name}.serving"
+
+
+def _lock(data: Path) -> Path:
+    return data.parent / f".{data.name}.lock"  # the lock file milvus-lite itself takes
+
+
+def shared_uri(data: Path) -> str | None:
+    """The ``unix:`` URI of the SharedFile serving ``data`` now, or None when none answers
+    (none was started, or one was killed and left its note)."""
+    try:
+        uri = _note(data).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not uri.startswith("unix:") or not _answers(Path(uri.removeprefix("unix:"))):
+        return None
+    return uri
+
+
+class IndexFileHeld(IndexUnavailable):
+    """Another process has the milvus-lite file open, so it cannot be shared from here."""
+
+
+class SharedFile:
+    """milvus-lite's engine serving ``data`` on a unix socket while this process lives.
+
+    The socket lies in a directory of its own (mode 0700), so only the file's owner connects;
+    its path is written to ``.<name>.serving`` beside the file. The process holds milvus-lite's
+    own lock file, which the engine watches: when this process dies, killed or not, the engine
+    stops and the file is free again. Needs milvus-lite 2.5 (3.x serves from threads, which a
+    process that forks workers must not start; use the index server on a port there).
+    """
+
+    def __init__(self, data: Path) -> None:
+        self.data = data.resolve()
+        self._lock_fd: int | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._directory: Path | None = None
+
+    def start(self, *, timeout: float = 30.0) -> str:
+        """Start the engine; return its ``unix:`` URI.
+
+        Raises IndexUnavailable when another process holds the file, milvus-lite is not 2.5,
+        or the engine does not listen within ``timeout``.
+        """
+        if milvus_lite_version() >= (3,):
+            raise IndexUnavailable("sharing a milvus-lite file over a socket needs milvus-lite 2.5")
+        self.data.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._take_lock()
+        _remove_stale(_note(self.data))
+        self._directory = Path(tempfile.mkdtemp(prefix="facewarden-index-"))
+        path = self._directory / "index.sock"
+        try:
+            self._child = _spawn_engine(self.data, f"unix:{path}", _lock(self.data))
+        except BaseException:
+            self.stop()
+            raise
+        deadline = time.monotonic() + timeout
+        while not _answers(path):
+            if self._child.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise IndexUnavailable(f"milvus-lite did not serve {self.data} on a socket")
+            time.sleep(0.05)
+        note = _note(self.data)
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"unix:{path}\n")
+        return f"unix:{path}"
+
+    def _take_lock(self) -> None:
+        fd = os.open(_lock(self.data), os.O_WRONLY | os.O_CREAT, 0o600)
+        # A note left behind means a SharedFile was killed: its engine lets go within a second.
+        patience = _LOCK_WAIT_SECONDS if _note(self.data).exists() else 0.0
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise IndexFileHeld(
+                        f"another process holds the vector index file {self.data} (a "
+                        "`facewarden` command or server): stop it, then start again"
+                    ) from None
+                time.sleep(0.1)
+                continue
+            self._lock_fd = fd
+            return
+
+    def stop(self) -> None:
+        """Stop the engine and remove the note and the socket; the data stays on disk."""
+        _note(self.data).unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the engine sees the lock free and stops
+            self._lock_fd = None
+        if self._child is not None:
+            try:
+                self._child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+            self._child = None
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _remove_stale(note: Path) -> None:
+    """Remove the socket directory a killed SharedFile left, and its note (we hold the lock)."""
+    try:
+        socket_path = Path(note.read_text().strip().removeprefix("unix:"))
+    except FileNotFoundError:
+        return
+    if socket_path.parent.name.startswith("facewarden-index-"):
+        shutil.rmtree(socket_path.parent, ignore_errors=True)
+    note.unlink(missing_ok=True)
+
+
+def _answers(path: Path) -> bool:
+    """Whether something accepts connections on the unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def wait_until_listening(

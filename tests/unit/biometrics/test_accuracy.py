@@ -31,7 +31,7 @@ FLOORS = {"starter": (0.95, 0.88), "ci-pack": (0.95, 0.88)}
 def test_identification_accuracy_on_dev_faces(name: str) -> None:
     photos = face_models.dev_photos()
     assert len(photos) == 424
-    embeddings, identities, missed = embed_photos(face_models.pipeline(name), photos)
+    embeddings, identities, missed = embed_photos(face_models.remembered_pipeline(name), photos)
     report = evaluate(embeddings, identities, photos=len(photos), far=1e-3)
     print()
     print(report.table(name))
@@ -48,7 +48,8 @@ def test_identification_accuracy_on_dev_faces(name: str) -> None:
 @pytest.mark.parametrize("name", ["starter", "ci-pack"])
 def test_the_declared_calibration_is_what_the_dev_set_measures(name: str) -> None:
     pack = face_models.pack(name)
-    measured = calibrate_set(face_models.pipeline(name), face_models.dev_dir(), target_far=1e-3)
+    pipeline = face_models.remembered_pipeline(name)
+    measured = calibrate_set(pipeline, face_models.dev_dir(), target_far=1e-3)
     print()
     print(measured.table(name))
     assert measured.excluded == 5 and measured.photos == 419
@@ -57,6 +58,18 @@ def test_the_declared_calibration_is_what_the_dev_set_measures(name: str) -> Non
         "match_far": pack.match_far,
     }
     assert measured.far <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["starter", "ci-pack"])
+def test_a_remembered_answer_is_the_pipelines(name: str) -> None:
+    # What the accuracy tests reuse: an image's faces, whatever else its batch holds.
+    photos = face_models.dev_photos()[:12]
+    alone, _, _ = embed_photos(face_models.pipeline(name), photos[5:], batch=3)
+    remembered = face_models.remembered_pipeline(name)
+    both, _, _ = embed_photos(remembered, photos, batch=16)
+    again, _, _ = embed_photos(remembered, photos[5:], batch=3)
+    assert np.array_equal(both[-len(alone) :], alone)
+    assert np.array_equal(again, alone)
 
 
 def test_the_mislabelled_photos_are_read_from_the_set() -> None:

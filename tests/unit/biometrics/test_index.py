@@ -427,3 +427,41 @@ def test_the_milvus_lite_channel_gets_the_local_options(index: MilvusIndex) -> N
     handler = index._client._handler
     assert handler._grpc_options["grpc.keepalive_permit_without_calls"] == 0
     assert handler._grpc_options["grpc.keepalive_time_ms"] == 300_000
+
+
+def test_a_call_that_outlasts_its_timeout_is_refused_at_the_timeout(
+    db_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pymilvus gives each retry the whole timeout (and may describe the collection first): a
+    server shutting down held a search for 46 s with a 10 s timeout. The index stops waiting
+    at the timeout, whatever pymilvus does."""
+    import time
+
+    idx = MilvusIndex(
+        db_uri,
+        recognizer_sha256=_digest(),
+        tuning=IndexTuning(index_type="FLAT"),
+        call_timeout=0.5,
+    )
+    idx.ensure_collection(DIM)
+    rng = np.random.default_rng(7)
+    idx.upsert(_faces(_unit(2, rng), prefix="bounded"))
+    assert idx.count() >= 2  # in time: answered
+
+    def stuck(*_args: Any, **_kwargs: Any) -> Any:
+        time.sleep(3)  # as an attempt, then its retry, each given the whole timeout
+        return []
+
+    for name in ("search", "query", "upsert", "delete"):
+        monkeypatch.setattr(idx._client, name, stuck)
+    for call in (
+        lambda: idx.search(_unit(1, rng)[0], 3),
+        idx.count,
+        lambda: idx.upsert(_faces(_unit(1, rng), prefix="late")),
+        lambda: idx.delete_photo("photo1"),
+    ):
+        started = time.monotonic()
+        with pytest.raises(IndexUnavailable, match=r"did not answer within 0\.5 s"):
+            call()
+        assert time.monotonic() - started < 1.5
+    idx.close()

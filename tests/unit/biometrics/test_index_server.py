@@ -7,8 +7,6 @@ won't start.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +22,7 @@ import pytest
 from biometrics.errors import IndexUnavailable
 from biometrics.index import IndexedFace, IndexTuning, MilvusIndex
 from biometrics.index_server import IndexServer, ServerAddress, wait_until_listening
+from tests.milvus import milvus_server
 from tests.unit.biometrics import test_index as lite
 
 REPO = Path(__file__).resolve().parents[3]
@@ -124,62 +123,10 @@ def test_the_server_refuses_a_non_loopback_address(tmp_path: Path) -> None:
 # --- the Milvus standalone server -------------------------------------------------------------
 
 
-def _milvus_server_command() -> str | None:
-    return os.environ.get("FACEWARDEN_TEST_MILVUS_SERVER") or shutil.which("milvus-server")
-
-
 @pytest.fixture(scope="module")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    command = _milvus_server_command()
-    if command is None:
-        pytest.skip("the `milvus` package (milvus-server) is not installed: pip install milvus")
-    data = tmp_path_factory.mktemp("milvus-server")
-    port = _free_port()
-    log = (data / "server.log").open("wb")
-    process = subprocess.Popen(
-        [command, "--data", str(data), "--proxy-port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        try:
-            wait_until_listening(ServerAddress("127.0.0.1", port), timeout=120, process=process)
-        except IndexUnavailable as exc:
-            pytest.skip(f"milvus-server did not start ({exc}); see {data / 'server.log'}")
-        uri = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:  # the proxy listens before its coordinators are ready
-            try:
-                MilvusIndex(uri, recognizer_sha256="0" * 64, timeout=5).close()
-                break
-            except IndexUnavailable:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+    with milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
         yield uri
-    finally:
-        _stop_group(process)
-        log.close()
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, SIGKILL what is left after 15 s: the `milvus` engine
-    that milvus-server spawns outlives its launcher and may ignore SIGTERM for a long time."""
-    for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            process.poll()
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.2)
-    process.wait()
 
 
 @pytest.fixture
