@@ -114,7 +114,7 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
 
 
 def _build_runtime(settings: Settings) -> Runtime:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, answer_timeout=settings.database_timeout_seconds)
     keys = loaded_signing_keys(settings)
     pack_dir = settings.models_dir / settings.model_pack
     try:

@@ -16,11 +16,16 @@ import multiprocessing
 import resource
 import signal
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
 from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
@@ -132,8 +137,10 @@ class ReadFirst:
         max_body_bytes: int,
         body_seconds: float,
         buffer_bytes: int | None = None,
+        on_startup: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
+        self._on_startup = on_startup
         self._max_body_bytes = max_body_bytes
         self._body_seconds = body_seconds
         self._buffer_bytes = buffer_bytes if buffer_bytes is not None else 8 * max_body_bytes
@@ -155,6 +162,8 @@ class ReadFirst:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self._on_startup is not None:
+                    self._on_startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._executor.shutdown(wait=True)
@@ -337,7 +346,13 @@ def run_server(
     threads: int,
     tls: tuple[Path, Path] | None,
 ) -> int:
-    """Serve until SIGTERM or SIGINT with ``workers`` processes; return the exit status."""
+    """Serve until SIGTERM or SIGINT with ``workers`` processes; return the exit status.
+
+    A worker that dies while serving (killed, out of memory, a crash) is replaced, so one death
+    costs that worker's requests in flight and nothing more. A worker that exits before it serves
+    failed to start, and would fail again: that stops the server, as do more than
+    ``RESPAWN_LIMIT`` replacements within ``RESPAWN_WINDOW`` seconds (a crash loop).
+    """
     raise_open_file_limit()
     config = server_config(settings, bind=bind, tls=tls)
     sockets = config.create_sockets()
@@ -345,28 +360,121 @@ def run_server(
     stop = context.Event()
     # Workers inherit an ignored SIGINT; only this process decides when they stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    processes = [
-        context.Process(
+
+    def spawn() -> _Worker:
+        serving = context.Event()
+        process = context.Process(
             target=_work,
-            args=(settings, config, sockets, stop, threads, tls is None),
+            args=(settings, config, sockets, stop, serving, threads, tls is None),
             daemon=True,
         )
-        for _ in range(workers)
-    ]
-    for process in processes:
         process.start()
-    for name in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(name, lambda *_: stop.set())
-    while not stop.is_set() and all(p.is_alive() for p in processes):
-        wait([p.sentinel for p in processes], timeout=1)
-    stop.set()
-    for process in processes:
-        process.join(config.graceful_timeout + 5)
-        if process.is_alive():
-            process.terminate()
+        return _Worker(process, serving)
+
+    with shared_index(settings, workers=workers):
+        pool = [spawn() for _ in range(workers)]
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, lambda *_: stop.set())
+        status = _supervise(pool, spawn, stop)
+        stop.set()
+        for worker in pool:
+            worker.process.join(config.graceful_timeout + 5)
+            if worker.process.is_alive():
+                worker.process.terminate()
     for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
         sock.close()
-    return max((p.exitcode or 0 for p in processes), default=0)
+    return status or max((w.process.exitcode or 0 for w in pool), default=0)
+
+
+def can_share_index(settings: Settings) -> bool:
+    """Whether ``serve`` shares a milvus-lite file among its workers and the CLI itself."""
+    from biometrics.errors import IndexUnavailable
+    from biometrics.index_server import milvus_lite_version
+
+    try:
+        return settings.milvus_is_local and milvus_lite_version() < (3,)
+    except IndexUnavailable:  # milvus-lite is not installed: the workers will say so
+        return False
+
+
+@contextmanager
+def shared_index(settings: Settings, *, workers: int) -> Iterator[None]:
+    """While it lasts, a milvus-lite file the settings name is served over a socket to every
+    process of this machine that opens it (``api.context.open_index``): the workers, and
+    ``facewarden gallery`` or ``doctor`` run beside the server.
+
+    When another process holds the file, one worker opens it itself once that process lets go,
+    as a server that does not share would, and ``/readyz`` reports the index until then; more
+    workers could not. Raises IndexUnavailable (IndexFileHeld with several workers).
+    """
+    from biometrics.index_server import IndexFileHeld, SharedFile, shared_uri
+
+    if not can_share_index(settings) or shared_uri(Path(settings.milvus_uri)) is not None:
+        yield  # nothing to share, or a server of this data directory shares it already
+        return
+    shared = SharedFile(Path(settings.milvus_uri))
+    try:
+        shared.start()
+    except IndexFileHeld as exc:
+        if workers > 1:
+            raise
+        log.warning("%s; the worker opens it once it is free", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        shared.stop()
+
+
+RESPAWN_LIMIT = 5
+RESPAWN_WINDOW = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    process: BaseProcess
+    serving: EventType  # set by the worker once it serves
+
+
+def _supervise(pool: list[_Worker], spawn: Callable[[], _Worker], stop: EventType) -> int:
+    """Replace the workers that die while serving until ``stop``; return a failure's status."""
+    replaced: deque[float] = deque()
+    while not stop.is_set():
+        wait([w.process.sentinel for w in pool], timeout=1)
+        for slot, worker in enumerate(pool):
+            if worker.process.is_alive() or stop.is_set():
+                continue
+            code = worker.process.exitcode or 0
+            if not worker.serving.is_set() and code >= 0:
+                # It failed to start by itself (a missing key, an unreachable database): a new
+                # one would fail alike. One killed by a signal while starting is replaced.
+                log.error("a worker stopped before serving (exit status %s)", code)
+                return code or 1
+            now = time.monotonic()
+            while replaced and now - replaced[0] > RESPAWN_WINDOW:
+                replaced.popleft()
+            if len(replaced) >= RESPAWN_LIMIT:
+                log.error(
+                    "workers died %d times within %.0f s (last exit status %s): stopping",
+                    len(replaced) + 1,
+                    RESPAWN_WINDOW,
+                    code,
+                )
+                return code or 1
+            replaced.append(now)
+            log.warning("worker %d died (%s); starting another", worker.process.pid, _death(code))
+            pool[slot] = spawn()
+    return 0
+
+
+def _death(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
 
 
 def raise_open_file_limit() -> int:
@@ -391,6 +499,7 @@ def _work(
     config: Config,
     sockets: Sockets,
     stop: EventType,
+    serving: EventType,
     threads: int,
     behind_proxy: bool,
 ) -> None:
@@ -406,13 +515,18 @@ def _work(
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)
     _replay_effects(wsgi)
+    if config.ssl_enabled:
+        config.create_ssl_context()  # a key or certificate it cannot load fails here, not serving
     app = ReadFirst(
         wsgi,
         threads=threads,
         max_body_bytes=settings.max_request_bytes,
         body_seconds=settings.request_body_timeout_seconds,
+        # Hypercorn completes the lifespan startup just before it takes connections: only from
+        # then on is a death a crash to replace rather than a start-up failure to report.
+        on_startup=serving.set,
     )
     trigger = partial(check_multiprocess_shutdown_event, stop, asyncio.sleep)
     # ReadFirst takes hypercorn's two extra arguments as *_; its AppWrapper type names them.
-    serving = worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)  # type: ignore[arg-type]
-    asyncio.run(serving)
+    serve = worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)  # type: ignore[arg-type]
+    asyncio.run(serve)

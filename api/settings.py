@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -32,6 +33,14 @@ _RATE_LIMITS = (
 )
 
 
+# s3://bucket[/prefix]: an S3 bucket name (3-63 of a-z 0-9 . -, a letter or digit at each end)
+# and a key prefix of printable characters without "//", "?" or "#".
+_S3_URL = re.compile(
+    r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
+    r"(?:/(?P<prefix>[^/?#\s]+(?:/[^/?#\s]+)*/?)?)?$"
+)
+_S3_ENDPOINT = re.compile(r"^https?://[^/?#\s]+/?$")
+
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
@@ -51,6 +60,9 @@ class Settings:
     # nowhere; HNSW needs a Milvus server. Build parameters apply when a collection is created.
     milvus_index: str = "FLAT"
     milvus_consistency: str = "Strong"
+    # How long a search, count, write or delete may wait for a Milvus server before it is
+    # answered 503 vector-index-unavailable (a server that hangs would hold it for ever).
+    milvus_timeout_seconds: int = 10
     milvus_nlist: int = 1024
     milvus_nprobe: int = 64
     milvus_hnsw_m: int = 16
@@ -66,6 +78,16 @@ class Settings:
     models_dir: Path = Path()
     model_pack: str = "starter"
     photos_dir: Path = Path()
+    # Where photos and face thumbnails are stored: "file" (``photos_dir``) or an S3 bucket,
+    # "s3://bucket/optional/prefix" (docs/operations.md, "The photo store in S3"). The AWS
+    # credentials and region come from boto3's own chain (AWS_* variables, ~/.aws/), never
+    # from here.
+    photo_store: str = "file"
+    # An S3-compatible server's address (MinIO, Ceph, a test server); empty: AWS's own.
+    s3_endpoint_url: str = ""
+    # How long the photo store may take to connect, or between the bytes of an answer, in each
+    # of boto3's three attempts; then the request gets a 503.
+    s3_timeout_seconds: int = 10
     tls_cert_path: Path = Path()
     tls_key_path: Path = Path()
     max_request_bytes: int = 20 * 1024 * 1024
@@ -88,7 +110,13 @@ class Settings:
     smtp_url: str = ""
     smtp_password: str | None = field(default=None, repr=False)
     smtp_ca_file: str = ""
+    # How long the service waits for PostgreSQL to answer a statement or a commit before it
+    # closes the connection and answers 503 (a server that hangs never runs statement_timeout).
+    database_timeout_seconds: int = 30
     ratelimit_storage_uri: str = "memory://"
+    # How long a request waits for a Redis rate-limit store to connect or answer before it is
+    # refused with a 503 (its limits cannot be checked, so it is not served).
+    ratelimit_storage_timeout_seconds: int = 2
     registration_rate_limit: str = "10 per hour"
     # Failed authentications: per key id (wrong secret), and per address (unknown keys only).
     auth_failure_rate_limit: str = "20 per minute"
@@ -104,6 +132,9 @@ class Settings:
     legal_basis_max_days: int = 180
     legal_basis_sweep_seconds: int = 60
     search_retention_days: int = 180
+    # /readyz reports the data directory's disk as not ready below this much free space, before
+    # the database (SQLite), the photo store (files) or the signer state fail to write.
+    min_free_disk_mb: int = 100
     log_level: str = "INFO"
 
     @classmethod
@@ -168,6 +199,7 @@ class Settings:
         settings._check_index()
         settings._check_rate_limits()
         settings._check_mail()
+        settings._check_photo_store()
         _networks(settings.trusted_proxies)
         return settings
 
@@ -212,6 +244,37 @@ class Settings:
             raise ConfigError(f"{PREFIX}MAIL_FROM={self.mail_from!r} is not an e-mail address")
         if not self.public_url.startswith(("https://", "http://")):
             raise ConfigError(f"{PREFIX}PUBLIC_URL={self.public_url!r} must be an http(s) URL")
+
+    def _check_photo_store(self) -> None:
+        if self.photo_store != "file":
+            self.s3_location  # noqa: B018 (parses the URL, raising ConfigError)
+        elif self.s3_endpoint_url:
+            raise ConfigError(
+                f"{PREFIX}S3_ENDPOINT_URL is set but {PREFIX}PHOTO_STORE is 'file': set "
+                f"{PREFIX}PHOTO_STORE=s3://bucket/prefix, or unset {PREFIX}S3_ENDPOINT_URL"
+            )
+        if self.s3_endpoint_url and not _S3_ENDPOINT.match(self.s3_endpoint_url):
+            raise ConfigError(
+                f"{PREFIX}S3_ENDPOINT_URL={self.s3_endpoint_url!r} is not an http(s) URL such "
+                "as https://s3.example.org or http://127.0.0.1:9000"
+            )
+
+    @property
+    def s3_location(self) -> tuple[str, str] | None:
+        """The bucket and key prefix ``photo_store`` names; None for the file store.
+
+        Raises ConfigError naming FACEWARDEN_PHOTO_STORE when it is neither.
+        """
+        if self.photo_store == "file":
+            return None
+        found = _S3_URL.match(self.photo_store)
+        if found is None:
+            raise ConfigError(
+                f"{PREFIX}PHOTO_STORE={self.photo_store!r} is neither 'file' nor an S3 URL such "
+                "as s3://facewarden-photos or s3://bucket/some/prefix (a bucket name is 3-63 "
+                "lower-case letters, digits, dots and hyphens)"
+            )
+        return found["bucket"], (found["prefix"] or "").strip("/")
 
     @property
     def trusted_proxy_networks(self) -> Networks:

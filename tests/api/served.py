@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from api.settings import Settings
 
@@ -94,6 +95,24 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.communicate()[0].decode()
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The worker processes of a ``serve`` (multiprocessing spawns them; its resource tracker
+    aside)."""
+    try:
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text()
+    except OSError:
+        return []
+    found = []
+    for pid in map(int, children.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(pid)
+    return found
 
 
 @contextmanager

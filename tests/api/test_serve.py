@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.api.served import (
     start,
     stop,
     with_certificate,
+    worker_pids,
 )
 
 pytestmark = pytest.mark.slow
@@ -207,25 +209,62 @@ def test_plain_http_trusts_forwarded_headers_only_from_the_trusted_proxies(
     assert seen == statuses
 
 
-def test_several_workers_share_the_port(tls_settings: Settings, tmp_path: Path) -> None:
+@contextmanager
+def two_workers(
+    settings: Settings, index_dir: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``serve --workers 2`` on a shared index server; yields the server and its port."""
     from biometrics.index_server import IndexServer
 
-    index = IndexServer(tmp_path / "index" / "gallery.db", port=free_port())
+    index = IndexServer(index_dir / "gallery.db", port=free_port())
     address = index.start()
     try:
-        proc, port = start(
-            tls_settings, "--workers", "2", env={"FACEWARDEN_MILVUS_URI": address.uri}
-        )
+        proc, port = start(settings, "--workers", "2", env={"FACEWARDEN_MILVUS_URI": address.uri})
         try:
-            for _ in range(8):
-                status, _headers = _get_tls(port, tls_settings)
-                assert status == 200
+            yield proc, port
         finally:
-            out = stop(proc)
+            if proc.poll() is None:
+                stop(proc)
     finally:
         index.stop()
+
+
+def test_several_workers_share_the_port(tls_settings: Settings, tmp_path: Path) -> None:
+    with two_workers(tls_settings, tmp_path / "index") as (proc, port):
+        for _ in range(8):
+            status, _headers = _get_tls(port, tls_settings)
+            assert status == 200
+        out = stop(proc)
     assert out.count("Running on https://127.0.0.1:") == 2, out
     assert "2 worker(s) x 4 threads" in out
+
+
+def test_a_worker_killed_while_serving_is_replaced(tls_settings: Settings, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    with two_workers(tls_settings, tmp_path / "index") as (proc, port):
+        deadline = time.monotonic() + 60
+        while len(before := worker_pids(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(before) == 2
+        assert _get_tls(port, tls_settings)[0] == 200
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            after = worker_pids(proc.pid)
+            if len(after) == 2 and before[0] not in after:
+                break
+            time.sleep(0.2)
+        assert len(after) == 2 and before[0] not in after and before[1] in after, stop(proc)
+        # Every request is answered, by the survivor or by the replacement once it serves.
+        for _ in range(8):
+            assert _get_tls(port, tls_settings)[0] == 200
+        assert proc.poll() is None
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert f"worker {before[0]} died (signal SIGKILL); starting another" in out
+    assert out.count("Running on https://127.0.0.1:") == 3, out
 
 
 def _get_tls(port: int, settings: Settings) -> tuple[int, bytes]:

@@ -128,3 +128,45 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
 def test_a_malformed_trusted_proxy_names_the_setting() -> None:
     with pytest.raises(ConfigError, match=re.escape("FACEWARDEN_TRUSTED_PROXIES='10.0.0.1/8'")):
         Settings.from_env({"FACEWARDEN_TRUSTED_PROXIES": "10.0.0.1/8"})
+
+
+@pytest.mark.parametrize(
+    ("values", "location"),
+    [
+        ({}, None),
+        ({"photo_store": "file"}, None),
+        ({"photo_store": "s3://facewarden-photos"}, ("facewarden-photos", "")),
+        ({"photo_store": "s3://bucket.one/a/b/"}, ("bucket.one", "a/b")),
+        (
+            {"photo_store": "s3://facewarden-photos", "s3_endpoint_url": "http://127.0.0.1:9000"},
+            ("facewarden-photos", ""),
+        ),
+    ],
+)
+def test_the_photo_store_is_the_data_directory_or_an_s3_bucket(
+    values: dict[str, str], location: tuple[str, str] | None
+) -> None:
+    assert Settings.from_mapping(values).s3_location == location
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"photo_store": "s3://Photos"}, "FACEWARDEN_PHOTO_STORE='s3://Photos' is neither"),
+        ({"photo_store": "s3://bucket//x"}, "FACEWARDEN_PHOTO_STORE='s3://bucket//x' is neither"),
+        ({"photo_store": "/var/photos"}, "FACEWARDEN_PHOTO_STORE='/var/photos' is neither"),
+        ({"photo_store": "s3://" + "b" * 64}, "FACEWARDEN_PHOTO_STORE="),
+        (
+            {"photo_store": "s3://bucket", "s3_endpoint_url": "ftp://host"},
+            "FACEWARDEN_S3_ENDPOINT_URL='ftp://host' is not an http(s) URL",
+        ),
+        (
+            {"s3_endpoint_url": "http://127.0.0.1:9000"},
+            "FACEWARDEN_S3_ENDPOINT_URL is set but FACEWARDEN_PHOTO_STORE is 'file'",
+        ),
+    ],
+)
+def test_a_bad_photo_store_setting_is_named(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_mapping(values)
+    assert message in str(raised.value)
