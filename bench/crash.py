@@ -6,7 +6,11 @@ random moment, serves again, waits for /readyz and checks the receipts, the gall
 doctor, the bases' counts and the ledger. Prints the acts, the violations (0 expected) and the
 recovery times next to a clean restart's (SIGTERM, no load), measured first.
 
-    python bench/crash.py [--trials 200] [--database-url postgresql+psycopg://...] [--seed N]
+    python bench/crash.py [--trials 200] [--database-url postgresql+psycopg://... | --deploy]
+                          [--seed N]
+
+``--deploy`` runs them against a whole ``deploy/run`` deployment (nginx, PostgreSQL under the
+restricted role, the Milvus server, Redis, S3), killing its ``serve``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def main() -> int:
     parser.add_argument(
         "--database-url", help="a PostgreSQL server URL (a fresh database is made on it)"
     )
+    parser.add_argument(
+        "--deploy", action="store_true", help="against a deploy/run production deployment"
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--min-traffic", type=float, default=0.5, help="seconds before a kill")
     parser.add_argument("--max-traffic", type=float, default=2.0)
@@ -42,6 +49,7 @@ def main() -> int:
             Path(args.shared_dir),
             trials=args.trials,
             database_url=args.database_url,
+            deploy=args.deploy,
             traffic_seconds=(args.min_traffic, args.max_traffic),
             seed=args.seed,
             baseline=True,

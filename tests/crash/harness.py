@@ -1,8 +1,10 @@
 """Crash consistency: a real ``facewarden serve --http --workers 2`` killed at random under load.
 
 Client threads search, enrol, review and decide legal bases while, at a random moment, one
-worker or the whole process group gets SIGKILL. The server is started again and, once
-``/readyz`` answers, the instance is checked against what the clients were told:
+worker or the whole process group gets SIGKILL. The server replaces a killed worker by itself
+(a worker is not killed more often than ``api.server.RESPAWN_LIMIT`` allows: more is a crash
+loop, which stops the server), and a killed server is started again. No act starts after the
+kill. Once ``/readyz`` answers, the instance is checked against what the clients were told:
 
 - every acknowledged search (2xx with a receipt) is in the ledger: its receipt verifies, the
   exported log holds its entry at its seq, and the log's prefix of the receipt's tree size has
@@ -14,9 +16,11 @@ worker or the whole process group gets SIGKILL. The server is started again and,
 - the whole ledger verifies and audits clean (``facewarden ledger export`` and
   ``facewarden-verify bundle`` and ``audit``).
 
-Several workers cannot share a milvus-lite file, so the vectors live in a
-``biometrics.index_server`` process of their own, which is not killed: the index stands for the
-Milvus server of a deployment.
+The vectors live in a ``biometrics.index_server`` process of their own, which is not killed:
+the index stands for the Milvus server of a deployment. ``run_trials(deploy=True)`` runs the
+same trials against a whole ``deploy/run`` deployment instead (``DeployedInstance``): nginx,
+PostgreSQL under the restricted role, the Milvus server, Redis and S3 stay up while ``serve``
+is killed.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout, suppress
+from contextlib import contextmanager, redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -44,9 +48,10 @@ from typing import Any
 
 import requests
 
+from api.server import RESPAWN_LIMIT, RESPAWN_WINDOW
 from tests.api.faces import dev_photos, variant
 from tests.api.helpers import person, registration_body
-from tests.api.served import free_port
+from tests.api.served import free_port, worker_pids
 from tests.conftest import (
     REPO,
     create_test_database,
@@ -54,8 +59,21 @@ from tests.conftest import (
     ensure_starter_pack,
     models_dir_for_tests,
 )
+from tests.deploy.deployment import Deployment, deployed, read_env
 
-__all__ = ["Instance", "Report", "instance", "run_trials"]
+__all__ = [
+    "Acts",
+    "Cast",
+    "DeployedInstance",
+    "Instance",
+    "Report",
+    "Traffic",
+    "basis_body",
+    "check",
+    "instance",
+    "people",
+    "run_trials",
+]
 
 READY_SECONDS = 120
 SERVE = [sys.executable, "-m", "api.cli", "serve", "--http", "--workers", "2"]
@@ -74,6 +92,7 @@ class Report:
     attempted: Counter[str] = field(default_factory=Counter)
     kills: Counter[str] = field(default_factory=Counter)
     recoveries: list[float] = field(default_factory=list)
+    checks: list[float] = field(default_factory=list)  # seconds the checks of each trial took
     repaired: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     clean_restart: float | None = None  # SIGTERM -> ready, with no load: the baseline
@@ -98,6 +117,8 @@ class Report:
             ordered = sorted(self.recoveries)
             rows.append(("recovery (kill -> ready) median s", f"{self.median_recovery:.2f}"))
             rows.append(("recovery max s", f"{ordered[-1]:.2f}"))
+        if self.checks:
+            rows.append(("checks per trial median s", f"{statistics.median(self.checks):.2f}"))
         if self.clean_restart is not None:
             rows.append(
                 ("baseline: clean restart (SIGTERM -> ready) s", f"{self.clean_restart:.2f}")
@@ -120,6 +141,8 @@ class Acts:
 
 class Instance:
     """A data directory, a database, an index server and the served API on it."""
+
+    verify: str | bool = True  # what requests checks the server's certificate with
 
     def __init__(self, home: Path, database_url: str | None) -> None:
         from biometrics.index_server import IndexServer
@@ -180,7 +203,8 @@ class Instance:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the server stopped:\n{self.log.read_text()[-4000:]}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=15).status_code == 200:
+                ready = requests.get(f"{self.url}/readyz", timeout=15, verify=self.verify)
+                if ready.status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -188,34 +212,44 @@ class Instance:
         raise AssertionError(f"not ready in {READY_SECONDS} s:\n{self.log.read_text()[-4000:]}")
 
     def workers(self) -> list[int]:
-        """The worker processes (multiprocessing spawns them; its resource tracker aside)."""
         assert self.proc is not None
-        found = []
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        for pid in map(int, children.split()):
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" in cmdline:
-                found.append(pid)
-        return found
+        return worker_pids(self.proc.pid)
 
-    def kill(self, what: str) -> None:
-        """SIGKILL one worker (``worker``) or the process group (``server``)."""
+    def replaced(self, killed: int, since: int, timeout: float = READY_SECONDS) -> None:
+        """Wait until a new worker, in place of ``killed``, serves and ``/readyz`` answers.
+
+        ``since``: the log's size before the kill; only what was logged after it is read.
+        """
+        deadline = time.monotonic() + timeout
+        with self.log.open("rb") as log:
+            log.seek(since)
+            after = b""
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"the server stopped:\n{self.log.read_text()[-4000:]}")
+                after += log.read()
+                died = after.rfind(f"worker {killed} died".encode())
+                if died >= 0 and b"Running on" in after[died:] and killed not in self.workers():
+                    self.wait_ready()
+                    return
+                time.sleep(0.02)
+        raise AssertionError(f"worker {killed} not replaced in {timeout} s")
+
+    def kill(self, what: str) -> int | None:
+        """SIGKILL one worker (``worker``: return its pid) or the process group (``server``)."""
         assert self.proc is not None
         if what == "worker":
             workers = self.workers()
             if workers:
-                os.kill(random.choice(workers), signal.SIGKILL)
-                return
+                victim = random.choice(workers)
+                os.kill(victim, signal.SIGKILL)
+                return victim
         os.killpg(self.proc.pid, signal.SIGKILL)
+        return None
 
     def down(self, timeout: float = 30) -> None:
-        """Wait for the server to stop (a worker's death stops it), then clear its group."""
+        """Wait for the server to stop, then clear its group."""
         assert self.proc is not None
         with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout)
@@ -246,7 +280,9 @@ class Instance:
         headers = {"X-Forwarded-For": self._address()}  # so no address meets its rate limit
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return requests.request(method, self.url + path, headers=headers, timeout=60, **kw)
+        return requests.request(
+            method, self.url + path, headers=headers, timeout=60, verify=self.verify, **kw
+        )
 
     def _address(self) -> str:
         n = next(self._addresses)
@@ -280,7 +316,7 @@ class Cast:
     curator: str
 
 
-def _people(inst: Instance) -> Cast:
+def people(inst: Instance) -> Cast:
     """An agency with two supervisors and an investigator, and a gallery curator, over HTTP."""
     admin = inst.cli("admin", "create", "--email", "admin@example.org", "--name", "Ada Admin")
     admin = admin.strip().splitlines()[-1]
@@ -309,7 +345,7 @@ def _people(inst: Instance) -> Cast:
     return Cast(admin, supervisor, supervisor2, investigator, str(curator))
 
 
-def _basis_body() -> dict[str, Any]:
+def basis_body() -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
         "case_number": "PJ-LYON-2026-00417",
@@ -426,7 +462,7 @@ class Traffic:
     def decide(self) -> None:
         self._attempt("basis decision")
         created = self.inst.call(
-            "POST", "/v1/legal-bases", self.cast.investigator, json=_basis_body()
+            "POST", "/v1/legal-bases", self.cast.investigator, json=basis_body()
         )
         if created.status_code >= 300:
             return
@@ -480,7 +516,8 @@ def _in_process(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     from api.cli import cli
 
     result = CliRunner().invoke(cli, args, env=env)
-    return result.exit_code, result.stdout
+    # A command that failed before it printed anything: what it said on stderr.
+    return result.exit_code, result.stdout or result.output
 
 
 def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) -> None:
@@ -510,7 +547,11 @@ def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) ->
                 f"{search_id}/{face_id}: {len(reviewers)} reviews acknowledged, {seen.get(face_id)}"
             )
     code, out = _in_process(["doctor", "--json"], env)
-    findings = json.loads(out)["findings"]
+    try:
+        findings = json.loads(out)["findings"]
+    except (ValueError, KeyError):
+        violated(f"doctor --json failed (exit {code}): {out.strip()}")
+        return
     if findings["unindexed_faces"]:
         violated(f"faces without vectors after restart: {findings['unindexed_faces']}")
     if findings["rows_without_files"]:
@@ -531,11 +572,14 @@ def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) ->
     if code != 0:
         violated(f"ledger export: {out}")
         return
-    with redirect_stdout(StringIO()) as said:
-        if verify_main(["bundle", str(bundle), "--key", key]) != 0:
-            violated(f"the bundle does not verify: {said.getvalue()}")
+    # ``audit`` verifies the whole log against the key first (as ``facewarden-verify bundle``
+    # does: signatures, chain, roots), then audits the verified entries.
+    with redirect_stdout(StringIO()) as said, redirect_stderr(StringIO()) as complained:
         if verify_main(["audit", "bundle", str(bundle), "--key", key]) != 0:
-            violated(f"the bundle does not audit clean: {said.getvalue()}")
+            violated(
+                "the bundle does not verify or audit clean: "
+                f"{said.getvalue()}{complained.getvalue()}"
+            )
     lines = (bundle / "entries.jsonl").read_bytes().splitlines()
     leaves = [leaf_hash(line) for line in lines]
     runs: Counter[str] = Counter()
@@ -569,8 +613,75 @@ def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) ->
     shutil.rmtree(bundle)
 
 
+class DeployedInstance(Instance):
+    """A ``deploy/run`` deployment whose ``serve`` the trials kill and start again.
+
+    nginx, PostgreSQL (the application under its restricted role), the Milvus server, Redis
+    and the S3 store stay up. The trials take ``serve`` over from ``deploy/run``: its own is
+    stopped, and the same command on the same settings is started in its place, its pid noted
+    where ``deploy/run stop`` looks. Requests go through nginx over TLS, so every client is
+    127.0.0.1 to the rate limits: the per-credential and per-account limits are raised for the
+    trials, which would otherwise spend them in a minute.
+    """
+
+    def __init__(  # not Instance's: deploy/run made it
+        self, deployment: Deployment, settings: dict[str, str] | None = None
+    ) -> None:
+        self.deployment = deployment
+        self.home = deployment.directory
+        self.data = self.home / "data"
+        self.url = deployment.url
+        self.verify = deployment.cert
+        self.port = int(read_env(self.home / "deploy.conf")["SERVE_PORT"])
+        self.env = deployment.process_env | deployment.settings
+        self.env |= {
+            "FACEWARDEN_SEARCH_RATE_LIMIT": "100000 per minute",
+            "FACEWARDEN_ACCOUNT_RATE_LIMIT": "100000 per minute",
+        }
+        self.env |= settings or {}
+        self.log = self.home / "logs" / "serve.log"
+        self.proc = None
+        self._addresses = iter(range(1, 1 << 24))
+        self._pidfile = self.home / "run" / "serve.pid"
+        theirs = int(self._pidfile.read_text())
+        os.kill(theirs, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(theirs):
+            time.sleep(0.1)
+        with suppress(ProcessLookupError):
+            os.killpg(theirs, signal.SIGKILL)
+
+    def start(self) -> None:
+        super().start()
+        assert self.proc is not None
+        self._pidfile.write_text(f"{self.proc.pid}\n")
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @contextmanager
-def instance(home: Path, database_url: str | None) -> Iterator[Instance]:
+def instance(home: Path, database_url: str | None, *, deploy: bool = False) -> Iterator[Instance]:
+    """An instance on its own database and index server, or (``deploy``) a whole deployment."""
+    if deploy:
+        with deployed() as deployment:
+            started = deployment.started
+            assert started.returncode == 0, f"deploy/run start:\n{started.stdout}{started.stderr}"
+            inst: Instance = DeployedInstance(deployment)
+            try:
+                yield inst
+            finally:
+                inst.close()
+        return
     inst = Instance(home, database_url)
     try:
         yield inst
@@ -584,6 +695,7 @@ def run_trials(
     *,
     trials: int,
     database_url: str | None = None,
+    deploy: bool = False,
     traffic_seconds: tuple[float, float] = (0.5, 1.5),
     seed: int | None = None,
     baseline: bool = False,
@@ -591,15 +703,17 @@ def run_trials(
 ) -> Report:
     """``trials`` kills under load, each followed by a restart and the checks.
 
-    With ``baseline``, the time of one clean restart (SIGTERM, no load) is measured first.
+    ``deploy``: against a ``deploy/run`` deployment (``DeployedInstance``), not an instance
+    on ``database_url``. With ``baseline``, the time of one clean restart (SIGTERM, no load) is
+    measured first.
     """
     rng = random.Random(seed)
     report = Report()
     photos = [p for group in dev_photos(photos_dir).values() for p in group[:2]][:24]
-    with instance(home, database_url) as inst:
+    with instance(home, database_url, deploy=deploy) as inst:
         inst.start()
         inst.wait_ready()
-        cast = _people(inst)
+        cast = people(inst)
         acts = Acts()
         if baseline:
             stopped = time.monotonic()
@@ -607,22 +721,40 @@ def run_trials(
             inst.start()
             inst.wait_ready()
             report.clean_restart = time.monotonic() - stopped
+        deaths: deque[float] = deque()  # worker kills the running server has replaced
         for trial in range(1, trials + 1):
             traffic = Traffic(inst, cast, acts, report, photos)
             what = rng.choice(["worker", "server"])
+            # (with a margin: the server counts a death from when it sees it)
+            while deaths and time.monotonic() - deaths[0] > RESPAWN_WINDOW + 5:
+                deaths.popleft()
+            if what == "worker" and len(deaths) >= RESPAWN_LIMIT:
+                what = "server"  # one more would be a crash loop, which stops the server
             with traffic.running():
                 time.sleep(rng.uniform(*traffic_seconds))
+                since = inst.log.stat().st_size
                 killed = time.monotonic()
-                inst.kill(what)
-            inst.down()
-            inst.start()
-            inst.wait_ready()
-            report.recoveries.append(time.monotonic() - killed)
+                victim = inst.kill(what)
+                # No act starts after the kill; those in flight end (answered or cut off)
+                # while the server recovers.
+                traffic.stop.set()
+                if victim is None:
+                    inst.down()
+                    inst.start()
+                    inst.wait_ready()
+                    deaths.clear()
+                else:  # the server replaces a dead worker by itself
+                    inst.replaced(victim, since)
+                    deaths.append(killed)
+                report.recoveries.append(time.monotonic() - killed)
             report.kills[what] += 1
             report.trials = trial
+            checked = time.monotonic()
             check(inst, cast, acts, report, trial)
+            report.checks.append(time.monotonic() - checked)
             progress(
                 f"trial {trial}: killed {what}, ready after {report.recoveries[-1]:.2f} s, "
+                f"checked in {report.checks[-1]:.2f} s, "
                 f"{sum(report.acknowledged.values())} acts acknowledged, "
                 f"{len(report.violations)} violations"
             )
