@@ -70,6 +70,11 @@ EXPECTED = [
 
 @pytest.fixture
 def photos(tmp_path: Path) -> tuple[Path, Path]:
+    return tour_photos(tmp_path)
+
+
+def tour_photos(tmp_path: Path) -> tuple[Path, Path]:
+    """The tour's gallery directory (a copy of GALLERY) and its probe; skips without them."""
     dev = shared_path() / "faces" / "dev"
     if not all((dev / name).is_file() for name in (*GALLERY, PROBE)):
         pytest.skip(f"the labelled dev photos ({', '.join(GALLERY)}, {PROBE}) are not in {dev}")
@@ -92,10 +97,23 @@ def instance(request: pytest.FixtureRequest) -> dict[str, str]:
 def test_the_tour_runs_and_prints_what_the_readme_shows(
     instance: dict[str, str], photos: tuple[Path, Path]
 ) -> None:
-    gallery, probe = photos
     env = dict(instance)
     cwd = env.pop("cwd")
     started = time.monotonic()
+    lines = run_tour(env, cwd, *photos)
+    assert time.monotonic() - started < 60
+    # The outputs the README shows are the ones the script printed.
+    printed = {_masked(line) for line in lines}
+    shown = _blocks("text")
+    assert len(shown) > 25
+    output = "\n".join(lines)
+    for line in shown:
+        assert _masked(line) in printed, f"the README shows {line!r}, the tour printed:\n{output}"
+
+
+def run_tour(env: dict[str, str], cwd: str, gallery: Path, probe: Path) -> list[str]:
+    """Run ``docs/tour.sh`` against the instance ``env`` reaches and return its printed lines,
+    checked to hold each EXPECTED line in order."""
     run = subprocess.run(
         ["bash", str(REPO / "docs" / "tour.sh"), str(gallery), str(probe)],
         cwd=cwd,
@@ -119,15 +137,7 @@ def test_the_tour_runs_and_prints_what_the_readme_shows(
             raise AssertionError(
                 f"no line matches {pattern!r} after line {position}:\n{run.stdout}"
             )
-    assert time.monotonic() - started < 60
-    # The outputs the README shows are the ones the script printed.
-    printed = {_masked(line) for line in lines}
-    shown = _blocks("text")
-    assert len(shown) > 25
-    for line in shown:
-        assert _masked(line) in printed, (
-            f"the README shows {line!r}, the tour printed:\n{run.stdout}"
-        )
+    return lines
 
 
 def _tour_section() -> str:
