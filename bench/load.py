@@ -19,7 +19,7 @@ p50/p95/p99 per kind, every error (0 required), each process's RSS at the start 
 the run (growth under 10% required), the CPU each part spent per search, and the database and
 index sizes.
 
-    python bench/load.py [--duration 600] [--find-rate | --rate 4] [--users 32]
+    python bench/load.py [--duration 600] [--find-rate | --rate 4 [--warmup 120]] [--users 32]
                          [--workers 2] [--slow-clients 500] [--step-seconds 30] [--factor 1.25]
 """
 
@@ -137,15 +137,18 @@ class Run:
     probe: Probe
 
 
-def measure(shared: Shared, args: argparse.Namespace, rate: float, slow: SlowClients) -> Run:
-    """``args.duration`` seconds at ``rate``, slow clients held, memory and CPU around it."""
+def measure(
+    shared: Shared, args: argparse.Namespace, rate: float, slow: SlowClients, settle: float
+) -> Run:
+    """``args.duration`` seconds at ``rate``, slow clients held, memory and CPU around it,
+    after ``settle`` seconds at that rate (at least 10 s, or a client's period)."""
     import psutil
 
     deployment = shared.deployment
     shared.period = period_for(rate, args.users)
     shared.bases.low = max(BASIS_SEARCHES, math.ceil(rate * 15))
     probe = Probe(deployment.url, deployment.cert)
-    time.sleep(max(10, shared.period))  # the change of rate settles
+    time.sleep(max(10, shared.period, settle))  # the change of rate settles
     probe.start()
     sizes_before = sizes(deployment)
     load = os.getloadavg()[0]
@@ -447,7 +450,9 @@ def run(deployment: Deployment, args: argparse.Namespace, shared_dir: Path) -> i
                 seconds=args.step_seconds,
             )
             rate = sustained_rate(steps) or steps[0].rate
-        measured = measure(shared, args, rate, slow)
+        # Without a step-up, the workers have served one client only: their memory grows as
+        # the load first reaches every thread and cache, which is warm-up, not a leak.
+        measured = measure(shared, args, rate, slow, settle=0 if steps else args.warmup)
     finally:
         slow.stop()
         runner.quit()
@@ -460,6 +465,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of the run")
     parser.add_argument("--rate", type=float, help="searches per second (no step-up)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=120,
+        help="with --rate: seconds at the rate before the run's memory and CPU are first read",
+    )
     parser.add_argument(
         "--find-rate", action="store_true", help="step up first (the default without --rate)"
     )
