@@ -135,6 +135,7 @@ def signing_keys(settings: Settings) -> SigningKeys:
         name=settings.ledger_origin,
         passphrase=settings.ledger_key_passphrase,
         secret_path=settings.ledger_secret_path,
+        state_path=settings.ledger_state_path,
     )
 
 

@@ -256,6 +256,12 @@ PROBLEMS: tuple[ProblemType, ...] = (
     _P("database-unavailable", 503, "Database unavailable", ("*",)),
     _P("ledger-unavailable", 503, "The ledger cannot record now", ("*",)),
     _P("ledger-key-unavailable", 503, "The ledger signing key cannot be read", ("*",)),
+    _P(
+        "ledger-inconsistent",
+        503,
+        "The ledger's database does not extend what was signed",
+        ("*",),
+    ),
     _P("service-unavailable", 503, "Service unavailable", ("*",)),
     _P(
         "rate-limit-store-unavailable",

@@ -75,6 +75,9 @@ class Settings:
     backup_passphrase: str | None = field(default=None, repr=False)
     # Keys the digests the ledger keeps of personal data (URLs, e-mail addresses).
     ledger_secret_path: Path = Path()
+    # The newest checkpoint this host signed (ledger.signer_state): the signer refuses to extend
+    # a log that does not contain it, whatever the database says.
+    ledger_state_path: Path = Path()
     models_dir: Path = Path()
     model_pack: str = "starter"
     photos_dir: Path = Path()
@@ -178,6 +181,7 @@ class Settings:
             "milvus_uri": str(data_dir / "milvus" / "gallery.db"),
             "ledger_key_path": data_dir / "keys" / "ledger.pem",
             "ledger_secret_path": data_dir / "keys" / "ledger-secret.key",
+            "ledger_state_path": data_dir / "keys" / "ledger-signer-state.json",
             "models_dir": data_dir / "models",
             "photos_dir": data_dir / "photos",
             "mail_outbox_dir": data_dir / "mail" / "outbox",

@@ -1,7 +1,9 @@
 """Ledger append throughput with durable commits, next to the raw canonicalize+hash+sign cost.
 
 Prints one table: SQLite (WAL, synchronous=FULL) and PostgreSQL (when
-FACEWARDEN_TEST_DATABASE_URL is set), 1 writer and 8 concurrent writers, median of --repeats.
+FACEWARDEN_TEST_DATABASE_URL is set), 1 writer and 8 concurrent writers, median of --repeats,
+each without and with the signer state (ledger/signer_state.py: the check before signing and
+the fsync'd record after the commit, as the service runs).
     python bench/ledger_append.py [--quick] [--appends N] [--repeats R]
 """
 
@@ -30,6 +32,7 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import GENESIS_PREV, Actor, EntryType, build_entry, format_ts
 from ledger.hashing import leaf_hash
 from ledger.keys import Signer, generate_key
+from ledger.signer_state import SignerState
 
 ACTOR = Actor(kind="user", id="7d1f0a52-0000-4000-8000-000000000001", agency="agency-1")
 PAYLOAD = {
@@ -58,9 +61,13 @@ def raw_cost(signer: Signer, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def run(engine: Engine, signer: Signer, writers: int, total: int) -> float:
+def run(
+    engine: Engine, signer: Signer, writers: int, total: int, state: SignerState | None
+) -> float:
     """Appends per second with ``writers`` threads, one committed unit of work per append."""
     factory = make_session_factory(engine)
+    if state is not None:
+        state.path.unlink(missing_ok=True)
     with unit_of_work(factory) as session:
         storage.metadata.drop_all(session.connection())
         storage.create_tables(session)
@@ -71,14 +78,17 @@ def run(engine: Engine, signer: Signer, writers: int, total: int) -> float:
         barrier.wait()
         for _ in range(each):
             with unit_of_work(factory) as session:
-                storage.append(
+                appended = storage.append(
                     session,
                     signer=signer,
                     entry_type=EntryType.SEARCH_RUN,
                     actor=ACTOR,
                     payload=PAYLOAD,
                     now=datetime.now(UTC),
+                    state=state,
                 )
+            if state is not None:
+                state.advance(appended.head)
 
     threads = [threading.Thread(target=work) for _ in range(writers)]
     for t in threads:
@@ -131,17 +141,20 @@ def main() -> None:
             f"= {1 / raw:,.0f} entries/s (one core, no database)"
         )
         print(
-            f"{'backend':<26}{'writers':>8}{'appends':>9}{'median/s':>10}{'min/s':>9}"
-            f"{'max/s':>9}{'us/append':>11}{'x raw':>8}"
+            f"{'backend':<26}{'state':>6}{'writers':>8}{'appends':>9}{'median/s':>10}"
+            f"{'min/s':>9}{'max/s':>9}{'us/append':>11}{'x raw':>8}"
         )
+        state = SignerState(Path(tmp) / "ledger-signer-state.json")
         for label, engine, close in backends:
             for writers in (1, 8):
-                rates = [run(engine, signer, writers, appends) for _ in range(repeats)]
-                median = statistics.median(rates)
-                print(
-                    f"{label:<26}{writers:>8}{appends:>9}{median:>10,.0f}{min(rates):>9,.0f}"
-                    f"{max(rates):>9,.0f}{1e6 / median:>11,.0f}{(1 / median) / raw:>8.1f}"
-                )
+                for kept in (None, state):
+                    rates = [run(engine, signer, writers, appends, kept) for _ in range(repeats)]
+                    median = statistics.median(rates)
+                    print(
+                        f"{label:<26}{'on' if kept else 'off':>6}{writers:>8}{appends:>9}"
+                        f"{median:>10,.0f}{min(rates):>9,.0f}{max(rates):>9,.0f}"
+                        f"{1e6 / median:>11,.0f}{(1 / median) / raw:>8.1f}"
+                    )
             close()
 
 

@@ -62,6 +62,7 @@ from ledger.proofs import (
     perfect_cover,
     root_plan,
 )
+from ledger.signer_state import SignedHead, SignerState
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -162,6 +163,12 @@ class Appended:
     checkpoint: str
     root: bytes
     inclusion: tuple[bytes, ...] = ()
+    origin: str = ""
+
+    @property
+    def head(self) -> SignedHead:
+        """The checkpoint this append signed, as the signer state records it."""
+        return SignedHead(origin=self.origin, size=self.seq + 1, root=self.root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,13 +411,19 @@ def append(
     actor: Actor,
     payload: Mapping[str, Any],
     now: datetime,
+    state: SignerState | None = None,
 ) -> Appended:
     """Append one signed entry and sign the new checkpoint, inside the caller's transaction.
+
+    With ``state``, the tree the entry extends must contain the newest checkpoint the signer
+    recorded there (``ledger.signer_state``), or nothing is signed; the caller records the new
+    checkpoint in it once the transaction has committed (``Appended.head``).
 
     Never commits. ``ts`` is ``max(now, previous ts)`` so the log's clock never runs backwards
     when concurrent writers reach the lock out of order. On PostgreSQL the transaction must be
     READ COMMITTED (the default) so the reads after the advisory lock see the last append.
     Raises StaleSigningKey when ``signer`` was rotated out (reload the key and retry),
+    LedgerInconsistent when the database's log does not extend what ``state`` holds,
     MalformedEntry for a payload an entry cannot hold, LedgerCorrupted, LedgerError.
     """
     _lock(session)
@@ -438,6 +451,13 @@ def append(
     frontier = _FRONTIERS.get(seq, prev) if seq else CompactRange()
     if frontier is None:
         frontier = _read_frontier(session, seq)
+    if state is not None:
+        state.check(
+            signer.name,
+            seq,
+            frontier.root(),
+            lambda first, second: consistency_proof(session, first=first, second=second),
+        )
     # The newest leaf's audit path is that range, smallest subtree first: the nodes just read,
     # so a receipt needs no second query.
     path = tuple(reversed(frontier.hashes))
@@ -467,7 +487,13 @@ def append(
         _Frontier(size=seq + 1, head=hashlib.sha256(entry.raw).hexdigest(), hashes=frontier.hashes)
     )
     return Appended(
-        seq=seq, leaf_hash=leaf, entry=entry.raw, checkpoint=note, root=root, inclusion=path
+        seq=seq,
+        leaf_hash=leaf,
+        entry=entry.raw,
+        checkpoint=note,
+        root=root,
+        inclusion=path,
+        origin=signer.name,
     )
 
 

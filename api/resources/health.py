@@ -14,6 +14,7 @@ from api.blueprint import Blueprint
 from api.context import build_photo_store, engines, pack, runtime
 from api.ratelimit import check_store
 from api.schemas.health import HealthSchema, ReadinessSchema
+from governance.core.recording import signer_consistency
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
 log = logging.getLogger("facewarden.api")
@@ -67,6 +68,12 @@ def _ledger_key() -> str:
     return runtime().signer.verifier_key
 
 
+def _ledger() -> str:
+    rt = runtime()
+    with rt.sessions() as session:
+        return signer_consistency(session, rt.keys)
+
+
 def _model_pack() -> str:
     chosen = pack()
     engines()  # the models load
@@ -92,6 +99,7 @@ _CHECKS = {
     "vector_index": _vector_index,
     "model_pack": _model_pack,
     "ledger_key": _ledger_key,
+    "ledger": _ledger,
     "disk": _disk,
 }
 

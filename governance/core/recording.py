@@ -8,6 +8,7 @@ to sign while it cannot be read.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -16,21 +17,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from governance.core.errors import ServiceUnavailable
 from ledger.entry import Actor, EntryType, LedgerError, MalformedEntry
 from ledger.keys import KeyFileError, Signer, keyed_digest, load_log_secret, load_signer
-from ledger.storage import Appended, StaleSigningKey, append
+from ledger.signer_state import LedgerInconsistent, SignedHead, SignerState
+from ledger.storage import (
+    Appended,
+    StaleSigningKey,
+    append,
+    consistency_proof,
+    root_at,
+    tree_size,
+)
 
 __all__ = [
     "SYSTEM",
+    "LedgerInconsistentError",
     "LedgerKeyUnavailable",
     "LedgerUnavailable",
     "SigningKeys",
     "default_secret_path",
+    "default_state_path",
     "record",
+    "signer_consistency",
 ]
+
+log = logging.getLogger(__name__)
 
 SYSTEM = Actor(kind="system", id="facewarden", agency=None)
 
@@ -39,6 +54,13 @@ class LedgerUnavailable(ServiceUnavailable):
     """The ledger could not record an action, so the action was not carried out."""
 
     code = "ledger-unavailable"
+
+
+class LedgerInconsistentError(LedgerUnavailable):
+    """The database's log does not extend the newest checkpoint this host signed: it was cut,
+    rolled back or rewritten. Nothing is signed or carried out until an operator restores it."""
+
+    code = "ledger-inconsistent"
 
 
 class LedgerKeyUnavailable(LedgerUnavailable):
@@ -69,6 +91,7 @@ class SigningKeys:
     name: str
     passphrase: str | None = field(default=None, repr=False)
     secret_path: Path | None = None
+    state_path: Path | None = None
     _signer: Signer | None = field(default=None, repr=False)
     _loaded_from: tuple[int, int, int, int] | None = field(default=None, repr=False)
     _secret: bytes | None = field(default=None, repr=False)
@@ -108,6 +131,12 @@ class SigningKeys:
         self._loaded_from = identity
 
     @property
+    def signer_state(self) -> SignerState:
+        """The newest checkpoint this host signed (``ledger.signer_state``), by default in
+        ``<key dir>/ledger-signer-state.json``."""
+        return SignerState(self.state_path or default_state_path(self.path))
+
+    @property
     def resolved_secret_path(self) -> Path:
         """Where the log's hash secret lives."""
         return self.secret_path or default_secret_path(self.path)
@@ -135,6 +164,56 @@ def default_secret_path(key_path: Path) -> Path:
     return Path(key_path).with_name("ledger-secret.key")
 
 
+def default_state_path(key_path: Path) -> Path:
+    """The signer state beside a signing key file: ``<dir>/ledger-signer-state.json``."""
+    return Path(key_path).with_name("ledger-signer-state.json")
+
+
+_SIGNED = "facewarden.signed"
+
+
+def _advance_on_commit(session: Session, state: SignerState, appended: Appended) -> None:
+    """Record ``appended``'s checkpoint in the signer state once the session commits, before
+    the act is answered; forget it if the session rolls back."""
+    signed = session.info.get(_SIGNED)
+    if signed is None:
+        signed = session.info[_SIGNED] = []
+        event.listen(session, "after_commit", _advance)
+        event.listen(session, "after_rollback", _forget)
+    signed.append((state, appended.head))
+
+
+def _advance(session: Session) -> None:
+    signed = session.info.get(_SIGNED) or []
+    session.info[_SIGNED] = []
+    bind = session.get_bind()
+    if isinstance(bind, Connection) and bind.in_transaction():
+        # The session ran inside a transaction of its caller's (a savepoint): nothing is
+        # durable until that one commits, and a state ahead of the log would refuse it.
+        return
+    newest: dict[Path, tuple[SignerState, SignedHead]] = {}
+    for state, head in signed:
+        if state.path not in newest or head.size > newest[state.path][1].size:
+            newest[state.path] = (state, head)
+    for state, head in newest.values():
+        try:
+            state.advance(head)
+        except (OSError, LedgerError) as exc:
+            # The act committed: refusing it now would deny what the ledger holds. The state
+            # lags instead, which the next append's consistency proof covers.
+            log.error(
+                "cannot record the signed checkpoint of size %d in the signer state %s: %s; "
+                "make it writable by the service (FACEWARDEN_LEDGER_STATE_PATH)",
+                head.size,
+                state.path,
+                exc,
+            )
+
+
+def _forget(session: Session) -> None:
+    session.info[_SIGNED] = []
+
+
 def record(
     session: Session,
     *,
@@ -150,10 +229,20 @@ def record(
     roll back), MalformedEntry for a payload no entry can hold.
     """
 
+    state = keys.signer_state
+
     def append_signed_by(signer: Signer) -> Appended:
-        return append(
-            session, signer=signer, entry_type=entry_type, actor=actor, payload=payload, now=now
+        appended = append(
+            session,
+            signer=signer,
+            entry_type=entry_type,
+            actor=actor,
+            payload=payload,
+            now=now,
+            state=state,
         )
+        _advance_on_commit(session, state, appended)
+        return appended
 
     try:
         try:
@@ -163,6 +252,12 @@ def record(
             return append_signed_by(keys.reload())
     except MalformedEntry:
         raise  # a programming error in the caller's payload: let it surface as one
+    except LedgerInconsistent as exc:
+        log.critical("ledger inconsistent, nothing signed: %s", exc)
+        raise LedgerInconsistentError(
+            f"the audit ledger refuses to record: {exc}. This action was not carried out; "
+            "operators, see docs/ledger.md (signer state)"
+        ) from exc
     except KeyFileError as exc:
         raise LedgerKeyUnavailable(
             "the ledger signing key (FACEWARDEN_LEDGER_KEY_PATH) cannot be read, so this action "
@@ -174,3 +269,24 @@ def record(
             "the audit ledger cannot record this action, so it was not carried out; "
             "retry later or alert the operators"
         ) from exc
+
+
+def signer_consistency(session: Session, keys: SigningKeys) -> str:
+    """Whether the database's log still contains the newest checkpoint this host signed (what
+    every append checks first), for the readiness probe.
+
+    Raises LedgerInconsistentError when it does not.
+    """
+    size = tree_size(session)
+    try:
+        signed = keys.signer_state.check(
+            keys.name,
+            size,
+            root_at(session, size),
+            lambda first, second: consistency_proof(session, first=first, second=second),
+        )
+    except LedgerInconsistent as exc:
+        raise LedgerInconsistentError(str(exc)) from exc
+    if signed is None:
+        return f"{size} entries; nothing signed here yet"
+    return f"{size} entries, containing the checkpoint of {signed.size} signed here"

@@ -23,7 +23,15 @@ def test_liveness(client: FlaskClient) -> None:
 def test_readiness_reports_every_dependency(client: FlaskClient) -> None:
     response = client.get("/readyz")
     body = response.get_json()
-    assert set(body["checks"]) == {"database", "vector_index", "model_pack", "ledger_key", "disk"}
+    assert set(body["checks"]) == {
+        "database",
+        "vector_index",
+        "model_pack",
+        "ledger_key",
+        "ledger",
+        "disk",
+    }
+    assert "entries" in body["checks"]["ledger"]["detail"]
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["ledger_key"]["ok"] is True
     assert body["checks"]["ledger_key"]["detail"].startswith("test.facewarden.local/ledger+")

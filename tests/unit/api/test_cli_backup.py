@@ -207,7 +207,13 @@ def test_a_restored_data_directory_searches_and_verifies_as_the_original(
 
     # Photos and keys byte for byte; the ledger unchanged, verifying with the same key.
     assert _tree(tmp_path / "restored" / "photos") == _tree(tmp_path / "var" / "photos")
-    assert _tree(tmp_path / "restored" / "keys") == _tree(tmp_path / "var" / "keys")
+    # The keys, not the signer state: that is each host's own record of what it signed, which
+    # a restored data directory starts afresh from the restored log.
+    kept = {"ledger.pem", "ledger-secret.key"}
+    assert _tree(tmp_path / "restored" / "keys").keys() == kept
+    assert {n: b for n, b in _tree(tmp_path / "var" / "keys").items() if n in kept} == _tree(
+        tmp_path / "restored" / "keys"
+    )
     bundles = tmp_path / "bundle-source", tmp_path / "bundle-restored"
     _ok(["ledger", "export", str(bundles[0])], source)
     _ok(["ledger", "export", str(bundles[1])], restored)

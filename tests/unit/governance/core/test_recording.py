@@ -13,17 +13,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from governance.core.db import unit_of_work
 from governance.core.recording import (
     SYSTEM,
+    LedgerInconsistentError,
     LedgerKeyUnavailable,
     LedgerUnavailable,
     SigningKeys,
     default_secret_path,
     record,
+    signer_consistency,
 )
 from ledger import storage
 from ledger.entry import EntryType, MalformedEntry, parse_entry
 from ledger.keys import KeyFileError, generate_key, keyed_digest, load_log_secret, rotate_key
 from ledger.storage import Appended, StaleSigningKey
 from tests.factories import NOW
+from tests.ledger_cut import cut
 
 
 def _record(session: Session, keys: SigningKeys, search: str, **payload: object) -> Appended:
@@ -51,6 +54,32 @@ def test_an_entry_lands_with_the_callers_transaction(
     entry = parse_entry(raw)
     assert appended.seq == 0 and entry.payload == {"search": "kept"}
     assert entry.key_id == keys.current().key_id
+
+
+def test_the_signer_state_records_what_committed_and_refuses_a_cut_log(
+    sessions: sessionmaker[Session], keys: SigningKeys
+) -> None:
+    with sessions() as session:
+        _record(session, keys, "rolled-back")
+        session.rollback()
+    assert keys.signer_state.read() is None  # nothing committed, nothing recorded
+    with unit_of_work(sessions) as session:
+        _record(session, keys, "one")
+        last = _record(session, keys, "two")
+    assert keys.signer_state.read() == last.head
+    assert keys.signer_state.path == keys.path.with_name("ledger-signer-state.json")
+    with sessions() as session:
+        assert "containing the checkpoint of 2" in signer_consistency(session, keys)
+
+    cut(sessions.kw["bind"], keep=1)
+    with sessions() as session, pytest.raises(LedgerInconsistentError, match="holds 1 ledger"):
+        signer_consistency(session, keys)
+    with pytest.raises(LedgerInconsistentError) as refused, unit_of_work(sessions) as session:
+        _record(session, keys, "over the cut")
+    assert refused.value.code == "ledger-inconsistent"
+    assert "signed a checkpoint of 2" in refused.value.detail
+    with sessions() as session:
+        assert storage.tree_size(session) == 1
 
 
 def test_recording_follows_a_key_rotated_by_another_process(
