@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ledger.audit import RULES, AuditError, audit_entries, load_records
 from ledger.bundle import BundleFetcher, HttpFetcher, TrustedState
@@ -106,7 +107,67 @@ def _parser() -> argparse.ArgumentParser:
         "--key", action="append", required=True, metavar="VKEY", help="verifier key; repeatable"
     )
     receipt.add_argument("--json", action="store_true", help="print a JSON report")
+    _witness_parser(sub)
     return parser
+
+
+def _witness_parser(sub: Any) -> None:
+    witness = sub.add_parser("witness", help="run a C2SP tlog-witness that cosigns checkpoints")
+    actions = witness.add_subparsers(dest="action", required=True)
+    keygen = actions.add_parser("keygen", help="create a witness key; prints its verifier key")
+    serve = actions.add_parser("serve", help="serve add-checkpoint until interrupted")
+    for cmd in (keygen, serve):
+        cmd.add_argument("--name", required=True, help="its name, e.g. witness.example/w1")
+        cmd.add_argument("--key-file", required=True, type=Path, metavar="FILE")
+    serve.add_argument(
+        "--log",
+        action="append",
+        required=True,
+        metavar="VKEY",
+        help="a log verifier key to witness (its name is the log's origin); repeatable",
+    )
+    serve.add_argument("--state", required=True, type=Path, metavar="DIR", help="kept state")
+    serve.add_argument("--listen", default="127.0.0.1:7380", metavar="HOST:PORT")
+    serve.add_argument("--prefix", default="", help="URL prefix of add-checkpoint")
+
+
+def _witness(args: argparse.Namespace) -> int:
+    from ledger.checkpoint import MalformedNote, parse_verifier_key
+    from ledger.witness_server import (
+        Witness,
+        generate_witness_key,
+        load_witness_key,
+        make_server,
+    )
+
+    if args.action == "keygen":
+        try:
+            key = generate_witness_key(args.key_file, args.name)
+        except FileExistsError:
+            print(f"facewarden-verify: {args.key_file} exists; keep it", file=sys.stderr)
+            return 2
+        print(key.vkey)
+        return 0
+    try:
+        logs = [parse_verifier_key(vkey) for vkey in args.log]
+        key = load_witness_key(args.key_file, args.name)
+    except (MalformedNote, ValueError) as exc:
+        print(f"facewarden-verify: {exc}", file=sys.stderr)
+        return 2
+    host, _, port = args.listen.rpartition(":")
+    server = make_server(Witness(key, logs, args.state), host, int(port), prefix=args.prefix)
+    print(
+        f"witness {key.vkey} on http://{args.listen}{args.prefix}/add-checkpoint for "
+        + ", ".join(sorted({v.name for v in logs})),
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 class _Kept:
@@ -330,6 +391,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "receipt":
         return _check_receipt(args)
+    if args.command == "witness":
+        return _witness(args)
     try:
         if args.command == "audit":
             return _audit(args)

@@ -96,6 +96,7 @@ def test_domains_import_only_what_they_stand_on(domain: str) -> None:
 def test_the_ledger_verifier_runs_without_the_server_stack() -> None:
     code = (
         "import sys, ledger.cli, ledger.verify, ledger.checkpoint, ledger.entry, ledger.hashing\n"
+        "import ledger.cosignature, ledger.witness_server\n"
         "heavy = {'flask', 'sqlalchemy', 'numpy', 'onnxruntime', 'pymilvus', 'click'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
