@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.checks import VerificationError
+from ledger.durable import replace_durably
 from ledger.entry import LedgerError
 from ledger.hashing import HASH_SIZE
 from ledger.verify import verify_consistency
@@ -163,16 +164,4 @@ class SignerState:
             },
             sort_keys=True,
         ).encode()
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, body + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_durably(self.path, body + b"\n")

@@ -50,6 +50,7 @@ from ledger.checkpoint import (
 )
 from ledger.checks import VerificationError
 from ledger.cosignature import cosign, cosigner_vkey
+from ledger.durable import replace_durably
 from ledger.hashing import EMPTY_ROOT, HASH_SIZE
 from ledger.verify import verify_consistency
 
@@ -193,19 +194,7 @@ class _States:
             },
             sort_keys=True,
         ).encode()
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, body)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_durably(path, body)
 
 
 class Witness:
