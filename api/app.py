@@ -26,6 +26,7 @@ from biometrics.errors import PackError
 from biometrics.packs import load_pack
 from governance import wiring
 from governance.core.db import make_engine, make_session_factory
+from governance.core.witnessing import Witnessing
 
 __all__ = ["API_VERSION", "configure_api", "create_app"]
 
@@ -124,14 +125,27 @@ def _build_runtime(settings: Settings) -> Runtime:
             f"model pack {settings.model_pack!r} is not usable ({exc}): run `facewarden models "
             f"install {settings.model_pack}`, or set FACEWARDEN_MODEL_PACK / FACEWARDEN_MODELS_DIR"
         ) from exc
+    sessions = make_session_factory(engine)
+    witnesses = settings.witness_endpoints
+    witnessing = None
+    if witnesses:
+        witnessing = Witnessing(
+            sessions,
+            witnesses,
+            lock_path=keys.signer_state.path.with_name("ledger-witnessing.lock"),
+            timeout=settings.witness_timeout_seconds,
+            interval=settings.witness_interval_ms / 1000,
+        )
+        witnessing.start()
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         keys=keys,
         model_pack=model_pack,
         mailer=build_mailer(settings),
         hooks=wiring.hooks(),
+        witnessing=witnessing,
     )
 
 

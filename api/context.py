@@ -27,6 +27,7 @@ from biometrics.packs import Pack
 from governance.core import mail
 from governance.core.effects import Handler
 from governance.core.recording import SigningKeys
+from governance.core.witnessing import Witnessing
 from governance.core.work import Hooks, Units, Work
 from governance.gallery import effects as gallery_effects
 from governance.gallery.blobs import BlobStore, FileBlobStore
@@ -71,6 +72,8 @@ class Runtime:
     mailer: mail.Mailer
     hooks: Hooks
     clock: Callable[[], datetime] = utcnow
+    # Submits the checkpoints to FACEWARDEN_WITNESSES (None without witnesses).
+    witnessing: Witnessing | None = None
     lazy: dict[str, Any] = field(default_factory=dict)
     lazy_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -16,7 +16,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledger.witness_client import WitnessEndpoint
 
 __all__ = ["ConfigError", "Networks", "Settings"]
 
@@ -78,6 +81,13 @@ class Settings:
     # The newest checkpoint this host signed (ledger.signer_state): the signer refuses to extend
     # a log that does not contain it, whatever the database says.
     ledger_state_path: Path = Path()
+    # The witnesses the log submits its checkpoints to (docs/ledger.md, "Witnesses"): "VKEY URL"
+    # pairs, separated by commas or newlines; and how many must cosign a checkpoint before it
+    # is served as the latest.
+    witnesses: str = ""
+    witness_quorum: int = 1
+    witness_interval_ms: int = 1000
+    witness_timeout_seconds: int = 5
     models_dir: Path = Path()
     model_pack: str = "starter"
     photos_dir: Path = Path()
@@ -204,6 +214,7 @@ class Settings:
         settings._check_rate_limits()
         settings._check_mail()
         settings._check_photo_store()
+        settings._check_witnesses()
         _networks(settings.trusted_proxies)
         return settings
 
@@ -248,6 +259,27 @@ class Settings:
             raise ConfigError(f"{PREFIX}MAIL_FROM={self.mail_from!r} is not an e-mail address")
         if not self.public_url.startswith(("https://", "http://")):
             raise ConfigError(f"{PREFIX}PUBLIC_URL={self.public_url!r} must be an http(s) URL")
+
+    def _check_witnesses(self) -> None:
+        count = len(self.witness_endpoints)
+        if count and self.witness_quorum > count:
+            raise ConfigError(
+                f"{PREFIX}WITNESS_QUORUM={self.witness_quorum} is more than the {count} "
+                f"witnesses {PREFIX}WITNESSES names: lower it, or name more witnesses"
+            )
+
+    @property
+    def witness_endpoints(self) -> list[WitnessEndpoint]:
+        """The witnesses ``witnesses`` names. Raises ConfigError naming FACEWARDEN_WITNESSES."""
+        from ledger.witness_client import parse_witnesses
+
+        try:
+            return parse_witnesses(self.witnesses)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{PREFIX}WITNESSES: {exc}; give 'VKEY URL' pairs separated by commas, the key "
+                "as `facewarden-verify witness keygen` printed it"
+            ) from exc
 
     def _check_photo_store(self) -> None:
         if self.photo_store != "file":

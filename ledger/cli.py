@@ -16,12 +16,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger.audit import RULES, AuditError, audit_entries, load_records
 from ledger.bundle import BundleFetcher, HttpFetcher, TrustedState
+from ledger.checkpoint import MalformedNote
+from ledger.cosignature import Cosignature, parse_cosigner_key, verify_cosignatures
 from ledger.entry import LedgerError
 from ledger.receipt import verify_receipt
 from ledger.report import build_report, report_csv, report_svg
@@ -79,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="bundle: processes for signature checks (default: all cores)",
         )
+        cmd.add_argument(
+            "--witness",
+            action="append",
+            default=[],
+            metavar="VKEY",
+            help="a witness's cosigner key (C2SP tlog-cosignature); repeatable",
+        )
+        cmd.add_argument(
+            "--quorum",
+            type=int,
+            default=None,
+            metavar="N",
+            help="how many of the --witness keys must have cosigned the checkpoint (default 1)",
+        )
     for name, helptext in (
         ("audit", "check every search, review and deadline against the rules, from the entries"),
         ("report", "recompute the accountability report from the entries"),
@@ -132,7 +148,7 @@ def _witness_parser(sub: Any) -> None:
 
 
 def _witness(args: argparse.Namespace) -> int:
-    from ledger.checkpoint import MalformedNote, parse_verifier_key
+    from ledger.checkpoint import parse_verifier_key
     from ledger.witness_server import (
         Witness,
         generate_witness_key,
@@ -294,6 +310,7 @@ def _verify(args: argparse.Namespace) -> int:
                 root=report.root,
                 checkpoint=fetcher.checkpoint(),
             )
+        cosigned = _witness_policy(args, new_state.checkpoint)
     except LedgerError as exc:
         print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
         return 1
@@ -301,10 +318,44 @@ def _verify(args: argparse.Namespace) -> int:
     if args.state:
         new_state.save(args.state)
     if args.json:
-        print(json.dumps({**report.to_json(), "seconds": round(elapsed, 3)}, indent=2))
+        witnesses = [{"witness": c.name, "timestamp": c.timestamp} for c in cosigned]
+        body = {**report.to_json(), "cosignatures": witnesses, "seconds": round(elapsed, 3)}
+        print(json.dumps(body, indent=2))
     else:
         print(_human(report, elapsed))
+        for c in cosigned:
+            when = datetime.fromtimestamp(c.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"    cosigned    by {c.name} at {when}")
     return 0
+
+
+def _witness_policy(args: argparse.Namespace, note: str | None) -> list[Cosignature]:
+    """The cosignatures of ``note`` by the --witness keys; at least --quorum of them.
+
+    Raises VerificationError when the policy is not met, or a witness key is malformed.
+    """
+    if not args.witness:
+        if args.quorum:
+            raise VerificationError("--quorum needs --witness keys", step=1)
+        return []
+    quorum = 1 if args.quorum is None else args.quorum
+    try:
+        keys = [parse_cosigner_key(vkey) for vkey in args.witness]
+        if quorum < 1 or quorum > len(keys):
+            raise VerificationError(
+                f"--quorum {quorum} must be between 1 and the {len(keys)} --witness keys", step=1
+            )
+        found = verify_cosignatures(note or "", keys) if note else []
+    except MalformedNote as exc:
+        raise VerificationError(f"witness policy: {exc}", step=1) from exc
+    if len(found) < quorum:
+        names = ", ".join(c.name for c in found) or "none"
+        raise VerificationError(
+            f"witness policy not met: the checkpoint carries {len(found)} valid cosignature(s) "
+            f"of the {len(keys)} witnesses named ({names}), {quorum} required",
+            step=1,
+        )
+    return found
 
 
 def _verified_lines(args: argparse.Namespace) -> list[bytes]:

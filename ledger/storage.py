@@ -75,6 +75,7 @@ __all__ = [
     "checkpoint_notes",
     "checkpoints",
     "consistency_proof",
+    "cosignatures",
     "create_tables",
     "entries",
     "entry_bytes",
@@ -131,6 +132,17 @@ keys = Table(
     Column("vkey", Text, nullable=False),
 )
 LEDGER_TABLES = ("ledger_entries", "ledger_nodes", "ledger_checkpoints", "ledger_keys")
+# Witnesses' cosignature lines by checkpoint size (ledger.cosigned). Not append-only-guarded:
+# each line proves itself, so a lost row loses evidence the witness also holds.
+cosignatures = Table(
+    "ledger_cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(255), primary_key=True),
+    Column("key_id", String(8), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("line", Text, nullable=False),
+)
 
 # An append's statements, built once: building a statement costs more than running it.
 _HEAD = select(entries.c.seq, entries.c.body, entries.c.ts).order_by(entries.c.seq.desc()).limit(1)
@@ -530,6 +542,14 @@ def export_bundle(session: Session, directory: Path, *, checkpoint_interval: int
     if latest is None:
         raise BundleError("the ledger is empty: nothing to export")
     size, note = int(latest.size), str(latest.note)
+    # The witnesses' cosignatures of that checkpoint, after the log's signature.
+    note += "".join(
+        session.scalars(
+            select(cosignatures.c.line)
+            .where(cosignatures.c.size == size)
+            .order_by(cosignatures.c.witness)
+        )
+    )
     (directory / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
     with (directory / ENTRIES_FILE).open("wb") as out:
         for start in range(0, size, 10_000):

@@ -21,7 +21,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal, public, require
 from api.blueprint import Blueprint
-from api.context import work
+from api.context import runtime, work
 from api.schemas.ledger import (
     ConsistencyProofSchema,
     ConsistencyQuerySchema,
@@ -74,9 +74,15 @@ class LatestCheckpoint(MethodView):
     @public
     @blp.response(200, content_type=TEXT, description="A C2SP signed note, verbatim.")
     def get(self) -> Response:
-        """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
+        """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
+
+        With witnesses configured, the newest checkpoint that a quorum of them cosigned, with
+        their cosignature lines (C2SP tlog-cosignature) after the log's signature.
+        """
+        settings = runtime().settings
+        names = [w.name for w in settings.witness_endpoints]
         with work() as w:
-            note = service.latest_checkpoint(w)
+            note = service.latest_checkpoint(w, witnesses=names, quorum=settings.witness_quorum)
         response = Response(note, content_type=TEXT)
         response.headers["Cache-Control"] = "no-cache"
         return response

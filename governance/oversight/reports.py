@@ -7,6 +7,7 @@ the rest needs ``ledger:read`` or ``report:read``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from governance.identity.permissions import Permission
 from governance.identity.principals import Principal, require_scope
 from ledger import storage
 from ledger.audit import load_records
+from ledger.cosigned import latest_cosigned
 from ledger.report import build_report, normalize_bound
 
 __all__ = [
@@ -82,8 +84,14 @@ class ConsistencyProof:
     proof: tuple[bytes, ...]
 
 
-def latest_checkpoint(work: Work) -> str:
-    """The latest signed checkpoint note. Raises NotFound while the log is empty."""
+def latest_checkpoint(work: Work, *, witnesses: Collection[str] = (), quorum: int = 0) -> str:
+    """The latest signed checkpoint note; with ``witnesses``, the newest one that ``quorum`` of
+    them cosigned, with their cosignature lines (a newer one waits for its cosignatures; before
+    the first is cosigned, the newest uncosigned). Raises NotFound while the log is empty."""
+    if witnesses:
+        cosigned = latest_cosigned(work.session, witnesses, quorum)
+        if cosigned is not None:
+            return cosigned.note
     note = storage.latest_checkpoint(work.session)
     if note is None:
         raise NotFound("The ledger is empty: nothing has been signed yet.", code="ledger-empty")

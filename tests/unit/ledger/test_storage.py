@@ -27,7 +27,10 @@ from tests.conftest import REPO
 
 from .conftest import ACTOR, T0, LedgerDB, fill
 
-MIGRATION = REPO / "governance" / "migrations" / "versions" / "0001_ledger.py"
+MIGRATIONS = [
+    REPO / "governance" / "migrations" / "versions" / name
+    for name in ("0001_ledger.py", "0012_cosignatures.py")
+]
 
 
 def test_append_returns_entry_leaf_and_signed_checkpoint(
@@ -281,10 +284,12 @@ def test_migration_matches_metadata_and_installs_guards(ledger_db: LedgerDB) -> 
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
-    spec = importlib.util.spec_from_file_location("ledger_migration", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migrations = []
+    for path in MIGRATIONS:
+        spec = importlib.util.spec_from_file_location(f"ledger_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        migrations.append(importlib.util.module_from_spec(spec))
+        spec.loader.exec_module(migrations[-1])
 
     with ledger_db.engine.begin() as conn:
         storage.metadata.drop_all(conn)
@@ -292,7 +297,8 @@ def test_migration_matches_metadata_and_installs_guards(ledger_db: LedgerDB) -> 
             conn.execute(text("DROP FUNCTION ledger_refuse_change() CASCADE"))
         context = MigrationContext.configure(conn)
         with Operations.context(context):
-            migration.upgrade()
+            for migration in migrations:
+                migration.upgrade()
         assert (
             compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), storage.metadata

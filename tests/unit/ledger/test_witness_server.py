@@ -3,13 +3,7 @@ fed the checkpoints and consistency proofs of a real ledger over HTTP (C2SP tlog
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,80 +13,19 @@ from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
 from ledger.cosignature import parse_cosigner_key, verify_cosignatures
 from ledger.keys import Signer, generate_key
 from ledger.witness_server import MAX_BODY, request_body
-from tests.conftest import REPO
+from tests.witnesses import Answer, Running, keygen, start_witness
 
 from .conftest import NAME, LedgerDB, fill
 
 WITNESS = "witness.test/w1"
 
 
-@dataclass
-class Answer:
-    status: int
-    body: str
-    content_type: str
-
-
-@dataclass
-class Running:
-    url: str
-    vkey: str
-    key_file: Path
-    state: Path
-    logs: list[str]
-    process: subprocess.Popen[str]
-
-    def post(self, body: bytes) -> Answer:
-        request = urllib.request.Request(self.url, data=body, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return Answer(
-                    response.status, response.read().decode(), response.headers.get_content_type()
-                )
-        except urllib.error.HTTPError as error:
-            return Answer(error.code, error.read().decode(), error.headers.get_content_type())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _verify_cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ledger.cli", *args]
-
-
-def _start(key_file: Path, state: Path, logs: list[str]) -> Running:
-    port = _free_port()
-    command = _verify_cli(
-        "witness", "serve", "--name", WITNESS, "--key-file", str(key_file), "--state", str(state),
-        "--listen", f"127.0.0.1:{port}", *(arg for vkey in logs for arg in ("--log", vkey)),
-    )  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    banner = process.stdout.readline()  # printed once it listens
-    assert banner.startswith("witness "), banner
-    vkey = banner.split()[1]
-    return Running(f"http://127.0.0.1:{port}/add-checkpoint", vkey, key_file, state, logs, process)
-
-
 @pytest.fixture
 def witness(tmp_path: Path, signer: Signer) -> Iterator[Running]:
     key_file = tmp_path / "witness" / "key.pem"
-    made = subprocess.run(
-        _verify_cli("witness", "keygen", "--name", WITNESS, "--key-file", str(key_file)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    running = _start(key_file, tmp_path / "witness" / "state", [signer.verifier_key])
-    assert running.vkey == made.stdout.strip()
+    vkey = keygen(key_file, WITNESS)
+    running = start_witness(key_file, tmp_path / "witness" / "state", [signer.verifier_key])
+    assert running.vkey == vkey
     yield running
     running.stop()
 
@@ -120,8 +53,7 @@ def test_the_witness_cosigns_a_growing_log_and_keeps_its_state_across_a_restart(
     open_note(cosigned, [parse_verifier_key(signer.verifier_key)])  # still the log's note
     assert _submit(witness, sqlite_db, 3, 5).status == 200
 
-    witness.stop()
-    again = _start(witness.key_file, witness.state, witness.logs)
+    again = witness.restart()
     try:
         stale = _submit(again, sqlite_db, 3, 6)
         assert (stale.status, stale.body, stale.content_type) == (409, "5\n", "text/x.tlog.size")
