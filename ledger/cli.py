@@ -25,7 +25,7 @@ from ledger.bundle import BundleFetcher, HttpFetcher, TrustedState
 from ledger.checkpoint import MalformedNote
 from ledger.cosignature import Cosignature, parse_cosigner_key, verify_cosignatures
 from ledger.entry import LedgerError
-from ledger.receipt import verify_receipt
+from ledger.receipt import verify_receipt, verify_receipt_live
 from ledger.report import build_report, report_csv, report_svg
 from ledger.verify import Report, VerificationError, verify_log
 from ledger.witness import WitnessReport, verify_increment
@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
         "--key", action="append", required=True, metavar="VKEY", help="verifier key; repeatable"
     )
     receipt.add_argument("--json", action="store_true", help="print a JSON report")
+    receipt.add_argument(
+        "--live",
+        metavar="URL",
+        help="also check that the log at URL still contains the receipt's tree",
+    )
+    receipt.add_argument("--token-file", type=Path, metavar="FILE", help="live: an API key")
+    receipt.add_argument("--cacert", type=Path, metavar="FILE", help="live: trust this cert")
+    receipt.add_argument("--witness", action="append", default=[], metavar="VKEY")
+    receipt.add_argument("--quorum", type=int, default=None, metavar="N")
     _witness_parser(sub)
     return parser
 
@@ -239,16 +248,33 @@ def _check_receipt(args: argparse.Namespace) -> int:
         if not isinstance(found, dict):
             raise VerificationError("the file holds no receipt object", step=0)
         report = verify_receipt(found, args.key)
-    except VerificationError as exc:
-        print(_failure(exc, args.json), file=sys.stdout if args.json else sys.stderr)
+        live = cosigned = None
+        if args.live:
+            fetcher = HttpFetcher(args.live, token=_token(args), cafile=args.cacert)
+            live = verify_receipt_live(found, args.key, fetcher)
+            cosigned = _witness_policy(args, live.note)
+        elif args.witness:
+            cosigned = _witness_policy(args, str(found.get("checkpoint")))
+    except LedgerError as exc:
+        print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"ok": True, **asdict(report)}, indent=2))
-    else:
-        print(
-            f"OK  entry {report.seq} ({report.entry_type}) is in the log of size "
-            f"{report.tree_size}\n    root      {report.root}\n    signed by {report.signed_by}"
-        )
+        body: dict[str, Any] = {"ok": True, **asdict(report)}
+        if live is not None:
+            body["live"] = {"size": live.size, "root": live.root}
+        if cosigned is not None:
+            body["cosignatures"] = [{"witness": c.name, "timestamp": c.timestamp} for c in cosigned]
+        print(json.dumps(body, indent=2))
+        return 0
+    print(
+        f"OK  entry {report.seq} ({report.entry_type}) is in the log of size "
+        f"{report.tree_size}\n    root      {report.root}\n    signed by {report.signed_by}"
+    )
+    if live is not None:
+        print(f"    still in the live log of size {live.size} (root {live.root})")
+    for c in cosigned or []:
+        when = datetime.fromtimestamp(c.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"    cosigned  by {c.name} at {when}")
     return 0
 
 

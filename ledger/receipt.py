@@ -17,14 +17,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
 from ledger.entry import LedgerError, parse_entry, signing_bytes
 from ledger.hashing import leaf_hash
-from ledger.verify import VerificationError, verify_inclusion
+from ledger.verify import VerificationError, verify_consistency, verify_inclusion
 
-__all__ = ["ReceiptReport", "verify_receipt"]
+__all__ = ["LiveLog", "LiveReceiptReport", "ReceiptReport", "verify_receipt", "verify_receipt_live"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +105,70 @@ def verify_receipt(receipt: Mapping[str, Any], keys: Sequence[str]) -> ReceiptRe
         root=checkpoint.root.hex(),
         signed_by=signers[0].vkey,
     )
+
+
+class LiveLog(Protocol):
+    """What a receipt is checked against live: the log's current checkpoint and its proofs
+    (``ledger.bundle.HttpFetcher``)."""
+
+    def checkpoint(self) -> str:
+        """The latest (cosigned) checkpoint note."""
+        ...
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        """The RFC 6962 consistency proof between two sizes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReceiptReport:
+    """A receipt that the log still contains: its tree and today's."""
+
+    receipt: ReceiptReport
+    note: str
+    size: int
+    root: str
+
+
+def verify_receipt_live(
+    receipt: Mapping[str, Any], keys: Sequence[str], log: LiveLog
+) -> LiveReceiptReport:
+    """Check a receipt offline, then that today's log still contains its tree: the current
+    checkpoint, signed by a given key, is at least as large and a consistency proof from the
+    receipt's tree verifies. (5) fails with both roots as evidence.
+
+    Raises VerificationError naming the failed step.
+    """
+    report = verify_receipt(receipt, keys)
+    note = log.checkpoint()
+    try:
+        text, _ = open_note(note, [parse_verifier_key(k) for k in keys])
+        today = parse_checkpoint(text)
+    except (LedgerError, ValueError) as exc:
+        raise VerificationError(f"the live checkpoint: {exc}", step=5) from exc
+    evidence = {
+        "receipt_size": report.tree_size,
+        "receipt_root": report.root,
+        "live_size": today.size,
+        "live_root": today.root.hex(),
+    }
+    if today.size < report.tree_size:
+        raise VerificationError(
+            f"the log now holds {today.size} entries, fewer than the receipt's {report.tree_size}:"
+            " it was cut or rolled back, and may no longer hold the receipt's entry",
+            step=5,
+            evidence=evidence,
+        )
+    proof = log.consistency(report.tree_size, today.size) if today.size > report.tree_size else []
+    try:
+        verify_consistency(
+            report.tree_size, today.size, bytes.fromhex(report.root), today.root, proof
+        )
+    except VerificationError as exc:
+        raise VerificationError(
+            f"today's log of {today.size} entries does not contain the receipt's tree of "
+            f"{report.tree_size} ({exc}): the log was rewritten",
+            step=5,
+            evidence=evidence,
+        ) from exc
+    return LiveReceiptReport(receipt=report, note=note, size=today.size, root=today.root.hex())

@@ -15,7 +15,19 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from ledger import storage
-from tests.api.helpers import ledger_size, problem, registration_body, runtime_of
+from ledger.bundle import HttpFetcher
+from ledger.hashing import leaf_hash
+from ledger.receipt import verify_receipt_live
+from ledger.verify import VerificationError
+from tests.api.helpers import (
+    ledger_size,
+    make_admin,
+    make_staff,
+    problem,
+    registration_body,
+    runtime_of,
+)
+from tests.api.test_ledger_api import flask_transport
 from tests.conftest import create_test_database, drop_test_database
 from tests.ledger_cut import cut
 from tests.outages.test_database import app_on
@@ -61,3 +73,39 @@ def test_a_cut_ledger_refuses_every_act_until_it_is_restored(fresh: Flask) -> No
     readiness = client.get("/readyz")
     assert readiness.status_code == 503
     assert readiness.get_json()["checks"]["ledger"]["ok"] is False
+
+
+def _receipt(app: Flask, seq: int) -> dict[str, object]:
+    """What a search answer's ``receipt`` holds, for the entry ``seq`` in today's tree."""
+    with runtime_of(app).sessions() as session:
+        size = storage.tree_size(session)
+        [entry] = storage.entry_bytes(session, seq, seq + 1)
+        proof = storage.inclusion_proof(session, seq=seq, size=size)
+        note = storage.checkpoint_notes(session, [size])[size]
+    return {
+        "seq": seq,
+        "entry": entry.decode(),
+        "checkpoint": note,
+        "leaf_hash": leaf_hash(entry).hex(),
+        "inclusion_proof": [h.hex() for h in proof],
+    }
+
+
+def test_a_receipt_from_before_the_cut_fails_against_the_live_log(fresh: Flask) -> None:
+    client = fresh.test_client()
+    oversight = make_staff(client, make_admin(fresh), "oversight")
+    assert client.post("/v1/registrations", json=registration_body()).status_code == 202
+    size = ledger_size(fresh)
+    receipt = _receipt(fresh, size - 1)
+    keys = [runtime_of(fresh).signer.verifier_key]
+    live = HttpFetcher("http://localhost", token=oversight.token, transport=flask_transport(client))
+    assert client.post("/v1/registrations", json=registration_body()).status_code == 202
+    assert verify_receipt_live(receipt, keys, live).size == size + 1  # the log grew from it
+
+    cut(runtime_of(fresh).engine, keep=size - 1)
+    with pytest.raises(VerificationError, match="fewer than the receipt's") as failed:
+        verify_receipt_live(receipt, keys, live)
+    assert failed.value.step == 5
+    assert failed.value.evidence["receipt_size"] == size
+    assert failed.value.evidence["live_size"] == size - 1
+    assert failed.value.evidence["receipt_root"] != failed.value.evidence["live_root"]

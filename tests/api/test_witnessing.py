@@ -6,6 +6,7 @@ On the suite's database: SQLite, or PostgreSQL with FACEWARDEN_TEST_DATABASE_URL
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from flask import Flask
 from ledger import cli
 from ledger.checkpoint import parse_checkpoint, split_note
 from ledger.cosignature import parse_cosigner_key, verify_cosignatures
+from ledger.cosigned import latest_cosigned
 from tests.api.helpers import ledger_size, registration_body, runtime_of
 from tests.conftest import create_test_database, drop_test_database
 from tests.outages.test_database import app_on
@@ -139,3 +141,28 @@ def test_a_verifier_requires_the_cosignatures_its_policy_names(
     unmet = [*base, "--witness", w1, "--witness", w2, "--witness", witnessed.down, "--quorum", "3"]
     assert cli.main(unmet) == 1
     assert "witness policy not met" in capsys.readouterr().err
+
+
+def test_a_receipt_is_held_to_the_witness_policy(
+    witnessed: Witnessed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.api.test_ledger_cut import _receipt
+
+    app, witnessing = witnessed.app, runtime_of(witnessed.app).witnessing
+    assert witnessing is not None
+    _act(app, 1)
+    receipt = _receipt(app, ledger_size(app) - 1)  # as a search answers: not cosigned yet
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps({"receipt": receipt}))
+    w1 = witnessed.witnesses[0].vkey
+    base = ["receipt", str(path), "--key", witnessed.log_key]
+    assert cli.main(base) == 0
+    assert cli.main([*base, "--witness", w1]) == 1
+    assert "witness policy not met" in capsys.readouterr().err
+    witnessing.run_once()
+    with runtime_of(app).sessions() as session:
+        cosigned = latest_cosigned(session, ["oversight.test/w1", "oversight.test/w2"], 2)
+    assert cosigned is not None
+    path.write_text(json.dumps({"receipt": {**receipt, "checkpoint": cosigned.note}}))
+    assert cli.main([*base, "--witness", w1]) == 0
+    assert "cosigned  by oversight.test/w1 at " in capsys.readouterr().out
