@@ -133,6 +133,8 @@ def _build_runtime(settings: Settings) -> Runtime:
             sessions,
             witnesses,
             lock_path=keys.signer_state.path.with_name("ledger-witnessing.lock"),
+            state=keys.signer_state,
+            quorum=settings.witness_quorum,
             timeout=settings.witness_timeout_seconds,
             interval=settings.witness_interval_ms / 1000,
         )

@@ -35,13 +35,13 @@ import fcntl
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledger.checks import VerificationError
 from ledger.durable import replace_durably
 from ledger.entry import LedgerError
-from ledger.hashing import HASH_SIZE
+from ledger.hashing import EMPTY_ROOT, HASH_SIZE
 from ledger.verify import verify_consistency
 
 __all__ = ["LedgerInconsistent", "SignedHead", "SignerState"]
@@ -51,11 +51,14 @@ _FORMAT = "facewarden-signer-state/1"
 
 @dataclass(frozen=True, slots=True)
 class SignedHead:
-    """A checkpoint the signer signed: the log's origin, the tree size and its root."""
+    """A checkpoint the signer signed: the log's origin, the tree size and its root; and the
+    size that a quorum of the log's witnesses have cosigned (``witnessed``), below which the
+    signer signs nothing either."""
 
     origin: str
     size: int
     root: bytes
+    witnessed: int = 0
 
 
 class LedgerInconsistent(LedgerError):
@@ -86,7 +89,12 @@ class SignerState:
             if data.get("format") != _FORMAT:
                 raise ValueError(f"format is not {_FORMAT}")
             root = base64.b64decode(data["root"], validate=True)
-            head = SignedHead(origin=str(data["origin"]), size=int(data["size"]), root=root)
+            head = SignedHead(
+                origin=str(data["origin"]),
+                size=int(data["size"]),
+                root=root,
+                witnessed=int(data.get("witnessed", 0)),
+            )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise LedgerInconsistent(
                 f"the signer state {self.path} is not a signer state ({exc}): restore it from "
@@ -116,6 +124,14 @@ class SignerState:
             raise LedgerInconsistent(
                 f"the signer state {self.path} belongs to the log {signed.origin!r}, not "
                 f"{origin!r}: FACEWARDEN_LEDGER_STATE_PATH names another log's state",
+                signed=signed,
+            )
+        if size < signed.witnessed:
+            raise LedgerInconsistent(
+                f"the database holds {size} ledger entries, but the log's witnesses have "
+                f"cosigned a checkpoint of {signed.witnessed}: it was restored from an older "
+                "backup or cut, and nothing will be signed over what they saw until an operator "
+                "restores the newer log",
                 signed=signed,
             )
         if size < signed.size:
@@ -150,9 +166,26 @@ class SignerState:
             current = self.read()
             if current is not None and current.size >= head.size:
                 return
-            self._write(head)
+            witnessed = max(head.witnessed, current.witnessed if current else 0)
+            self._write(replace(head, witnessed=witnessed))
         finally:
             os.close(lock)  # releases the flock
+
+    def raise_witnessed(self, origin: str, size: int) -> None:
+        """Record that a quorum of witnesses have cosigned a checkpoint of ``size`` entries: the
+        signer refuses every tree smaller than that from now on. Raises OSError,
+        LedgerInconsistent (a state that is not one, or of another origin)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.read() or SignedHead(origin=origin, size=0, root=EMPTY_ROOT)
+            if current.origin != origin:
+                raise LedgerInconsistent(f"the signer state {self.path} is another log's")
+            if current.witnessed < size:
+                self._write(replace(current, witnessed=size))
+        finally:
+            os.close(lock)
 
     def _write(self, head: SignedHead) -> None:
         body = json.dumps(
@@ -161,6 +194,7 @@ class SignerState:
                 "origin": head.origin,
                 "size": head.size,
                 "root": base64.b64encode(head.root).decode(),
+                "witnessed": head.witnessed,
             },
             sort_keys=True,
         ).encode()

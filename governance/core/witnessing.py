@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from governance.core.db import unit_of_work
 from ledger.checkpoint import parse_checkpoint, split_note
 from ledger.cosigned import add_cosignature
+from ledger.signer_state import SignerState
 from ledger.storage import consistency_proof, latest_checkpoint
 from ledger.witness_client import Cosigned, Failed, Stale, WitnessEndpoint, submit
 
@@ -45,6 +46,9 @@ class Witnessing:
     sessions: sessionmaker[Session]
     witnesses: Sequence[WitnessEndpoint]
     lock_path: Path
+    # Where a quorum's sizes beyond the log's are recorded, so that the signer refuses them.
+    state: SignerState
+    quorum: int = 1
     timeout: float = 5.0
     interval: float = 1.0
     # What each witness holds, as far as this process knows, and how its last round went.
@@ -91,9 +95,25 @@ class Witnessing:
             size = parse_checkpoint(split_note(note).text).size
             for witness in self.witnesses:
                 self.status[witness.name] = self._submit(witness, note, size)
+            self._record_witnessed(parse_checkpoint(split_note(note).text).origin, size)
         finally:
             os.close(lock)
         return dict(self.status)
+
+    def _record_witnessed(self, origin: str, size: int) -> None:
+        # The size a quorum of witnesses vouch for: the quorum-th largest they hold. One lying
+        # witness cannot stop the log; as many as it takes to publish a checkpoint can.
+        held = sorted((self.sizes.get(w.name, 0) for w in self.witnesses), reverse=True)
+        vouched = held[self.quorum - 1] if len(held) >= self.quorum else 0
+        if vouched > size:
+            log.critical(
+                "%d witnesses have cosigned %d entries of this log, which holds %d: nothing will "
+                "be signed until the newer log is restored",
+                self.quorum,
+                vouched,
+                size,
+            )
+            self.state.raise_witnessed(origin, vouched)
 
     def _proof(self, old: int, size: int) -> list[bytes]:
         if not 0 < old < size:

@@ -20,8 +20,9 @@ from ledger import cli
 from ledger.checkpoint import parse_checkpoint, split_note
 from ledger.cosignature import parse_cosigner_key, verify_cosignatures
 from ledger.cosigned import latest_cosigned
-from tests.api.helpers import ledger_size, registration_body, runtime_of
+from tests.api.helpers import ledger_size, problem, registration_body, runtime_of
 from tests.conftest import create_test_database, drop_test_database
+from tests.ledger_cut import cut
 from tests.outages.test_database import app_on
 from tests.witnesses import Running, keygen, start_witness
 
@@ -166,3 +167,47 @@ def test_a_receipt_is_held_to_the_witness_policy(
     path.write_text(json.dumps({"receipt": {**receipt, "checkpoint": cosigned.note}}))
     assert cli.main([*base, "--witness", w1]) == 0
     assert "cosigned  by oversight.test/w1 at " in capsys.readouterr().out
+
+
+def test_a_log_cut_below_what_a_quorum_cosigned_signs_nothing_even_with_a_new_state(
+    witnessed: Witnessed,
+) -> None:
+    # What restoring an older backup into a new data directory looks like: the database is
+    # behind what the witnesses cosigned, and the host has no signer state of its own.
+    app, witnessing = witnessed.app, runtime_of(witnessed.app).witnessing
+    assert witnessing is not None
+    _act(app, 4)
+    witnessing.run_once()
+    cosigned = ledger_size(app)
+    cut(runtime_of(app).engine, keep=cosigned - 2)
+    state = runtime_of(app).keys.signer_state
+    state.path.unlink()
+    status = witnessing.run_once()
+    assert "beyond the log's" in status["oversight.test/w1"]
+    kept = state.read()
+    assert kept is not None and kept.witnessed == cosigned
+    body = problem(app.test_client().post("/v1/registrations", json=registration_body()), 503)
+    assert body["type"] == "/problems/ledger-inconsistent"
+    assert f"cosigned a checkpoint of {cosigned}" in body["detail"]
+    assert ledger_size(app) == cosigned - 2
+
+
+def test_one_witness_alone_cannot_stop_the_log(witnessed: Witnessed) -> None:
+    app, witnessing = witnessed.app, runtime_of(witnessed.app).witnessing
+    assert witnessing is not None
+    _act(app, 2)
+    witnessing.run_once()
+    # The first witness claims it saw far more of the log than the log holds.
+    liar = witnessed.witnesses[0]
+    liar.stop()
+    [held] = liar.state.glob("*.json")
+    record = json.loads(held.read_text())
+    held.write_text(json.dumps({**record, "size": 10**6, "root": "00" * 32}))
+    witnessed.witnesses[0] = liar = liar.restart()
+    witnessing.sizes.clear()  # as after a restart of the service
+    status = witnessing.run_once()
+    assert "beyond the log's" in status["oversight.test/w1"]
+    assert status["oversight.test/w2"] == "ok"
+    kept = runtime_of(app).keys.signer_state.read()
+    assert kept is not None and kept.witnessed == 0  # it takes a quorum (2) to stop the log
+    _act(app, 1)
