@@ -10,6 +10,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,13 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def witnessed(tmp_path: Path) -> Iterator[Witnessed]:
+    with witnessed_app(tmp_path, interval_ms=3_600_000) as built:  # the test runs the rounds
+        yield built
+
+
+@contextmanager
+def witnessed_app(tmp_path: Path, *, interval_ms: int) -> Iterator[Witnessed]:
+    """An application whose log has three witnesses, quorum 2: two running, one down."""
     server = os.environ.get("FACEWARDEN_TEST_DATABASE_URL") or None
     url, admin = create_test_database(server, tmp_path)
     first = app_on(tmp_path / "var", url)  # makes the log's key, which the witnesses need
@@ -64,14 +72,18 @@ def witnessed(tmp_path: Path) -> Iterator[Witnessed]:
         url,
         witnesses=", ".join(pairs),
         witness_quorum="2",
-        witness_interval_ms="3600000",  # the test runs the rounds itself
+        witness_interval_ms=str(interval_ms),
         witness_timeout_seconds="2",
     )
+    built = Witnessed(app, witnesses, down, log_key)
     try:
-        yield Witnessed(app, witnesses, down, log_key)
+        yield built
     finally:
+        witnessing = runtime_of(app).witnessing
+        if witnessing is not None:
+            witnessing.stop()
         runtime_of(app).engine.dispose()
-        for w in witnesses:
+        for w in built.witnesses:
             w.stop()
         drop_test_database(admin, url)
 
