@@ -118,8 +118,22 @@ class SignerState:
         Raises LedgerInconsistent, with the recorded head, when it does not.
         """
         signed = self.read()
+        self.require(signed, origin, size, root, consistency)
+        return signed
+
+    def require(
+        self,
+        signed: SignedHead | None,
+        origin: str,
+        size: int,
+        root: bytes,
+        consistency: Callable[[int, int], Sequence[bytes]],
+    ) -> None:
+        """``check`` against a head read before: a reader outside the append lock must read
+        the state first and the tree after, or an append committed in between would look like
+        a cut (the state moves only after a commit). Raises LedgerInconsistent."""
         if signed is None:
-            return None
+            return
         if signed.origin != origin:
             raise LedgerInconsistent(
                 f"the signer state {self.path} belongs to the log {signed.origin!r}, not "
@@ -142,7 +156,7 @@ class SignerState:
                 signed=signed,
             )
         try:
-            proof = consistency(signed.size, size) if size > signed.size else []
+            proof = consistency(signed.size, size) if 0 < signed.size < size else []
             verify_consistency(signed.size, size, signed.root, root, proof)
         except (VerificationError, LedgerError) as exc:
             raise LedgerInconsistent(
@@ -151,7 +165,6 @@ class SignerState:
                 "will be signed until an operator restores the database",
                 signed=signed,
             ) from exc
-        return signed
 
     def advance(self, head: SignedHead) -> None:
         """Record ``head`` durably unless the file already holds a larger (or the same) size.

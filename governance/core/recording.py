@@ -175,17 +175,14 @@ _SIGNED = "facewarden.signed"
 def _advance_on_commit(session: Session, state: SignerState, appended: Appended) -> None:
     """Record ``appended``'s checkpoint in the signer state once the session commits, before
     the act is answered; forget it if the session rolls back."""
-    signed = session.info.get(_SIGNED)
-    if signed is None:
-        signed = session.info[_SIGNED] = []
-        event.listen(session, "after_commit", _advance)
-        event.listen(session, "after_rollback", _forget)
-    signed.append((state, appended.head))
+    session.info.setdefault(_SIGNED, []).append((state, appended.head))
 
 
+@event.listens_for(Session, "after_commit")
 def _advance(session: Session) -> None:
-    signed = session.info.get(_SIGNED) or []
-    session.info[_SIGNED] = []
+    signed = session.info.pop(_SIGNED, None)
+    if not signed:
+        return
     bind = session.get_bind()
     if isinstance(bind, Connection) and bind.in_transaction():
         # The session ran inside a transaction of its caller's (a savepoint): nothing is
@@ -210,8 +207,9 @@ def _advance(session: Session) -> None:
             )
 
 
+@event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info[_SIGNED] = []
+    session.info.pop(_SIGNED, None)
 
 
 def record(
@@ -277,9 +275,12 @@ def signer_consistency(session: Session, keys: SigningKeys) -> str:
 
     Raises LedgerInconsistentError when it does not.
     """
-    size = tree_size(session)
+    state = keys.signer_state
     try:
-        signed = keys.signer_state.check(
+        signed = state.read()  # before the tree: it only moves after a commit
+        size = tree_size(session)
+        state.require(
+            signed,
             keys.name,
             size,
             root_at(session, size),

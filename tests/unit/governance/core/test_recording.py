@@ -4,12 +4,14 @@ and turns every ledger failure but a malformed payload into LedgerUnavailable.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from governance.core import recording
 from governance.core.db import unit_of_work
 from governance.core.recording import (
     SYSTEM,
@@ -80,6 +82,37 @@ def test_the_signer_state_records_what_committed_and_refuses_a_cut_log(
     assert "signed a checkpoint of 2" in refused.value.detail
     with sessions() as session:
         assert storage.tree_size(session) == 1
+
+
+def test_the_readiness_check_never_takes_an_append_in_flight_for_a_cut(
+    sessions: sessionmaker[Session], keys: SigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The state moves only after a commit, so a reader outside the append lock must read it
+    # before the tree: read after, an append committed in between makes the tree it read look
+    # smaller than the state. Here one commits right after the check has read the tree size.
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("on SQLite every transaction holds the write lock: no append lands between")
+    with unit_of_work(sessions) as session:
+        _record(session, keys, "first")
+    real_tree_size = recording.tree_size
+
+    def tree_size_then_an_append(session: Session) -> int:
+        size = real_tree_size(session)
+        other = threading.Thread(target=lambda: _committed(sessions, keys, "in flight"))
+        other.start()
+        other.join()
+        return size
+
+    monkeypatch.setattr(recording, "tree_size", tree_size_then_an_append)
+    with sessions() as session:
+        assert "1 entries, containing the checkpoint of 1" in signer_consistency(session, keys)
+    signed = keys.signer_state.read()
+    assert signed is not None and signed.size == 2  # the append did land in between
+
+
+def _committed(sessions: sessionmaker[Session], keys: SigningKeys, search: str) -> None:
+    with unit_of_work(sessions) as session:
+        _record(session, keys, search)
 
 
 def test_recording_follows_a_key_rotated_by_another_process(
