@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from governance.core.effects import Handler, Replayed, replay
 from governance.core.work import Hooks, Units
 from governance.legal_basis.deadlines import sweep_due
@@ -22,7 +24,7 @@ from governance.legal_basis.values import Transition
 from governance.search.records import delete_lapsed_results, purge_expired_searches
 from governance.search.refusals import summarize_refusals
 
-__all__ = ["EFFECTS_PER_BATCH", "Swept", "hooks", "housekeeping"]
+__all__ = ["EFFECTS_PER_BATCH", "Swept", "hooks", "housekeeping", "replay_batch"]
 
 EFFECTS_PER_BATCH = 50
 """Pending effects one batch of a sweep applies: a request's sweep runs one batch, so no request
@@ -70,10 +72,23 @@ def housekeeping(
         Replayed(0, 0)
         if effects is None
         else replay(
-            units.sessions, effects, limit=None if batches is None else batches * EFFECTS_PER_BATCH
+            units.sessions,
+            effects,
+            limit=None if batches is None else batches * EFFECTS_PER_BATCH,
+            # A bounded sweep runs before a request: it must not wait for every effect to time
+            # out against an index that is away.
+            stop_at_failure=batches is not None,
         )
     )
     return Swept(transitions, counts, purged, replayed)
+
+
+def replay_batch(
+    sessions: sessionmaker[Session], effects: Callable[[], Mapping[str, Handler]]
+) -> Replayed:
+    """One batch of the effects still pending, the least tried first, up to the first that
+    fails again (an index or a store that is away fails them all, each after its timeout)."""
+    return replay(sessions, effects, limit=EFFECTS_PER_BATCH, stop_at_failure=True)
 
 
 def _purge(units: Units, retention: timedelta) -> int:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from flask import Flask, current_app
 from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
 
@@ -47,7 +48,7 @@ from governance.legal_basis.values import (
     Ratification,
     Verdict,
 )
-from governance.wiring import housekeeping
+from governance.wiring import housekeeping, replay_batch
 
 __all__ = ["blp", "policy"]
 
@@ -99,6 +100,26 @@ def _check_settings(state: BlueprintSetupState) -> None:
         _offences(rt)
 
 
+_replaying = threading.Lock()
+
+
+def _replay_in_background(app: Flask) -> None:
+    """One batch of pending effects in a daemon thread, unless one is still at work."""
+    if not _replaying.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                replay_batch(runtime().sessions, effect_handlers)
+        except Exception:  # the next sweep tries again
+            log.exception("pending effects were not replayed")
+        finally:
+            _replaying.release()
+
+    threading.Thread(target=run, name="effects-replay", daemon=True).start()
+
+
 @blp.before_app_request
 def _sweep_if_due() -> None:
     # Throttled per process by the app's clock; one batch, so no request waits for a backlog.
@@ -114,11 +135,15 @@ def _sweep_if_due() -> None:
     try:
         # The same throttle puts closed windows' refusal counts on record, so they reach the
         # ledger within a sweep interval of their window's end even if the caller goes quiet.
-        # And so do the effects outside the database a crashed process left pending.
-        swept = housekeeping(request_units, batches=1, effects=effect_handlers)
+        swept = housekeeping(request_units, batches=1)
     except Exception:  # best effort: every read and use of a basis settles it anyway
         log.exception("the legal-basis sweep failed")
         return
+    finally:
+        # And so are the effects outside the database that a crash or an outage left pending,
+        # in a thread of their own: opening an index that is coming back can take a minute,
+        # which no request may wait for.
+        _replay_in_background(current_app._get_current_object())  # type: ignore[attr-defined]
     if swept.transitions:
         transitions = [t.status.value for t in swept.transitions]
         log.info("legal-basis sweep", extra={"transitions": transitions})

@@ -116,10 +116,14 @@ def replay(
     handlers: Callable[[], Mapping[str, Handler]],
     *,
     limit: int | None = None,
+    stop_at_failure: bool = False,
 ) -> Replayed:
-    """Apply every pending effect (or the ``limit`` oldest), oldest first. ``handlers`` (by
-    kind) is asked for only when an effect is pending, so that a sweep with nothing to do opens
-    no index. An effect of an unknown kind, or whose handler fails, stays pending and is logged.
+    """Apply every pending effect (or the ``limit`` oldest), those tried least first, oldest
+    first among them. ``handlers`` (by kind) is asked for only when an effect is pending, so
+    that a sweep with nothing to do opens no index. An effect of an unknown kind, or whose
+    handler fails, stays pending and is logged. With ``stop_at_failure`` the first failure ends
+    the replay (the rest count as failed): a sweep run before a request then waits for one
+    unreachable index at most, not once per pending effect.
 
     When ``handlers`` fails (the index cannot be opened: a running service holds a milvus-lite
     file), nothing is applied and every effect counts as failed. Raises database errors reading
@@ -128,7 +132,9 @@ def replay(
     with unit_of_work(sessions) as session:
         pending = list(
             session.execute(
-                select(PendingEffect.id, PendingEffect.kind).order_by(PendingEffect.id).limit(limit)
+                select(PendingEffect.id, PendingEffect.kind)
+                .order_by(PendingEffect.attempts, PendingEffect.id)
+                .limit(limit)
             )
         )
     if not pending:
@@ -148,6 +154,8 @@ def replay(
             applied += 1
         else:
             failed += 1
+            if stop_at_failure:
+                return Replayed(applied, len(pending) - applied)
     return Replayed(applied, failed)
 
 

@@ -196,3 +196,27 @@ def test_effects_that_cannot_be_applied_now_stay_pending_and_count_as_failed(
         assert replay(sessions, busy) == Replayed(0, 1)
     assert [r.getMessage() for r in caplog.records] == ["pending effects cannot be applied now"]
     assert [kind for kind, *_ in _pending(sessions)] == [KIND]
+
+
+def test_a_sweep_before_a_request_stops_at_the_first_failure_and_tries_the_least_tried_first(
+    sessions: sessionmaker[Session], keys: SigningKeys
+) -> None:
+    # An index that is away fails every effect, each after its call timeout: a request must
+    # not wait for all of them.
+    with unit_of_work(sessions) as session:
+        for i in range(3):
+            pend(session, KIND, {"note": str(i)}, _failing)
+    tried: list[str] = []
+
+    def away(_session: Session, payload: Mapping[str, Any]) -> None:
+        tried.append(payload["note"])
+        raise OSError("the index does not answer")
+
+    swept = housekeeping(_units(sessions, keys), batches=1, effects=lambda: {KIND: away})
+    assert (swept.effects, tried) == (Replayed(0, 3), ["0"])
+    # The next one starts with the effects not tried yet.
+    housekeeping(_units(sessions, keys), batches=1, effects=lambda: {KIND: away})
+    assert tried == ["0", "1"]
+    # The unbounded replay (start-up, the command line) tries every one.
+    assert replay(sessions, lambda: {KIND: away}) == Replayed(0, 3)
+    assert tried == ["0", "1", "2", "0", "1"]
