@@ -159,12 +159,23 @@ CURATOR=$(field api_key)
 echo
 echo "== 4. The curator enrols the gallery photos with their provenance"
 COLLECTED_AT=$(date -u -d '30 days ago' +%Y-%m-%dT%H:%M:%SZ)
+ENROLLED=0
 for photo in "${GALLERY[@]}"; do
   [[ $photo == "$PROBE" ]] && continue
+  ENROLLED=$((ENROLLED + 1))
   api 201 POST /v1/gallery/photos -H "Authorization: Bearer $CURATOR" -F "image=@$photo" \
     -F "source_url=https://www.flickr.com/photos/example/$(basename "$photo")" \
     -F "collected_at=$COLLECTED_AT" -F collection_basis=public_record
   show source_site collection_basis pack_name
+done
+# On a Milvus server read at Session consistency (deploy/run), a face that one worker enrolled
+# reaches the other workers' searches once the index has consumed it, within about a time tick
+# (docs/vector-index.md): wait, silently, until the index counts the gallery.
+for _ in $(seq 1 50); do
+  BODY=$(curl -sS --cacert "$CACERT" "$URL/readyz" || true)
+  COUNTED=$( (field checks.vector_index.detail 2>/dev/null || true) | sed -n 's/.*: \([0-9]*\) faces$/\1/p')
+  [[ ${COUNTED:-0} -ge $ENROLLED ]] && break
+  sleep 0.2
 done
 
 echo

@@ -73,6 +73,7 @@ __all__ = [
     "instance",
     "people",
     "run_trials",
+    "unindexed_faces",
 ]
 
 READY_SECONDS = 120
@@ -518,6 +519,15 @@ def _in_process(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     result = CliRunner().invoke(cli, args, env=env)
     # A command that failed before it printed anything: what it said on stderr.
     return result.exit_code, result.stdout or result.output
+
+
+def unindexed_faces(inst: Instance) -> list[str] | None:
+    """The face rows the doctor finds without a vector (None when it cannot tell)."""
+    _code, out = _in_process(["doctor", "--json"], inst.env)
+    try:
+        return list(json.loads(out)["findings"]["unindexed_faces"])
+    except (ValueError, KeyError):
+        return None
 
 
 def check(inst: Instance, cast: Cast, acts: Acts, report: Report, trial: int) -> None:

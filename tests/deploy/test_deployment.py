@@ -74,6 +74,7 @@ def test_readyz_through_nginx_reports_every_part_ready(deployment: Deployment) -
         "vector_index",
         "model_pack",
         "ledger_key",
+        "ledger",
         "disk",
         "photo_store",
         "rate_limits",
