@@ -263,8 +263,12 @@ def test_a_worker_killed_while_serving_is_replaced(tls_settings: Settings, tmp_p
         assert proc.poll() is None
         out = stop(proc)
     assert proc.returncode == 0, out
-    assert f"worker {before[0]} died (signal SIGKILL); starting another" in out
-    assert out.count("Running on https://127.0.0.1:") == 3, out
+    died = f"worker {before[0]} died (signal SIGKILL); starting another"
+    assert died in out
+    # The replacement announced itself after the death; the killed worker may have died
+    # before it got as far as announcing itself.
+    assert "Running on https://127.0.0.1:" in out.split(died, 1)[1], out
+    assert out.count("Running on https://127.0.0.1:") in (2, 3), out
 
 
 def _get_tls(port: int, settings: Settings) -> tuple[int, bytes]:
