@@ -92,10 +92,10 @@ class Witnessing:
                 note = latest_checkpoint(session)
             if note is None:
                 return dict(self.status)
-            size = parse_checkpoint(split_note(note).text).size
+            checkpoint = parse_checkpoint(split_note(note).text)
             for witness in self.witnesses:
-                self.status[witness.name] = self._submit(witness, note, size)
-            self._record_witnessed(parse_checkpoint(split_note(note).text).origin, size)
+                self.status[witness.name] = self._submit(witness, note, checkpoint.size)
+            self._record_witnessed(checkpoint.origin, checkpoint.size)
         finally:
             os.close(lock)
         return dict(self.status)
@@ -133,7 +133,7 @@ class Witnessing:
                     size,
                 )
                 return f"holds size {old}, beyond the log's {size}: the log was cut"
-            if old == size and witness.name in self.status and self.status[witness.name] == "ok":
+            if old == size and self.status.get(witness.name) == "ok":
                 return "ok"
             outcome = submit(witness, old, self._proof(old, size), note, timeout=self.timeout)
             if isinstance(outcome, Stale):

@@ -139,7 +139,6 @@ def test_a_verifier_requires_the_cosignatures_its_policy_names(
     _act(app, 2)
     witnessing.run_once()
     bundle = tmp_path / "bundle"
-    from governance.oversight import reports  # noqa: F401 (the export is the CLI's)
     from ledger.storage import export_bundle
 
     with runtime_of(app).sessions() as session:
