@@ -252,6 +252,7 @@ PROBLEMS: tuple[ProblemType, ...] = (
     _P("entry-not-found", 404, "No such ledger entry", ("ledger",)),
     _P("checkpoint-not-found", 404, "No such checkpoint", ("ledger",)),
     _P("tree-size-not-reached", 422, "Tree size not reached", ("ledger",)),
+    _P("tile-not-found", 404, "No such tile", ("ledger",)),
     # Service state: any operation may meet them.
     _P("database-unavailable", 503, "Database unavailable", ("*",)),
     _P("ledger-unavailable", 503, "The ledger cannot record now", ("*",)),

@@ -388,6 +388,16 @@ class HttpFetcher:
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"malformed consistency proof: {exc}") from exc
 
+    def inclusion(self, seq: int, size: int) -> list[bytes]:
+        """GET /v1/ledger/proofs/inclusion (hex hashes). Raises BundleError."""
+        body = self._get(
+            "/v1/ledger/proofs/inclusion", accept="application/json", seq=seq, size=size
+        )
+        try:
+            return [bytes.fromhex(h) for h in json.loads(body)["proof"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"malformed inclusion proof: {exc}") from exc
+
     def verifier_keys(self) -> list[str]:
         """GET /v1/ledger/keys as text, one verifier key a line. Raises BundleError."""
         text = self._get("/v1/ledger/keys", accept="text/plain").decode("utf-8", errors="replace")

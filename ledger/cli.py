@@ -25,8 +25,11 @@ from ledger.bundle import BundleFetcher, HttpFetcher, TrustedState
 from ledger.checkpoint import MalformedNote
 from ledger.cosignature import Cosignature, parse_cosigner_key, verify_cosignatures
 from ledger.entry import LedgerError
+from ledger.hashing import leaf_hash
+from ledger.policy import Policy, load_policy
 from ledger.receipt import verify_receipt, verify_receipt_live
 from ledger.report import build_report, report_csv, report_svg
+from ledger.tiles import TileFetcher, check_tiles
 from ledger.verify import Report, VerificationError, verify_log
 from ledger.witness import WitnessReport, verify_increment
 
@@ -95,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help="how many of the --witness keys must have cosigned the checkpoint (default 1)",
         )
+        _policy_option(cmd)
+        if name == "live":
+            cmd.add_argument(
+                "--full",
+                action="store_true",
+                help="re-verify every entry from the first, not only those after --state",
+            )
+            _tiles_option(cmd)
     for name, helptext in (
         ("audit", "check every search, review and deadline against the rules, from the entries"),
         ("report", "recompute the accountability report from the entries"),
@@ -132,8 +143,29 @@ def _parser() -> argparse.ArgumentParser:
     receipt.add_argument("--cacert", type=Path, metavar="FILE", help="live: trust this cert")
     receipt.add_argument("--witness", action="append", default=[], metavar="VKEY")
     receipt.add_argument("--quorum", type=int, default=None, metavar="N")
+    _policy_option(receipt)
+    _tiles_option(receipt)
     _witness_parser(sub)
     return parser
+
+
+def _policy_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="a witness policy file (log, witness, group and quorum lines), instead of "
+        "--witness and --quorum",
+    )
+
+
+def _tiles_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--tiles",
+        action="store_true",
+        help="live: read only the C2SP tlog-tiles (checkpoint, hash tiles, entry bundles) and "
+        "compute every proof here",
+    )
 
 
 def _witness_parser(sub: Any) -> None:
@@ -225,6 +257,11 @@ class _Kept:
             raise LedgerError("a bundle serves no consistency proofs")
         return self.inner.consistency(first, second)
 
+    def inclusion(self, seq: int, size: int) -> list[bytes]:
+        if not isinstance(self.inner, HttpFetcher):
+            raise LedgerError("a bundle serves no inclusion proofs")
+        return self.inner.inclusion(seq, size)
+
 
 def _token(args: argparse.Namespace) -> str | None:
     if args.token_file is not None:
@@ -232,8 +269,25 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
-def _http(args: argparse.Namespace) -> HttpFetcher:
-    return HttpFetcher(args.target, token=_token(args), cafile=args.cacert)
+def _http(args: argparse.Namespace, url: str | None = None) -> HttpFetcher:
+    kind = TileFetcher if getattr(args, "tiles", False) else HttpFetcher
+    return kind(url or args.target, token=_token(args), cafile=args.cacert)
+
+
+def _pinned(args: argparse.Namespace) -> list[str]:
+    """The --key verifier keys and the policy's ``log`` lines."""
+    policy = _load_policy(args)
+    return [*args.key, *(policy.logs if policy else ())]
+
+
+def _load_policy(args: argparse.Namespace) -> Policy | None:
+    if getattr(args, "policy", None) is None:
+        return None
+    if args.witness or args.quorum:
+        raise VerificationError(
+            "--policy replaces --witness and --quorum: give one or the other", step=1
+        )
+    return load_policy(args.policy)
 
 
 def _check_receipt(args: argparse.Namespace) -> int:
@@ -247,13 +301,13 @@ def _check_receipt(args: argparse.Namespace) -> int:
     try:
         if not isinstance(found, dict):
             raise VerificationError("the file holds no receipt object", step=0)
-        report = verify_receipt(found, args.key)
+        pinned = _pinned(args)
+        report = verify_receipt(found, pinned)
         live = cosigned = None
         if args.live:
-            fetcher = HttpFetcher(args.live, token=_token(args), cafile=args.cacert)
-            live = verify_receipt_live(found, args.key, fetcher)
+            live = verify_receipt_live(found, pinned, _http(args, args.live))
             cosigned = _witness_policy(args, live.note)
-        elif args.witness:
+        elif args.witness or args.policy:
             cosigned = _witness_policy(args, str(found.get("checkpoint")))
     except LedgerError as exc:
         print(_failure(_as_failure(exc), args.json), file=sys.stdout if args.json else sys.stderr)
@@ -323,13 +377,19 @@ def _as_failure(exc: LedgerError) -> VerificationError:
 def _verify(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report: Report | WitnessReport
+    tiles: int | None = None
     try:
         state = TrustedState.load(args.state) if args.state else None
         if args.command == "live":
-            report, new_state = verify_increment(_http(args), pinned=args.key, state=state)
+            live = _Kept(_http(args))
+            report, new_state = verify_increment(
+                live, pinned=_pinned(args), state=state, full=args.full
+            )
+            if args.full and isinstance(live.inner, TileFetcher):
+                tiles = check_tiles(live.inner.tile, [leaf_hash(line) for line in live.lines])
         else:
             fetcher = BundleFetcher(Path(args.target))
-            report = verify_log(fetcher, pinned=args.key, state=state, workers=args.workers)
+            report = verify_log(fetcher, pinned=_pinned(args), state=state, workers=args.workers)
             new_state = TrustedState(
                 origin=report.origin,
                 size=report.size,
@@ -346,9 +406,13 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         witnesses = [{"witness": c.name, "timestamp": c.timestamp} for c in cosigned]
         body = {**report.to_json(), "cosignatures": witnesses, "seconds": round(elapsed, 3)}
+        if tiles is not None:
+            body["tiles_rebuilt"] = tiles
         print(json.dumps(body, indent=2))
     else:
         print(_human(report, elapsed))
+        if tiles is not None:
+            print(f"    tiles       {tiles} hash tiles match the tree the entries rebuild")
         for c in cosigned:
             when = datetime.fromtimestamp(c.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"    cosigned    by {c.name} at {when}")
@@ -356,10 +420,23 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _witness_policy(args: argparse.Namespace, note: str | None) -> list[Cosignature]:
-    """The cosignatures of ``note`` by the --witness keys; at least --quorum of them.
+    """The cosignatures of ``note`` by the --witness keys; at least --quorum of them. With
+    --policy, by the policy's witnesses, which must satisfy its quorum.
 
     Raises VerificationError when the policy is not met, or a witness key is malformed.
     """
+    policy = _load_policy(args)
+    if policy is not None:
+        found = verify_cosignatures(note or "", policy.witnesses.values()) if note else []
+        by_key = {k.key_id: name for name, k in policy.witnesses.items()}
+        if not policy.satisfied({by_key[c.key_id] for c in found}):
+            names = ", ".join(by_key[c.key_id] for c in found) or "none"
+            raise VerificationError(
+                f"witness policy not met: the checkpoint is cosigned by {names}; the policy's "
+                f"quorum {policy.quorum} needs {policy.describe()}",
+                step=1,
+            )
+        return found
     if not args.witness:
         if args.quorum:
             raise VerificationError("--quorum needs --witness keys", step=1)
@@ -388,10 +465,10 @@ def _verified_lines(args: argparse.Namespace) -> list[bytes]:
     """Every entry of the log, verified first. Raises LedgerError."""
     if args.source == "live":
         kept = _Kept(_http(args))
-        verify_increment(kept, pinned=args.key, state=None)
+        verify_increment(kept, pinned=_pinned(args), state=None)
     else:
         kept = _Kept(BundleFetcher(Path(args.target)))
-        verify_log(kept, pinned=args.key)
+        verify_log(kept, pinned=_pinned(args))
     return kept.lines
 
 

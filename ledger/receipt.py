@@ -119,6 +119,10 @@ class LiveLog(Protocol):
         """The RFC 6962 consistency proof between two sizes."""
         ...
 
+    def inclusion(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 6962 inclusion proof of entry ``seq`` in the tree of ``size``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LiveReceiptReport:
@@ -133,9 +137,10 @@ class LiveReceiptReport:
 def verify_receipt_live(
     receipt: Mapping[str, Any], keys: Sequence[str], log: LiveLog
 ) -> LiveReceiptReport:
-    """Check a receipt offline, then that today's log still contains its tree: the current
-    checkpoint, signed by a given key, is at least as large and a consistency proof from the
-    receipt's tree verifies. (5) fails with both roots as evidence.
+    """Check a receipt offline, then that today's log still contains its tree and its entry:
+    the current checkpoint, signed by a given key, is at least as large, a consistency proof
+    from the receipt's tree verifies, and so does an inclusion proof of the receipt's leaf in
+    today's tree. (5) fails with both roots as evidence.
 
     Raises VerificationError naming the failed step.
     """
@@ -168,6 +173,18 @@ def verify_receipt_live(
         raise VerificationError(
             f"today's log of {today.size} entries does not contain the receipt's tree of "
             f"{report.tree_size} ({exc}): the log was rewritten",
+            step=5,
+            evidence=evidence,
+        ) from exc
+    try:
+        path = log.inclusion(report.seq, today.size)
+        verify_inclusion(
+            report.seq, today.size, bytes.fromhex(str(receipt["leaf_hash"])), path, today.root
+        )
+    except (LedgerError, ValueError) as exc:
+        raise VerificationError(
+            f"today's log of {today.size} entries does not include the receipt's entry "
+            f"{report.seq} ({exc})",
             step=5,
             evidence=evidence,
         ) from exc

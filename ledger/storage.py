@@ -63,6 +63,7 @@ from ledger.proofs import (
     root_plan,
 )
 from ledger.signer_state import SignedHead, SignerState
+from ledger.tiles import TILE_HEIGHT, Tile, encode_bundle, tile_width
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -78,9 +79,11 @@ __all__ = [
     "cosignatures",
     "create_tables",
     "entries",
+    "entry_bundle",
     "entry_bytes",
     "export_bundle",
     "guard_ddl",
+    "hash_tile",
     "inclusion_proof",
     "key_history",
     "keys",
@@ -367,6 +370,37 @@ def entry_bytes(session: Session, start: int, end: int) -> list[bytes]:
         .order_by(entries.c.seq)
     )
     return [bytes(body) for (body,) in rows]
+
+
+def hash_tile(session: Session, tile: Tile) -> bytes:
+    """The bytes of a C2SP hash tile: ``tile.width`` stored hashes at height ``8 * level``.
+
+    Raises LedgerRangeError when the log has not grown that tile (at that width).
+    """
+    if tile.width > tile_width(tree_size(session), tile.level, tile.index):
+        raise LedgerRangeError(f"the log has not grown {tile.path}")
+    rows = session.execute(
+        select(nodes.c.hash)
+        .where(
+            nodes.c.level == TILE_HEIGHT * tile.level,
+            nodes.c.idx >= tile.start,
+            nodes.c.idx < tile.start + tile.width,
+        )
+        .order_by(nodes.c.idx)
+    ).all()
+    if len(rows) != tile.width:
+        raise LedgerCorrupted(f"the tree lacks hashes of {tile.path}")
+    return b"".join(bytes(h) for (h,) in rows)
+
+
+def entry_bundle(session: Session, tile: Tile) -> bytes:
+    """A C2SP entry bundle: the canonical bytes of the tile's entries, length-prefixed.
+
+    Raises LedgerRangeError when the log has not grown that bundle (at that width).
+    """
+    if tile.width > tile_width(tree_size(session), 0, tile.index):
+        raise LedgerRangeError(f"the log has not grown {tile.path}")
+    return encode_bundle(entry_bytes(session, tile.start, tile.start + tile.width))
 
 
 def key_history(session: Session, *, size: int | None = None) -> list[str]:

@@ -62,9 +62,16 @@ def _keys(vkeys: Sequence[str], step: int) -> list[NoteVerifier]:
 
 
 def verify_increment(
-    fetcher: LiveFetcher, *, pinned: Sequence[str], state: TrustedState | None
+    fetcher: LiveFetcher,
+    *,
+    pinned: Sequence[str],
+    state: TrustedState | None,
+    full: bool = False,
 ) -> tuple[WitnessReport, TrustedState]:
     """Run steps (1)-(4) of the module docstring; returns the report and the new state.
+
+    ``full`` re-reads and re-verifies every entry from the first, as for a state without a
+    compact range; the state's checkpoint must still be a prefix of the latest (step 2).
 
     A ``state`` without a compact range (``not state.incremental``) is checked by reading
     the whole log: its root must be the rebuilt root at its size.
@@ -74,7 +81,7 @@ def verify_increment(
     if not pinned_keys:
         raise VerificationError("no pinned key", step=1)
     origin = pinned_keys[0].name
-    resume = state is not None and state.incremental
+    resume = state is not None and state.incremental and not full
     chain = _keys(state.chain, 1) if resume and state is not None else []
     try:
         hinted = _keys(fetcher.verifier_keys(), 1)

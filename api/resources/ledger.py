@@ -42,6 +42,9 @@ blp = Blueprint.resource(
 )
 
 IMMUTABLE = "private, max-age=31536000, immutable"  # for the caller alone: a key read it
+PUBLIC_IMMUTABLE = "public, max-age=31536000, immutable"  # hash tiles: nothing but hashes
+PARTIAL = "no-store"  # a partial tile is replaced by the full one; no cache keeps it
+OCTETS = "application/octet-stream"
 JSONL = "application/jsonl"
 TEXT = "text/plain; charset=utf-8"
 
@@ -191,3 +194,52 @@ class Consistency(MethodView):
                 w, principal=current_principal(), first=query["first"], second=query["second"]
             )
         return _proof_json(proof, first="from", second="to")
+
+
+def _tile(body: bytes, *, partial: bool, cache: str) -> Response:
+    response = Response(body, mimetype=OCTETS)
+    if partial:
+        response.headers["Cache-Control"] = PARTIAL
+        return response
+    response.headers["Cache-Control"] = cache
+    response.set_etag(hashlib.sha256(body).hexdigest())
+    response.make_conditional(request)
+    return response
+
+
+@blp.route("/tile/<path:path>")
+class HashTile(MethodView):
+    @public
+    @blp.response(
+        200,
+        content_type=OCTETS,
+        description="The tile's hashes, 32 bytes each: 256 in a full tile, `W` in a partial.",
+    )
+    def get(self, path: str) -> Response:
+        """A C2SP tlog-tiles hash tile, ``<L>/<N>[.p/<W>]`` (for example ``0/x001/234.p/5``).
+
+        Public: a tile holds only hashes. Full tiles never change and are cached for a year;
+        partial tiles (``.p/<W>``) are not cached.
+        """
+        with work() as w:
+            body = service.hash_tile(w, path=path)
+        return _tile(body, partial=".p/" in path, cache=PUBLIC_IMMUTABLE)
+
+
+@blp.route("/tile/entries/<path:path>")
+class EntryBundle(MethodView):
+    @blp.operation(
+        Permission.LEDGER_READ,
+        200,
+        content_type=OCTETS,
+        description="Each entry's canonical bytes after its big-endian uint16 length.",
+    )
+    def get(self, path: str) -> Response:
+        """A C2SP tlog-tiles entry bundle, ``<N>[.p/<W>]``: the entries of level-0 tile ``N``.
+
+        Entries need ``ledger:read``, as at ``/entries``: a full bundle is cached for the caller
+        alone (``private``), a partial one not at all.
+        """
+        with work() as w:
+            body = service.entry_bundle(w, principal=current_principal(), path="entries/" + path)
+        return _tile(body, partial=".p/" in path, cache=IMMUTABLE)

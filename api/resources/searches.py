@@ -11,8 +11,9 @@ from flask.views import MethodView
 
 from api.auth import current_principal, require
 from api.blueprint import LOCATION, MULTIPART, Blueprint
-from api.context import engines, units, work
+from api.context import engines, runtime, units, work
 from api.schemas.searches import (
+    ReceiptSchema,
     ReviewRequestSchema,
     SearchFormSchema,
     SearchOutcomeSchema,
@@ -23,7 +24,14 @@ from api.schemas.searches import (
 from governance.identity.credentials import SuspendedCaller
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal
-from governance.search.records import SearchView, candidate_media, get_search, list_searches
+from governance.search.outcomes import Receipt
+from governance.search.records import (
+    SearchView,
+    candidate_media,
+    get_search,
+    list_searches,
+    search_receipt,
+)
 from governance.search.refusals import refuse
 from governance.search.reviews import ReviewInput, record_reviews
 from governance.search.running import search
@@ -98,6 +106,27 @@ class SearchById(MethodView):
         """Read one search of the agency: candidates, reviews and review state."""
         with work() as w:
             return get_search(w, principal=current_principal(), search_id=search_id)
+
+
+@blp.route("/<uuid:search_id>/receipt")
+class SearchReceipt(MethodView):
+    @blp.operation(Permission.SEARCH_READ, 200, ReceiptSchema)
+    def get(self, search_id: UUID) -> Receipt:
+        """The search's ledger receipt in the newest checkpoint that includes its entry.
+
+        With witnesses configured, that is the newest checkpoint a quorum of them cosigned, once
+        one reaches the entry (``cosigned`` is then true): verify it with ``facewarden-verify
+        receipt --witness``. Until then, the latest checkpoint the log signed.
+        """
+        settings = runtime().settings
+        with work() as w:
+            return search_receipt(
+                w,
+                principal=current_principal(),
+                search_id=search_id,
+                witnesses=[e.name for e in settings.witness_endpoints],
+                quorum=settings.witness_quorum,
+            )
 
 
 @blp.route("/<uuid:search_id>/reviews")

@@ -97,6 +97,18 @@ class ReceiptSchema(ma.Schema):
     checkpoint = ma.fields.String(required=True, metadata={"description": "C2SP signed note"})
     tree_size = ma.fields.Integer(required=True)
     inclusion_proof = ma.fields.List(ma.fields.String(), required=True)
+    cosigned = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The checkpoint carries cosignatures from the quorum of witnesses "
+            "(never yet in a search's answer: read the receipt again later)."
+        },
+    )
+    witnesses = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"description": "The names of the witnesses whose cosignatures it carries."},
+    )
 
 
 class _SearchSchema(ma.Schema):

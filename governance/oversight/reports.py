@@ -21,6 +21,7 @@ from ledger import storage
 from ledger.audit import load_records
 from ledger.cosigned import latest_cosigned
 from ledger.report import build_report, normalize_bound
+from ledger.tiles import Tile, TileError, parse_tile_path
 
 __all__ = [
     "MAX_PAGE",
@@ -32,7 +33,9 @@ __all__ = [
     "checkpoint_at",
     "consistency",
     "entry",
+    "entry_bundle",
     "entry_page",
+    "hash_tile",
     "inclusion",
     "latest_checkpoint",
     "ledger_keys",
@@ -151,6 +154,45 @@ def entry(work: Work, *, principal: Principal, seq: int) -> bytes:
     if seq >= storage.tree_size(work.session):
         raise NotFound(f"No entry {seq} in the log.", code="entry-not-found")
     return storage.entry_bytes(work.session, seq, seq + 1)[0]
+
+
+def hash_tile(work: Work, *, path: str) -> bytes:
+    """The C2SP hash tile at ``path`` (``<L>/<N>[.p/<W>]``): public, it holds only hashes.
+
+    Raises NotFound for a path that is not a tile's canonical path or a tile not grown yet.
+    """
+    tile = _tile(path, entries=False)
+    try:
+        return storage.hash_tile(work.session, tile)
+    except storage.LedgerRangeError as exc:
+        raise NotFound(f"{exc}: the log is smaller.", code="tile-not-found") from exc
+
+
+def entry_bundle(work: Work, *, principal: Principal, path: str) -> bytes:
+    """The C2SP entry bundle at ``path`` (``entries/<N>[.p/<W>]``): entries are ``ledger:read``.
+
+    Raises PermissionDenied, NotFound (as ``hash_tile``).
+    """
+    require_scope(principal, Permission.LEDGER_READ)
+    tile = _tile(path, entries=True)
+    try:
+        return storage.entry_bundle(work.session, tile)
+    except storage.LedgerRangeError as exc:
+        raise NotFound(f"{exc}: the log is smaller.", code="tile-not-found") from exc
+
+
+def _tile(path: str, *, entries: bool) -> Tile:
+    try:
+        tile = parse_tile_path(path)
+    except TileError as exc:
+        raise NotFound(
+            f"{exc}. Tiles are tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>] "
+            "(C2SP tlog-tiles).",
+            code="tile-not-found",
+        ) from exc
+    if tile.entries != entries:
+        raise NotFound(f"No tile at {path!r}.", code="tile-not-found")
+    return tile
 
 
 def _size_error(work: Work, size: int, name: str) -> None:

@@ -34,7 +34,9 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Enough to prove offline that the search was recorded: the entry and its inclusion."""
+    """Enough to prove offline that the search was recorded: the entry and its inclusion in
+    a checkpoint; ``cosigned`` when that checkpoint carries a quorum of witness cosignatures
+    (``witnesses`` names them)."""
 
     seq: int
     leaf_hash: str
@@ -42,6 +44,8 @@ class Receipt:
     checkpoint: str
     tree_size: int
     inclusion_proof: tuple[str, ...]
+    cosigned: bool = False
+    witnesses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,10 @@ class SearchOutcome:
 
 
 def receipt_of(appended: Appended) -> Receipt:
-    """The receipt of an appended entry: the entry, the checkpoint and the inclusion proof."""
+    """The receipt of an appended entry: the entry, the checkpoint and the inclusion proof.
+
+    That checkpoint was signed a moment ago, so no witness has cosigned it yet.
+    """
     return Receipt(
         seq=appended.seq,
         leaf_hash=appended.leaf_hash.hex(),

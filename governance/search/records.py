@@ -7,6 +7,7 @@ viewed; every view is counted and recorded. Results are deleted when the legal b
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,7 +28,11 @@ from governance.identity.principals import Principal, actor_of, visible
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus
 from governance.search.models import Review, Search, SearchCandidate, Verdict
+from governance.search.outcomes import Receipt
+from ledger import storage
+from ledger.cosigned import latest_cosigned
 from ledger.entry import EntryType
+from ledger.hashing import leaf_hash
 
 __all__ = [
     "CandidateView",
@@ -38,6 +43,7 @@ __all__ = [
     "list_searches",
     "purge_expired_searches",
     "reach_search",
+    "search_receipt",
 ]
 
 _WITHDRAWN = frozenset({BasisStatus.REVOKED.value, BasisStatus.LAPSED.value})
@@ -183,6 +189,46 @@ def get_search(work: Work, *, principal: Principal, search_id: UUID) -> SearchVi
     """
     session = work.session
     return view_of(session, reach_search(session, principal, search_id, Permission.SEARCH_READ))
+
+
+def search_receipt(
+    work: Work,
+    *,
+    principal: Principal,
+    search_id: UUID,
+    witnesses: Collection[str] = (),
+    quorum: int = 0,
+) -> Receipt:
+    """The receipt of a search's ledger entry in the newest checkpoint that includes it: the
+    newest that ``quorum`` of ``witnesses`` cosigned, once one reaches the entry, else the
+    latest the log signed. The entry bytes are the ones the search answered with.
+
+    Raises NotFound (also for another agency's search), PermissionDenied.
+    """
+    session = work.session
+    search = session.get(Search, search_id)
+    if search is None:
+        raise NotFound("No such search.")
+    visible(principal, Permission.SEARCH_READ, agency_id=search.agency_id, what="search")
+    seq = search.ledger_seq
+    cosigned = latest_cosigned(session, witnesses, quorum)
+    if cosigned is not None and cosigned.size > seq:
+        size, note, names = cosigned.size, cosigned.note, cosigned.witnesses
+    else:
+        size, names = storage.tree_size(session), ()
+        note = storage.checkpoint_notes(session, [size])[size]
+    [entry] = storage.entry_bytes(session, seq, seq + 1)
+    proof = storage.inclusion_proof(session, seq=seq, size=size)
+    return Receipt(
+        seq=seq,
+        leaf_hash=leaf_hash(entry).hex(),
+        entry=entry.decode("utf-8"),
+        checkpoint=note,
+        tree_size=size,
+        inclusion_proof=tuple(h.hex() for h in proof),
+        cosigned=bool(names),
+        witnesses=names,
+    )
 
 
 def list_searches(

@@ -564,6 +564,10 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
         lambda w, t, _f: (_search_path(w, t), None),
         only({"supervisor": (200, 404), "investigator": (200, 404)}),
     ),
+    ("/v1/searches/<uuid:search_id>/receipt", "GET"): (
+        lambda w, t, _f: (_search_path(w, t, "/receipt"), None),
+        only({"supervisor": (200, 404), "investigator": (200, 404)}),
+    ),
     ("/v1/searches/<uuid:search_id>/reviews", "POST"): (
         _review,
         only({"supervisor": (201, 404), "investigator": (201, 404)}),
@@ -614,6 +618,11 @@ MATRIX: dict[tuple[str, str], tuple[Make, Expect | str]] = {
     ),
     ("/v1/ledger/checkpoint", "GET"): (at("/v1/ledger/checkpoint"), PUBLIC),
     ("/v1/ledger/keys", "GET"): (at("/v1/ledger/keys"), PUBLIC),
+    ("/v1/ledger/tile/<path:path>", "GET"): (at("/v1/ledger/tile/0/000.p/1"), PUBLIC),
+    ("/v1/ledger/tile/entries/<path:path>", "GET"): (
+        at("/v1/ledger/tile/entries/000.p/1"),
+        only({"admin": 200, "oversight": 200}),
+    ),
     ("/v1/ledger/entries", "GET"): (
         at("/v1/ledger/entries?start=0&end=2"),
         only({"admin": 200, "oversight": 200}),

@@ -676,6 +676,23 @@ def test_facewarden_verify_accepts_a_saved_receipt_and_rejects_a_forged_one(
     saved.write_text(answer.get_data(as_text=True))
     key = runtime_of(app).signer.verifier_key
     assert verify_main(["receipt", str(saved), "--key", key]) == 0
+    assert answer.get_json()["receipt"]["cosigned"] is False  # signed a moment ago
+
+    # Read again later: the same entry, in the newest checkpoint (no witnesses here).
+    again = client.get(f"/v1/searches/{answer.get_json()['id']}/receipt", headers=team.inv.headers)
+    assert again.status_code == 200
+    receipt = again.get_json()
+    assert receipt["entry"] == answer.get_json()["receipt"]["entry"]
+    assert receipt["tree_size"] >= answer.get_json()["receipt"]["tree_size"]
+    assert (receipt["cosigned"], receipt["witnesses"]) == (False, [])
+    reread = tmp_path / "reread.json"
+    reread.write_text(json.dumps(receipt))
+    assert verify_main(["receipt", str(reread), "--key", key]) == 0
+    other = make_team(app)
+    elsewhere = client.get(
+        f"/v1/searches/{answer.get_json()['id']}/receipt", headers=other.inv.headers
+    )
+    assert elsewhere.status_code == 404  # another agency's search is not there for it
 
     forged = answer.get_json()
     forged["receipt"]["inclusion_proof"] = list(reversed(forged["receipt"]["inclusion_proof"]))

@@ -153,6 +153,17 @@ def test_a_verifier_requires_the_cosignatures_its_policy_names(
     unmet = [*base, "--witness", w1, "--witness", w2, "--witness", witnessed.down, "--quorum", "3"]
     assert cli.main(unmet) == 1
     assert "witness policy not met" in capsys.readouterr().err
+    # The same, as a policy file: two of the three, or all three.
+    for quorum, status in (("2", 0), ("all", 1)):
+        policy = tmp_path / f"{quorum}.policy"
+        policy.write_text(
+            f"witness w1 {w1}\nwitness w2 {w2}\nwitness w3 {witnessed.down}\n"
+            f"group ours {quorum} w1 w2 w3\nquorum ours\n"
+        )
+        assert cli.main([*base, "--policy", str(policy)]) == status
+    captured = capsys.readouterr()
+    assert "cosigned    by oversight.test/w2 at " in captured.out
+    assert "the policy's quorum ours needs 3 of (w1, w2, w3)" in captured.err
 
 
 def test_a_receipt_is_held_to_the_witness_policy(
@@ -222,3 +233,35 @@ def test_one_witness_alone_cannot_stop_the_log(witnessed: Witnessed) -> None:
     kept = runtime_of(app).keys.signer_state.read()
     assert kept is not None and kept.witnessed == 0  # it takes a quorum (2) to stop the log
     _act(app, 1)
+
+
+def test_a_search_receipt_says_when_its_checkpoint_is_cosigned(
+    witnessed: Witnessed, shared_dir: Path, tmp_path: Path
+) -> None:
+    from tests.api.bases import approved, make_team
+    from tests.api.faces import dev_photos, enroll, variant
+    from tests.api.helpers import make_staff
+    from tests.api.test_searches import search
+
+    app, witnessing = witnessed.app, runtime_of(witnessed.app).witnessing
+    assert witnessing is not None
+    client = app.test_client()
+    team = make_team(app)
+    photos = dev_photos(shared_dir)["Orlando_Bloom"]
+    curator = make_staff(client, team.admin, "curator")
+    assert enroll(client, curator, variant(photos[0])).status_code == 201
+    answer = search(client, team.inv, approved(client, app, team)["id"], photos[1].read_bytes())
+    assert answer.status_code == 201
+    assert answer.get_json()["receipt"]["cosigned"] is False
+    url = f"/v1/searches/{answer.get_json()['id']}/receipt"
+    assert client.get(url, headers=team.inv.headers).get_json()["cosigned"] is False
+    witnessing.run_once()
+    receipt = client.get(url, headers=team.inv.headers).get_json()
+    assert receipt["cosigned"] is True
+    assert receipt["witnesses"] == ["oversight.test/w1", "oversight.test/w2"]
+    assert receipt["entry"] == answer.get_json()["receipt"]["entry"]
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    w1, w2 = (w.vkey for w in witnessed.witnesses)
+    policy = ["--witness", w1, "--witness", w2, "--quorum", "2"]
+    assert cli.main(["receipt", str(path), "--key", witnessed.log_key, *policy]) == 0

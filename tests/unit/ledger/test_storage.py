@@ -21,7 +21,8 @@ from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
 from ledger.entry import EntryType, parse_entry
 from ledger.hashing import EMPTY_ROOT
 from ledger.keys import Signer
-from ledger.proofs import MemoryTree
+from ledger.proofs import MemoryTree, NodeID
+from ledger.tiles import parse_bundle, parse_tile_path
 from ledger.verify import verify_consistency, verify_inclusion, verify_log
 from tests.conftest import REPO
 
@@ -308,3 +309,21 @@ def test_migration_matches_metadata_and_installs_guards(ledger_db: LedgerDB) -> 
         conn.execute(insert(storage.keys).values(since_seq=0, key_id="00000000", vkey="k"))
     with pytest.raises(DBAPIError, match="append-only"), ledger_db.engine.begin() as conn:
         conn.execute(text("DELETE FROM ledger_keys"))
+
+
+def test_tiles_are_the_stored_hashes_and_entries(ledger_db: LedgerDB, signer: Signer) -> None:
+    appended = fill(ledger_db, signer, 300)
+    tree = MemoryTree(a.leaf_hash for a in appended)
+    with ledger_db.factory() as session:
+        for path in ("tile/0/000", "tile/0/001.p/44", "tile/0/001.p/1", "tile/1/000.p/1"):
+            tile = parse_tile_path(path)
+            expected = b"".join(
+                tree.node(NodeID(8 * tile.level, tile.start + i)) for i in range(tile.width)
+            )
+            assert storage.hash_tile(session, tile) == expected
+        bundle = storage.entry_bundle(session, parse_tile_path("tile/entries/001.p/44"))
+        assert parse_bundle(bundle, 44) == [a.entry for a in appended[256:]]
+        for path in ("tile/0/001", "tile/0/001.p/45", "tile/1/000", "tile/entries/001"):
+            with pytest.raises(storage.LedgerRangeError):
+                tile = parse_tile_path(path)
+                (storage.entry_bundle if tile.entries else storage.hash_tile)(session, tile)
