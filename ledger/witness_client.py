@@ -33,7 +33,8 @@ class WitnessEndpoint:
 
 def parse_witnesses(text: str) -> list[WitnessEndpoint]:
     """``VKEY URL`` pairs separated by commas or newlines; the URL is the witness's
-    submission prefix (``/add-checkpoint`` is appended). Raises ValueError."""
+    submission prefix (``/add-checkpoint`` is appended) or its add-checkpoint URL itself, as
+    ``witness serve`` prints it. Raises ValueError."""
     found: list[WitnessEndpoint] = []
     for item in text.replace("\n", ",").split(","):
         if not item.strip():
@@ -47,7 +48,8 @@ def parse_witnesses(text: str) -> list[WitnessEndpoint]:
             raise ValueError(f"{parts[0]!r} is not a witness key: {exc}") from exc
         if any(w.name == key.name for w in found):
             raise ValueError(f"the witness {key.name} is named twice")
-        found.append(WitnessEndpoint(key=key, url=parts[1].rstrip("/") + "/add-checkpoint"))
+        url = parts[1].rstrip("/").removesuffix("/add-checkpoint") + "/add-checkpoint"
+        found.append(WitnessEndpoint(key=key, url=url))
     return found
 
 

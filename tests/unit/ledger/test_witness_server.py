@@ -10,7 +10,7 @@ import pytest
 
 from ledger import storage
 from ledger.checkpoint import open_note, parse_checkpoint, parse_verifier_key
-from ledger.cosignature import parse_cosigner_key, verify_cosignatures
+from ledger.cosignature import cosigner_vkey, parse_cosigner_key, verify_cosignatures
 from ledger.keys import Signer, generate_key
 from ledger.witness_server import MAX_BODY, request_body
 from tests.witnesses import Answer, Running, keygen, start_witness
@@ -108,3 +108,15 @@ def test_unknown_logs_foreign_signatures_and_bad_bodies_are_refused(
     assert witness.post(b"x" * (MAX_BODY + 1)).status == 413
     assert witness.post(request_body(0, [bytes(32)], note)).status == 422  # proof from 0
     assert witness.post(request_body(0, [], note)).status == 200
+
+
+def test_the_log_takes_a_witness_by_its_prefix_or_by_the_url_it_prints() -> None:
+    from ledger.witness_client import parse_witnesses
+
+    vkey = cosigner_vkey("oversight.example/w1", bytes(32))
+    as_printed = "http://127.0.0.1:7380/add-checkpoint"  # what `witness serve` prints
+    for url in ("http://127.0.0.1:7380", "http://127.0.0.1:7380/", as_printed):
+        [endpoint] = parse_witnesses(f"{vkey} {url}")
+        assert endpoint.url == as_printed
+    with pytest.raises(ValueError, match="is not 'VKEY URL'"):
+        parse_witnesses(f"{vkey} 127.0.0.1:7380")
