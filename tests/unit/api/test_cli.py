@@ -115,11 +115,13 @@ def test_serve_refuses_several_workers_on_a_milvus_lite_3_file(
 
 
 def test_openapi_write(tmp_path: Path) -> None:
-    target = tmp_path / "spec.json"
-    result = CliRunner().invoke(cli, ["openapi", "write", str(target)])
+    target, problems = tmp_path / "spec.json", tmp_path / "problems.md"
+    # Both paths under tmp_path: the default for --problems is the repository's docs/.
+    result = CliRunner().invoke(cli, ["openapi", "write", str(target), "--problems", str(problems)])
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["openapi"].startswith("3.1")
     assert os.path.getsize(target) > 100
+    assert "| `tile-not-found` | 404 |" in problems.read_text()
 
 
 def test_ledger_key_rotation_and_export_verify_offline(env: dict[str, str], tmp_path: Path) -> None:
