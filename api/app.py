@@ -138,6 +138,14 @@ def _build_runtime(settings: Settings) -> Runtime:
             timeout=settings.witness_timeout_seconds,
             interval=settings.witness_interval_ms / 1000,
         )
+        # One round before this process serves: a database restored from an older backup, or
+        # cut, meets what the witnesses saw before a single act is signed over it.
+        try:
+            witnessing.run_once()
+        except Exception:  # a database or a witness that is down: the thread tries again
+            log.exception(
+                "the first witness round failed; the next is in %.1f s", witnessing.interval
+            )
         witnessing.start()
     return Runtime(
         settings=settings,

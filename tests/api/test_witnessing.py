@@ -265,3 +265,29 @@ def test_a_search_receipt_says_when_its_checkpoint_is_cosigned(
     w1, w2 = (w.vkey for w in witnessed.witnesses)
     policy = ["--witness", w1, "--witness", w2, "--quorum", "2"]
     assert cli.main(["receipt", str(path), "--key", witnessed.log_key, *policy]) == 0
+
+
+def test_a_service_started_on_a_cut_log_refuses_before_its_first_act(witnessed: Witnessed) -> None:
+    # A restore from an older backup into a new data directory, then a start: the first
+    # witness round runs before the service serves, not a round interval (here an hour) later.
+    from api.app import create_app
+
+    app, witnessing = witnessed.app, runtime_of(witnessed.app).witnessing
+    assert witnessing is not None
+    _act(app, 4)
+    witnessing.run_once()
+    cosigned = ledger_size(app)
+    witnessing.stop()
+    cut(runtime_of(app).engine, keep=cosigned - 2)
+    runtime_of(app).keys.signer_state.path.unlink()
+    started = create_app(runtime_of(app).settings)
+    try:
+        response = started.test_client().post("/v1/registrations", json=registration_body())
+        body = problem(response, 503)
+        assert body["type"] == "/problems/ledger-inconsistent"
+        assert ledger_size(started) == cosigned - 2  # nothing was signed over the cut
+    finally:
+        restarted = runtime_of(started).witnessing
+        if restarted is not None:
+            restarted.stop()
+        runtime_of(started).engine.dispose()
