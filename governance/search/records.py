@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from governance.core.errors import NotFound
+from governance.core.errors import Conflict, NotFound
 from governance.core.orm import value_of
 from governance.core.recording import SYSTEM
 from governance.core.work import Work
@@ -203,13 +203,21 @@ def search_receipt(
     newest that ``quorum`` of ``witnesses`` cosigned, once one reaches the entry, else the
     latest the log signed. The entry bytes are the ones the search answered with.
 
-    Raises NotFound (also for another agency's search), PermissionDenied.
+    Raises NotFound (also for another agency's search), PermissionDenied, Conflict (the
+    search's results were deleted).
     """
     session = work.session
     search = session.get(Search, search_id)
     if search is None:
         raise NotFound("No such search.")
     visible(principal, Permission.SEARCH_READ, agency_id=search.agency_id, what="search")
+    if search.results_deleted_at is not None:
+        # The entry lists the candidates: it is not handed back once the law took them away.
+        raise Conflict(
+            "This search's results were deleted, and its ledger entry names them: the receipt "
+            "is no longer given out. An oversight body can still verify the entry in the log.",
+            code="results-deleted",
+        )
     seq = search.ledger_seq
     cosigned = latest_cosigned(session, witnesses, quorum)
     if cosigned is not None and cosigned.size > seq:

@@ -529,6 +529,9 @@ def test_a_lapsed_urgent_basis_deletes_its_search_results(
     after = client.get(f"/v1/searches/{made['id']}", headers=team.inv.headers).get_json()
     assert after["results_deleted_reason"] == "basis_lapsed"
     assert after["candidates"] == [] and after["review_state"] == "results_deleted"
+    # The receipt's entry names the candidates: it is not given back either.
+    gone = problem(client.get(f"/v1/searches/{made['id']}/receipt", headers=team.inv.headers), 409)
+    assert gone["type"] == "/problems/results-deleted"
     with runtime_of(app).engine.connect() as conn:
         types = list(
             conn.execute(select(entries.c.type).order_by(entries.c.seq.desc()).limit(3)).scalars()
