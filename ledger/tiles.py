@@ -53,6 +53,9 @@ __all__ = [
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_LEVEL = 63
+# 3-digit groups of a tile index: 7 reach 10**21, past any 64-bit tree size (Go's tlog parses
+# the index as an int64). More would be a number no log grows to, and a cost to parse.
+MAX_INDEX_GROUPS = 7
 ENTRIES = "entries"
 OCTETS = "application/octet-stream"
 
@@ -95,15 +98,17 @@ _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
 
 
 def parse_tile_path(path: str) -> Tile:
-    """The tile a path names: ``<L>/<N>[.p/<W>]`` or ``entries/<N>[.p/<W>]``, with or without
-    a leading ``tile/``. Only the canonical encoding is accepted, so one tile has one path.
+    """The tile a path names: ``tile/<L>/<N>[.p/<W>]`` or ``tile/entries/<N>[.p/<W>]``. Only
+    the canonical encoding is accepted, so one tile has one path.
 
     Raises TileError.
     """
-    parts = path.removeprefix("tile/").split("/")
-    if len(parts) < 2:
-        raise TileError(f"{path!r} is not a tile path: expected <L>/<N>[.p/<W>]")
+    first, *parts = path.split("/")
+    if first != "tile" or len(parts) < 2:
+        raise TileError(f"{path!r} is not a tile path: expected tile/<L>/<N>[.p/<W>]")
     head, *elements = parts
+    if len(elements) > MAX_INDEX_GROUPS + 1:
+        raise TileError(f"the tile index in {path!r} has more than {MAX_INDEX_GROUPS} groups")
     entries = head == ENTRIES
     if not entries and not (_LEVEL.fullmatch(head) and int(head) <= MAX_LEVEL):
         raise TileError(f"tile level {head!r} must be 0 to {MAX_LEVEL} or {ENTRIES!r}")
@@ -113,13 +118,15 @@ def parse_tile_path(path: str) -> Tile:
             raise TileError(f"partial tile width {elements[-1]!r} must be 1 to {TILE_WIDTH - 1}")
         width = int(elements[-1])
         elements = [*elements[:-2], elements[-2].removesuffix(".p")]
+    if len(elements) > MAX_INDEX_GROUPS:
+        raise TileError(f"the tile index in {path!r} has more than {MAX_INDEX_GROUPS} groups")
     if not all(re.fullmatch(r"x[0-9]{3}", e) for e in elements[:-1]) or not re.fullmatch(
         r"[0-9]{3}", elements[-1]
     ):
         raise TileError(f"tile index in {path!r} must be 3-digit groups like x001/234")
     index = int("".join(e.removeprefix("x") for e in elements))
     tile = Tile(0 if entries else int(head), index, width, entries)
-    if tile.path != "tile/" + path.removeprefix("tile/"):
+    if tile.path != path:
         raise TileError(f"{path!r} is not the canonical path of its tile ({tile.path})")
     return tile
 

@@ -241,5 +241,5 @@ class EntryBundle(MethodView):
         alone (``private``), a partial one not at all.
         """
         with work() as w:
-            body = service.entry_bundle(w, principal=current_principal(), path="entries/" + path)
+            body = service.entry_bundle(w, principal=current_principal(), path=path)
         return _tile(body, partial=".p/" in path, cache=IMMUTABLE)

@@ -157,7 +157,8 @@ def entry(work: Work, *, principal: Principal, seq: int) -> bytes:
 
 
 def hash_tile(work: Work, *, path: str) -> bytes:
-    """The C2SP hash tile at ``path`` (``<L>/<N>[.p/<W>]``): public, it holds only hashes.
+    """The C2SP hash tile at ``tile/<path>`` (``<L>/<N>[.p/<W>]``): public, it holds only
+    hashes.
 
     Raises NotFound for a path that is not a tile's canonical path or a tile not grown yet.
     """
@@ -169,7 +170,8 @@ def hash_tile(work: Work, *, path: str) -> bytes:
 
 
 def entry_bundle(work: Work, *, principal: Principal, path: str) -> bytes:
-    """The C2SP entry bundle at ``path`` (``entries/<N>[.p/<W>]``): entries are ``ledger:read``.
+    """The C2SP entry bundle at ``tile/entries/<path>`` (``<N>[.p/<W>]``): entries are
+    ``ledger:read``.
 
     Raises PermissionDenied, NotFound (as ``hash_tile``).
     """
@@ -183,7 +185,7 @@ def entry_bundle(work: Work, *, principal: Principal, path: str) -> bytes:
 
 def _tile(path: str, *, entries: bool) -> Tile:
     try:
-        tile = parse_tile_path(path)
+        tile = parse_tile_path("tile/" + ("entries/" if entries else "") + path)
     except TileError as exc:
         raise NotFound(
             f"{exc}. Tiles are tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>] "

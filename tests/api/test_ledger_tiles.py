@@ -124,6 +124,8 @@ def test_hash_tiles_are_public_and_full_ones_immutable(tiled: Tiled) -> None:
         "tile/0/000.p/0",
         "tile/nonsense",
         "tile/entries/x001/x002/003",  # an entry bundle the log has not grown
+        "tile/tile/0/000",  # one tile has one path
+        "tile/0/" + "x999/" * 1500 + "999",  # a huge index: a 404, not a 500
     ],
 )
 def test_a_tile_that_is_not_there_is_a_404_problem(tiled: Tiled, path: str) -> None:
@@ -186,9 +188,17 @@ def test_a_receipt_is_checked_against_the_live_log_from_tiles(tiled: Tiled) -> N
     append(tiled.app, 2)
     live = verify_receipt_live(receipt, [tiled.key], _fetcher(tiled))
     assert live.size == _size(tiled.app)
-    forged = {**receipt, "leaf_hash": "00" * 32}
-    with pytest.raises(VerificationError):
-        verify_receipt_live(forged, [tiled.key], _fetcher(tiled))
+
+    class Lying(TileFetcher):
+        """Serves the right tiles, but an inclusion proof of the wrong path."""
+
+        def inclusion(self, seq: int, size: int) -> list[bytes]:
+            return [b"\0" * 32 for _ in super().inclusion(seq, size)]
+
+    liar = Lying("http://localhost", transport=flask_transport(tiled.client))
+    with pytest.raises(VerificationError, match="does not include the receipt's entry") as err:
+        verify_receipt_live(receipt, [tiled.key], liar)
+    assert err.value.step == 5
 
 
 def test_the_verifier_cli_reads_tiles_with_full(

@@ -134,6 +134,20 @@ def test_a_forged_tile_is_refused(path: str, why: str) -> None:
         reader.leaf_hashes(0, 70000)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "0/000",  # without tile/
+        "tile/tile/0/000",  # one tile, one path
+        "tile/0/" + "x001/" * 7 + "000",  # an index past any 64-bit size
+        "tile/0/" + "x999/" * 2500 + "999",  # past Python's int digit limit: no ValueError
+    ],
+)
+def test_a_path_no_log_serves_is_refused_cheaply(path: str) -> None:
+    with pytest.raises(TileError):
+        parse_tile_path(path)
+
+
 def test_a_tile_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(TileError, match="bytes, not"):
         _reader(300, **{"tile/0/001.p/44": b"\0" * 32 * 43})
