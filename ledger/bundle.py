@@ -248,8 +248,15 @@ class TrustedState:
 Transport = Callable[[str, Mapping[str, str]], bytes]
 
 
-def urllib_transport(*, cafile: Path | None = None, timeout: float = 30.0) -> Transport:
-    """GET with urllib; HTTPS is checked against ``cafile`` (or the system's CAs).
+# The largest answer read: a page of 1,000 entries of at most 16 KiB, with room to spare.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+def urllib_transport(
+    *, cafile: Path | None = None, timeout: float = 30.0, max_bytes: int = MAX_ANSWER_BYTES
+) -> Transport:
+    """GET with urllib; HTTPS is checked against ``cafile`` (or the system's CAs). An answer
+    over ``max_bytes`` is refused, not read to the end.
 
     Redirects are followed only within the origin (scheme, host and port) of the URL asked
     for: urllib would otherwise send the ``Authorization`` header, the API key, to wherever a
@@ -266,12 +273,14 @@ def urllib_transport(*, cafile: Path | None = None, timeout: float = 30.0) -> Tr
         request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310
         try:
             with opener.open(request, timeout=timeout) as response:
-                body: bytes = response.read()
+                body: bytes = response.read(max_bytes + 1)
         except urllib.error.HTTPError as exc:
             detail = _problem_detail(exc.read())
             raise BundleError(f"GET {url} answered {exc.code}: {detail}") from exc
         except OSError as exc:
             raise BundleError(f"GET {url} failed: {exc}") from exc
+        if len(body) > max_bytes:
+            raise BundleError(f"GET {url} answered more than {max_bytes} bytes: refused")
         return body
 
     return get

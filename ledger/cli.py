@@ -26,7 +26,7 @@ from ledger.checkpoint import MalformedNote
 from ledger.cosignature import Cosignature, parse_cosigner_key, verify_cosignatures
 from ledger.entry import LedgerError
 from ledger.hashing import leaf_hash
-from ledger.policy import Policy, load_policy
+from ledger.policy import Policy, PolicyError, load_policy
 from ledger.receipt import verify_receipt, verify_receipt_live
 from ledger.report import build_report, report_csv, report_svg
 from ledger.tiles import TileFetcher, check_tiles
@@ -287,7 +287,10 @@ def _load_policy(args: argparse.Namespace) -> Policy | None:
         raise VerificationError(
             "--policy replaces --witness and --quorum: give one or the other", step=1
         )
-    return load_policy(args.policy)
+    try:
+        return load_policy(args.policy)
+    except PolicyError as exc:
+        raise VerificationError(str(exc), step=1) from exc
 
 
 def _check_receipt(args: argparse.Namespace) -> int:
@@ -427,7 +430,10 @@ def _witness_policy(args: argparse.Namespace, note: str | None) -> list[Cosignat
     """
     policy = _load_policy(args)
     if policy is not None:
-        found = verify_cosignatures(note or "", policy.witnesses.values()) if note else []
+        try:
+            found = verify_cosignatures(note, policy.witnesses.values()) if note else []
+        except MalformedNote as exc:
+            raise VerificationError(f"witness policy: {exc}", step=1) from exc
         by_key = {k.key_id: name for name, k in policy.witnesses.items()}
         if not policy.satisfied({by_key[c.key_id] for c in found}):
             names = ", ".join(by_key[c.key_id] for c in found) or "none"

@@ -16,6 +16,7 @@ Imports only the standard library and ``ledger``'s pure modules: the offline ver
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,7 @@ def parse_policy(text: str) -> Policy:
                 raise fail(f"group {name} names a member twice")
             threshold = {"all": len(members), "any": 1}.get(count)
             if threshold is None:
-                if not count.isdigit() or not 1 <= int(count) <= len(members):
+                if not re.fullmatch(r"[1-9][0-9]{0,5}", count) or int(count) > len(members):
                     raise fail(f"group {name}: the threshold must be 1 to {len(members)}")
                 threshold = int(count)
             groups[name] = _Group(threshold, members)

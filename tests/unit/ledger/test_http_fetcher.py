@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger.bundle import BundleError, HttpFetcher
+from ledger.bundle import BundleError, HttpFetcher, urllib_transport
 
 TOKEN = "fw_abcdefghijklmnop_secretsecretsecretsecretsecretsecretsecret"
 
@@ -93,3 +93,14 @@ def test_a_redirect_within_the_origin_is_followed_with_the_key(
     server.routes["/v2/ledger/keys"] = (200, {}, b"log+1+AAAA\n")
     assert HttpFetcher(server.url, token=TOKEN).verifier_keys() == ["log+1+AAAA"]
     assert server.seen[-1] == ("/v2/ledger/keys", f"Bearer {TOKEN}")
+
+
+def test_an_answer_over_the_limit_is_refused_not_read_to_its_end(
+    servers: tuple[_Server, _Server],
+) -> None:
+    server, _ = servers
+    server.routes["/v1/ledger/keys"] = (200, {}, b"k" * 5000)
+    get = urllib_transport(max_bytes=4096)
+    with pytest.raises(BundleError, match="more than 4096 bytes"):
+        HttpFetcher(server.url, transport=get).verifier_keys()
+    assert HttpFetcher(server.url, transport=urllib_transport(max_bytes=5000)).verifier_keys()

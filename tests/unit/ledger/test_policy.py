@@ -53,6 +53,7 @@ def test_a_policy_is_satisfied_only_by_its_quorum() -> None:
         ("witness w1 not-a-key\nquorum w1", "line 1: witness w1"),
         (f"witness w1 {W1}\ngroup g 2 w1\nquorum g", "threshold must be 1 to 1"),
         (f"witness w1 {W1}\ngroup g 0 w1\nquorum g", "threshold must be 1 to 1"),
+        (f"witness w1 {W1}\ngroup g \u00b2 w1\nquorum g", "threshold must be 1 to 1"),
         (f"witness w1 {W1}\ngroup g 1 w1 w2\nquorum g", "w2 not defined above"),
         (f"witness w1 {W1}\ngroup g 1 w1 w1\nquorum g", "names a member twice"),
         (f"witness w1 {W1}\nquorum w2", "not a witness or group defined above"),
