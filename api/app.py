@@ -37,8 +37,9 @@ _SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 log = logging.getLogger("facewarden.api")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the WSGI application.
+def create_app(settings: Settings | None = None, *, witnessing: bool = True) -> Flask:
+    """Build the WSGI application; ``witnessing=False`` (a start-up check that serves nothing)
+    submits nothing to the witnesses.
 
     Raises ConfigError when a required file (signing key, database) cannot be used, naming the
     variable to set.
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     app = Flask("facewarden")
     configure_api(app, max_request_bytes=settings.max_request_bytes)
-    app.extensions[EXTENSION] = _build_runtime(settings)
+    app.extensions[EXTENSION] = _build_runtime(settings, witnessing=witnessing)
     init_rate_limits(app, settings)
 
     build_api(app)
@@ -114,7 +115,7 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
     )
 
 
-def _build_runtime(settings: Settings) -> Runtime:
+def _build_runtime(settings: Settings, *, witnessing: bool) -> Runtime:
     engine = make_engine(settings.database_url, answer_timeout=settings.database_timeout_seconds)
     keys = loaded_signing_keys(settings)
     pack_dir = settings.models_dir / settings.model_pack
@@ -126,10 +127,10 @@ def _build_runtime(settings: Settings) -> Runtime:
             f"install {settings.model_pack}`, or set FACEWARDEN_MODEL_PACK / FACEWARDEN_MODELS_DIR"
         ) from exc
     sessions = make_session_factory(engine)
-    witnesses = settings.witness_endpoints
-    witnessing = None
+    witnesses = settings.witness_endpoints if witnessing else ()
+    rounds = None
     if witnesses:
-        witnessing = Witnessing(
+        rounds = Witnessing(
             sessions,
             witnesses,
             lock_path=keys.signer_state.path.with_name("ledger-witnessing.lock"),
@@ -141,12 +142,10 @@ def _build_runtime(settings: Settings) -> Runtime:
         # One round before this process serves: a database restored from an older backup, or
         # cut, meets what the witnesses saw before a single act is signed over it.
         try:
-            witnessing.run_once()
+            rounds.run_once()
         except Exception:  # a database or a witness that is down: the thread tries again
-            log.exception(
-                "the first witness round failed; the next is in %.1f s", witnessing.interval
-            )
-        witnessing.start()
+            log.exception("the first witness round failed; the next is in %.1f s", rounds.interval)
+        rounds.start()
     return Runtime(
         settings=settings,
         engine=engine,
@@ -155,7 +154,7 @@ def _build_runtime(settings: Settings) -> Runtime:
         model_pack=model_pack,
         mailer=build_mailer(settings),
         hooks=wiring.hooks(),
-        witnessing=witnessing,
+        witnessing=rounds,
     )
 
 

@@ -139,7 +139,7 @@ def serve(
         from api.app import create_app
         from api.context import EXTENSION
 
-        create_app(settings).extensions[EXTENSION].engine.dispose()
+        create_app(settings, witnessing=False).extensions[EXTENSION].engine.dispose()
         if not plain_http:
             for path, var in ((cert_path, "TLS_CERT_PATH"), (key_path, "TLS_KEY_PATH")):
                 if not os.access(path, os.R_OK):
