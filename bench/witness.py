@@ -88,7 +88,7 @@ def _one_search(app: Flask, setup: dict[str, Any], n: int) -> tuple[float, int]:
     probe = Path(setup["probes"][n % len(setup["probes"])]).read_bytes()
     started = time.perf_counter()
     basis = setup["bases"][n // PER_BASIS]
-    response = search(app.test_client(), _Bearer(headers), basis, probe)
+    response = search(app.test_client(), _Bearer(headers), basis, probe)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
     assert response.status_code == 201, response.get_json()
     return elapsed, int(response.get_json()["receipt"]["seq"])
@@ -156,11 +156,12 @@ def _delay(home: Path, rate: float, duration: float, first: int) -> None:
     while time.monotonic() < deadline and not any(size > last_seq for _, size in covered):
         time.sleep(0.05)
     done.set()
+    poller.join()
     delays = []
     for when, seq in answers:
-        first = next((t for t, size in covered if size > seq), None)
-        if first is not None:
-            delays.append(max(0.0, first - when))
+        cosigned_at = next((t for t, size in covered if size > seq), None)
+        if cosigned_at is not None:
+            delays.append(max(0.0, cosigned_at - when))
     print(
         json.dumps(
             {"achieved": achieved, "delays": delays, "uncovered": len(answers) - len(delays)}
