@@ -265,3 +265,50 @@ def test_the_passphrase_is_asked_for_twice_when_sealing_and_once_when_opening(
     assert opened.exit_code == 0, opened.output
     assert "keys restored: ledger_key, ledger_secret" in opened.output
     assert _tree(tmp_path / "restored" / "keys") == _tree(tmp_path / "var" / "keys")
+
+
+def test_a_restored_log_refuses_to_sign_over_what_its_witnesses_saw(tmp_path: Path) -> None:
+    from api.app import create_app
+    from tests.api.helpers import ledger_size, problem, registration_body, runtime_of
+    from tests.witnesses import keygen, start_witness
+
+    source = _env(tmp_path / "var", None)
+    _ok(["init", "--no-tls"], source)
+    log_key = _ok(["ledger", "key"], source).strip()
+    keygen(tmp_path / "w1" / "key.pem", "oversight.test/w1")
+    witness = start_witness(
+        tmp_path / "w1" / "key.pem", tmp_path / "w1" / "state", [log_key], "oversight.test/w1"
+    )
+    named = {
+        "FACEWARDEN_WITNESSES": f"{witness.vkey} {witness.prefix}",
+        "FACEWARDEN_WITNESS_INTERVAL_MS": "3600000",  # the test runs the rounds
+    }
+    try:
+        app = create_app(Settings.from_env({**source, **named}))
+        client = app.test_client()
+        assert client.post("/v1/registrations", json=registration_body()).status_code == 202
+        sealed = tmp_path / "sealed"
+        keyed = {**source, "FACEWARDEN_BACKUP_PASSPHRASE": PASSPHRASE}
+        _ok(["backup", str(sealed), "--include-keys"], keyed)
+        backed_up = ledger_size(app)
+        for _ in range(3):  # acts after the backup, which the witness then cosigns
+            assert client.post("/v1/registrations", json=registration_body()).status_code == 202
+        rounds = runtime_of(app).witnessing
+        assert rounds is not None and rounds.run_once() == {"oversight.test/w1": "ok"}
+        rounds.stop()
+        runtime_of(app).engine.dispose()
+
+        restored = {**_env(tmp_path / "restored", None), "FACEWARDEN_BACKUP_PASSPHRASE": PASSPHRASE}
+        _ok(["restore", str(sealed)], restored)
+        started = create_app(Settings.from_env({**restored, **named}))
+        try:
+            answer = started.test_client().post("/v1/registrations", json=registration_body())
+            assert problem(answer, 503)["type"] == "/problems/ledger-inconsistent"
+            assert ledger_size(started) == backed_up  # nothing signed over what was witnessed
+        finally:
+            again = runtime_of(started).witnessing
+            if again is not None:
+                again.stop()
+            runtime_of(started).engine.dispose()
+    finally:
+        witness.stop()
