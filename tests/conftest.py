@@ -6,6 +6,7 @@ server (``.ci/run`` runs it both ways). Each test session gets a fresh database.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -35,6 +36,9 @@ from tests.api.served import free_port
 from tests.factories import NOW
 
 REPO = Path(__file__).resolve().parents[1]
+# ``name:password`` of a PostgreSQL role that owns nothing (``.ci/run`` makes it): the suite's
+# application then connects as it, as a deployment's does (docs/deploy.md).
+APP_ROLE_ENV = "FACEWARDEN_TEST_PG_APP_ROLE"
 
 
 def shared_path() -> Path:
@@ -72,6 +76,32 @@ def create_test_database(server_url: str | None, directory: Path) -> tuple[str, 
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     return url.set(database=name).render_as_string(hide_password=False), admin
+
+
+def as_application_role(settings: Settings) -> Settings:
+    """The settings that connect as the role of FACEWARDEN_TEST_PG_APP_ROLE, after granting it
+    what ``deploy/postgres/grants.sql`` grants, on a migrated PostgreSQL database; unchanged on
+    SQLite or without that variable. That role cannot drop the ledger's triggers or change its
+    rows, so neither can anything the suite's application does.
+    """
+    role = os.environ.get(APP_ROLE_ENV)
+    url = make_url(settings.database_url)
+    if not role or not url.drivername.startswith("postgresql"):
+        return settings
+    name, _, password = role.partition(":")
+    # The owner's password in the environment, not on a command line `ps` shows.
+    owner = url.set(drivername="postgresql", password=None).render_as_string()
+    grants = REPO / "deploy" / "postgres" / "grants.sql"
+    ran = subprocess.run(
+        ["psql", "-qX", owner, "-v", f"app={name}", "-f", str(grants)],
+        env={**os.environ, "PGPASSWORD": str(url.password or "")},
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, f"deploy/postgres/grants.sql failed:\n{ran.stderr}"
+    as_app = url.set(username=name, password=password).render_as_string(hide_password=False)
+    return dataclasses.replace(settings, database_url=as_app)
 
 
 def drop_test_database(admin: Engine | None, database_url: str) -> None:
@@ -125,10 +155,12 @@ def app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The application on the session's database; its ledger is verified after the suite."""
     ensure_starter_pack(settings.models_dir)
     initialize(settings, tls=False, progress=lambda _msg: None)
-    application = create_app(settings)
+    application = create_app(as_application_role(settings))
     pinned = runtime_of(application).signer.verifier_key
     yield application
     _verify_ledger(application, pinned, tmp_path_factory.mktemp("ledger-bundle") / "bundle")
+    # Before the database is dropped: its owner may not end another role's connections.
+    runtime_of(application).engine.dispose()
 
 
 def _verify_ledger(app: Flask, pinned: str, directory: Path) -> None:

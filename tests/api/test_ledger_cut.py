@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ledger import storage
 from ledger.bundle import HttpFetcher
@@ -28,7 +29,7 @@ from tests.api.helpers import (
     runtime_of,
 )
 from tests.api.test_ledger_api import flask_transport
-from tests.conftest import create_test_database, drop_test_database
+from tests.conftest import APP_ROLE_ENV, create_test_database, drop_test_database
 from tests.ledger_cut import cut
 from tests.outages.test_database import app_on
 
@@ -109,3 +110,22 @@ def test_a_receipt_from_before_the_cut_fails_against_the_live_log(fresh: Flask) 
     assert failed.value.evidence["receipt_size"] == size
     assert failed.value.evidence["live_size"] == size - 1
     assert failed.value.evidence["receipt_root"] != failed.value.evidence["live_root"]
+
+
+@pytest.mark.skipif(
+    not (os.environ.get(APP_ROLE_ENV) and os.environ.get("FACEWARDEN_TEST_DATABASE_URL")),
+    reason=f"on PostgreSQL with {APP_ROLE_ENV}: the suite's application role (.ci/run sets it)",
+)
+def test_the_suite_s_application_cannot_cut_the_log_itself(app: Flask) -> None:
+    # The attack above needs the owner: the role the suite's application runs as, like a
+    # deployment's, may neither drop the triggers nor delete what they guard.
+    engine = runtime_of(app).engine
+    assert engine.url.username == os.environ[APP_ROLE_ENV].partition(":")[0]
+    for statement, refusal in (
+        ("DROP TRIGGER ledger_entries_append_only ON ledger_entries", "must be owner"),
+        ("ALTER TABLE ledger_entries DISABLE TRIGGER ALL", "must be owner"),
+        ("DELETE FROM ledger_entries WHERE seq >= 0", "permission denied"),
+        ("TRUNCATE ledger_nodes", "permission denied"),
+    ):
+        with pytest.raises(DBAPIError, match=refusal), engine.begin() as conn:
+            conn.execute(text(statement))
