@@ -90,10 +90,10 @@ def as_application_role(settings: Settings) -> Settings:
         return settings
     name, _, password = role.partition(":")
     # The owner's password in the environment, not on a command line `ps` shows.
-    owner = url.set(drivername="postgresql", password=None).render_as_string()
     grants = REPO / "deploy" / "postgres" / "grants.sql"
+    where = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", str(url.username)]
     ran = subprocess.run(
-        ["psql", "-qX", owner, "-v", f"app={name}", "-f", str(grants)],
+        ["psql", "-qX", *where, "-d", str(url.database), "-v", f"app={name}", "-f", str(grants)],
         env={**os.environ, "PGPASSWORD": str(url.password or "")},
         check=False,
         capture_output=True,
