@@ -7,7 +7,7 @@ doctor, the bases' counts and the ledger. Prints the acts, the violations (0 exp
 recovery times next to a clean restart's (SIGTERM, no load), measured first.
 
     python bench/crash.py [--trials 200] [--database-url postgresql+psycopg://... | --deploy]
-                          [--seed N]
+                          [--seed N] [--full-every 10]
 
 ``--deploy`` runs them against a whole ``deploy/run`` deployment (nginx, PostgreSQL under the
 restricted role, the Milvus server, Redis, S3), killing its ``serve``.
@@ -39,6 +39,12 @@ def main() -> int:
         "--deploy", action="store_true", help="against a deploy/run production deployment"
     )
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--full-every",
+        type=int,
+        default=10,
+        help="re-read every acknowledged act after each Nth trial (and the last)",
+    )
     parser.add_argument("--min-traffic", type=float, default=0.5, help="seconds before a kill")
     parser.add_argument("--max-traffic", type=float, default=2.0)
     args = parser.parse_args()
@@ -53,6 +59,7 @@ def main() -> int:
             traffic_seconds=(args.min_traffic, args.max_traffic),
             seed=args.seed,
             baseline=True,
+            full_every=args.full_every,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     width = max(len(what) for what, _ in report.rows())
