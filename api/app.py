@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
 from api.auth import install_auth
+from api.console import install_console
 from api.context import EXTENSION, Runtime, build_mailer, loaded_signing_keys
 from api.errors import install_error_handlers
 from api.headers import secure_response
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, witnessing: bool = True) -> 
 
     build_api(app)
     install_error_handlers(app)
+    install_console(app)
 
     @app.get("/docs/static/<path:filename>")
     def swagger_assets(filename: str) -> Response:

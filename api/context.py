@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from flask import current_app, g
@@ -33,6 +34,7 @@ from governance.gallery import effects as gallery_effects
 from governance.gallery.blobs import BlobStore, FileBlobStore
 from governance.gallery.photos import FaceEngines
 from governance.identity.claims import ClaimPolicy
+from governance.identity.passkeys import PasskeyPolicy
 from ledger.keys import KeyFileError, Signer
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "engines",
     "loaded_signing_keys",
     "pack",
+    "passkey_policy",
     "runtime",
     "signing_keys",
     "units",
@@ -107,6 +110,11 @@ class Runtime:
         """How claim secrets are issued and redeemed."""
         return claim_policy(self.settings)
 
+    @property
+    def passkeys(self) -> PasskeyPolicy:
+        """The WebAuthn relying party: the public address's host and origin."""
+        return passkey_policy(self.settings)
+
 
 def claim_policy(settings: Settings) -> ClaimPolicy:
     """The claim TTL, first-key TTL and public address ``settings`` name."""
@@ -114,6 +122,16 @@ def claim_policy(settings: Settings) -> ClaimPolicy:
         ttl=timedelta(days=settings.claim_ttl_days),
         credential_ttl=timedelta(days=settings.credential_ttl_days),
         public_url=settings.public_url,
+    )
+
+
+def passkey_policy(settings: Settings) -> PasskeyPolicy:
+    """The relying party of ``FACEWARDEN_PUBLIC_URL``: passkeys are bound to its host."""
+    url = urlsplit(settings.public_url)
+    return PasskeyPolicy(
+        rp_id=url.hostname or "localhost",
+        rp_name="FaceWarden",
+        origin=f"{url.scheme}://{url.netloc}",
     )
 
 

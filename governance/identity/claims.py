@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from governance.core import mail
 from governance.core.errors import Conflict, PermissionDenied
@@ -26,7 +27,9 @@ from ledger.entry import EntryType, format_ts
 __all__ = [
     "ClaimPolicy",
     "WrongClaim",
+    "check_claim",
     "issue_claim",
+    "mark_claimed",
     "redeem_claim",
     "reissue_claim",
     "sealed_claim_hash",
@@ -67,11 +70,15 @@ def wrong_claim(claim_secret: str) -> WrongClaim:
 def _letter(row: ApplicationColumns, what: str, headline: str, *, url: str, secret: str) -> str:
     expires = format_ts(row.claim_expires_at) if row.claim_expires_at else ""
     claim = f"{url.rstrip('/')}/v1/{_PATHS[what]}/{row.id}/claim"
+    console = f"{url.rstrip('/')}/console/claim/{_PATHS[what]}/{row.id}"
     paragraphs = [
         f"Hello {row.first_name} {row.last_name},",
         headline,
-        "To receive the account's first API key, send the one-time claim secret below to the "
-        f"claim address before {expires} (UTC).",
+        "To sign in to the console, open the console link below on your device before "
+        f"{expires} (UTC), type in the one-time claim secret, and create the passkey you will "
+        "sign in with.",
+        "For an integration, you may instead send the claim secret to the claim address, "
+        "which answers with the account's first API key. The secret works for one of the two.",
     ]
     closing = (
         "The answer holds your API key, shown once: keep it in a file only you can read. The "
@@ -80,7 +87,7 @@ def _letter(row: ApplicationColumns, what: str, headline: str, *, url: str, secr
     )
     return (
         "\n\n".join(textwrap.fill(p, width=72) for p in paragraphs)
-        + f"\n\nClaim address: {claim}\nClaim secret: {secret}\n\n"
+        + f"\n\nConsole link: {console}\nClaim address: {claim}\nClaim secret: {secret}\n\n"
         + "For example:\n\n"
         + "  curl -s -H 'Content-Type: application/json' \\\n"
         + f'       -d \'{{"claim_secret": "{secret}"}}\' \\\n'
@@ -112,18 +119,10 @@ def issue_claim(
     return person_ref(work.keys, row.claim_issued_to)
 
 
-def redeem_claim(
-    work: Work,
-    *,
-    row: ApplicationColumns | None,
-    what: str,
-    claim_secret: str,
-    entry_type: EntryType,
-    policy: ClaimPolicy,
-) -> IssuedCredential:
-    """Trade the claim secret of an approved registration or account request for the first
-    key of its account, once, and record the claim with the person it was issued to (``what``
-    names the object in messages and in the entry's payload).
+def check_claim(
+    work: Work, *, row: ApplicationColumns | None, what: str, claim_secret: str
+) -> ApplicationColumns:
+    """The approved, unclaimed, unexpired ``row`` whose claim secret is ``claim_secret``.
 
     Raises WrongClaim (unknown id or wrong secret, alike, checked in constant time before
     anything else is revealed), Conflict (expired, not approved yet, rejected, already claimed).
@@ -144,23 +143,62 @@ def redeem_claim(
             f"(POST /v1/{_PATHS[what]}/{row.id}/resend).",
             code="claim-expired",
         )
-    actor = applicant_actor("claimant", row.id)
+    return row
+
+
+def redeem_claim(
+    work: Work,
+    *,
+    row: ApplicationColumns | None,
+    what: str,
+    claim_secret: str,
+    entry_type: EntryType,
+    policy: ClaimPolicy,
+) -> IssuedCredential:
+    """Trade the claim secret of an approved registration or account request for the first
+    key of its account, once, and record the claim with the person it was issued to (``what``
+    names the object in messages and in the entry's payload).
+
+    Raises WrongClaim, Conflict, as ``check_claim`` does.
+    """
+    row = check_claim(work, row=row, what=what, claim_secret=claim_secret)
+    assert row.account_id is not None  # approved
     issued = issue_credential(
-        work, account_id=row.account_id, ttl=policy.credential_ttl, actor=actor, label="first key"
+        work,
+        account_id=row.account_id,
+        ttl=policy.credential_ttl,
+        actor=applicant_actor("claimant", row.id),
+        label="first key",
     )
+    mark_claimed(
+        work, row, what=what, entry_type=entry_type, by=("credential", issued.credential.id)
+    )
+    return issued
+
+
+def mark_claimed(
+    work: Work,
+    row: ApplicationColumns,
+    *,
+    what: str,
+    entry_type: EntryType,
+    by: tuple[str, UUID],
+) -> None:
+    """Close a checked claim (``check_claim``) and record it, with what it was traded for:
+    ``by`` is ``("credential", id)`` (the first API key) or ``("passkey", id)`` (the console).
+    """
     row.status = ApplicationStatus.CLAIMED.value
     row.claimed_at = work.now
     work.record(
         entry_type,
-        actor=actor,
+        actor=applicant_actor("claimant", row.id),
         payload={
             "registration" if what == "registration" else "request": str(row.id),
             "account": str(row.account_id),
-            "credential": str(issued.credential.id),
+            by[0]: str(by[1]),
             "person": person_ref(work.keys, row.claim_issued_to or person_key(row.email)),
         },
     )
-    return issued
 
 
 def reissue_claim(work: Work, row: ApplicationColumns, *, what: str, policy: ClaimPolicy) -> str:

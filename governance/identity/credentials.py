@@ -18,7 +18,7 @@ from governance.core.errors import Conflict, NotFound, PermissionDenied, Unauthe
 from governance.core.orm import table_of, value_of
 from governance.core.work import Work
 from governance.identity.accounts import reach_account
-from governance.identity.models import Account, Agency, Credential
+from governance.identity.models import Account, Agency, Credential, CredentialKind
 from governance.identity.permissions import Permission, Role
 from governance.identity.principals import Principal, TwoAdministratorsRequired, actor_of, visible
 from governance.identity.tokens import digest, matches, new_api_key, parse_api_key
@@ -46,7 +46,9 @@ _KEY_LOOKUP = (
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
     .outerjoin(_AGENCIES, _AGENCIES.c.id == _ACCOUNTS.c.agency_id)
     .where(_CREDENTIALS.c.lookup_id == bindparam("lookup_id"))
+    .where(_CREDENTIALS.c.kind == bindparam("kind"))
 )
+_API_KEY = CredentialKind.API_KEY.value
 
 __all__ = [
     "LAST_USED_PRECISION",
@@ -56,6 +58,7 @@ __all__ = [
     "SuspendedCaller",
     "UnknownCredential",
     "authenticate",
+    "authenticate_bearer",
     "create_credential",
     "get_credential",
     "issue_credential",
@@ -107,6 +110,7 @@ def _active_count(session: Session, account_id: UUID, now: datetime) -> int:
             .select_from(Credential)
             .where(
                 Credential.account_id == account_id,
+                Credential.kind == _API_KEY,
                 Credential.revoked_at.is_(None),
                 Credential.expires_at > now,
             )
@@ -179,22 +183,58 @@ def authenticate(work: Work, *, token: str) -> Principal:
     SuspendedCaller (a PermissionDenied) when the key is good but its account or agency is
     suspended.
     """
-    session, now = work.session, work.now
     key = parse_api_key(token)
+    return authenticate_bearer(
+        work,
+        lookup_id=key.lookup_id if key else None,
+        secret=key.secret if key else token,
+        kind=CredentialKind.API_KEY,
+    )
+
+
+_WORDS = {
+    CredentialKind.API_KEY: {
+        "invalid": "The API key is not valid.",
+        "revoked": "The API key has been revoked.",
+        "expired": "The API key has expired; create a new one before the next expires.",
+    },
+    CredentialKind.SESSION: {
+        "invalid": "You are not signed in, or your session was ended: sign in again.",
+        "revoked": "This session was ended (signed out, or ended by an administrator).",
+        "expired": "Sessions last at most 12 hours: sign in again.",
+        "idle": "This session ended after 30 minutes without activity: sign in again.",
+    },
+}
+
+
+def authenticate_bearer(
+    work: Work,
+    *,
+    lookup_id: str | None,
+    secret: str,
+    kind: CredentialKind,
+    idle: timedelta | None = None,
+) -> Principal:
+    """Check the bearer secret of a credential of ``kind`` found by ``lookup_id`` (None: a
+    text not shaped like one), its account and its agency; move its last use on (to the
+    minute). ``idle``: refuse one unused for that long (a console session).
+
+    Raises UnknownCredential, Unauthenticated, SuspendedCaller, as ``authenticate`` does.
+    """
+    session, now, words = work.session, work.now, _WORDS[kind]
     row = None
-    if key is not None:
-        row = session.execute(_KEY_LOOKUP, {"lookup_id": key.lookup_id}).first()
+    if lookup_id is not None:
+        row = session.execute(_KEY_LOOKUP, {"lookup_id": lookup_id, "kind": kind.value}).first()
     # Compare even when nothing was found, so a miss costs the same time as a wrong secret.
-    if not matches(key.secret if key else token, row.secret_hash if row else None) or row is None:
+    if not matches(secret, row.secret_hash if row else None) or row is None:
         unknown = UnknownCredential if row is None else Unauthenticated
-        raise unknown("The API key is not valid.", code="invalid-credential")
+        raise unknown(words["invalid"], code="invalid-credential")
     if row.revoked_at is not None:
-        raise Unauthenticated("The API key has been revoked.", code="credential-revoked")
+        raise Unauthenticated(words["revoked"], code="credential-revoked")
     if row.expires_at <= now:
-        raise Unauthenticated(
-            "The API key has expired; create a new one before the next expires.",
-            code="credential-expired",
-        )
+        raise Unauthenticated(words["expired"], code="credential-expired")
+    if idle is not None and now - (row.last_used_at or now) >= idle:
+        raise Unauthenticated(words["idle"], code="session-idle")
     principal = Principal(
         account_id=row.account_id,
         role=Role(row.role),
@@ -245,7 +285,7 @@ def _load(
     found = work.session.execute(
         select(Credential, Account)
         .join(Account, Account.id == Credential.account_id)
-        .where(Credential.id == credential_id)
+        .where(Credential.id == credential_id, Credential.kind == _API_KEY)
     ).first()
     if found is None:
         raise NotFound("No such credential.")
@@ -271,7 +311,7 @@ def list_credentials(
     reach_account(work, principal, target, Permission.CREDENTIAL_READ)
     rows = work.session.scalars(
         select(Credential)
-        .where(Credential.account_id == target)
+        .where(Credential.account_id == target, Credential.kind == _API_KEY)
         .order_by(Credential.created_at.desc(), Credential.id)
     )
     return [_info(row, work.now) for row in rows]

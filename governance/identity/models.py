@@ -13,6 +13,7 @@ from enum import StrEnum
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -40,10 +41,13 @@ __all__ = [
     "Agency",
     "ApplicationColumns",
     "Credential",
+    "CredentialKind",
     "DecisionColumns",
+    "Passkey",
     "Proposal",
     "Registration",
     "StandingColumns",
+    "WebAuthnCeremony",
 ]
 
 _PENDING = ApplicationStatus.PENDING.value
@@ -209,13 +213,32 @@ class AccountRequest(ApplicationColumns, Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CredentialKind(StrEnum):
+    """What a bearer secret is: an integration's API key, or a person's console session."""
+
+    API_KEY = "api_key"
+    SESSION = "session"
+
+
 class Credential(Base):
-    """An API key ``fw_<lookup_id>_<secret>``; only the SHA-256 of the secret is kept."""
+    """A bearer secret ``<prefix>_<lookup_id>_<secret>``; only the SHA-256 of the secret is kept.
+
+    An API key (``fw_``) or a console session (``fws_``, in a cookie): a session is a
+    credential, so everything keyed by the caller's credential (rate limits, refusal counts)
+    treats both alike. A session's ``expires_at`` is its absolute end and ``last_used_at`` its
+    last request, for the idle timeout; signing out revokes it.
+    """
 
     __tablename__ = "credentials"
-    __table_args__ = (CheckConstraint("expires_at > created_at", name="expires_after_created"),)
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expires_after_created"),
+        check_one_of("kind", CredentialKind),
+    )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    kind: Mapped[str] = mapped_column(
+        String(16), default=CredentialKind.API_KEY.value, server_default=CredentialKind.API_KEY
+    )
     lookup_id: Mapped[str] = mapped_column(String(16), unique=True)
     account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -246,3 +269,44 @@ class Proposal(DecisionColumns, Base):
     reason: Mapped[str] = mapped_column(Text)
     proposed_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
     proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Passkey(Base):
+    """A person's WebAuthn credential: its id and COSE public key, never a secret.
+
+    ``sign_count`` is the authenticator's last signature counter (0 for those that keep none);
+    a lower one than recorded is refused as a cloned authenticator.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(1023))
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebAuthnCeremony(Base):
+    """A challenge handed to a browser, answered at most once before ``expires_at``.
+
+    ``purpose`` is ``sign_in`` (any passkey may answer) or ``enrol``: for the account of
+    ``account_id``, or, when claiming, for the application ``claim_id`` of ``claim_kind``.
+    """
+
+    __tablename__ = "webauthn_ceremonies"
+    __table_args__ = (check_one_of("purpose", ("sign_in", "enrol")),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    purpose: Mapped[str] = mapped_column(String(16))
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(64))
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    claim_kind: Mapped[str | None] = mapped_column(String(32))
+    claim_id: Mapped[UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

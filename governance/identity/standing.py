@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from governance.core.errors import Conflict
 from governance.core.work import Work
-from governance.identity.models import Account, Agency
+from governance.identity.models import Account, Agency, Credential, CredentialKind
 from governance.identity.persons import PersonHasAccount
 from governance.identity.principals import Principal, actor_of, reason_digest
 from governance.identity.vocabulary import Standing
@@ -107,6 +108,8 @@ def _change(
         raise PersonHasAccount(
             "This person holds another active account in this agency; suspend it first."
         ) from exc
+    if standing is Standing.SUSPENDED:  # its console sessions end for good
+        _end_sessions(work, row, by=principal.account_id)
     work.record(
         kind.suspended if standing is Standing.SUSPENDED else kind.reinstated,
         actor=actor_of(principal),
@@ -117,3 +120,23 @@ def _change(
         },
     )
     return kind.info(row)
+
+
+def _end_sessions(work: Work, row: Agency | Account, *, by: UUID) -> None:
+    """Revoke the console sessions of a suspended account, or of every account of a suspended
+    agency: a reinstatement must not bring them back."""
+    accounts = (
+        select(Account.id).where(Account.agency_id == row.id)
+        if isinstance(row, Agency)
+        else select(Account.id).where(Account.id == row.id)
+    )
+    work.session.execute(
+        update(Credential)
+        .where(
+            Credential.account_id.in_(accounts),
+            Credential.kind == CredentialKind.SESSION.value,
+            Credential.revoked_at.is_(None),
+        )
+        .values(revoked_at=work.now, revoked_by=by)
+        .execution_options(synchronize_session=False)
+    )

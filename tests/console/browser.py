@@ -1,0 +1,167 @@
+"""A real browser for the console tests: Debian's Chromium driven by Playwright, with a
+virtual passkey authenticator (Chrome DevTools' WebAuthn domain) and axe-core from npm.
+
+``served_console`` runs ``facewarden serve`` over TLS at ``https://localhost:<port>`` (a
+passkey's relying party must be a host name, never an IP address), on the test app's
+database. Chromium trusts exactly that server's certificate, by its public key's hash: a
+page with a certificate error may not use WebAuthn at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from api.settings import Settings
+from tests.api.served import environment, free_port, stop, with_certificate
+
+__all__ = [
+    "AXE",
+    "CHROMIUM",
+    "MISSING",
+    "add_passkey_authenticator",
+    "assert_accessible",
+    "launch",
+    "new_context",
+    "served_console",
+]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _missing() -> list[str]:
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append("Debian's chromium (apt-get install chromium)")
+    if not AXE.exists():
+        missing.append("axe-core (npm ci --prefix tests/console)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install -e '.[dev]')")
+    return missing
+
+
+MISSING = _missing()
+
+
+def spki_hash(cert_path: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, as Chromium's SPKI list takes it."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+@contextmanager
+def served_console(settings: Settings) -> Iterator[str]:
+    """``facewarden serve`` over TLS on a free port; yields its ``https://localhost`` URL."""
+    settings = with_certificate(settings)
+    port = free_port()
+    url = f"https://localhost:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        env=environment(settings, {"FACEWARDEN_PUBLIC_URL": url}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                raise AssertionError(f"serve stopped:\n{proc.communicate()[0].decode()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def launch(settings: Settings, profile: Path) -> Iterator[Any]:
+    """A headless Chromium that trusts the served certificate; yields the Playwright browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",  # CI runs as root
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--ignore-certificate-errors-spki-list={spki_hash(settings.tls_cert_path)}",
+            ],
+            env={**os.environ, "HOME": str(profile)},
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def add_passkey_authenticator(page: Any) -> Any:
+    """A platform authenticator that verifies the user (as a fingerprint would) on ``page``."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "ctap2Version": "ctap2_1",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, added["authenticatorId"]
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context whose pages carry axe-core: loaded as DevTools loads a script on a
+    new document, which the page's CSP does not govern (the page's own scripts it does)."""
+    context = browser.new_context(**options)
+    context.add_init_script(path=str(AXE))
+    return context
+
+
+def assert_accessible(page: Any) -> None:
+    """axe-core finds no violation on the page as it stands (WCAG 2.2 A and AA rules)."""
+    page.wait_for_load_state("load")  # its stylesheet applied: sizes and colours are final
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"
+    )
+    violations = [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "nodes": [(n["target"], n["failureSummary"]) for n in v["nodes"]][:5],
+            "help": v["help"],
+        }
+        for v in result["violations"]
+    ]
+    assert violations == [], f"{page.url}:\n{json.dumps(violations, indent=2)}"
