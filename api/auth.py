@@ -36,6 +36,8 @@ __all__ = [
     "PUBLIC_ATTRIBUTE",
     "REQUIRED_ATTRIBUTE",
     "authenticate_request",
+    "check_key_failures_of",
+    "counting_key_failures",
     "current_principal",
     "install_auth",
     "public",
@@ -180,6 +182,36 @@ def public(view: F) -> F:
 
     setattr(open_view, PUBLIC_ATTRIBUTE, True)
     return cast(F, Blueprint.doc(security=[])(open_view))
+
+
+def check_key_failures_of(token: str) -> None:
+    """Refuse, before any lookup, a key sent with a wrong secret too often, or any key from an
+    address that sent too many unknown ones (as ``authenticate_request`` does).
+
+    Raises TooManyRequests (429).
+    """
+    key = parse_api_key(token)
+    if key is None:
+        check_address_failures()
+    else:
+        check_key_failures(key.lookup_id)
+
+
+def counting_key_failures(token: str, call: Callable[[], T]) -> T:
+    """Run ``call``, which authenticates ``token`` as an API key, counting a failure as
+    ``authenticate_request`` does: an unknown key against the address, a wrong secret (or a
+    revoked or expired key) against the key. Raises what ``call`` raises.
+    """
+    try:
+        return call()
+    except UnknownCredential:
+        _unknown_key()
+        raise
+    except Unauthenticated:
+        key = parse_api_key(token)
+        if key is not None:
+            record_key_failure(key.lookup_id)
+        raise
 
 
 def with_claim_attempt(call: Callable[[], T]) -> T:

@@ -124,7 +124,8 @@ class ProblemType:
     ``*`` every operation; ``secured`` those that need a key; ``input`` those with a body or
     query parameters; ``path`` those with path parameters; ``upload`` multipart uploads;
     ``costly`` the rate-limited costly ones; otherwise ``<blueprint>`` or
-    ``<blueprint>:<METHOD>`` or ``<blueprint>.<View>:<METHOD>``.
+    ``<blueprint>:<METHOD>`` or ``<blueprint>.<View>:<METHOD>``; ``console`` the console's
+    pages (no API operation).
     """
 
     code: str
@@ -140,6 +141,8 @@ class ProblemType:
 
 
 _P = ProblemType
+# Selects no API operation: the problem types only the console's pages answer.
+CONSOLE = "console"
 _BASES = ("searches:POST", "legal_bases:POST")
 _DECIDE = (
     "registrations:POST",
@@ -202,6 +205,12 @@ PROBLEMS: tuple[ProblemType, ...] = (
     _P("already-suspended", 409, "Already suspended", ("accounts:POST", "agencies:POST")),
     _P("already-revoked", 409, "Already revoked", ("credentials:DELETE",)),
     _P("too-many-credentials", 409, "Too many API keys", ("credentials:POST",)),
+    # The console's passkeys and sessions (its pages, and the JSON its script asks for).
+    _P("passkey-rejected", 401, "Passkey not accepted", (CONSOLE,)),
+    _P("invalid-passkey", 422, "Unreadable passkey answer", (CONSOLE,)),
+    _P("passkey-enrolled", 409, "Passkey already enrolled", (CONSOLE,)),
+    _P("last-passkey", 409, "Last passkey of the account", (CONSOLE,)),
+    _P("session-idle", 401, "Session ended for inactivity", (CONSOLE,)),
     _P("conflict", 409, "Conflict with the current state", ("*",)),
     _P("policy-violation", 403, "Not allowed by the rules", ("*",)),
     _P("invalid-input", 422, "Invalid input", ("input",), _INVALID),
@@ -348,7 +357,8 @@ def render_markdown(operations: Iterable[tuple[str, str, list[ProblemType]]]) ->
         lines.append(f"| `{code}` | {p.status} | {p.title} | {extra} |")
     lines += ["", "## Operations of each problem type", ""]
     for p in PROBLEMS:
-        lines.append(f"- `{p.code}`: {', '.join(used[p.code]) or 'none'}")
+        where = ", ".join(used[p.code]) or ("the console" if CONSOLE in p.on else "none")
+        lines.append(f"- `{p.code}`: {where}")
     lines.append("")
     return "\n".join(lines)
 

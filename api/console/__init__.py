@@ -1,56 +1,44 @@
 """The console: server-rendered pages for people, over the same governance flows as the API.
 
-``install_console(app)`` mounts the ``console`` blueprint group under ``/console``: its pages
-(``pages``, ``signing``), its templates and its static files, which are served from this
+``install_console(app)`` mounts the ``console`` blueprint group under ``/console``: every
+module of this package with a ``bp`` blueprint (one per task: ``pages``, ``signing``, ...),
+listing its pages in ``NAVIGATION``, with the templates and static files served from this
 package (no CDN). Errors on its pages are HTML pages with the API's status for the same error
 (``api.errors.answer_for``), never problem JSON and never a stack trace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import functools
+import importlib
+import pkgutil
+from types import ModuleType
 
 from flask import Blueprint, Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from api.console import pages, signing
+from api.console.nav import NavItem, visible
 from api.console.security import console_principal, csrf_token, install_security
 from api.errors import answer_for, problem_response
 from biometrics.errors import DomainError
-from governance.identity.permissions import Permission, scope_for
 
-__all__ = ["NAVIGATION", "NavItem", "install_console", "navigation"]
-
-_HERE = Path(__file__).parent
+__all__ = ["NavItem", "install_console", "navigation", "page_modules"]
 
 
-@dataclass(frozen=True, slots=True)
-class NavItem:
-    """A page in the navigation, shown to roles that hold ``permission`` (None: everyone
-    signed in)."""
-
-    endpoint: str
-    label: str
-    permission: Permission | None = None
-
-
-NAVIGATION: tuple[NavItem, ...] = (
-    NavItem("console.pages.home", "Home"),
-    NavItem("console.signing.passkeys_page", "Passkeys"),
-)
+@functools.cache
+def page_modules() -> tuple[ModuleType, ...]:
+    """The modules of the console's pages: each has a ``bp`` and may list ``NAVIGATION``."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if isinstance(getattr(module, "bp", None), Blueprint):
+            found.append(module)
+    return tuple(found)
 
 
 def navigation() -> list[NavItem]:
     """The pages the signed-in person's role may use (a template global)."""
-    principal = console_principal()
-    if principal is None:
-        return []
-    return [
-        item
-        for item in NAVIGATION
-        if item.permission is None or scope_for(principal.role, item.permission) is not None
-    ]
+    return visible(tuple(item for m in page_modules() for item in getattr(m, "NAVIGATION", ())))
 
 
 def install_console(app: Flask) -> None:
@@ -64,8 +52,8 @@ def install_console(app: Flask) -> None:
         static_url_path="/static",
     )
     install_security(console)
-    console.register_blueprint(pages.bp)
-    console.register_blueprint(signing.bp)
+    for module in page_modules():
+        console.register_blueprint(module.bp)
     console.register_error_handler(DomainError, _domain_error)
     console.register_error_handler(HTTPException, _http_error)
     console.app_context_processor(

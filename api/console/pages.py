@@ -12,6 +12,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from api.console.nav import NavItem
 from api.console.security import anyone, console_principal
 from api.context import work
 from api.ratelimit import limiter, registration_limit
@@ -20,9 +21,10 @@ from governance.core.errors import Conflict
 from governance.identity import registrations
 from governance.identity.vocabulary import AgencyKind
 
-__all__ = ["REGISTRATION_FIELDS", "bp"]
+__all__ = ["NAVIGATION", "REGISTRATION_FIELDS", "bp"]
 
 bp = Blueprint("pages", __name__)
+NAVIGATION = (NavItem("console.pages.home", "Home", order=0),)
 
 # Form field -> (where the API's schema has it, its label, its input type, autocomplete).
 REGISTRATION_FIELDS: Mapping[str, tuple[tuple[str, str], str, str, str]] = {

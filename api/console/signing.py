@@ -14,7 +14,8 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from api.auth import with_claim_attempt
+from api.auth import check_key_failures_of, counting_key_failures, with_claim_attempt
+from api.console.nav import NavItem
 from api.console.security import (
     anyone,
     console_principal,
@@ -31,10 +32,12 @@ from governance.identity import passkeys, sessions
 from governance.identity import sign_in as flows
 from governance.identity.passkeys import Ceremony
 from governance.identity.principals import Principal
+from governance.identity.sessions import StartedSession
 
-__all__ = ["bp"]
+__all__ = ["NAVIGATION", "bp"]
 
 bp = Blueprint("signing", __name__)
+NAVIGATION = (NavItem("console.signing.passkeys_page", "Passkeys", order=90),)
 
 # Claim links name the application as the API's paths do.
 _CLAIM_PATHS = {"registrations": "registration", "account-requests": "account_request"}
@@ -172,6 +175,61 @@ def claim(what: str, claim_id: UUID) -> Any:
         return page, 422 if not isinstance(exc, Unauthenticated) else 401
     start_cookie(started.token)
     return redirect(url_for("console.pages.home", done="claimed"), 303)
+
+
+@bp.get("/enrol")
+@anyone
+def enrol_page() -> str:
+    """For holders of an API key (an administrator made on the command line, an account
+    claimed through the API): enrol a passkey, once, with the key."""
+    return render_template("console/enrol.html", error=None)
+
+
+def _api_key() -> str:
+    key = _form("api_key", limit=200)
+    if key:
+        check_key_failures_of(key)
+    return key
+
+
+@bp.post("/enrol/options")
+@anyone
+def enrol_options() -> Response:
+    """Check the API key (its failures count as the API's do) and answer creation options."""
+    key = _api_key()
+
+    def begin() -> Ceremony:
+        with work() as w:
+            return flows.begin_with_api_key(w, runtime().passkeys, api_key=key)
+
+    return _options(counting_key_failures(key, begin))
+
+
+@bp.post("/enrol")
+@anyone
+def enrol() -> Any:
+    """Keep the passkey made with the API key, and sign in."""
+    key = _api_key()
+
+    def finish() -> StartedSession:
+        with work() as w:
+            return flows.finish_with_api_key(
+                w,
+                runtime().passkeys,
+                api_key=key,
+                ceremony_id=_ceremony_id(),
+                response=_form("response"),
+                label=_form("label", limit=100),
+            )
+
+    try:
+        started = counting_key_failures(key, finish)
+    except (DomainError, BadRequest) as exc:
+        detail = exc.detail if isinstance(exc, DomainError) else str(exc.description)
+        page = render_template("console/enrol.html", error=detail)
+        return page, 401 if isinstance(exc, Unauthenticated) else 422
+    start_cookie(started.token)
+    return redirect(url_for("console.pages.home", done="enrolled"), 303)
 
 
 def _me() -> Principal:

@@ -1,4 +1,5 @@
-"""Signing in to the console: claim an account with a passkey, sign in with one, add another.
+"""Signing in to the console: claim an account with a passkey, sign in with one, add another,
+or enrol the first with an API key the person holds.
 
 A claim through the console trades the e-mailed claim secret for the account's first passkey
 (not an API key: a person creates keys for integrations later) and opens a session, in one
@@ -14,6 +15,7 @@ from governance.core.work import Work
 from governance.identity.account_requests import ACCOUNT_REQUESTS
 from governance.identity.applications import Flow
 from governance.identity.claims import check_claim, mark_claimed
+from governance.identity.credentials import authenticate
 from governance.identity.models import Account
 from governance.identity.passkeys import (
     Ceremony,
@@ -32,8 +34,10 @@ __all__ = [
     "begin_another_passkey",
     "begin_claim",
     "begin_sign_in",
+    "begin_with_api_key",
     "finish_another_passkey",
     "finish_claim",
+    "finish_with_api_key",
     "sign_in",
 ]
 
@@ -129,6 +133,43 @@ def begin_another_passkey(work: Work, policy: PasskeyPolicy, *, principal: Princ
         user_name=account.email,
         display_name=account.name,
     )
+
+
+def begin_with_api_key(work: Work, policy: PasskeyPolicy, *, api_key: str) -> Ceremony:
+    """Begin enrolling a passkey for the account of ``api_key``: how a person who holds a key
+    (an administrator made by ``facewarden admin create``, an account claimed through the API)
+    comes to the console. The key proves no more than it already could through the API.
+
+    Raises UnknownCredential, Unauthenticated, SuspendedCaller (as ``authenticate`` does).
+    """
+    return begin_another_passkey(work, policy, principal=authenticate(work, token=api_key))
+
+
+def finish_with_api_key(
+    work: Work,
+    policy: PasskeyPolicy,
+    *,
+    api_key: str,
+    ceremony_id: UUID,
+    response: str,
+    label: str,
+) -> StartedSession:
+    """Keep the passkey made for the account of ``api_key`` and sign its holder in.
+
+    Raises UnknownCredential, Unauthenticated, SuspendedCaller, PasskeyRejected, InvalidInput,
+    Conflict.
+    """
+    principal = authenticate(work, token=api_key)
+    passkey = add_passkey(
+        work,
+        policy,
+        ceremony_id=ceremony_id,
+        response=response,
+        label=label,
+        actor=actor_of(principal),
+        account_id=principal.account_id,
+    )
+    return start_session(work, passkey=passkey)
 
 
 def finish_another_passkey(

@@ -139,3 +139,27 @@ def claimed(app: Flask, client: FlaskClient) -> tuple[Visitor, Claimable]:
     answer = someone.claim(claimable.link, claimable.secret)
     assert answer.status_code == 303, answer.get_data(as_text=True)
     return someone, claimable
+
+
+def enrol_with_key(visitor: Visitor, agent: Agent, *, label: str = "laptop") -> TestResponse:
+    """Enrol a passkey for ``agent``'s account with its API key, and sign in."""
+    started = visitor.post("/console/enrol/options", {"api_key": agent.token})
+    assert started.status_code == 200, started.get_data(as_text=True)
+    answer = visitor.authenticator.create(started.get_json()["options"])
+    return visitor.post(
+        "/console/enrol",
+        {
+            "api_key": agent.token,
+            "label": label,
+            "ceremony": started.get_json()["ceremony"],
+            "response": answer,
+        },
+    )
+
+
+def signed_in(app: Flask, agent: Agent) -> Visitor:
+    """A browser signed in to the console as ``agent`` (any role), with a passkey of its own."""
+    visitor = Visitor(app.test_client())
+    answer = enrol_with_key(visitor, agent)
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return visitor

@@ -24,6 +24,9 @@ OPEN = {
     ("/console/claim/<what>/<uuid:claim_id>", "GET"),
     ("/console/claim/<what>/<uuid:claim_id>", "POST"),
     ("/console/claim/<what>/<uuid:claim_id>/options", "POST"),
+    ("/console/enrol", "GET"),
+    ("/console/enrol", "POST"),
+    ("/console/enrol/options", "POST"),
 }
 
 

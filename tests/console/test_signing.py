@@ -20,7 +20,7 @@ from tests.api.helpers import (
     make_admin,
     runtime_of,
 )
-from tests.console.conftest import BASE, Claimable, Visitor, approved_registration
+from tests.console.conftest import BASE, Claimable, Visitor, approved_registration, enrol_with_key
 
 
 def _cookie_attributes(response: object, name: str) -> dict[str, str | bool]:
@@ -287,3 +287,22 @@ def test_the_api_claim_still_gives_an_api_key(client: FlaskClient) -> None:
     claimable = approved_registration(client)
     issued = claim(client, f"/v1/registrations/{claimable.registration_id}", claimable.secret)
     assert issued["api_key"].startswith("fw_")
+
+
+def test_an_api_key_holder_enrols_a_passkey_and_signs_in(
+    app: Flask, client: FlaskClient, visitor: Visitor
+) -> None:
+    """An administrator made on the command line has a key, no claim: the key enrols once."""
+    admin = make_admin(app)
+    before = ledger_size(app)
+    answer = enrol_with_key(visitor, admin)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/console/?done=enrolled"
+    assert "signed in as a <strong>admin</strong>" in visitor.get("/console/").get_data(
+        as_text=True
+    )
+    assert ledger_types(app, after=before - 1)[:2] == ["passkey:enrol", "session:start"]
+    # A wrong key enrols nothing, and counts as a failed authentication of that key.
+    wrong = visitor.post("/console/enrol/options", {"api_key": admin.token[:-4] + "aaaa"})
+    assert wrong.status_code == 401
+    assert client.get("/v1/accounts/me", headers=admin.headers).status_code == 200
