@@ -16,7 +16,7 @@ from governance.identity.account_requests import ACCOUNT_REQUESTS
 from governance.identity.applications import Flow
 from governance.identity.claims import check_claim, mark_claimed
 from governance.identity.credentials import authenticate
-from governance.identity.models import Account
+from governance.identity.models import Account, Passkey
 from governance.identity.passkeys import (
     Ceremony,
     PasskeyPolicy,
@@ -160,14 +160,13 @@ def finish_with_api_key(
     Conflict.
     """
     principal = authenticate(work, token=api_key)
-    passkey = add_passkey(
+    passkey = finish_another_passkey(
         work,
         policy,
+        principal=principal,
         ceremony_id=ceremony_id,
         response=response,
         label=label,
-        actor=actor_of(principal),
-        account_id=principal.account_id,
     )
     return start_session(work, passkey=passkey)
 
@@ -180,13 +179,13 @@ def finish_another_passkey(
     ceremony_id: UUID,
     response: str,
     label: str,
-) -> None:
+) -> Passkey:
     """Keep the passkey the browser made for the signed-in person; record ``passkey:enrol``.
 
     Raises PasskeyRejected (also when the ceremony was begun for another account),
     InvalidInput, Conflict.
     """
-    add_passkey(
+    return add_passkey(
         work,
         policy,
         ceremony_id=ceremony_id,
