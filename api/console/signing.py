@@ -7,6 +7,7 @@ page's form, which the view below hands to one governance function.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,10 @@ from governance.identity.principals import Principal
 from governance.identity.sessions import StartedSession
 
 __all__ = ["NAVIGATION", "bp"]
+
+# Sign-ins, sign-outs and their failures, in the request log (ids and codes, no names): the
+# ledger records each sign-in and enrolment; this also keeps the failures.
+log = logging.getLogger("facewarden.console")
 
 bp = Blueprint("signing", __name__)
 NAVIGATION = (NavItem("console.signing.passkeys_page", "Passkeys", order=90),)
@@ -100,10 +105,29 @@ def sign_in() -> Any:
             )
     except (DomainError, BadRequest) as exc:
         record_address_failure()
+        _failed("sign-in", exc)
         detail = exc.detail if isinstance(exc, DomainError) else str(exc.description)
         return render_template("console/sign_in.html", next=target, error=detail), 401
-    start_cookie(started.token)
+    _signed_in("sign-in", started)
     return redirect(target, 303)
+
+
+def _failed(what: str, exc: Exception) -> None:
+    code = exc.code if isinstance(exc, DomainError) else "bad-request"
+    log.warning("console %s refused", what, extra={"event": f"{what}-refused", "code": code})
+
+
+def _signed_in(what: str, started: StartedSession) -> None:
+    start_cookie(started.token)
+    log.info(
+        "console %s",
+        what,
+        extra={
+            "event": what,
+            "principal": str(started.principal.account_id),
+            "session": str(started.principal.credential_id),
+        },
+    )
 
 
 @bp.post("/sign-out")
@@ -115,6 +139,14 @@ def sign_out() -> BaseResponse:
     with work() as w:
         sessions.end_session(w, principal=principal)
     end_cookie()
+    log.info(
+        "console sign-out",
+        extra={
+            "event": "sign-out",
+            "principal": str(principal.account_id),
+            "session": str(principal.credential_id),
+        },
+    )
     return redirect(url_for("console.signing.sign_in_page", done="signed-out"), 303)
 
 
@@ -170,10 +202,11 @@ def claim(what: str, claim_id: UUID) -> Any:
             )
     except (DomainError, BadRequest) as exc:
         record_address_failure()
+        _failed("claim", exc)
         detail = exc.detail if isinstance(exc, DomainError) else str(exc.description)
         page = render_template("console/claim.html", what=what, claim_id=claim_id, error=detail)
         return page, 422 if not isinstance(exc, Unauthenticated) else 401
-    start_cookie(started.token)
+    _signed_in("claim", started)
     return redirect(url_for("console.pages.home", done="claimed"), 303)
 
 
@@ -225,10 +258,11 @@ def enrol() -> Any:
     try:
         started = counting_key_failures(key, finish)
     except (DomainError, BadRequest) as exc:
+        _failed("enrolment", exc)
         detail = exc.detail if isinstance(exc, DomainError) else str(exc.description)
         page = render_template("console/enrol.html", error=detail)
         return page, 401 if isinstance(exc, Unauthenticated) else 422
-    start_cookie(started.token)
+    _signed_in("enrolment", started)
     return redirect(url_for("console.pages.home", done="enrolled"), 303)
 
 

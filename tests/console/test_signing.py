@@ -140,15 +140,24 @@ def test_sign_in_with_a_passkey_opens_a_session_and_sign_out_ends_it(
     assert stolen.client.get("/v1/accounts/me", headers=bearer(token)).status_code == 401
 
 
-def test_a_sign_in_answer_works_once(app: Flask, claimed: tuple[Visitor, Claimable]) -> None:
+def test_a_sign_in_answer_works_once(
+    app: Flask, claimed: tuple[Visitor, Claimable], caplog: pytest.LogCaptureFixture
+) -> None:
     person, _ = claimed
     started = person.post("/console/sign-in/options").get_json()
     answer = person.authenticator.get(started["options"])
     form = {"ceremony": started["ceremony"], "response": answer}
-    assert person.post("/console/sign-in", form).status_code == 303
-    replay = person.post("/console/sign-in", form)
+    with caplog.at_level("INFO", logger="facewarden.console"):
+        assert person.post("/console/sign-in", form).status_code == 303
+        replay = person.post("/console/sign-in", form)
     assert replay.status_code == 401
     assert "already used" in replay.get_data(as_text=True)
+    events = [
+        (r.levelname, getattr(r, "event", None), getattr(r, "code", None))
+        for r in caplog.records
+        if r.name == "facewarden.console"
+    ]
+    assert events == [("INFO", "sign-in", None), ("WARNING", "sign-in-refused", "passkey-rejected")]
 
 
 @pytest.mark.parametrize(
