@@ -117,7 +117,8 @@ class Settings:
     # Claim secrets: how long one may be claimed, and the mail that delivers it to its person.
     # Without an SMTP URL, messages are written as .eml files into mail_outbox_dir.
     claim_ttl_days: int = 7
-    public_url: str = "https://127.0.0.1:8443"
+    # A host name, not an address: browsers bind passkeys to it, and refuse an IP address.
+    public_url: str = "https://localhost:8443"
     mail_from: str = "FaceWarden <facewarden@localhost>"
     mail_outbox_dir: Path = Path()
     smtp_url: str = ""

@@ -112,7 +112,7 @@ def issue_claim(
     mail.queue(
         work.session,
         recipient=row.email,
-        subject="Your FaceWarden account: claim your API key",
+        subject="Your FaceWarden account: claim it",
         body=body,
         now=work.now,
     )

@@ -70,7 +70,7 @@ def test_the_secret_is_mailed_to_the_person_on_approval_and_never_answered(
     assert approved.get_json()["agency_id"] == str(supervisor.agency_id)
     [message] = mail_to(app, receipt["email"])
     secret = secret_in(message)
-    assert message["Subject"] == "Your FaceWarden account: claim your API key"
+    assert message["Subject"] == "Your FaceWarden account: claim it"
     assert message["From"] == runtime_of(app).settings.mail_from
     assert f"{path}/claim" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     early_shown = client.get(path, headers=supervisor.headers).get_data(as_text=True)

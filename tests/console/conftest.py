@@ -27,7 +27,7 @@ from tests.api.helpers import (
 )
 from tests.console.authenticator import Authenticator
 
-BASE = "https://127.0.0.1:8443"
+BASE = "https://localhost:8443"
 _LINK = re.compile(r"Console link: (\S+)")
 
 
@@ -53,16 +53,16 @@ class Visitor:
 
     @property
     def csrf(self) -> str:
-        cookie = self.client.get_cookie(CSRF_COOKIE, domain="127.0.0.1")
+        cookie = self.client.get_cookie(CSRF_COOKIE, domain="localhost")
         if cookie is None:
             self.get("/console/")
-            cookie = self.client.get_cookie(CSRF_COOKIE, domain="127.0.0.1")
+            cookie = self.client.get_cookie(CSRF_COOKIE, domain="localhost")
         assert cookie is not None
         return cookie.value
 
     @property
     def session_cookie(self) -> str | None:
-        cookie = self.client.get_cookie(SESSION_COOKIE, domain="127.0.0.1")
+        cookie = self.client.get_cookie(SESSION_COOKIE, domain="localhost")
         return cookie.value if cookie else None
 
     def claim(self, link: str, secret: str, *, label: str = "laptop") -> TestResponse:

@@ -134,7 +134,7 @@ def test_sign_in_with_a_passkey_opens_a_session_and_sign_out_ends_it(
     assert later.session_cookie is None
     # The token itself is dead, not only the cookie gone.
     stolen = Visitor(app.test_client())
-    stolen.client.set_cookie(SESSION_COOKIE, token, domain="127.0.0.1", secure=True)
+    stolen.client.set_cookie(SESSION_COOKIE, token, domain="localhost", secure=True)
     assert stolen.get("/console/passkeys").status_code == 303
     # A session token is not an API key.
     assert stolen.client.get("/v1/accounts/me", headers=bearer(token)).status_code == 401
