@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import webauthn
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -94,6 +94,13 @@ def _rejected(why: str) -> PasskeyRejected:
 
 
 def _ceremony(work: Work, purpose: str, **bound: Any) -> tuple[UUID, bytes]:
+    # Ceremonies past their time are of no use to anyone: each new one sweeps them, so the
+    # table holds at most the last few minutes' (sign-in options need no account).
+    work.session.execute(
+        delete(WebAuthnCeremony)
+        .where(WebAuthnCeremony.expires_at < work.now)
+        .execution_options(synchronize_session=False)
+    )
     challenge = secrets.token_bytes(_CHALLENGE_BYTES)
     row = WebAuthnCeremony(
         purpose=purpose,

@@ -59,9 +59,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webauthn_ceremonies")),
     )
+    op.create_index(
+        op.f("ix_webauthn_ceremonies_expires_at"), "webauthn_ceremonies", ["expires_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_webauthn_ceremonies_expires_at"), table_name="webauthn_ceremonies")
     op.drop_table("webauthn_ceremonies")
     op.drop_index(op.f("ix_passkeys_account_id"), table_name="passkeys")
     op.drop_table("passkeys")
