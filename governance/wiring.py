@@ -21,7 +21,11 @@ from governance.core.effects import Handler, Replayed, replay
 from governance.core.work import Hooks, Units
 from governance.legal_basis.deadlines import sweep_due
 from governance.legal_basis.values import Transition
-from governance.search.records import delete_lapsed_results, purge_expired_searches
+from governance.search.records import (
+    delete_lapsed_results,
+    delete_probes_of_basis,
+    purge_expired_searches,
+)
 from governance.search.refusals import summarize_refusals
 
 __all__ = ["EFFECTS_PER_BATCH", "Swept", "hooks", "housekeeping", "replay_batch"]
@@ -32,8 +36,9 @@ waits for the backlog a failed purge left (the command's sweep applies them all)
 
 
 def hooks() -> Hooks:
-    """The hooks every front end registers: a lapsed basis loses its searches' results."""
-    return Hooks(on_lapse=[delete_lapsed_results])
+    """The hooks every front end registers: a lapsed basis loses its searches' results, a
+    revoked one its searches' probe faces (its candidates are no longer shown)."""
+    return Hooks(on_lapse=[delete_lapsed_results], on_revoke=[delete_probes_of_basis])
 
 
 @dataclass(frozen=True, slots=True)

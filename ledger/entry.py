@@ -102,6 +102,7 @@ class EntryType(StrEnum):
     ERASURE_RUN = "erasure:run"
     ERASURE_THUMBNAIL_VIEW = "erasure:thumbnail_view"
     THUMBNAIL_VIEW = "thumbnail:view"
+    PROBE_VIEW = "probe:view"
     PASSKEY_ENROL = "passkey:enrol"
     PASSKEY_REVOKE = "passkey:revoke"
     SESSION_START = "session:start"

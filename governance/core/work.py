@@ -35,9 +35,11 @@ LapseHook = Callable[["Work", UUID], int]
 
 @dataclass(slots=True)
 class Hooks:
-    """The cross-domain calls, registered once at application start (``governance.wiring``)."""
+    """The cross-domain calls, registered once at application start (``governance.wiring``):
+    when a basis lapses, and when it is revoked."""
 
     on_lapse: list[LapseHook] = field(default_factory=list)
+    on_revoke: list[LapseHook] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

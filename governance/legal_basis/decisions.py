@@ -125,6 +125,8 @@ def decide_basis(
             reason,
         )
         payload["searches_used"] = row.searches_used
+        for hook in work.hooks.on_revoke:
+            hook(work, row.id)
     else:
         row.decided_at, row.decided_by, row.decision_reason = (
             work.now,

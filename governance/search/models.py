@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -131,3 +132,18 @@ class RefusalCount(Base):
     first_seq: Mapped[int | None] = mapped_column(Integer)
     repeats: Mapped[int] = mapped_column(Integer, default=0)
     summary_seq: Mapped[int | None] = mapped_column(Integer)
+
+
+class SearchProbe(Base):
+    """The probe face of a search, as a small JPEG of the chosen face (never the whole
+    photo), for the agency's reviewers to compare with each candidate. It is kept exactly as
+    long as the search's results: deleted with them (lapse, revocation, retention) in the
+    same transaction, so no crash can leave it behind."""
+
+    __tablename__ = "search_probes"
+
+    search_id: Mapped[UUID] = mapped_column(
+        ForeignKey("searches.id", ondelete="CASCADE"), primary_key=True
+    )
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

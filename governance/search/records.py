@@ -27,7 +27,7 @@ from governance.identity.persons import persons_of
 from governance.identity.principals import Principal, actor_of, visible
 from governance.legal_basis.models import LegalBasis
 from governance.legal_basis.values import BasisStatus
-from governance.search.models import Review, Search, SearchCandidate, Verdict
+from governance.search.models import Review, Search, SearchCandidate, SearchProbe, Verdict
 from governance.search.outcomes import Receipt
 from ledger import storage
 from ledger.cosigned import latest_cosigned
@@ -39,8 +39,10 @@ __all__ = [
     "SearchView",
     "candidate_media",
     "delete_lapsed_results",
+    "delete_probes_of_basis",
     "get_search",
     "list_searches",
+    "probe_image",
     "purge_expired_searches",
     "reach_search",
     "search_receipt",
@@ -239,6 +241,31 @@ def search_receipt(
     )
 
 
+def probe_image(work: Work, *, principal: Principal, search_id: UUID) -> bytes:
+    """The probe face of a search, for the agency's reviewers, and record ``probe:view``.
+
+    Raises NotFound (also for another agency's search), PermissionDenied (a role that does
+    not review), Conflict (the search's results, and with them its probe, were deleted).
+    """
+    session = work.session
+    search = session.get(Search, search_id)
+    if search is None:
+        raise NotFound("No such search.")
+    visible(principal, Permission.SEARCH_REVIEW, agency_id=search.agency_id, what="search")
+    probe = session.get(SearchProbe, search_id)
+    if search.results_deleted_at is not None or probe is None:
+        raise Conflict(
+            "This search's results were deleted, and its probe face with them.",
+            code="results-deleted",
+        )
+    work.record(
+        EntryType.PROBE_VIEW,
+        actor=actor_of(principal),
+        payload={"search_id": str(search_id)},
+    )
+    return probe.image
+
+
 def list_searches(
     work: Work, *, principal: Principal, limit: int, offset: int
 ) -> tuple[list[SearchView], int]:
@@ -311,6 +338,7 @@ def _delete_results(
         return []
     session.execute(delete(SearchCandidate).where(SearchCandidate.search_id.in_(ids)))
     session.execute(delete(Review).where(Review.search_id.in_(ids)))
+    session.execute(delete(SearchProbe).where(SearchProbe.search_id.in_(ids)))
     for s in searches:
         s.results_deleted_at = now
         s.results_deleted_reason = reason
@@ -347,6 +375,18 @@ def delete_lapsed_results(work: Work, basis_id: UUID) -> int:
     return len(deleted)
 
 
+def delete_probes_of_basis(work: Work, basis_id: UUID) -> int:
+    """The revocation hook (``governance.wiring``): the probe faces of a revoked basis's
+    searches are deleted at once; returns how many."""
+    searches = select(Search.id).where(Search.legal_basis_id == basis_id)
+    deleted = work.session.execute(
+        delete(SearchProbe)
+        .where(SearchProbe.search_id.in_(searches))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(deleted, "rowcount", 0) or 0)
+
+
 def purge_expired_searches(work: Work, *, retention: timedelta, batch: int = 500) -> int:
     """Delete search records older than ``retention`` (one batch); returns how many.
 
@@ -364,6 +404,7 @@ def purge_expired_searches(work: Work, *, retention: timedelta, batch: int = 500
     if not expired:
         return 0
     ids = sorted(str(s.id) for s in expired)
+    session.execute(delete(SearchProbe).where(SearchProbe.search_id.in_([s.id for s in expired])))
     for s in expired:
         session.delete(s)
     session.flush()

@@ -23,6 +23,7 @@ from biometrics.errors import BiometricsError, NoFaceFound
 from biometrics.images import decode_image
 from biometrics.index import Hit
 from biometrics.ports import Face
+from biometrics.thumbnails import face_thumbnail
 from governance.core.errors import GovernanceError, InvalidInput
 from governance.core.orm import table_of
 from governance.core.recording import LedgerUnavailable
@@ -40,7 +41,7 @@ from governance.gallery.sites import blocked_sites
 from governance.identity.principals import Principal, actor_of
 from governance.legal_basis.deadlines import settle_basis
 from governance.legal_basis.services import check_usable, consume_search
-from governance.search.models import Search, SearchCandidate
+from governance.search.models import Search, SearchCandidate, SearchProbe
 from governance.search.outcomes import LEADS_STATEMENT, Candidate, SearchOutcome, receipt_of
 from governance.search.refusals import refuse
 from ledger.entry import EntryType
@@ -80,6 +81,7 @@ _HIT_ROWS = (
 _HitRow = Row[Any, Any, Any, Any, Any]  # _HIT_ROWS's columns
 _INSERT_SEARCH = insert(_SEARCHES)
 _INSERT_CANDIDATES = insert(_CANDIDATES)
+_INSERT_PROBE = insert(table_of(SearchProbe))
 
 
 class ProbeQualityTooLow(InvalidInput):
@@ -130,10 +132,12 @@ def search_parameters(
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """The probe face chosen for a search; the image itself is not kept."""
+    """The probe face chosen for a search. The photo itself is not kept; ``thumbnail`` (the
+    face alone, small) is kept for the reviewers while the results are (``SearchProbe``)."""
 
     sha256: str
     face: Face
+    thumbnail: bytes
 
 
 def search(
@@ -242,7 +246,7 @@ def prepare_probe(
     face = _choose(faces, face_index, face_box)
     if face.quality.size_px < MIN_PROBE_FACE_PX or face.score < MIN_PROBE_SCORE:
         raise _too_low(face.quality.size_px, face.score)
-    return Probe(sha256=image.sha256, face=face)
+    return Probe(sha256=image.sha256, face=face, thumbnail=face_thumbnail(image.pixels, face.box))
 
 
 def _too_low(size_px: float, score: float) -> ProbeQualityTooLow:
@@ -428,6 +432,9 @@ def run_search(
             "ledger_seq": appended.seq,
             "created_at": work.now,
         },
+    )
+    session.execute(
+        _INSERT_PROBE, {"search_id": search_id, "image": probe.thumbnail, "created_at": work.now}
     )
     if candidates:
         session.execute(

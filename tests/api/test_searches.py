@@ -23,7 +23,7 @@ from governance.core.db import unit_of_work
 from ledger.receipt import verify_receipt
 from ledger.storage import entries
 from ledger.verify import VerificationError
-from tests.api.bases import Team, act, approved, create, make_team, ok
+from tests.api.bases import Team, act, approved, create, make_team, ok, principal_of
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import (
     Agent,
@@ -833,3 +833,69 @@ def test_another_agencys_search_costs_what_a_missing_one_costs(
         absent, queried_absent = sql_statements(app, lambda s=suffix: call(missing, s))
         assert problem(theirs, 404)["detail"] == problem(absent, 404)["detail"]
         assert queried_theirs == queried_absent, suffix
+
+
+def _probe(app: Flask, agent: Agent, search_id: str) -> bytes:
+    from governance.search.records import probe_image
+
+    with runtime_of(app).units()() as work:
+        return probe_image(work, principal=principal_of(agent), search_id=UUID(search_id))
+
+
+def _probe_rows(app: Flask, search_id: str) -> int:
+    from governance.search.models import SearchProbe
+
+    with runtime_of(app).engine.connect() as conn:
+        query = select(SearchProbe.search_id).where(SearchProbe.search_id == UUID(search_id))
+        return len(conn.execute(query).all())
+
+
+def test_the_probe_face_is_for_the_agencys_reviewers_and_goes_with_the_results(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+    clock: list[timedelta],
+) -> None:
+    from governance.core.errors import Conflict, NotFound
+
+    basis, made = _ryan_reynolds_searched(client, app, team, photos)
+    face = _probe(app, team.sup, made["id"])
+    with Image.open(io.BytesIO(face)) as shown:
+        assert shown.format == "JPEG" and max(shown.size) <= 160  # the face, never the photo
+    assert last_entry(app)["type"] == "probe:view"
+    assert last_entry(app)["payload"] == {"search_id": made["id"]}
+    with pytest.raises(NotFound):
+        _probe(app, team.other, made["id"])  # another agency
+    # Revoked: the probe goes at once with the revocation.
+    ok(act(client, team.sup, basis, "revoke"))
+    assert _probe_rows(app, made["id"]) == 0
+    with pytest.raises(Conflict, match="probe face with them"):
+        _probe(app, team.sup, made["id"])
+
+    # Lapsed: it goes with the results.
+    urgent = approved(client, app, team, kind="urgent")
+    lapsing = search(
+        client, team.inv, urgent["id"], photos["Orlando_Bloom"][3].read_bytes()
+    ).get_json()
+    assert _probe_rows(app, lapsing["id"]) == 1
+    clock.append(timedelta(hours=49))
+    ok(client.get(f"/v1/legal-bases/{urgent['id']}", headers=team.inv.headers))
+    assert _probe_rows(app, lapsing["id"]) == 0
+
+
+def test_a_purged_search_takes_its_probe_face(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    from governance.search.records import purge_expired_searches
+
+    _, made = _ryan_reynolds_searched(client, app, team, photos)
+    assert _probe_rows(app, made["id"]) == 1
+    with runtime_of(app).units(utcnow() + timedelta(days=181))() as work:
+        assert purge_expired_searches(work, retention=timedelta(days=180)) >= 1
+    assert _probe_rows(app, made["id"]) == 0
