@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import pkgutil
 from types import ModuleType
 
-from flask import Blueprint, Flask, Response, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException, NotFound
 
 from api.console.nav import NavItem, visible
-from api.console.security import console_principal, csrf_token, install_security
+from api.console.security import anyone, console_principal, csrf_token, install_security
 from api.errors import answer_for, problem_response
 from biometrics.errors import DomainError
 
 __all__ = ["NavItem", "install_console", "navigation", "page_modules"]
+
+log = logging.getLogger("facewarden.api")
 
 
 @functools.cache
@@ -56,6 +59,10 @@ def install_console(app: Flask) -> None:
         console.register_blueprint(module.bp)
     console.register_error_handler(DomainError, _domain_error)
     console.register_error_handler(HTTPException, _http_error)
+    console.register_error_handler(Exception, _unexpected)
+    # A path under /console that no page has: matched here, so it gets the console's 404
+    # page (an unmatched path belongs to no blueprint, whose error handlers would not run).
+    console.add_url_rule("/<path:unknown>", "unknown", _unknown)
     console.app_context_processor(
         lambda: {"csrf_token": csrf_token, "navigation": navigation, "me": console_principal}
     )
@@ -70,6 +77,21 @@ def _domain_error(error: DomainError) -> Response | tuple[str, int]:
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:
     status = error.code or 500
     return _error_page(status, error.name, error.description or "")
+
+
+@anyone
+def _unknown(unknown: str) -> Response:
+    raise NotFound(f"There is no page at /console/{unknown}.")
+
+
+def _unexpected(error: Exception) -> Response | tuple[str, int]:
+    log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+    return _error_page(
+        500,
+        "Something went wrong",
+        "The service could not answer this request. Try again; if it happens again, tell the "
+        f"service's operators this reference: {g.get('request_id')}.",
+    )
 
 
 def _error_page(status: int, title: str, detail: str) -> Response | tuple[str, int]:

@@ -27,6 +27,7 @@ OPEN = {
     ("/console/enrol", "GET"),
     ("/console/enrol", "POST"),
     ("/console/enrol/options", "POST"),
+    ("/console/<path:unknown>", "GET"),  # the 404 page of paths no page has
 }
 
 

@@ -1,0 +1,148 @@
+"""Reviewing a colleague's search: the probe face beside each candidate, a verdict and a note.
+
+The same governance functions as the API's: ``list_searches``, ``get_search``,
+``record_reviews``, ``candidate_media`` and ``probe_image``. Every image shown is a recorded
+view, and the probe face exists only while the search's results do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from werkzeug.exceptions import BadRequest
+
+from api.console.nav import NavItem
+from api.console.security import console_principal, signed_in
+from api.context import engines, work
+from biometrics.errors import DomainError
+from governance.identity.permissions import Permission
+from governance.identity.persons import same_person
+from governance.identity.principals import Principal
+from governance.search.models import VERDICTS
+from governance.search.records import (
+    SearchView,
+    candidate_media,
+    get_search,
+    list_searches,
+    probe_image,
+)
+from governance.search.reviews import ReviewInput, record_reviews
+
+__all__ = ["NAVIGATION", "bp"]
+
+bp = Blueprint("reviews", __name__)
+NAVIGATION = (NavItem("console.reviews.queue", "Reviews", Permission.SEARCH_REVIEW, order=40),)
+
+VERDICT_LABELS = {
+    "possible_match": "Possible match",
+    "no_match": "Not the same person",
+    "inconclusive": "Cannot tell",
+}
+_IMAGE_HEADERS = {"Cache-Control": "private, no-store"}
+
+
+def _me() -> Principal:
+    principal = console_principal()
+    assert principal is not None  # @signed_in
+    return principal
+
+
+@bp.get("/reviews")
+@signed_in(Permission.SEARCH_REVIEW)
+def queue() -> str:
+    """The agency's recent searches by colleagues, with their review state."""
+    me = _me()
+    with work() as w:
+        searches, _total = list_searches(w, principal=me, limit=50, offset=0)
+        theirs = {
+            account: not same_person(w.session, account, me.account_id)
+            for account in {s.account_id for s in searches}
+        }
+    # Only colleagues' searches: the searcher may never review their own, from any account.
+    waiting = [
+        s
+        for s in searches
+        if theirs[s.account_id] and s.results_deleted_at is None and s.candidates
+    ]
+    return render_template("reviews/queue.html", searches=waiting)
+
+
+def _reviewed_by_me(search: SearchView, me: Principal) -> set[UUID]:
+    return {
+        c.face_id for c in search.candidates for r in c.reviews if r.reviewer_id == me.account_id
+    }
+
+
+def _page(search_id: UUID, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    me = _me()
+    with work() as w:
+        search = get_search(w, principal=me, search_id=search_id)
+    page = render_template(
+        "reviews/review.html",
+        search=search,
+        reviewed=_reviewed_by_me(search, me),
+        verdicts=VERDICT_LABELS,
+        error=error,
+        done=request.args.get("done"),
+    )
+    return page, status
+
+
+@bp.get("/reviews/<uuid:search_id>")
+@signed_in(Permission.SEARCH_REVIEW)
+def review(search_id: UUID) -> tuple[str, int]:
+    """The probe face beside each candidate, each with its verdict form."""
+    return _page(search_id)
+
+
+@bp.post("/reviews/<uuid:search_id>")
+@signed_in(Permission.SEARCH_REVIEW)
+def record(search_id: UUID) -> Any:
+    """Record the verdicts given on the form (the candidates left blank are not reviewed)."""
+    given = []
+    for key, verdict in request.form.items():
+        if not key.startswith("verdict-") or not verdict:
+            continue
+        try:
+            face_id = UUID(key.removeprefix("verdict-"))
+        except ValueError as exc:
+            raise BadRequest(f"The field {key} names no candidate.") from exc
+        if verdict not in VERDICTS:
+            raise BadRequest(f"Unknown verdict {verdict!r}.")
+        note = request.form.get(f"note-{face_id}", "").strip()[:2000]
+        given.append(ReviewInput(face_id=face_id, verdict=verdict, note=note))
+    if not given:
+        return _page(search_id, error="Choose a verdict for at least one candidate.", status=422)
+    try:
+        with work() as w:
+            record_reviews(w, principal=_me(), search_id=search_id, reviews=given)
+    except DomainError as exc:
+        return _page(search_id, error=exc.detail, status=409 if exc.code else 422)
+    return redirect(url_for("console.reviews.review", search_id=search_id, done="recorded"), 303)
+
+
+@bp.get("/reviews/<uuid:search_id>/probe.jpg")
+@signed_in(Permission.SEARCH_REVIEW)
+def probe(search_id: UUID) -> Response:
+    """The probe face (a recorded view)."""
+    with work() as w:
+        data = probe_image(w, principal=_me(), search_id=search_id)
+    return Response(data, mimetype="image/jpeg", headers=_IMAGE_HEADERS)
+
+
+@bp.get("/reviews/<uuid:search_id>/candidates/<uuid:face_id>.jpg")
+@signed_in(Permission.CANDIDATE_VIEW)
+def candidate(search_id: UUID, face_id: UUID) -> Response:
+    """A candidate's face thumbnail (a recorded view)."""
+    with work() as w:
+        data, media_type = candidate_media(
+            w,
+            principal=_me(),
+            blobs=engines().blobs,
+            search_id=search_id,
+            face_id=face_id,
+            kind="thumbnail",
+        )
+    return Response(data, mimetype=media_type, headers=_IMAGE_HEADERS)
