@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 
 from tests.api.bases import Team, approved, make_team
 from tests.api.faces import dev_photos, enroll, variant
-from tests.api.helpers import ledger_types, make_staff
+from tests.api.helpers import ledger_types, make_staff, runtime_of
 from tests.console.conftest import signed_in
 
 pytestmark = pytest.mark.models
@@ -105,3 +106,32 @@ def test_a_form_without_a_verdict_says_so(app: Flask, team: Team, searched: dict
     answer = reviewer.post(f"/console/reviews/{searched['id']}", {})
     assert answer.status_code == 422
     assert "Choose a verdict for at least one candidate." in answer.get_data(as_text=True)
+
+
+def test_the_police_file_record_carries_the_case_and_a_receipt_that_verifies(
+    app: Flask, client: FlaskClient, team: Team, searched: dict[str, Any]
+) -> None:
+    from ledger.receipt import verify_receipt
+
+    investigator = signed_in(app, team.inv)
+    page = investigator.get(f"/console/records/{searched['id']}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    basis = client.get(
+        f"/v1/legal-bases/{searched['legal_basis_id']}", headers=team.inv.headers
+    ).get_json()
+    assert basis["case_number"] in text
+    assert basis["authorisation"]["reference"] in text
+    assert f"/console/reviews/{searched['id']}/probe.jpg" in text
+    assert searched["candidates"][0]["source_url"] in text
+    key = runtime_of(app).signer.verifier_key
+    assert f'--key "{key}"' in text and "--live https://localhost:8443 --tiles" in text
+
+    download = investigator.get(f"/console/records/{searched['id']}/receipt.json")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    receipt = json.loads(download.get_data(as_text=True))
+    assert receipt["leaf_hash"] in text
+    verify_receipt(receipt, [key])  # raises on a receipt that does not verify
+    outsider = signed_in(app, team.other)
+    assert outsider.get(f"/console/records/{searched['id']}").status_code == 404
