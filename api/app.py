@@ -95,6 +95,9 @@ def configure_api(app: Flask, *, max_request_bytes: int) -> None:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="/docs/static/",
         MAX_CONTENT_LENGTH=max_request_bytes or None,
+        # A form field may be as large as the body may: the console carries a probe photo
+        # (base64) back when a face must be chosen; the body limit still bounds it.
+        MAX_FORM_MEMORY_SIZE=max_request_bytes or None,
         JSON_SORT_KEYS=False,
         API_SPEC_OPTIONS={
             "info": {

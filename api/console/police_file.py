@@ -2,20 +2,18 @@
 
 It carries the case number, the legal basis, the probe face, the candidates with their
 provenance, the reviews, and the ledger receipt with the commands that verify it; the receipt
-also downloads as the JSON ``facewarden-verify receipt`` reads. The same governance functions
+downloads from the search's page (``investigation.receipt_json``). The same governance functions
 as the API's: ``get_search``, ``get_basis``, ``search_receipt``.
 """
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, render_template
 
 from api.console.security import console_principal, signed_in
 from api.context import runtime, work
-from api.schemas.searches import ReceiptSchema
 from governance.core.errors import Conflict
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal
@@ -66,16 +64,4 @@ def record(search_id: UUID) -> str:
         receipt=receipt,
         public_url=settings.public_url.rstrip("/"),
         verifier_key=runtime().signer.verifier_key,
-    )
-
-
-@bp.get("/records/<uuid:search_id>/receipt.json")
-@signed_in(Permission.SEARCH_READ)
-def receipt_json(search_id: UUID) -> Response:
-    """The receipt as ``facewarden-verify receipt`` reads it (the API's receipt document)."""
-    body = json.dumps(ReceiptSchema().dump(_receipt(search_id)), indent=2) + "\n"
-    return Response(
-        body,
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="receipt-{search_id}.json"'},
     )

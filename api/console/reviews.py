@@ -1,7 +1,8 @@
 """Reviewing a colleague's search: the probe face beside each candidate, a verdict and a note.
 
 The same governance functions as the API's: ``list_searches``, ``get_search``,
-``record_reviews``, ``candidate_media`` and ``probe_image``. Every image shown is a recorded
+``record_reviews`` and ``probe_image`` (the candidates' thumbnails are the search page's,
+``investigation.candidate_thumbnail``). Every image shown is a recorded
 view, and the probe face exists only while the search's results do.
 """
 
@@ -15,7 +16,7 @@ from werkzeug.exceptions import BadRequest
 
 from api.console.nav import NavItem
 from api.console.security import console_principal, signed_in
-from api.context import engines, work
+from api.context import work
 from biometrics.errors import DomainError
 from governance.identity.permissions import Permission
 from governance.identity.persons import same_person
@@ -23,7 +24,6 @@ from governance.identity.principals import Principal
 from governance.search.models import VERDICTS
 from governance.search.records import (
     SearchView,
-    candidate_media,
     get_search,
     list_searches,
     probe_image,
@@ -130,19 +130,3 @@ def probe(search_id: UUID) -> Response:
     with work() as w:
         data = probe_image(w, principal=_me(), search_id=search_id)
     return Response(data, mimetype="image/jpeg", headers=_IMAGE_HEADERS)
-
-
-@bp.get("/reviews/<uuid:search_id>/candidates/<uuid:face_id>.jpg")
-@signed_in(Permission.CANDIDATE_VIEW)
-def candidate(search_id: UUID, face_id: UUID) -> Response:
-    """A candidate's face thumbnail (a recorded view)."""
-    with work() as w:
-        data, media_type = candidate_media(
-            w,
-            principal=_me(),
-            blobs=engines().blobs,
-            search_id=search_id,
-            face_id=face_id,
-            kind="thumbnail",
-        )
-    return Response(data, mimetype=media_type, headers=_IMAGE_HEADERS)

@@ -90,7 +90,9 @@ def served_console(settings: Settings) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        stop(proc)
+        out = stop(proc)
+        if os.environ.get("FACEWARDEN_TEST_SHOW_SERVE"):
+            print(out[-20000:])
 
 
 @contextmanager

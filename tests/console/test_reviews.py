@@ -62,13 +62,13 @@ def test_a_colleague_reviews_with_the_probe_beside_each_candidate(
     assert "Investigative leads only." in text
     face = searched["candidates"][0]["face_id"]
     assert f"/console/reviews/{searched['id']}/probe.jpg" in text
-    assert f"/console/reviews/{searched['id']}/candidates/{face}.jpg" in text
+    assert f"/console/searches/{searched['id']}/candidates/{face}/thumbnail" in text
 
     before = len(ledger_types(app))
     probe = reviewer.get(f"/console/reviews/{searched['id']}/probe.jpg")
     assert probe.status_code == 200 and probe.mimetype == "image/jpeg"
     assert probe.headers["Cache-Control"] == "no-store"  # the console's, stricter than private
-    candidate = reviewer.get(f"/console/reviews/{searched['id']}/candidates/{face}.jpg")
+    candidate = reviewer.get(f"/console/searches/{searched['id']}/candidates/{face}/thumbnail")
     assert candidate.status_code == 200
     assert ledger_types(app)[before:] == ["probe:view", "thumbnail:view"]
 
@@ -127,7 +127,7 @@ def test_the_police_file_record_carries_the_case_and_a_receipt_that_verifies(
     key = runtime_of(app).signer.verifier_key
     assert f'--key "{key}"' in text and "--live https://localhost:8443 --tiles" in text
 
-    download = investigator.get(f"/console/records/{searched['id']}/receipt.json")
+    download = investigator.get(f"/console/searches/{searched['id']}/receipt.json")
     assert download.status_code == 200
     assert download.headers["Content-Disposition"].startswith("attachment;")
     receipt = json.loads(download.get_data(as_text=True))
