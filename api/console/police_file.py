@@ -12,6 +12,7 @@ from uuid import UUID
 
 from flask import Blueprint, render_template
 
+from api.console.reviews import probe_uri
 from api.console.security import console_principal, signed_in
 from api.context import runtime, work
 from governance.core.errors import Conflict
@@ -62,6 +63,7 @@ def record(search_id: UUID) -> str:
         search=search,
         basis=basis,
         receipt=receipt,
+        probe=probe_uri(search_id) if search.results_deleted_at is None else None,
         public_url=settings.public_url.rstrip("/"),
         verifier_key=runtime().signer.verifier_key,
     )

@@ -8,16 +8,19 @@ view, and the probe face exists only while the search's results do.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from uuid import UUID
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from api.console.nav import NavItem
 from api.console.security import console_principal, signed_in
 from api.context import work
+from api.errors import answer_for
 from biometrics.errors import DomainError
+from governance.core.errors import Conflict
 from governance.identity.permissions import Permission
 from governance.identity.persons import same_person
 from governance.identity.principals import Principal
@@ -30,7 +33,7 @@ from governance.search.records import (
 )
 from governance.search.reviews import ReviewInput, record_reviews
 
-__all__ = ["NAVIGATION", "bp"]
+__all__ = ["NAVIGATION", "bp", "probe_uri"]
 
 bp = Blueprint("reviews", __name__)
 NAVIGATION = (NavItem("console.reviews.queue", "Reviews", Permission.SEARCH_REVIEW, order=40),)
@@ -75,6 +78,17 @@ def _reviewed_by_me(search: SearchView, me: Principal) -> set[UUID]:
     }
 
 
+def probe_uri(search_id: UUID) -> str | None:
+    """The probe face as a ``data:`` URI (one recorded view for the page, however many times
+    it shows it), or None once it was deleted with the search's results."""
+    try:
+        with work() as w:
+            data = probe_image(w, principal=_me(), search_id=search_id)
+    except Conflict:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
 def _page(search_id: UUID, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
     me = _me()
     with work() as w:
@@ -82,6 +96,7 @@ def _page(search_id: UUID, *, error: str | None = None, status: int = 200) -> tu
     page = render_template(
         "reviews/review.html",
         search=search,
+        probe=probe_uri(search_id),
         reviewed=_reviewed_by_me(search, me),
         verdicts=VERDICT_LABELS,
         error=error,
@@ -119,14 +134,5 @@ def record(search_id: UUID) -> Any:
         with work() as w:
             record_reviews(w, principal=_me(), search_id=search_id, reviews=given)
     except DomainError as exc:
-        return _page(search_id, error=exc.detail, status=409 if exc.code else 422)
+        return _page(search_id, error=exc.detail, status=answer_for(exc).status)
     return redirect(url_for("console.reviews.review", search_id=search_id, done="recorded"), 303)
-
-
-@bp.get("/reviews/<uuid:search_id>/probe.jpg")
-@signed_in(Permission.SEARCH_REVIEW)
-def probe(search_id: UUID) -> Response:
-    """The probe face (a recorded view)."""
-    with work() as w:
-        data = probe_image(w, principal=_me(), search_id=search_id)
-    return Response(data, mimetype="image/jpeg", headers=_IMAGE_HEADERS)

@@ -25,9 +25,10 @@ from werkzeug.exceptions import Forbidden
 
 from api.context import runtime, work
 from governance.core.errors import Unauthenticated
+from governance.identity.credentials import SuspendedCaller
 from governance.identity.permissions import Permission
 from governance.identity.principals import Principal, require_scope
-from governance.identity.sessions import SESSION_LIFETIME, authenticate_session
+from governance.identity.sessions import SESSION_LIFETIME, authenticate_session, end_session
 
 __all__ = [
     "ANYONE",
@@ -98,6 +99,10 @@ def _before() -> None:
             with work() as w:
                 principal = authenticate_session(w, token=cookie)
         except Unauthenticated:  # ended, idle or past its lifetime: signed out
+            _state().session_cookie = ""
+        except SuspendedCaller as exc:  # its account or agency is suspended: ended for good
+            with work() as w:
+                end_session(w, principal=exc.principal)
             _state().session_cookie = ""
         else:
             g.principal = _state().principal = principal

@@ -167,6 +167,7 @@ def claim_page(what: str, claim_id: UUID) -> str:
 
 @bp.post("/claim/<what>/<uuid:claim_id>/options")
 @anyone
+@limiter.limit(_ceremony_limit)
 def claim_options(what: str, claim_id: UUID) -> Response:
     """Check the claim secret (a wrong one counts as a failed authentication) and answer the
     passkey's creation options."""
@@ -227,6 +228,7 @@ def _api_key() -> str:
 
 @bp.post("/enrol/options")
 @anyone
+@limiter.limit(_ceremony_limit)
 def enrol_options() -> Response:
     """Check the API key (its failures count as the API's do) and answer creation options."""
     key = _api_key()
@@ -285,6 +287,7 @@ def passkeys_page() -> str:
 
 @bp.post("/passkeys/options")
 @signed_in()
+@limiter.limit(_ceremony_limit)
 def passkey_options() -> Response:
     """Creation options for one more passkey of the signed-in person."""
     with work() as w:

@@ -248,6 +248,8 @@ class Credential(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    # A session's passkey: revoking the passkey ends the sessions it opened.
+    passkey_id: Mapped[UUID | None] = mapped_column(ForeignKey("passkeys.id"))
 
 
 class Proposal(DecisionColumns, Base):

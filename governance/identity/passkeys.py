@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import webauthn
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -31,7 +31,7 @@ from webauthn.helpers.structs import (
 from governance.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from governance.core.orm import value_of
 from governance.core.work import Work
-from governance.identity.models import Passkey, WebAuthnCeremony
+from governance.identity.models import Credential, Passkey, WebAuthnCeremony
 from governance.identity.principals import Principal, actor_of
 from ledger.entry import Actor, EntryType
 
@@ -299,7 +299,8 @@ def list_passkeys(work: Work, *, principal: Principal) -> list[PasskeyInfo]:
 
 
 def revoke_passkey(work: Work, *, principal: Principal, passkey_id: UUID) -> PasskeyInfo:
-    """Revoke one of the caller's own passkeys and record ``passkey:revoke``.
+    """Revoke one of the caller's own passkeys, end the sessions it opened, and record
+    ``passkey:revoke``.
 
     Raises NotFound (not the caller's), Conflict (already revoked, or the last active one:
     without a passkey nobody could sign in to the account again).
@@ -320,6 +321,13 @@ def revoke_passkey(work: Work, *, principal: Principal, passkey_id: UUID) -> Pas
             code="last-passkey",
         )
     row.revoked_at = work.now
+    # The sessions it opened end with it (a lost phone's browser, say).
+    work.session.execute(
+        update(Credential)
+        .where(Credential.passkey_id == row.id, Credential.revoked_at.is_(None))
+        .values(revoked_at=work.now, revoked_by=principal.account_id)
+        .execution_options(synchronize_session=False)
+    )
     work.record(
         EntryType.PASSKEY_REVOKE,
         actor=actor_of(principal),

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from governance.core.work import Work
 from governance.identity.credentials import authenticate_bearer
-from governance.identity.models import Credential, CredentialKind, Passkey
+from governance.identity.models import Account, Credential, CredentialKind, Passkey
 from governance.identity.principals import Principal, actor_of
 from governance.identity.tokens import digest, new_session_token, parse_session_token
 from ledger.entry import EntryType
@@ -49,6 +49,11 @@ def start_session(work: Work, *, passkey: Passkey) -> StartedSession:
 
     Raises SuspendedCaller when the account or its agency is suspended.
     """
+    # The account row locked: a suspension running now either ends this session too, or waits
+    # for it and then ends it (it revokes the account's sessions as it commits).
+    work.session.execute(
+        select(Account.id).where(Account.id == passkey.account_id).with_for_update()
+    )
     token = new_session_token()
     row = Credential(
         kind=_SESSION.value,
@@ -56,6 +61,7 @@ def start_session(work: Work, *, passkey: Passkey) -> StartedSession:
         account_id=passkey.account_id,
         secret_hash=digest(token.secret),
         label="console session",
+        passkey_id=passkey.id,
         created_at=work.now,
         expires_at=work.now + SESSION_LIFETIME,
     )

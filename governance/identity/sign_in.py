@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import func, select
+
+from governance.core.errors import Conflict
 from governance.core.work import Work
 from governance.identity.account_requests import ACCOUNT_REQUESTS
 from governance.identity.applications import Flow
@@ -140,9 +143,30 @@ def begin_with_api_key(work: Work, policy: PasskeyPolicy, *, api_key: str) -> Ce
     (an administrator made by ``facewarden admin create``, an account claimed through the API)
     comes to the console. The key proves no more than it already could through the API.
 
-    Raises UnknownCredential, Unauthenticated, SuspendedCaller (as ``authenticate`` does).
+    Only the account's first passkey is enrolled so: once it holds one, another is added by
+    its holder, signed in with that one. A copied integration key cannot plant a passkey that
+    would outlive the key.
+
+    Raises UnknownCredential, Unauthenticated, SuspendedCaller (as ``authenticate`` does),
+    Conflict (the account already holds a passkey).
     """
-    return begin_another_passkey(work, policy, principal=authenticate(work, token=api_key))
+    principal = authenticate(work, token=api_key)
+    _refuse_if_held(work, principal)
+    return begin_another_passkey(work, policy, principal=principal)
+
+
+def _refuse_if_held(work: Work, principal: Principal) -> None:
+    held = work.session.scalar(
+        select(func.count())
+        .select_from(Passkey)
+        .where(Passkey.account_id == principal.account_id, Passkey.revoked_at.is_(None))
+    )
+    if held:
+        raise Conflict(
+            "This account already holds a passkey: sign in with it, then add another on the "
+            "Passkeys page. An API key enrols only an account's first passkey.",
+            code="passkey-enrolled",
+        )
 
 
 def finish_with_api_key(
@@ -160,6 +184,7 @@ def finish_with_api_key(
     Conflict.
     """
     principal = authenticate(work, token=api_key)
+    _refuse_if_held(work, principal)
     passkey = finish_another_passkey(
         work,
         policy,

@@ -125,8 +125,7 @@ def decide_basis(
             reason,
         )
         payload["searches_used"] = row.searches_used
-        for hook in work.hooks.on_revoke:
-            hook(work, row.id)
+        payload["probes_deleted"] = sum(hook(work, row.id) for hook in work.hooks.on_revoke)
     else:
         row.decided_at, row.decided_by, row.decision_reason = (
             work.now,

@@ -433,10 +433,12 @@ def run_search(
             "created_at": work.now,
         },
     )
-    session.execute(
-        _INSERT_PROBE, {"search_id": search_id, "image": probe.thumbnail, "created_at": work.now}
-    )
     if candidates:
+        # Kept for the reviewers, so only when there is something to review.
+        session.execute(
+            _INSERT_PROBE,
+            {"search_id": search_id, "image": probe.thumbnail, "created_at": work.now},
+        )
         session.execute(
             _INSERT_CANDIDATES,
             [

@@ -871,6 +871,8 @@ def test_the_probe_face_is_for_the_agencys_reviewers_and_goes_with_the_results(
     # Revoked: the probe goes at once with the revocation.
     ok(act(client, team.sup, basis, "revoke"))
     assert _probe_rows(app, made["id"]) == 0
+    assert last_entry(app)["type"] == "legal_basis:revoke"
+    assert last_entry(app)["payload"]["probes_deleted"] == 1
     with pytest.raises(Conflict, match="probe face with them"):
         _probe(app, team.sup, made["id"])
 
@@ -883,6 +885,20 @@ def test_the_probe_face_is_for_the_agencys_reviewers_and_goes_with_the_results(
     clock.append(timedelta(hours=49))
     ok(client.get(f"/v1/legal-bases/{urgent['id']}", headers=team.inv.headers))
     assert _probe_rows(app, lapsing["id"]) == 0
+
+
+def test_no_probe_face_is_kept_when_there_is_nothing_to_review(
+    client: FlaskClient,
+    app: Flask,
+    team: Team,
+    enrolled: dict[str, list[str]],
+    photos: dict[str, list[Path]],
+) -> None:
+    basis = approved(client, app, team)
+    stranger = next(name for name, group in photos.items() if name not in enrolled and group)
+    made = search(client, team.inv, basis["id"], photos[stranger][0].read_bytes()).get_json()
+    assert made["candidates"] == []
+    assert _probe_rows(app, made["id"]) == 0
 
 
 def test_a_purged_search_takes_its_probe_face(

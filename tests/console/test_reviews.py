@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 
 from tests.api.bases import Team, approved, make_team
 from tests.api.faces import dev_photos, enroll, variant
@@ -56,21 +59,25 @@ def test_a_colleague_reviews_with_the_probe_beside_each_candidate(
     reviewer = signed_in(app, team.sup)
     queue = reviewer.get("/console/reviews").get_data(as_text=True)
     assert f"/console/reviews/{searched['id']}" in queue
+    before = len(ledger_types(app))
     page = reviewer.get(f"/console/reviews/{searched['id']}")
     assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+    # The probe face is in the page itself, once fetched and recorded, beside each candidate.
+    assert ledger_types(app)[before:] == ["probe:view"]
     text = page.get_data(as_text=True)
     assert "Investigative leads only." in text
     face = searched["candidates"][0]["face_id"]
-    assert f"/console/reviews/{searched['id']}/probe.jpg" in text
+    probes = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="The probe face"', text)
+    assert len(probes) == len(searched["candidates"])
+    with Image.open(io.BytesIO(base64.b64decode(probes[0]))) as shown:
+        assert shown.format == "JPEG" and max(shown.size) <= 160
     assert f"/console/searches/{searched['id']}/candidates/{face}/thumbnail" in text
 
     before = len(ledger_types(app))
-    probe = reviewer.get(f"/console/reviews/{searched['id']}/probe.jpg")
-    assert probe.status_code == 200 and probe.mimetype == "image/jpeg"
-    assert probe.headers["Cache-Control"] == "no-store"  # the console's, stricter than private
     candidate = reviewer.get(f"/console/searches/{searched['id']}/candidates/{face}/thumbnail")
     assert candidate.status_code == 200
-    assert ledger_types(app)[before:] == ["probe:view", "thumbnail:view"]
+    assert ledger_types(app)[before:] == ["thumbnail:view"]
 
     recorded = reviewer.post(
         f"/console/reviews/{searched['id']}",
@@ -93,12 +100,12 @@ def test_the_searcher_may_not_review_and_another_agency_sees_nothing(
     )
     face = searched["candidates"][0]["face_id"]
     refused = searcher.post(f"/console/reviews/{searched['id']}", {f"verdict-{face}": "no_match"})
-    assert refused.status_code == 409
+    assert refused.status_code == 403  # as the API answers: the four-eyes rule
     assert "may not review it" in refused.get_data(as_text=True)
 
     outsider = signed_in(app, team.other)
     assert outsider.get(f"/console/reviews/{searched['id']}").status_code == 404
-    assert outsider.get(f"/console/reviews/{searched['id']}/probe.jpg").status_code == 404
+    assert outsider.get(f"/console/records/{searched['id']}").status_code == 404
 
 
 def test_a_form_without_a_verdict_says_so(app: Flask, team: Team, searched: dict[str, Any]) -> None:
@@ -122,7 +129,7 @@ def test_the_police_file_record_carries_the_case_and_a_receipt_that_verifies(
     ).get_json()
     assert basis["case_number"] in text
     assert basis["authorisation"]["reference"] in text
-    assert f"/console/reviews/{searched['id']}/probe.jpg" in text
+    assert 'alt="The probe face"' in text and "data:image/jpeg;base64," in text
     assert searched["candidates"][0]["source_url"] in text
     key = runtime_of(app).signer.verifier_key
     assert f'--key "{key}"' in text and "--live https://localhost:8443 --tiles" in text

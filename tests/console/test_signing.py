@@ -200,6 +200,7 @@ def test_suspension_ends_the_sessions_for_good(
     person, claimable = claimed
     admin = claimable.admin
     assert person.get("/console/passkeys").status_code == 200
+    token = person.session_cookie
     path = (
         f"/v1/accounts/{claimable.account_id}"
         if what == "account"
@@ -213,11 +214,33 @@ def test_suspension_ends_the_sessions_for_good(
     else:
         assert suspended.status_code == 200, suspended.get_json()
     assert person.get("/console/passkeys").status_code == 303
+    # A session that a sign-in committed beside the suspension (as if it escaped the sweep):
+    # its first request ends it.
+    _revive(app, person, token)
+    assert person.get("/console/passkeys").status_code == 303
+    assert person.session_cookie is None
     reinstated = client.post(f"{path}/reinstate", json={"reason": "cleared"}, headers=admin.headers)
     assert reinstated.status_code == 200, reinstated.get_json()
     assert person.get("/console/passkeys").status_code == 303  # still ended
     assert person.sign_in().status_code == 303  # a new sign-in works again
     assert person.get("/console/passkeys").status_code == 200
+
+
+def _revive(app: Flask, person: Visitor, cookie: str | None) -> None:
+    from sqlalchemy import update
+
+    from governance.identity.models import Credential
+    from governance.identity.tokens import parse_session_token
+
+    token = parse_session_token(cookie or "")
+    assert cookie and token is not None
+    person.client.set_cookie(SESSION_COOKIE, cookie, domain="localhost", secure=True)
+    with runtime_of(app).engine.begin() as conn:
+        conn.execute(
+            update(Credential)
+            .where(Credential.lookup_id == token.lookup_id)
+            .values(revoked_at=None, revoked_by=None)
+        )
 
 
 def test_forms_without_the_csrf_token_or_from_another_origin_are_refused(
@@ -273,7 +296,12 @@ def test_passkeys_are_added_and_revoked_but_never_the_last(
     with runtime_of(app).units()() as w:
         held = list_passkeys(w, principal=_principal(app, person))
     first = next(p for p in held if p.label == "laptop")
+    # A second browser signed in with the first passkey: revoking the passkey ends it.
+    elsewhere = Visitor(app.test_client(), authenticator=person.authenticator)
+    assert elsewhere.sign_in(credential=0).status_code == 303
+    assert elsewhere.get("/console/passkeys").status_code == 200
     assert person.post(f"/console/passkeys/{first.id}/revoke").status_code == 303
+    assert elsewhere.get("/console/passkeys").status_code == 303
     # The revoked one no longer signs in; the other still does.
     assert person.sign_in(credential=0).status_code == 401
     assert person.sign_in(credential=1).status_code == 303
@@ -311,6 +339,11 @@ def test_an_api_key_holder_enrols_a_passkey_and_signs_in(
         as_text=True
     )
     assert ledger_types(app, after=before - 1)[:2] == ["passkey:enrol", "session:start"]
+    # Only the first: a copied key cannot plant a passkey that would outlive it.
+    again = Visitor(app.test_client())
+    second = again.post("/console/enrol/options", {"api_key": admin.token})
+    assert second.status_code == 409
+    assert "already holds a passkey" in second.get_data(as_text=True)
     # A wrong key enrols nothing, and counts as a failed authentication of that key.
     wrong = visitor.post("/console/enrol/options", {"api_key": admin.token[:-4] + "aaaa"})
     assert wrong.status_code == 401

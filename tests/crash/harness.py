@@ -511,6 +511,9 @@ class Traffic:
             self.stop.set()
             for thread in threads:
                 thread.join(90)
+            # The checks read the acts without the lock: no client may still be adding to them.
+            stuck = [t.name for t in threads if t.is_alive()]
+            assert not stuck, f"client threads still running after 90 s: {stuck}"
 
 
 def _in_process(args: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -40,6 +40,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("credential_id", name=op.f("uq_passkeys_credential_id")),
     )
     op.create_index(op.f("ix_passkeys_account_id"), "passkeys", ["account_id"])
+    # A session's passkey (SQLite adds a foreign key only with the column, as here).
+    op.execute(
+        "ALTER TABLE credentials ADD COLUMN passkey_id CHAR(32) "
+        "CONSTRAINT fk_credentials_passkey_id_passkeys REFERENCES passkeys (id)"
+        if op.get_bind().dialect.name == "sqlite"
+        else "ALTER TABLE credentials ADD COLUMN passkey_id UUID "
+        "CONSTRAINT fk_credentials_passkey_id_passkeys REFERENCES passkeys (id)"
+    )
     op.create_table(
         "webauthn_ceremonies",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -70,4 +78,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_passkeys_account_id"), table_name="passkeys")
     op.drop_table("passkeys")
     with op.batch_alter_table("credentials") as batch:
+        batch.drop_column("passkey_id")
         batch.drop_column("kind")
