@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 from sqlalchemy import func, select
@@ -21,18 +22,18 @@ from governance.identity.passkeys import (
 POLICY = PasskeyPolicy(rp_id="localhost", rp_name="FaceWarden", origin="https://localhost:8443")
 
 
-def _count(work: Work) -> int:
-    return int(work.session.scalar(select(func.count()).select_from(WebAuthnCeremony)) or 0)
+def _held(work: Work, ids: list[UUID]) -> int:
+    query = select(func.count()).select_from(WebAuthnCeremony).where(WebAuthnCeremony.id.in_(ids))
+    return int(work.session.scalar(query) or 0)
 
 
 def test_ceremonies_past_their_time_are_swept_by_the_next(work: Work) -> None:
-    before = _count(work)
-    for _ in range(5):
-        begin_sign_in(work, POLICY)
-    assert _count(work) == before + 5
+    old = [begin_sign_in(work, POLICY).id for _ in range(5)]
+    assert _held(work, old) == 5
     later = dataclasses.replace(work, now=work.now + CEREMONY_TTL + timedelta(seconds=1))
-    begin_sign_in(later, POLICY)
-    assert _count(later) == 1  # the five expired ones went, the new one stays
+    new = begin_sign_in(later, POLICY).id
+    assert _held(later, old) == 0  # the five expired ones went
+    assert _held(later, [new]) == 1  # the new one stays
 
 
 def test_a_ceremony_answered_too_late_is_refused(work: Work) -> None:
