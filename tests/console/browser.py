@@ -17,8 +17,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from api.settings import Settings
-from tests.api.served import environment, free_port, stop, with_certificate
+from tests.api.served import environment, free_port, with_certificate
 
 __all__ = [
     "AXE",
@@ -68,31 +69,45 @@ def spki_hash(cert_path: Path) -> str:
 
 
 @contextmanager
-def served_console(settings: Settings) -> Iterator[str]:
-    """``facewarden serve`` over TLS on a free port; yields its ``https://localhost`` URL."""
+def served_console(settings: Settings, extra: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``facewarden serve`` over TLS on a free port, with ``extra`` settings in its
+    environment; yields its ``https://localhost`` URL.
+
+    What the server prints goes to a file, never to a pipe nobody reads while it runs: a full
+    pipe (64 KiB of request log, some 150 requests) would block the thread that logs, and
+    with it that request's answer.
+    """
     settings = with_certificate(settings)
     port = free_port()
     url = f"https://localhost:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        env=environment(settings, {"FACEWARDEN_PUBLIC_URL": url}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None:
-                raise AssertionError(f"serve stopped:\n{proc.communicate()[0].decode()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        out = stop(proc)
-        if os.environ.get("FACEWARDEN_TEST_SHOW_SERVE"):
-            print(out[-20000:])
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            env=environment(settings, {**(extra or {}), "FACEWARDEN_PUBLIC_URL": url}),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if proc.poll() is not None:
+                    output.seek(0)
+                    raise AssertionError(f"serve stopped:\n{output.read().decode()}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if os.environ.get("FACEWARDEN_TEST_SHOW_SERVE"):
+                output.seek(0)
+                print(output.read().decode()[-20000:])
 
 
 @contextmanager

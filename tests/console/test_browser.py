@@ -167,22 +167,12 @@ def _enrol_with_key(page: Any, console_url: str, token: str) -> None:
     page.get_by_text("Your passkey is enrolled.").wait_for()
 
 
-@pytest.fixture
-def own_console_url(app: Flask, settings: Settings) -> Iterator[str]:
-    # A server of its own for each role's walk: after some 150 page loads on one served
-    # instance, Chromium once waited in vain for two static files the server had answered;
-    # this keeps each walk independent of the others' while that is looked into.
-    with served_console(settings) as url:
-        yield url
-
-
 @pytest.mark.parametrize("role", ["admin", "supervisor", "investigator", "curator", "oversight"])
 def test_every_page_of_each_role_is_accessible(
-    app: Flask, client: FlaskClient, own_console_url: str, page: Any, role: str
+    app: Flask, client: FlaskClient, console_url: str, page: Any, role: str
 ) -> None:
     """Each role signs in (a passkey enrolled with its API key) and opens every page its
     navigation offers; axe-core checks each one."""
-    console_url = own_console_url
     from tests.api.helpers import make_account, make_agency, make_staff
 
     admin = make_admin(app)
