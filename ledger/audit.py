@@ -41,6 +41,8 @@ RULES: Mapping[str, str] = {
     "credential-not-owned": "the credential used belongs to another account",
     "credential-revoked": "a credential was used after its revocation",
     "credential-expired": "a credential was used after it expired",
+    "session-invalid": "a console sign-in names no live passkey of its account, another "
+    "account's sign-in, a credential id issued before, or lasts more than 12 hours",
     "basis-unknown": "the search names a legal basis the log never recorded",
     "basis-other-agency": "the legal basis belongs to another agency",
     "basis-not-approved": "the legal basis was not approved at the time",
@@ -96,6 +98,8 @@ _ENDED = {
     "legal_basis:expire",
     "legal_basis:lapse",
 }
+# The longest a console session may last (governance's absolute session lifetime).
+SESSION_LIFETIME = timedelta(hours=12)
 _SUSPEND = {"account:suspend": True, "account:reinstate": False}
 _AGENCY_SUSPEND = {"agency:suspend": True, "agency:reinstate": False}
 _ACCOUNT_CREATED = {
@@ -221,6 +225,10 @@ class _Replay:
     suspended: set[str] = field(default_factory=set)
     agencies_suspended: set[str] = field(default_factory=set)
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> account, expiry
+    passkeys: dict[str, str] = field(default_factory=dict)  # passkey -> account
+    passkeys_revoked: set[str] = field(default_factory=set)
+    # console session -> account, expiry, the passkey that opened it
+    sessions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     revoked: dict[str, int] = field(default_factory=dict)
     bases: dict[str, _Basis] = field(default_factory=dict)
     searchers: dict[str, str] = field(default_factory=dict)  # search -> account
@@ -309,11 +317,25 @@ def _track(state: _Replay, r: Record) -> None:
         state.accounts[str(p["account"])] = p.get("agency")
     elif r.type in _SUSPEND:
         (state.suspended.add if _SUSPEND[r.type] else state.suspended.discard)(str(p["account"]))
+        if _SUSPEND[r.type]:  # a suspension ends the account's sessions for good
+            for session, (holder, _, _) in state.sessions.items():
+                if holder == str(p["account"]):
+                    state.revoked.setdefault(session, r.seq)
     elif r.type in _AGENCY_SUSPEND:
         target = state.agencies_suspended
         (target.add if _AGENCY_SUSPEND[r.type] else target.discard)(str(p["agency"]))
     elif r.type == "credential:issue":
         state.credentials[str(p["credential"])] = (str(p["account"]), str(p["expires_at"]))
+    elif r.type == "session:start":
+        _track_session(state, r)
+    elif r.type == "passkey:enrol" and isinstance(p.get("passkey"), str):
+        state.passkeys.setdefault(p["passkey"], str(p.get("account")))
+    elif r.type == "passkey:revoke":
+        # Revoking a passkey ends the sessions it opened.
+        state.passkeys_revoked.add(str(p.get("passkey")))
+        for session, (_, _, passkey) in state.sessions.items():
+            if passkey == str(p.get("passkey")):
+                state.revoked.setdefault(session, r.seq)
     elif r.type == "credential:revoke":
         state.revoked.setdefault(str(p["credential"]), r.seq)
     elif r.type == "erasure:run":
@@ -371,6 +393,41 @@ def _track_basis(state: _Replay, r: Record) -> None:
         basis.lapsed_at = r.seq
 
 
+def _track_session(state: _Replay, r: Record) -> None:
+    """A console sign-in: the session is its account's credential until its end, if it was
+    opened with a live passkey of that account, by that account, for at most 12 hours."""
+    p = r.payload
+    fields = [p.get(name) for name in ("session", "account", "passkey", "expires_at")]
+    if not all(isinstance(value, str) and value for value in fields):
+        state.flag(
+            r, "session-invalid", "the session:start lacks a session, account, passkey or end"
+        )
+        return
+    session, account, passkey, expires_at = (str(value) for value in fields)
+    problem = None
+    if session in state.sessions or session in state.credentials:
+        problem = f"session {session} reuses the id of a credential issued before"
+    elif state.passkeys.get(passkey) != account:
+        problem = f"passkey {passkey} was never enrolled for account {account}"
+    elif passkey in state.passkeys_revoked:
+        problem = f"passkey {passkey} was revoked before this sign-in"
+    elif r.actor_id != account:
+        problem = f"account {account}'s session was started by {r.actor_id}"
+    else:
+        try:
+            lasts = datetime.fromisoformat(
+                expires_at.replace("Z", "+00:00")
+            ) - datetime.fromisoformat(r.ts.replace("Z", "+00:00"))
+        except (TypeError, ValueError):  # not a date, or one without its zone
+            lasts = None
+        if lasts is None or lasts > SESSION_LIFETIME:
+            problem = f"session {session} ends {expires_at}, more than 12 hours after sign-in"
+    if problem is not None:
+        state.flag(r, "session-invalid", problem)
+        return
+    state.sessions[session] = (account, expires_at, passkey)
+
+
 def _check_caller(state: _Replay, r: Record) -> None:
     p = r.payload
     account, agency = str(p.get("account_id")), str(p.get("agency_id"))
@@ -384,6 +441,8 @@ def _check_caller(state: _Replay, r: Record) -> None:
         state.flag(r, "agency-suspended", f"agency {agency} was suspended")
     credential = str(p.get("credential_id"))
     issued = state.credentials.get(credential)
+    if issued is None and credential in state.sessions:
+        issued = state.sessions[credential][:2]
     if issued is None:
         state.flag(r, "credential-unknown", f"credential {credential} was never issued")
     else:

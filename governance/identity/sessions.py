@@ -19,7 +19,7 @@ from governance.identity.credentials import authenticate_bearer
 from governance.identity.models import Account, Credential, CredentialKind, Passkey
 from governance.identity.principals import Principal, actor_of
 from governance.identity.tokens import digest, new_session_token, parse_session_token
-from ledger.entry import EntryType
+from ledger.entry import EntryType, format_ts
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -77,6 +77,9 @@ def start_session(work: Work, *, passkey: Passkey) -> StartedSession:
             "account": str(principal.account_id),
             "session": str(row.id),
             "passkey": str(passkey.id),
+            # A session is the credential of the searches it runs: the offline audit checks
+            # them against it, as it checks an API key's against its credential:issue.
+            "expires_at": format_ts(row.expires_at),
         },
     )
     return StartedSession(token=token.token, principal=principal)

@@ -458,6 +458,11 @@ def test_each_violation_is_caught_at_its_seq(rule: str) -> None:
 def test_one_person_behind_two_accounts_is_caught(
     inject: Callable[[History], int], rule: str
 ) -> None:
+    assert_caught(inject, rule)
+
+
+def assert_caught(inject: Callable[[History], int], rule: str) -> None:
+    """The lawful history plus what ``inject`` adds breaks ``rule`` at the seq it returns."""
     h = lawful()
     seq = inject(h)
     report = audit_records(h.records)
@@ -646,3 +651,101 @@ def test_each_ungoverned_comparison_or_erasure_is_caught_at_its_seq(case: str) -
     report = audit_records(h.records)
     assert {(v.seq, v.rule) for v in report.violations} == {(seq, rule)}, report.violations
     assert rule in RULES
+
+
+def _session(
+    h: History, *, hours: int = 12, by: str = INV, session: str = "session-1", enrol: bool = True
+) -> str:
+    """``by`` signs in to the console with a passkey: the session is its searches' credential."""
+    if enrol:
+        h.add("passkey:enrol", by, account=by, passkey=f"passkey-{by}", credential_sha256="00")
+    h.add(
+        "session:start",
+        by,
+        account=by,
+        session=session,
+        passkey=f"passkey-{by}",
+        expires_at=ts(h.now + timedelta(hours=hours)),
+    )
+    return session
+
+
+def test_a_search_from_a_console_session_is_lawful() -> None:
+    h = lawful()
+    h.search("lb-1", credential=_session(h))
+    assert audit_records(h.records).violations == ()
+
+
+def _revoked_passkey(h: History) -> int:
+    session = _session(h)
+    h.add("passkey:revoke", INV, account=INV, passkey=f"passkey-{INV}")
+    return h.search("lb-1", credential=session)
+
+
+def _suspended_then_reinstated(h: History) -> int:
+    session = _session(h)
+    h.add("account:suspend", ADMIN, account=INV, reason="inquiry")
+    h.add("account:reinstate", ADMIN, account=INV, reason="cleared")
+    return h.search("lb-1", credential=session)
+
+
+def _expired_session(h: History) -> int:
+    session = _session(h, hours=1)
+    h.later(timedelta(hours=2))
+    return h.search("lb-1", credential=session)
+
+
+@pytest.mark.parametrize(
+    ("inject", "rule"),
+    [
+        (lambda h: h.search("lb-1", credential="session-forged"), "credential-unknown"),
+        (lambda h: h.search("lb-1", by=SUP, credential=_session(h)), "credential-not-owned"),
+        (_expired_session, "credential-expired"),
+        (_revoked_passkey, "credential-revoked"),
+        (_suspended_then_reinstated, "credential-revoked"),
+    ],
+)
+def test_a_search_from_a_session_is_checked_as_a_key_is(
+    inject: Callable[[History], int], rule: str
+) -> None:
+    assert_caught(inject, rule)
+
+
+def _start(h: History, **payload: Any) -> int:
+    return h.add("session:start", str(payload.get("account", INV)), **payload)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["takes-a-key-id", "ten-years", "no-passkey", "foreign-passkey", "no-session", "null"],
+)
+def test_a_sign_in_that_cannot_be_lawful_is_flagged_and_grants_nothing(case: str) -> None:
+    """A forged session:start neither passes the audit nor launders the searches after it."""
+    h = lawful()
+    h.add("passkey:enrol", INV, account=INV, passkey="pk-inv", credential_sha256="00")
+    h.add("passkey:enrol", SUP, account=SUP, passkey="pk-sup", credential_sha256="00")
+    end = ts(h.now + timedelta(hours=1))
+    session = {"takes-a-key-id": CRED[SUP]}.get(case, "session-x")
+    payload: dict[str, Any] = {
+        "account": INV,
+        "session": session,
+        "passkey": "pk-inv",
+        "expires_at": end,
+    }
+    if case == "ten-years":
+        payload["expires_at"] = ts(h.now + timedelta(days=3650))
+    elif case == "no-passkey":
+        payload["passkey"] = "pk-ghost"
+    elif case == "foreign-passkey":
+        payload["passkey"] = "pk-sup"
+    elif case == "no-session":
+        del payload["session"]
+    elif case == "null":
+        payload["session"] = None
+        session = "None"
+    started = _start(h, **payload)
+    h.later(timedelta(days=3) if case == "ten-years" else timedelta(minutes=5))
+    searched = h.search("lb-1", credential=session)
+    found = {(v.seq, v.rule) for v in audit_records(h.records).violations}
+    assert (started, "session-invalid") in found, found
+    assert any(seq == searched for seq, _ in found), found
