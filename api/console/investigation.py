@@ -7,8 +7,6 @@ governance functions (``create_basis``, ``search``, ``get_search``, ``search_rec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -16,11 +14,11 @@ from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from PIL import Image, UnidentifiedImageError
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as BaseResponse
 
+from api.console import probes
 from api.console.nav import NavItem
 from api.console.security import console_principal, signed_in
 from api.context import engines, runtime, units, work
@@ -30,7 +28,6 @@ from api.resources.legal_bases import policy
 from api.schemas.legal_bases import LegalBasisCreateSchema
 from api.schemas.searches import MAX_TOP_K, ReceiptSchema, SearchFormSchema
 from biometrics.errors import DomainError
-from biometrics.images import sniff_format
 from governance.core.errors import InvalidInput
 from governance.gallery.probes import MultipleFaces
 from governance.identity.permissions import Permission, scope_for
@@ -92,7 +89,6 @@ _REVIEW_STATES = {
     "results_deleted": "results deleted",
 }
 _SEARCH_FIELDS = ("legal_basis_id", "purpose", "top_k")
-_PROBE_FIELD = "probe"  # the probe carried, base64, when a face must be chosen
 _PAGE = 20
 
 
@@ -231,15 +227,8 @@ def _search_form(
     faces: list[dict[str, Any]] | None = None,
     probe: bytes | None = None,
 ) -> str:
-    picture = None
-    if probe is not None and faces:
-        picture = _picture(probe)
-    carried = None
-    if probe is not None and picture is not None:
-        encoded = base64.b64encode(probe).decode("ascii")
-        # A form field larger than Flask's limit would be refused (413): then attach it again.
-        if len(encoded) < int(current_app.config.get("MAX_FORM_MEMORY_SIZE") or 500_000) - 4096:
-            carried = encoded
+    shown = probes.picture(probe) if probe is not None and faces else None
+    kept = probes.carried(probe) if probe is not None and shown is not None else None
     return render_template(
         "searches/new.html",
         bases=_usable_bases(),
@@ -247,36 +236,9 @@ def _search_form(
         errors=errors,
         max_top_k=MAX_TOP_K,
         faces=faces or [],
-        picture=picture,
-        carried=carried,
+        picture=shown,
+        carried=kept,
     )
-
-
-def _picture(data: bytes) -> dict[str, Any] | None:
-    """The probe as a data: URI with its size, to number its faces on the page."""
-    kind = sniff_format(data)
-    if kind is None:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError):
-        return None
-    uri = f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
-    return {"uri": uri, "width": width, "height": height}
-
-
-def _probe_bytes() -> bytes | None:
-    upload = request.files.get("image")
-    if isinstance(upload, FileStorage) and upload.filename:
-        return bytes(upload.read())
-    carried = request.form.get(_PROBE_FIELD, "")
-    if carried:
-        try:
-            return base64.b64decode(carried, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-    return None
 
 
 @bp.get("/searches/new")
@@ -293,7 +255,7 @@ def run_search() -> Any:
     principal = _me()
     check_costly_request(principal)
     values = {name: request.form.get(name, "")[:2000] for name in (*_SEARCH_FIELDS, "face_index")}
-    probe = _probe_bytes()
+    probe = probes.uploaded_or_carried()
     form: dict[str, Any] = {k: values[k] for k in _SEARCH_FIELDS if values[k]}
     if values["face_index"]:
         form["face_index"] = values["face_index"]

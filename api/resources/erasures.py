@@ -27,14 +27,15 @@ from governance.gallery.erasure_requests import ErasureRequestView
 from governance.identity.permissions import Permission
 from governance.identity.principals import actor_of
 
-__all__ = ["blp"]
+__all__ = ["blp", "erasure_threshold"]
 
 blp = Blueprint.resource(
     __name__, "Remove a person's photos from the gallery, leaving only hashes in the ledger."
 )
 
 
-def _erasure_threshold() -> float:
+def erasure_threshold() -> float:
+    """The score at or above which a probe's match is shown for erasure (the console's too)."""
     chosen = pack()
     return chosen.match_threshold if chosen.erasure_threshold is None else chosen.erasure_threshold
 
@@ -83,7 +84,7 @@ class ErasurePreview(MethodView):
             principal=current_principal(),
             image=form["image"].read(),
             face_index=form.get("face_index"),
-            threshold=_erasure_threshold(),
+            threshold=erasure_threshold(),
             request_reference=form["request_reference"],
             reason=form["reason"],
         )

@@ -5,10 +5,13 @@ enrolment from the site is refused and every search filters the site out; the pu
 the site's photos in batches, each batch its own transaction, with progress and a ledger entry.
 The vectors and files of a batch's photos are pending effects of its transaction: a purge killed
 at any point leaves none of them behind once it runs again or the housekeeping sweep replays them.
+A purge may stop at a time budget and be continued later (``purge_site``), so a large site need
+not hold one request open.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +41,7 @@ __all__ = [
     "block_site",
     "get_policy",
     "list_policies",
+    "purge_site",
     "purge_site_batch",
     "set_source_policy",
 ]
@@ -124,8 +128,9 @@ def block_site(
     actor: Actor,
     progress: Callable[[PurgeProgress], object] = lambda _done: None,
     batch_size: int = 200,
+    budget_seconds: float | None = None,
 ) -> PolicyInfo:
-    """Block a site, then purge every face enrolled from it; returns the policy after the purge.
+    """Block a site, then purge the faces enrolled from it; returns the policy after the purge.
 
     The block commits first, in its own unit of work: from then on enrolment from the site is
     refused and searches filter it out. The purge then removes its photos in batches, each its
@@ -134,10 +139,13 @@ def block_site(
     committed, so a block stands even while the models or the index cannot be loaded (the purge
     then fails, and running the block again resumes it, first applying what the interrupted run
     left pending outside the database: vectors and files of photos it removed). ``progress``
-    hears once when the block has taken effect and after every batch. Raises InvalidInput (site,
-    empty reason or reference), and the ledger's and index's errors (PackError, ModelError,
-    IndexUnavailable).
+    hears once when the block has taken effect and after every batch. With ``budget_seconds``,
+    the purge stops after the first batch that ends past the budget (the policy's
+    ``faces_remaining`` then says what is left; ``purge_site`` continues it); without, it runs
+    to the end. Raises InvalidInput (site, empty reason or reference), and the ledger's and
+    index's errors (PackError, ModelError, IndexUnavailable).
     """
+    started = time.monotonic()
     with units() as work:
         policy = set_source_policy(
             work,
@@ -147,22 +155,90 @@ def block_site(
             reference=reference,
             actor=actor,
         )
-    done = PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining)
-    progress(done)
-    loaded = engines()
+    progress(PurgeProgress(site=policy.site, purged=0, total=policy.faces_remaining))
+    deadline = None if budget_seconds is None else started + budget_seconds
+    return _purge(
+        units,
+        engines(),
+        site=policy.site,
+        actor=actor,
+        batch_size=batch_size,
+        deadline=deadline,
+        progress=progress,
+        total=policy.faces_remaining,
+    )
+
+
+def purge_site(
+    units: Units,
+    engines: Callable[[], FaceEngines],
+    *,
+    site: str,
+    actor: Actor,
+    budget_seconds: float | None = None,
+    batch_size: int = 200,
+    progress: Callable[[PurgeProgress], object] = lambda _done: None,
+) -> PolicyInfo:
+    """Continue the purge of a blocked site; returns its policy when the purge stops.
+
+    Each batch is its own unit of work with its own ``source:purge`` entry, after what an
+    interrupted run left pending outside the database has been applied. At least one batch
+    runs; with ``budget_seconds`` (measured on the monotonic clock, not the units' ``now``),
+    no further batch starts once the budget is spent. ``progress`` hears after every batch, of
+    the faces removed by this call out of those enrolled from the site when it began. Raises
+    InvalidInput (not a site, or the site is not blocked), and the ledger's and index's errors.
+    """
+    started = time.monotonic()
+    normalized = normalize_site(site)
+    with units() as work:
+        policy = work.session.get(SourcePolicy, normalized)
+        if policy is None or policy.status != PolicyStatus.BLOCKED:
+            raise InvalidInput(
+                f"{normalized} is not blocked, so nothing is purged",
+                fields={"site": ["Block the site first: only a blocked site's faces are purged."]},
+            )
+        total = _site_face_count(work.session, normalized)
+    deadline = None if budget_seconds is None else started + budget_seconds
+    return _purge(
+        units,
+        engines(),
+        site=normalized,
+        actor=actor,
+        batch_size=batch_size,
+        deadline=deadline,
+        progress=progress,
+        total=total,
+    )
+
+
+def _purge(
+    units: Units,
+    loaded: FaceEngines,
+    *,
+    site: str,
+    actor: Actor,
+    batch_size: int,
+    deadline: float | None,
+    progress: Callable[[PurgeProgress], object],
+    total: int,
+) -> PolicyInfo:
+    """Purge batches of ``site`` until none is left or ``deadline`` (monotonic) has passed."""
     # What an earlier, interrupted run committed but did not finish outside the database.
     replay(units.sessions, lambda: effect_handlers(loaded.index, loaded.blobs))
+    done = PurgeProgress(site=site, purged=0, total=total)
     while True:
         with units() as work:
             photos, faces = purge_site_batch(
-                work, loaded, site=policy.site, actor=actor, batch_size=batch_size
+                work, loaded, site=site, actor=actor, batch_size=batch_size
             )
         if photos == 0:
             break
-        done = PurgeProgress(site=done.site, purged=done.purged + faces, total=done.total)
+        done = PurgeProgress(site=site, purged=done.purged + faces, total=total)
         progress(done)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     with units() as work:
-        return _info(work.session, _policy_row(work.session, policy.site))
+        return _info(work.session, _policy_row(work.session, site))
 
 
 def purge_site_batch(

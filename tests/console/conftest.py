@@ -14,12 +14,14 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from api.console.security import CSRF_COOKIE, SESSION_COOKIE
+from tests.api.bases import Team, make_team
 from tests.api.helpers import (
     Agent,
     decide,
     fresh_address,
     mail_to,
     make_admin,
+    make_staff,
     registration_body,
     runtime_of,
     secret_in,
@@ -29,6 +31,17 @@ from tests.console.authenticator import Authenticator
 
 BASE = "https://localhost:8443"
 _LINK = re.compile(r"Console link: (\S+)")
+
+
+@pytest.fixture(scope="module")
+def team(app: Flask) -> Team:
+    """Two agencies, their supervisors and an investigator, an admin and oversight."""
+    return make_team(app)
+
+
+@pytest.fixture(scope="module")
+def curator_agent(app: Flask, team: Team) -> Agent:
+    return make_staff(app.test_client(), team.admin, "curator")
 
 
 @dataclass

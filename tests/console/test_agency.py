@@ -12,18 +12,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.console.agency import time_left
-from tests.api.bases import Team, create, make_team, now_of, read, shift_clock
+from tests.api.bases import Team, create, now_of, read, shift_clock
 from tests.api.helpers import make_admin, make_agency, person
 from tests.console.conftest import signed_in
 
 BASES = "/console/agency/legal-bases"
 REQUESTS = "/console/agency/account-requests"
 REASON = "The warrant covers the comparison; the justification is sufficient."
-
-
-@pytest.fixture(scope="module")
-def team(app: Flask) -> Team:
-    return make_team(app)
 
 
 @pytest.fixture

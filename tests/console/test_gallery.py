@@ -11,22 +11,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api.bases import Team, make_team
+from tests.api.bases import Team
 from tests.api.faces import dev_photos, variant
-from tests.api.helpers import Agent, ledger_payloads, ledger_size, ledger_types, make_staff
+from tests.api.helpers import Agent, ledger_payloads, ledger_size, ledger_types
 from tests.console.conftest import Visitor, signed_in
 
 PHOTO = re.compile(r"^/console/gallery/photos/([0-9a-f-]{36})\?done=enrolled$")
-
-
-@pytest.fixture(scope="module")
-def team(app: Flask) -> Team:
-    return make_team(app)
-
-
-@pytest.fixture(scope="module")
-def curator_agent(app: Flask, team: Team) -> Agent:
-    return make_staff(app.test_client(), team.admin, "curator")
 
 
 @pytest.fixture(scope="module")

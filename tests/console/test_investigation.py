@@ -15,18 +15,13 @@ from flask import Flask
 from PIL import Image
 
 from ledger.receipt import verify_receipt
-from tests.api.bases import JUSTIFICATION, Team, act, approved, create, make_team, now_of, ok
+from tests.api.bases import JUSTIFICATION, Team, act, approved, create, now_of, ok
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import ledger_payloads, ledger_size, ledger_types, make_staff, runtime_of
 from tests.console.conftest import Visitor, signed_in
 
 PURPOSE = "identify the suspect in the CCTV still of 2026-11-20"
 RESULTS = re.compile(r"^/console/searches/([0-9a-f-]{36})$")
-
-
-@pytest.fixture(scope="module")
-def team(app: Flask) -> Team:
-    return make_team(app)
 
 
 @pytest.fixture(scope="module")

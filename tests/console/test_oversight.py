@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api.bases import Team, make_team
+from tests.api.bases import Team
 from tests.api.helpers import ledger_size, runtime_of
 from tests.console.conftest import BASE, Visitor, signed_in
-
-
-@pytest.fixture(scope="module")
-def team(app: Flask) -> Team:
-    return make_team(app)
 
 
 @pytest.fixture(scope="module")

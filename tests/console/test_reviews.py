@@ -14,17 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.api.bases import Team, approved, make_team
+from tests.api.bases import Team, approved
 from tests.api.faces import dev_photos, enroll, variant
 from tests.api.helpers import ledger_types, make_staff, runtime_of
 from tests.console.conftest import signed_in
 
 pytestmark = pytest.mark.models
-
-
-@pytest.fixture(scope="module")
-def team(app: Flask) -> Team:
-    return make_team(app)
 
 
 @pytest.fixture(scope="module")
