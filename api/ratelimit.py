@@ -203,11 +203,14 @@ def record_key_failure(lookup_id: str) -> None:
     limiter.limiter.hit(_failure_item(), _KEY_FAILURES, lookup_id)
 
 
-def check_costly_request(principal: Principal) -> None:
-    """Spend one costly request of the caller's credential and account, or refuse it.
+def check_costly_request(principal: Principal, cost: int = 1) -> None:
+    """Spend ``cost`` costly requests of the caller's credential and account, or refuse them.
 
-    Raises TooManyRequests (429) carrying Retry-After. A request the account's budget refuses
-    has spent one of its credential's: the error is on the side of fewer requests.
+    ``cost`` is how many units of work the request does (the photos of a batch upload, each of
+    which the API would charge as one enrolment). Raises TooManyRequests (429) carrying
+    Retry-After, when fewer than ``cost`` remain (nothing is then spent of that budget). A
+    request the account's budget refuses has spent its cost of its credential's: the error is
+    on the side of fewer requests.
     """
     settings = runtime().settings
     budgets = (
@@ -227,7 +230,7 @@ def check_costly_request(principal: Principal) -> None:
     # hit() tests and spends in one step (under the storage's lock, or one Redis script), so
     # concurrent requests cannot all pass a test made before any of them spent.
     for item, namespace, key, what in budgets:
-        if not limiter.limiter.hit(item, namespace, key):
+        if not limiter.limiter.hit(item, namespace, key, cost=cost):
             log.warning(
                 "costly request rate-limited",
                 extra={"credential_id": str(principal.credential_id)},
