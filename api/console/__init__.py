@@ -15,7 +15,7 @@ import logging
 import pkgutil
 from types import ModuleType
 
-from flask import Blueprint, Flask, Response, g, render_template, request
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 from api.console.nav import NavItem, visible
@@ -67,6 +67,8 @@ def install_console(app: Flask) -> None:
         lambda: {"csrf_token": csrf_token, "navigation": navigation, "me": console_principal}
     )
     app.register_blueprint(console)
+    # The service's address leads people to the console (integrations use /v1 and /docs).
+    app.add_url_rule("/", "root", lambda: redirect(url_for("console.pages.home"), 302))
 
 
 def _domain_error(error: DomainError) -> Response | tuple[str, int]:

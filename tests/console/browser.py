@@ -38,6 +38,7 @@ __all__ = [
     "assert_accessible",
     "launch",
     "new_context",
+    "own_deployment",
     "served_console",
 ]
 
@@ -108,6 +109,40 @@ def served_console(settings: Settings, extra: Mapping[str, str] | None = None) -
             if os.environ.get("FACEWARDEN_TEST_SHOW_SERVE"):
                 output.seek(0)
                 print(output.read().decode()[-20000:])
+
+
+@contextmanager
+def own_deployment(root: Path, origin: str) -> Iterator[Settings]:
+    """Settings of a deployment of its own: a fresh database (SQLite, or PostgreSQL under the
+    application role when the suite runs there), data directory, ledger and vector index,
+    initialised as ``facewarden init`` does. A served console that must search or enrol needs
+    one: milvus-lite lets only one process hold an index, and the suite's app holds its own.
+    """
+    from api.bootstrap import initialize
+    from tests.conftest import (
+        _postgres_server_url,
+        as_application_role,
+        create_test_database,
+        drop_test_database,
+        ensure_starter_pack,
+        models_dir_for_tests,
+    )
+
+    database_url, owner = create_test_database(_postgres_server_url(), root)
+    try:
+        settings = Settings.from_mapping(
+            {
+                "data_dir": str(root / "var"),
+                "database_url": database_url,
+                "ledger_origin": origin,
+                "models_dir": str(models_dir_for_tests()),
+            }
+        )
+        ensure_starter_pack(settings.models_dir)
+        initialize(settings, tls=False, progress=lambda _msg: None)
+        yield with_certificate(as_application_role(settings))
+    finally:
+        drop_test_database(owner, database_url)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from api.console.security import ANYONE, GUARD_ATTRIBUTE
 from tests.console.conftest import Visitor
@@ -66,3 +67,9 @@ def test_a_visitor_who_is_not_signed_in_reaches_only_the_open_pages(
         answer = visitor.get(path) if method == "GET" else visitor.post(path)
         assert answer.status_code == 303, (rule, answer.status_code)
         assert answer.headers["Location"].startswith("/console/sign-in?next="), rule
+
+
+def test_the_service_address_leads_to_the_console(client: FlaskClient) -> None:
+    answer = client.get("/", base_url="https://localhost:8443")
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/console/"
