@@ -43,6 +43,7 @@ from tests.conftest import shared_path
 ROLES = ("admin", "oversight", "curator", "supervisor", "investigator")
 # Endpoints of the platform itself, public by design and owned elsewhere.
 INFRASTRUCTURE = {
+    "/",  # leads people to the console
     "/healthz",
     "/readyz",
     "/openapi.json",
