@@ -49,6 +49,9 @@ NAVIGATION = (
         Permission.ACCOUNT_REQUEST_CREATE,
         35,
     ),
+    # The agency's accounts and their standing: the administrators' page, which shows a
+    # supervisor the agency's own accounts, without the forms to suspend them.
+    NavItem("console.admin.accounts_page", "Accounts", Permission.ACCOUNT_REQUEST_CREATE, 36),
 )
 DONE = {
     "approved": "The legal basis is approved: searches may now run under it.",

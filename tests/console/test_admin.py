@@ -348,3 +348,7 @@ def test_only_administrators_suspend_accounts(app: Flask, client: FlaskClient) -
     html = listing.get_data(as_text=True)
     assert f'id="account-{investigator.account_id}"' in html
     assert "Reason for suspending" not in html
+    # The supervisor's navigation leads there (an investigator's does not).
+    assert f'href="{ACCOUNTS}"' in html
+    mine = signed_in(app, investigator).get("/console/").get_data(as_text=True)
+    assert f'href="{ACCOUNTS}"' not in mine
